@@ -1,0 +1,195 @@
+//! [`Listener`] and [`Duplex`]: two-way connections on stream and
+//! seqpacket sockets (`unix:`, `unix+seqpacket:`, `tcp:`).
+
+use std::fmt;
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use rustix::event::PollFlags;
+use rustix::io::Errno;
+use rustix::net::SocketFlags;
+
+use super::{tag_of, Info, Receiver, Sender};
+use crate::endpoint::{Endpoint, ToEndpoint};
+use crate::error::{Error, ErrorKind, Fail};
+use crate::link::fanin::check_allowed;
+use crate::sys::{self, deadline_in, Deadline, PeerCred};
+use crate::transport::{self, ListenSocket, Opened};
+use crate::wire::hello::Hello;
+
+/// A listening socket that hands out one [`Duplex`] per connecting peer.
+///
+/// ```
+/// use ipcx::{Duplex, Listener};
+/// # let dir = std::env::temp_dir().join(format!("ipcx-doc-l-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// let ep = format!("unix:{}/echo.sock", dir.display());
+/// let listener = Listener::bind(&ep)?;
+/// let client = std::thread::spawn({
+///     let ep = ep.clone();
+///     move || -> Result<u32, Box<dyn std::error::Error + Send + Sync>> {
+///         let conn = Duplex::<u32, u32>::connect(&ep)?;
+///         conn.send(20)?;
+///         Ok(conn.recv()?)
+///     }
+/// });
+/// let conn: Duplex<u32, u32> = listener.accept()?;
+/// let n = conn.recv()?;
+/// conn.send(n + 1)?;
+/// assert_eq!(client.join().unwrap().unwrap(), 21);
+/// # drop(listener); std::fs::remove_dir(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Listener {
+    socket: ListenSocket,
+    info: Info,
+}
+
+impl Listener {
+    /// Binds and listens on `endpoint`. A Unix socket file is created with
+    /// the endpoint's `mode` (default 0600); a stale file nobody listens on
+    /// is replaced, a live listener is [`ErrorKind::AddrInUse`].
+    pub fn bind(endpoint: impl ToEndpoint) -> Result<Listener, Error> {
+        let ep = endpoint.to_endpoint()?;
+        let (socket, info) = Info::split(transport::listen(&ep)?);
+        Ok(Listener { socket, info })
+    }
+
+    /// The endpoint as bound (for `tcp:…:0`, with the port chosen).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.info.local
+    }
+
+    /// Waits for a peer, exchanges hellos, and returns the connection.
+    /// A peer that is refused (uid, type) is an error; the listener goes on.
+    pub fn accept<S, R>(&self) -> Result<Duplex<S, R>, Error> {
+        self.accept_until(None)
+    }
+
+    /// Like [`Listener::accept`], waiting at most `timeout` (for the peer
+    /// and for its hello).
+    pub fn accept_timeout<S, R>(&self, timeout: Duration) -> Result<Duplex<S, R>, Error> {
+        self.accept_until(deadline_in(timeout))
+    }
+
+    fn accept_until<S, R>(&self, deadline: Deadline) -> Result<Duplex<S, R>, Error> {
+        let label = &self.socket.label;
+        let fd = loop {
+            match rustix::net::accept_with(&self.socket.fd, SocketFlags::CLOEXEC) {
+                Ok(fd) => break fd,
+                Err(Errno::AGAIN) => {
+                    let ready = sys::wait(self.socket.fd.as_fd(), PollFlags::IN, deadline)
+                        .map_err(|e| Error::io("poll", e).at(label))?;
+                    if !ready {
+                        return Err(Error::new(ErrorKind::TimedOut, "no peer connected in time").at(label));
+                    }
+                }
+                Err(Errno::INTR | Errno::CONNABORTED) => {}
+                Err(e) => return Err(Error::io("accept failed", e.into()).at(label)),
+            }
+        };
+        let peer_cred = sys::peer_cred(&fd).ok().filter(|_| self.info.local.scheme() != crate::Scheme::Tcp);
+        if let Err(Fail::Error(e)) = check_allowed(&self.socket.allow_uid, peer_cred, label) {
+            return Err(e);
+        }
+        let _ = rustix::net::sockopt::set_tcp_nodelay(&fd, true);
+        let max_msg = self.info.local.options().max_msg;
+        let hello = Hello { sends: Some(tag_of::<S>()), receives: Some(tag_of::<R>()), max_msg };
+        let conn = transport::handshake(fd, self.socket.packets, &hello, max_msg, label, deadline)?;
+        let mut opened = Opened::new(conn, self.info.local.clone());
+        opened.peer_cred = peer_cred;
+        Duplex::from_opened(opened)
+    }
+}
+
+impl fmt::Debug for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Listener").field("endpoint", &self.info.local.to_string()).finish_non_exhaustive()
+    }
+}
+
+/// A two-way connection: sends `S`, receives `R`.
+///
+/// Both directions keep the channel semantics of [`Sender`] and
+/// [`Receiver`]; [`Duplex::split`] gives them to different threads.
+/// Dropping the sending half shuts the write side down, so the peer's
+/// receiver sees the end while this end can still receive.
+pub struct Duplex<S, R> {
+    tx: Sender<S>,
+    rx: Receiver<R>,
+}
+
+impl<S, R> Duplex<S, R> {
+    /// Connects to a [`Listener`] at `endpoint`.
+    pub fn connect(endpoint: impl ToEndpoint) -> Result<Self, Error> {
+        Self::connect_until(endpoint, None)
+    }
+
+    /// Like [`Duplex::connect`], waiting up to `timeout` for a listener.
+    pub fn connect_timeout(endpoint: impl ToEndpoint, timeout: Duration) -> Result<Self, Error> {
+        Self::connect_until(endpoint, deadline_in(timeout))
+    }
+
+    fn connect_until(endpoint: impl ToEndpoint, deadline: Deadline) -> Result<Self, Error> {
+        let ep = endpoint.to_endpoint()?;
+        let max_msg = ep.options().max_msg;
+        let hello = Hello { sends: Some(tag_of::<S>()), receives: Some(tag_of::<R>()), max_msg };
+        Self::from_opened(transport::connect(&ep, hello, deadline)?)
+    }
+
+    fn from_opened(opened: Opened<transport::Connection>) -> Result<Self, Error> {
+        let local = opened.local.clone();
+        let peer_cred = opened.peer_cred;
+        let (conn, info) = Info::split(opened);
+        let missing = || Error::new(ErrorKind::Protocol, "connection lost a half during the hello");
+        let tx = Sender::from_parts(conn.outbound.ok_or_else(missing)?, info);
+        let rx_info = Info { local, peer_cred, _cleanup: None };
+        let rx = Receiver::from_parts(conn.inbound.ok_or_else(missing)?, rx_info);
+        Ok(Duplex { tx, rx })
+    }
+
+    /// The two halves, to use from different threads.
+    pub fn split(self) -> (Sender<S>, Receiver<R>) {
+        (self.tx, self.rx)
+    }
+
+    /// The sending half.
+    pub fn sender(&self) -> &Sender<S> {
+        &self.tx
+    }
+
+    /// The receiving half.
+    pub fn receiver(&self) -> &Receiver<R> {
+        &self.rx
+    }
+
+    /// Who is on the other end (Unix sockets).
+    pub fn peer_cred(&self) -> Option<PeerCred> {
+        self.tx.peer_cred()
+    }
+}
+
+impl<S: serde::Serialize, R> Duplex<S, R> {
+    /// Sends a message; see [`Sender::send`].
+    pub fn send(&self, msg: S) -> Result<(), crate::SendError<S>> {
+        self.tx.send(msg)
+    }
+}
+
+impl<S, R: serde::de::DeserializeOwned> Duplex<S, R> {
+    /// Receives a message; see [`Receiver::recv`].
+    pub fn recv(&self) -> Result<R, crate::RecvError> {
+        self.rx.recv()
+    }
+
+    /// Receives a message, waiting at most `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<R, crate::RecvTimeoutError> {
+        self.rx.recv_timeout(timeout)
+    }
+}
+
+impl<S, R> fmt::Debug for Duplex<S, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Duplex").field("endpoint", &self.tx.endpoint().to_string()).finish_non_exhaustive()
+    }
+}

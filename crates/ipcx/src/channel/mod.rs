@@ -1,0 +1,53 @@
+//! The public channel handles. Each holds a private link enum (one variant
+//! per kind of transport) and every method is one call into it.
+
+mod duplex;
+mod receiver;
+mod sender;
+
+pub use duplex::{Duplex, Listener};
+pub use receiver::{IntoIter, Iter, Receiver};
+pub use sender::Sender;
+
+use crate::codec::TypeTag;
+use crate::endpoint::Endpoint;
+use crate::sys::PeerCred;
+use crate::transport::{Opened, RemoveOnDrop};
+
+/// Marks a channel of raw byte messages: `Sender<Bytes>` sends `&[u8]` with
+/// [`Sender::send_bytes`], `Receiver<Bytes>` receives `Vec<u8>` with
+/// [`Receiver::recv_bytes`]. A byte receiver accepts senders of any type
+/// (it gets their encoded bytes), so tools like `ipcx recv` can listen to
+/// anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bytes {}
+
+/// A sender of raw byte messages.
+pub type ByteSender = Sender<Bytes>;
+/// A receiver of raw byte messages.
+pub type ByteReceiver = Receiver<Bytes>;
+
+/// The type tag a channel of `T` declares in its hello.
+pub(crate) fn tag_of<T>() -> TypeTag {
+    if std::any::type_name::<T>() == std::any::type_name::<Bytes>() {
+        TypeTag::bytes()
+    } else {
+        TypeTag::of::<T>()
+    }
+}
+
+/// What a handle knows about where it is, besides its link.
+#[derive(Debug)]
+pub(crate) struct Info {
+    pub(crate) local: Endpoint,
+    pub(crate) peer_cred: Option<PeerCred>,
+    /// Dropped after the link (field order): removes a file this end made.
+    pub(crate) _cleanup: Option<RemoveOnDrop>,
+}
+
+impl Info {
+    pub(crate) fn split<L>(opened: Opened<L>) -> (L, Info) {
+        let info = Info { local: opened.local, peer_cred: opened.peer_cred, _cleanup: opened.cleanup };
+        (opened.link, info)
+    }
+}

@@ -1,0 +1,172 @@
+//! [`Receiver`]: the receiving end of any channel.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+
+use super::{tag_of, Bytes, Info};
+use crate::codec;
+use crate::endpoint::{Endpoint, ToEndpoint};
+use crate::error::{Error, Fail, RecvError, RecvTimeoutError, TryRecvError};
+use crate::link::Inbound;
+use crate::sys::{deadline_in, Deadline};
+use crate::transport;
+
+/// The receiving end of a channel of `T`, on any mechanism.
+///
+/// Opened from an endpoint string, it binds (sockets), creates or opens for
+/// reading (FIFOs) or adopts an inherited pipe. On `unix:`,
+/// `unix+seqpacket:` and `tcp:` it listens and takes messages from any
+/// number of senders. `recv` blocks while the channel is empty; once every
+/// sender that came is gone it returns [`RecvError::Disconnected`], which
+/// also ends iteration.
+///
+/// A bad message or connection (garbage, wrong type, too large) is returned
+/// as [`RecvError::Failed`] once; the receiver goes on with the others.
+pub struct Receiver<T> {
+    link: Mutex<Inbound>,
+    info: Info,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Receiver<T> {
+    /// Opens the receiving end of `endpoint`.
+    pub fn open(endpoint: impl ToEndpoint) -> Result<Self, Error> {
+        let ep = endpoint.to_endpoint()?;
+        let opened = transport::open_receiver(&ep, tag_of::<T>())?;
+        let (link, info) = Info::split(opened);
+        Ok(Self::from_parts(link, info))
+    }
+
+    pub(crate) fn from_parts(link: Inbound, info: Info) -> Self {
+        Receiver { link: Mutex::new(link), info, _type: PhantomData }
+    }
+
+    /// The endpoint as actually opened: for `tcp:…:0` and `udp:…:0`, with the
+    /// port the kernel chose, ready to hand to senders.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.info.local
+    }
+
+    /// Receives one message's bytes and hands them to `f` without copying.
+    fn with_bytes<R>(&self, deadline: Deadline, f: impl FnOnce(&[u8]) -> Result<R, Error>) -> Result<R, Fail> {
+        let mut link = self.link.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let bytes = link.recv(deadline)?;
+        f(bytes).map_err(|e| Fail::Error(e.at(&self.info.label())))
+    }
+}
+
+impl Info {
+    fn label(&self) -> std::sync::Arc<str> {
+        self.local.to_string().into()
+    }
+}
+
+impl<T: DeserializeOwned> Receiver<T> {
+    fn recv_until(&self, deadline: Deadline) -> Result<T, Fail> {
+        self.with_bytes(deadline, codec::decode::<T>)
+    }
+
+    /// Receives a message, blocking while the channel is empty.
+    pub fn recv(&self) -> Result<T, RecvError> {
+        self.recv_until(None).map_err(RecvError::from)
+    }
+
+    /// Receives a message if one is there now.
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        self.recv_until(Some(Instant::now())).map_err(TryRecvError::from)
+    }
+
+    /// Receives a message, waiting at most `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_until(deadline_in(timeout)).map_err(RecvTimeoutError::from)
+    }
+
+    /// Iterates over messages until every sender is gone. Each item is a
+    /// `Result`: a bad message is an `Err` and iteration goes on.
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { rx: self }
+    }
+}
+
+impl Receiver<Bytes> {
+    /// Receives one raw message, blocking while the channel is empty.
+    pub fn recv_bytes(&self) -> Result<Vec<u8>, RecvError> {
+        self.with_bytes(None, |b| Ok(b.to_vec())).map_err(RecvError::from)
+    }
+
+    /// Receives one raw message if one is there now.
+    pub fn try_recv_bytes(&self) -> Result<Vec<u8>, TryRecvError> {
+        self.with_bytes(Some(Instant::now()), |b| Ok(b.to_vec())).map_err(TryRecvError::from)
+    }
+
+    /// Receives one raw message, waiting at most `timeout`.
+    pub fn recv_bytes_timeout(&self, timeout: Duration) -> Result<Vec<u8>, RecvTimeoutError> {
+        self.with_bytes(deadline_in(timeout), |b| Ok(b.to_vec())).map_err(RecvTimeoutError::from)
+    }
+
+    /// Receives one raw message and lends it to `f` in place: no copy, no
+    /// allocation. `timeout: None` waits as long as it takes.
+    pub fn recv_bytes_with<R>(&self, timeout: Option<Duration>, f: impl FnOnce(&[u8]) -> R) -> Result<R, RecvTimeoutError> {
+        self.with_bytes(timeout.and_then(deadline_in), |b| Ok(f(b))).map_err(RecvTimeoutError::from)
+    }
+}
+
+/// Iterator over a [`Receiver`]'s messages; see [`Receiver::iter`].
+#[derive(Debug)]
+pub struct Iter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T: DeserializeOwned> Iterator for Iter<'_, T> {
+    type Item = Result<T, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.rx.recv() {
+            Ok(msg) => Some(Ok(msg)),
+            Err(RecvError::Disconnected) => None,
+            Err(RecvError::Failed(e)) => Some(Err(e)),
+        }
+    }
+}
+
+/// Owning iterator over a [`Receiver`]'s messages.
+#[derive(Debug)]
+pub struct IntoIter<T> {
+    rx: Receiver<T>,
+}
+
+impl<T: DeserializeOwned> Iterator for IntoIter<T> {
+    type Item = Result<T, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.rx.iter().next()
+    }
+}
+
+impl<'a, T: DeserializeOwned> IntoIterator for &'a Receiver<T> {
+    type Item = Result<T, Error>;
+    type IntoIter = Iter<'a, T>;
+
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<T: DeserializeOwned> IntoIterator for Receiver<T> {
+    type Item = Result<T, Error>;
+    type IntoIter = IntoIter<T>;
+
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter { rx: self }
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver").field("endpoint", &self.info.local.to_string()).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,139 @@
+//! [`Sender`]: the sending end of any channel.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::{tag_of, Bytes, Info};
+use crate::codec;
+use crate::endpoint::{Endpoint, ToEndpoint};
+use crate::error::{Error, Fail, SendError, SendTimeoutError, TrySendError};
+use crate::link::Outbound;
+use crate::sys::{deadline_in, Deadline, PeerCred};
+use crate::transport;
+
+/// The sending end of a channel of `T`, on any mechanism.
+///
+/// Opened from an endpoint string: it connects (sockets), opens for writing
+/// (FIFOs) or adopts an inherited pipe. `send` blocks while the channel is
+/// full; every method takes `&self`, and a `Sender` can be shared between
+/// threads (messages from different threads never interleave).
+///
+/// ```
+/// # let dir = tempfile_dir();
+/// # let ep = format!("unix:{dir}/hello.sock");
+/// let rx = ipcx::Receiver::<String>::open(&ep)?;
+/// let tx = ipcx::Sender::<String>::open(&ep)?;
+/// tx.send("hello".to_string())?;
+/// assert_eq!(rx.recv()?, "hello");
+/// # drop((tx, rx)); std::fs::remove_dir(&dir).unwrap();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # fn tempfile_dir() -> String {
+/// #     let d = std::env::temp_dir().join(format!("ipcx-doc-{}", std::process::id()));
+/// #     std::fs::create_dir_all(&d).unwrap(); d.to_str().unwrap().to_owned() }
+/// ```
+pub struct Sender<T> {
+    state: Mutex<State>,
+    info: Info,
+    _type: PhantomData<fn(T)>,
+}
+
+#[derive(Debug)]
+struct State {
+    link: Outbound,
+    /// Reused encode buffer: no allocation per message once warm.
+    buf: Vec<u8>,
+}
+
+impl<T> Sender<T> {
+    /// Opens the sending end of `endpoint`. Fails at once if nobody is
+    /// there (no listener, no FIFO reader); see [`Sender::open_timeout`].
+    pub fn open(endpoint: impl ToEndpoint) -> Result<Self, Error> {
+        Self::open_until(endpoint, None)
+    }
+
+    /// Like [`Sender::open`], but waits up to `timeout` for a receiver to appear.
+    pub fn open_timeout(endpoint: impl ToEndpoint, timeout: Duration) -> Result<Self, Error> {
+        Self::open_until(endpoint, deadline_in(timeout))
+    }
+
+    fn open_until(endpoint: impl ToEndpoint, deadline: Deadline) -> Result<Self, Error> {
+        let ep = endpoint.to_endpoint()?;
+        let opened = transport::open_sender(&ep, tag_of::<T>(), deadline)?;
+        let (link, info) = Info::split(opened);
+        Ok(Self::from_parts(link, info))
+    }
+
+    pub(crate) fn from_parts(link: Outbound, info: Info) -> Self {
+        Sender { state: Mutex::new(State { link, buf: Vec::new() }), info, _type: PhantomData }
+    }
+
+    /// The endpoint this sender is connected to.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.info.local
+    }
+
+    /// Who is on the other end, for Unix stream and seqpacket connections.
+    pub fn peer_cred(&self) -> Option<PeerCred> {
+        self.info.peer_cred
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while sending leaves the link usable or reporting errors.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl<T: Serialize> Sender<T> {
+    fn send_until(&self, msg: &T, deadline: Deadline) -> Result<(), Fail> {
+        let mut state = self.lock();
+        let State { link, buf } = &mut *state;
+        codec::encode(msg, buf).map_err(|e| e.at(link.label()))?;
+        link.send(buf, deadline)
+    }
+
+    /// Sends `msg`, blocking while the channel is full.
+    pub fn send(&self, msg: T) -> Result<(), SendError<T>> {
+        self.send_until(&msg, None).map_err(|f| SendError::from_fail(f, msg))
+    }
+
+    /// Sends `msg` if that can be done without waiting; else gives it back.
+    pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
+        self.send_until(&msg, Some(Instant::now())).map_err(|f| TrySendError::from_fail(f, msg))
+    }
+
+    /// Sends `msg`, waiting at most `timeout` for room.
+    pub fn send_timeout(&self, msg: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        self.send_until(&msg, deadline_in(timeout)).map_err(|f| SendTimeoutError::from_fail(f, msg))
+    }
+}
+
+impl Sender<Bytes> {
+    fn send_bytes_until(&self, msg: &[u8], deadline: Deadline) -> Result<(), Fail> {
+        self.lock().link.send(msg, deadline)
+    }
+
+    /// Sends one message of raw bytes, blocking while the channel is full.
+    pub fn send_bytes<B: AsRef<[u8]>>(&self, msg: B) -> Result<(), SendError<B>> {
+        self.send_bytes_until(msg.as_ref(), None).map_err(|f| SendError::from_fail(f, msg))
+    }
+
+    /// Sends raw bytes if that can be done without waiting.
+    pub fn try_send_bytes<B: AsRef<[u8]>>(&self, msg: B) -> Result<(), TrySendError<B>> {
+        self.send_bytes_until(msg.as_ref(), Some(Instant::now())).map_err(|f| TrySendError::from_fail(f, msg))
+    }
+
+    /// Sends raw bytes, waiting at most `timeout` for room.
+    pub fn send_bytes_timeout<B: AsRef<[u8]>>(&self, msg: B, timeout: Duration) -> Result<(), SendTimeoutError<B>> {
+        self.send_bytes_until(msg.as_ref(), deadline_in(timeout)).map_err(|f| SendTimeoutError::from_fail(f, msg))
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender").field("endpoint", &self.info.local.to_string()).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,125 @@
+//! Payload encoding and the type fingerprint checked at open.
+//!
+//! Typed channels encode with [postcard](https://postcard.jamesmunns.com/wire-format)
+//! (a compact, documented serde format). The fingerprint of a type is the
+//! FNV-1a 64-bit hash of its [`std::any::type_name`]; byte channels use the
+//! name `bytes`. A byte receiver accepts every sender; otherwise both ends
+//! must name the same type.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{Error, ErrorKind};
+
+/// The name and fingerprint of a message type, as exchanged in the hello.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TypeTag {
+    pub(crate) name: String,
+    pub(crate) fingerprint: u64,
+}
+
+impl TypeTag {
+    /// The name byte channels use.
+    pub(crate) const BYTES_NAME: &'static str = "bytes";
+
+    pub(crate) fn of<T: ?Sized>() -> TypeTag {
+        TypeTag::named(std::any::type_name::<T>())
+    }
+
+    pub(crate) fn bytes() -> TypeTag {
+        TypeTag::named(Self::BYTES_NAME)
+    }
+
+    pub(crate) fn named(name: &str) -> TypeTag {
+        TypeTag { name: name.to_owned(), fingerprint: fnv1a64(name.as_bytes()) }
+    }
+
+    pub(crate) fn is_bytes(&self) -> bool {
+        self.fingerprint == fnv1a64(Self::BYTES_NAME.as_bytes())
+    }
+
+    /// Whether a receiver of `self` can take messages of `sent`.
+    pub(crate) fn accepts(&self, sent: &TypeTag) -> bool {
+        self.is_bytes() || self.fingerprint == sent.fingerprint
+    }
+}
+
+/// FNV-1a, 64-bit: tiny, stable, and easy to reimplement in any language.
+pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// Encodes `msg` into `buf` (cleared first), reusing its allocation.
+pub(crate) fn encode<T: Serialize>(msg: &T, buf: &mut Vec<u8>) -> Result<(), Error> {
+    buf.clear();
+    let taken = std::mem::take(buf);
+    match postcard::to_extend(msg, taken) {
+        Ok(filled) => {
+            *buf = filled;
+            Ok(())
+        }
+        Err(e) => Err(Error::new(ErrorKind::Encode, format!("cannot encode the message: {e}"))),
+    }
+}
+
+/// Decodes one message that must fill `bytes` exactly.
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let describe = |e: postcard::Error| {
+        Error::new(
+            ErrorKind::Decode,
+            format!(
+                "cannot decode a {}-byte message as {}: {e}",
+                bytes.len(),
+                std::any::type_name::<T>()
+            ),
+        )
+    };
+    let (value, rest) = postcard::take_from_bytes::<T>(bytes).map_err(describe)?;
+    if !rest.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Decode,
+            format!(
+                "message has {} bytes left over after decoding a {}",
+                rest.len(),
+                std::any::type_name::<T>()
+            ),
+        ));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv_matches_reference_vectors() {
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn bytes_accepts_everything_typed_accepts_itself() {
+        let s = TypeTag::of::<String>();
+        assert!(TypeTag::bytes().accepts(&s));
+        assert!(s.accepts(&s));
+        assert!(!s.accepts(&TypeTag::of::<u64>()));
+        assert!(!s.accepts(&TypeTag::bytes()));
+    }
+
+    #[test]
+    fn trailing_bytes_and_garbage_are_errors() {
+        let mut buf = Vec::new();
+        encode(&(7u32, String::from("hi")), &mut buf).unwrap();
+        assert_eq!(decode::<(u32, String)>(&buf).unwrap(), (7, "hi".into()));
+        buf.push(0);
+        assert_eq!(decode::<(u32, String)>(&buf).unwrap_err().kind(), ErrorKind::Decode);
+        assert!(decode::<String>(&[0xff, 0xff, 0xff, 0xff, 0x0f]).is_err());
+    }
+}

@@ -1,0 +1,158 @@
+//! Endpoint options (`?key=value&...`): values, defaults, printing.
+
+use std::fmt::Write;
+
+/// Default largest message a channel accepts: 16 MiB.
+pub const DEFAULT_MAX_MSG: u32 = 16 << 20;
+/// Default permission bits for anything ipcx creates.
+pub const DEFAULT_MODE: u32 = 0o600;
+/// The largest `max_msg` the stream frame can express (`u32::MAX` is reserved).
+pub const MAX_MAX_MSG: u32 = u32::MAX - 1;
+
+/// Options that can follow an endpoint address.
+///
+/// Which keys a scheme accepts is listed by [`Scheme::options`](super::Scheme::options);
+/// a key outside that list is an error naming the valid ones.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Options {
+    /// `mode=0640`: permission bits of created files, sockets and FIFOs (default `0600`).
+    pub mode: u32,
+    /// `max_msg=4MiB`: largest message, in bytes, this end sends or accepts (default 16 MiB).
+    pub max_msg: u32,
+    /// `allow_uid=0,1000`: Unix socket listeners accept only peers with these uids
+    /// (checked with `SO_PEERCRED`). Empty: any peer the file permissions let in.
+    pub allow_uid: Vec<u32>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { mode: DEFAULT_MODE, max_msg: DEFAULT_MAX_MSG, allow_uid: Vec::new() }
+    }
+}
+
+/// One option key; the order here is the order options print in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Key {
+    Mode,
+    MaxMsg,
+    AllowUid,
+}
+
+impl Key {
+    pub(crate) const ALL: [Key; 3] = [Key::Mode, Key::MaxMsg, Key::AllowUid];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Key::Mode => "mode",
+            Key::MaxMsg => "max_msg",
+            Key::AllowUid => "allow_uid",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<Key> {
+        Key::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+impl Options {
+    /// Sets `key` from its text; the error says what a valid value looks like.
+    pub(crate) fn set(&mut self, key: Key, value: &str) -> Result<(), String> {
+        match key {
+            Key::Mode => {
+                self.mode = u32::from_str_radix(value, 8)
+                    .ok()
+                    .filter(|m| *m <= 0o777 && !value.is_empty())
+                    .ok_or_else(|| {
+                        format!("mode=`{value}` is not octal permission bits (e.g. mode=0600)")
+                    })?;
+            }
+            Key::MaxMsg => {
+                self.max_msg = parse_size(value)
+                    .filter(|n| (1..=u64::from(MAX_MAX_MSG)).contains(n))
+                    .map(|n| n as u32)
+                    .ok_or_else(|| {
+                        format!(
+                            "max_msg=`{value}` is not a size from 1 to {MAX_MAX_MSG} bytes \
+                             (e.g. max_msg=65536, max_msg=64KiB, max_msg=16MiB)"
+                        )
+                    })?;
+            }
+            Key::AllowUid => {
+                self.allow_uid = value
+                    .split(',')
+                    .map(|u| u.parse::<u32>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| {
+                        format!("allow_uid=`{value}` is not a comma-separated list of uids")
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `key` differs from its default (only those are printed).
+    pub(crate) fn is_set(&self, key: Key) -> bool {
+        let d = Options::default();
+        match key {
+            Key::Mode => self.mode != d.mode,
+            Key::MaxMsg => self.max_msg != d.max_msg,
+            Key::AllowUid => !self.allow_uid.is_empty(),
+        }
+    }
+
+    pub(crate) fn write_value(&self, key: Key, out: &mut String) {
+        // Writing to a String cannot fail.
+        let _ = match key {
+            Key::Mode => write!(out, "{:04o}", self.mode),
+            Key::MaxMsg => write!(out, "{}", format_size(u64::from(self.max_msg))),
+            Key::AllowUid => {
+                let uids: Vec<String> = self.allow_uid.iter().map(u32::to_string).collect();
+                write!(out, "{}", uids.join(","))
+            }
+        };
+    }
+}
+
+const UNITS: [(&str, u64); 6] =
+    [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)];
+
+/// Parses `65536`, `64KiB`, `64K`, `16MiB`, `1GiB` (binary units).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (digits, mult) = UNITS
+        .iter()
+        .find_map(|(suffix, mult)| text.strip_suffix(suffix).map(|d| (d, *mult)))
+        .unwrap_or((text.strip_suffix('B').unwrap_or(text), 1));
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+/// Prints a size in the largest binary unit that divides it exactly.
+pub fn format_size(n: u64) -> String {
+    for (suffix, mult) in &UNITS[..3] {
+        if n >= *mult && n % mult == 0 {
+            return format!("{}{suffix}", n / mult);
+        }
+    }
+    n.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("16MiB"), Some(16 << 20));
+        assert_eq!(parse_size("64K"), Some(64 << 10));
+        assert_eq!(parse_size("100B"), Some(100));
+        assert_eq!(parse_size("MiB"), None);
+        assert_eq!(parse_size("-1"), None);
+        assert_eq!(parse_size("99999999999999999999GiB"), None);
+        assert_eq!(format_size(16 << 20), "16MiB");
+        assert_eq!(format_size(1000), "1000");
+        assert_eq!(format_size(1536), "1536");
+    }
+}

@@ -1,0 +1,229 @@
+//! Parsing endpoint strings. Every error names the input and says what is valid.
+
+use std::ffi::OsString;
+use std::net::IpAddr;
+use std::os::unix::ffi::OsStringExt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use super::escape::unescape;
+use super::{Address, Endpoint, Host, HostPort, Key, Options, Scheme, UnixAddr, UnixKind};
+use crate::error::{Error, ErrorKind};
+
+/// `sun_path` holds 108 bytes including the terminating NUL.
+const UNIX_PATH_MAX: usize = 107;
+
+impl FromStr for Endpoint {
+    type Err = Error;
+
+    fn from_str(input: &str) -> Result<Endpoint, Error> {
+        parse(input).map_err(|detail| {
+            Error::new(ErrorKind::InvalidEndpoint, format!("invalid endpoint `{input}`: {detail}"))
+        })
+    }
+}
+
+fn valid_schemes() -> String {
+    Scheme::ALL.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
+}
+
+fn parse(input: &str) -> Result<Endpoint, String> {
+    let (scheme_text, rest) = input.split_once(':').ok_or_else(|| {
+        format!("expected `scheme:address`; valid schemes: {}", valid_schemes())
+    })?;
+    let scheme = Scheme::ALL.into_iter().find(|s| s.name() == scheme_text).ok_or_else(|| {
+        format!("unknown scheme `{scheme_text}`; valid schemes: {}", valid_schemes())
+    })?;
+    let (address_text, query) = match rest.split_once('?') {
+        Some((a, q)) => (a, Some(q)),
+        None => (rest, None),
+    };
+    let address = parse_address(scheme, address_text)?;
+    let options = parse_options(scheme, query)?;
+    if options.mode != super::DEFAULT_MODE {
+        if let Address::Unix(_, UnixAddr::Abstract(_)) = address {
+            return Err("mode= has no meaning for an abstract socket (it has no file)".into());
+        }
+    }
+    if !options.allow_uid.is_empty() {
+        if let Address::Unix(UnixKind::Stream | UnixKind::SeqPacket, _) = address {
+        } else {
+            return Err("allow_uid= applies to unix: and unix+seqpacket: listeners only".into());
+        }
+    }
+    Ok(Endpoint { address, options })
+}
+
+fn parse_address(scheme: Scheme, text: &str) -> Result<Address, String> {
+    Ok(match scheme {
+        Scheme::Pipe => Address::Pipe(parse_pipe(text)?),
+        Scheme::Fifo => Address::Fifo(parse_path(text)?),
+        Scheme::Unix => Address::Unix(UnixKind::Stream, parse_unix(text)?),
+        Scheme::UnixSeqPacket => Address::Unix(UnixKind::SeqPacket, parse_unix(text)?),
+        Scheme::UnixDgram => Address::Unix(UnixKind::Dgram, parse_unix(text)?),
+        Scheme::Tcp => Address::Tcp(parse_host_port(text)?),
+        Scheme::Udp => Address::Udp(parse_host_port(text)?),
+    })
+}
+
+fn parse_pipe(text: &str) -> Result<Option<i32>, String> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<u16>().map(|fd| Some(i32::from(fd))).map_err(|_| {
+        format!("pipe address `{text}` must be empty (a new pipe) or an inherited fd number")
+    })
+}
+
+fn parse_path(text: &str) -> Result<PathBuf, String> {
+    if text.is_empty() {
+        return Err("the path is empty".into());
+    }
+    let bytes = unescape(text)?;
+    if bytes.contains(&0) {
+        return Err("a path cannot contain a NUL byte (%00)".into());
+    }
+    Ok(PathBuf::from(OsString::from_vec(bytes)))
+}
+
+fn parse_unix(text: &str) -> Result<UnixAddr, String> {
+    if let Some(name) = text.strip_prefix('@') {
+        let name = unescape(name)?;
+        if name.is_empty() {
+            return Err("the abstract socket name after `@` is empty".into());
+        }
+        if name.len() > UNIX_PATH_MAX {
+            return Err(format!(
+                "the abstract name is {} bytes; the kernel allows at most {UNIX_PATH_MAX}",
+                name.len()
+            ));
+        }
+        return Ok(UnixAddr::Abstract(name));
+    }
+    let path = parse_path(text)?;
+    let len = path.as_os_str().len();
+    if len > UNIX_PATH_MAX {
+        return Err(format!(
+            "the socket path is {len} bytes; the kernel allows at most {UNIX_PATH_MAX} \
+             (use a shorter path or an abstract name `@name`)"
+        ));
+    }
+    Ok(UnixAddr::Path(path))
+}
+
+fn parse_host_port(text: &str) -> Result<HostPort, String> {
+    let (host_text, port_text) = if let Some(rest) = text.strip_prefix('[') {
+        let (host, after) =
+            rest.split_once(']').ok_or("an IPv6 address opened with `[` needs a closing `]`")?;
+        let port = after.strip_prefix(':').ok_or("expected `:port` after `]`")?;
+        let ip: IpAddr = host.parse().map_err(|_| format!("`{host}` is not an IPv6 address"))?;
+        if ip.is_ipv4() {
+            return Err(format!("`[{host}]`: brackets are for IPv6 addresses only"));
+        }
+        (host, port)
+    } else {
+        text.rsplit_once(':').ok_or("expected `host:port`, e.g. 127.0.0.1:7000 or [::1]:7000")?
+    };
+    let port = port_text
+        .parse::<u16>()
+        .map_err(|_| format!("port `{port_text}` is not a number from 0 to 65535"))?;
+    let host = if let Ok(ip) = host_text.parse::<IpAddr>() {
+        if ip.is_ipv6() && !text.starts_with('[') {
+            return Err(format!("write IPv6 addresses in brackets: [{host_text}]:{port}"));
+        }
+        Host::Ip(ip)
+    } else if valid_host_name(host_text) {
+        Host::Name(host_text.to_owned())
+    } else {
+        return Err(format!("`{host_text}` is neither an IP address nor a host name"));
+    };
+    Ok(HostPort { host, port })
+}
+
+fn valid_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+        })
+        && !name.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+}
+
+fn parse_options(scheme: Scheme, query: Option<&str>) -> Result<Options, String> {
+    let mut options = Options::default();
+    let Some(query) = query else { return Ok(options) };
+    let valid = scheme.options();
+    let mut seen = Vec::new();
+    for pair in query.split('&') {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("option `{pair}` needs a value (`key=value`)"))?;
+        let key = Key::from_name(name)
+            .filter(|k| valid.contains(&k.name()))
+            .ok_or_else(|| {
+                format!("unknown option `{name}` for {}:; valid: {}", scheme.name(), valid.join(", "))
+            })?;
+        if seen.contains(&key) {
+            return Err(format!("option `{name}` is given twice"));
+        }
+        seen.push(key);
+        options.set(key, value)?;
+    }
+    Ok(options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(s: &str) -> String {
+        s.parse::<Endpoint>().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn examples_parse_and_print_back() {
+        for s in [
+            "pipe:",
+            "pipe:3",
+            "fifo:/run/app/in",
+            "unix:/run/app.sock",
+            "unix:@abstract-name",
+            "unix+seqpacket:/run/x",
+            "unix+dgram:/run/y?mode=0640",
+            "tcp:127.0.0.1:7000",
+            "tcp:localhost:7000",
+            "udp:[::1]:7001",
+            "unix:/s?mode=0660&max_msg=64KiB&allow_uid=0,1000",
+        ] {
+            let ep: Endpoint = s.parse().unwrap();
+            assert_eq!(ep.to_string(), s);
+        }
+    }
+
+    #[test]
+    fn errors_say_what_is_valid() {
+        assert!(err("foo:/x").contains("valid schemes: pipe, fifo, unix"));
+        assert!(err("unix:/x?colour=red").contains("valid: mode, max_msg, allow_uid"));
+        assert!(err("tcp:1.2.3.4:7000?mode=0600").contains("valid: max_msg"));
+        assert!(err("unix:/x?mode=999").contains("octal"));
+        assert!(err("unix:/x?max_msg=0").contains("max_msg"));
+        assert!(err("tcp:127.0.0.1:99999").contains("0 to 65535"));
+        assert!(err("tcp:::1:80").contains("brackets"));
+        assert!(err("unix:@x?mode=0644").contains("abstract"));
+        assert!(err("udp:1.2.3.4:5?allow_uid=0").contains("valid: max_msg"));
+        assert!(err("unix+dgram:/x?allow_uid=0").contains("valid: mode, max_msg"));
+        assert!(err(&format!("unix:/{}", "a".repeat(120))).contains("at most 107"));
+        assert!(err("fifo:").contains("empty"));
+        assert!(err("nocolon").contains("scheme:address"));
+        assert!(err("unix:/x?mode=0600&mode=0600").contains("twice"));
+    }
+
+    #[test]
+    fn non_default_options_only_are_printed() {
+        let ep: Endpoint = "unix:/x?mode=600&max_msg=16MiB".parse().unwrap();
+        assert_eq!(ep.to_string(), "unix:/x");
+    }
+}

@@ -1,0 +1,68 @@
+//! Every Linux IPC mechanism behind one typed, Go-channel-like API.
+//!
+//! An endpoint string picks the mechanism; [`Sender`] and [`Receiver`]
+//! behave the same on all of them: message boundaries, `send` blocking
+//! while the channel is full, timeouts, the end of the channel when every
+//! sender is gone, and a type check when the two ends meet.
+//!
+//! ```
+//! use ipcx::{Receiver, Sender};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, Debug, PartialEq)]
+//! struct Job { id: u32, name: String }
+//!
+//! # let dir = std::env::temp_dir().join(format!("ipcx-doc-lib-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir)?;
+//! let endpoint = format!("unix:{}/jobs.sock", dir.display()); // or fifo:, tcp:, unix+seqpacket:, ...
+//! let jobs = Receiver::<Job>::open(&endpoint)?;
+//! let producer = Sender::<Job>::open(&endpoint)?;
+//! producer.send(Job { id: 1, name: "resize".into() })?;
+//! drop(producer);
+//! let received: Vec<Job> = jobs.iter().collect::<Result<_, _>>()?;
+//! assert_eq!(received, [Job { id: 1, name: "resize".into() }]);
+//! # drop(jobs); std::fs::remove_dir(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Mechanisms
+//! See [`endpoint`] for the grammar. `pipe:`, `fifo:`, `unix:`, `tcp:` are
+//! byte streams that ipcx frames (`docs/wire.md`); `unix+seqpacket:`,
+//! `unix+dgram:` and `udp:` keep boundaries themselves and refuse a message
+//! larger than they can carry instead of cutting it.
+//!
+//! # Semantics
+//! * [`Sender::send`] blocks while full, [`Sender::try_send`] gives the
+//!   message back as [`TrySendError::Full`], [`Sender::send_timeout`] waits
+//!   a while. A deadline bounds the wait for room; a message once begun on
+//!   a byte stream is always finished, so the stream never tears.
+//! * [`Receiver::recv`] blocks while empty and returns
+//!   [`RecvError::Disconnected`] after the last message of the last sender.
+//! * Connections start with a hello naming the message type (the
+//!   fingerprint of [`std::any::type_name`]); a mismatch is an
+//!   [`ErrorKind::TypeMismatch`] at open. A [`Bytes`] receiver takes any type.
+//! * Bad input from a peer is an [`Error`] naming the endpoint; it never
+//!   panics or allocates what the peer claims beyond `max_msg`.
+//! * Files ipcx creates are `0600` unless `mode=` says otherwise; opening
+//!   never follows a symlink planted where ipcx creates.
+//! * ipcx relies on `SIGPIPE` being ignored, as Rust programs do by default.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod channel;
+mod codec;
+pub mod endpoint;
+mod error;
+mod link;
+pub mod pipe;
+mod sys;
+mod transport;
+mod wire;
+
+pub use channel::{ByteReceiver, ByteSender, Bytes, Duplex, IntoIter, Iter, Listener, Receiver, Sender};
+pub use endpoint::{Endpoint, Scheme, UnixKind};
+pub use error::{
+    Error, ErrorKind, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
+pub use sys::PeerCred;

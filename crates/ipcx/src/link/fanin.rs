@@ -1,0 +1,224 @@
+//! A receiver that listens: it accepts any number of senders on a stream or
+//! seqpacket socket and hands out their messages as one channel.
+//!
+//! Each connection has its own reader; a connection that fails (bad hello,
+//! wrong type, garbage, too large) is reported once and closed while the
+//! others go on. When every sender that connected is gone, and at least one
+//! came, the channel is disconnected.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::io::Errno;
+use rustix::net::SocketFlags;
+
+use super::packet::PacketReader;
+use super::stream::{io_fail, Item, StreamReader};
+use crate::error::{Error, ErrorKind, Fail};
+use crate::sys::{self, Deadline, FdKind, PeerCred};
+use crate::wire::hello::Hello;
+
+#[derive(Debug)]
+enum Reader {
+    Stream(StreamReader),
+    Packet(PacketReader),
+}
+
+#[derive(Debug)]
+struct Conn {
+    reader: Reader,
+    /// The last poll (or a fresh accept) said there may be bytes to read.
+    readable: bool,
+}
+
+impl Conn {
+    fn fd(&self) -> &Arc<OwnedFd> {
+        match &self.reader {
+            Reader::Stream(r) => r.fd(),
+            Reader::Packet(r) => r.fd(),
+        }
+    }
+
+    /// The next message if one can be had without blocking.
+    fn try_next(&mut self) -> Result<Option<std::ops::Range<usize>>, Fail> {
+        loop {
+            let item = match &mut self.reader {
+                Reader::Stream(r) => match r.next_item()? {
+                    Some(item) => Some(item),
+                    None if !self.readable => return Ok(None),
+                    None => {
+                        if !r.read_more(true)? {
+                            self.readable = false;
+                        }
+                        continue;
+                    }
+                },
+                Reader::Packet(r) if self.readable => r.read_packet(true)?,
+                Reader::Packet(_) => return Ok(None),
+            };
+            match item {
+                Some(Item::Frame(range)) => return Ok(Some(range)),
+                Some(Item::Hello) => {}
+                None => {
+                    self.readable = false;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    fn slice(&self, range: std::ops::Range<usize>) -> &[u8] {
+        match &self.reader {
+            Reader::Stream(r) => r.slice(range),
+            Reader::Packet(r) => r.slice(range),
+        }
+    }
+}
+
+/// A listening socket and the senders it has accepted.
+#[derive(Debug)]
+pub(crate) struct FanIn {
+    listener: OwnedFd,
+    packets: bool,
+    local: Hello,
+    hello_bytes: Vec<u8>,
+    allow_uid: Vec<u32>,
+    conns: Vec<Conn>,
+    next: usize,
+    listener_readable: bool,
+    had_sender: bool,
+    label: Arc<str>,
+}
+
+impl FanIn {
+    /// `listener` must be non-blocking and listening.
+    pub(crate) fn new(listener: OwnedFd, packets: bool, local: Hello, allow_uid: Vec<u32>, label: Arc<str>) -> Self {
+        let hello_bytes = super::encode_hello(&local, packets);
+        FanIn {
+            listener,
+            packets,
+            local,
+            hello_bytes,
+            allow_uid,
+            conns: Vec::new(),
+            next: 0,
+            listener_readable: true,
+            had_sender: false,
+            label,
+        }
+    }
+
+    pub(crate) fn recv(&mut self, deadline: Deadline) -> Result<&[u8], Fail> {
+        loop {
+            if let Some((i, range)) = self.next_ready()? {
+                return Ok(self.conns[i].slice(range));
+            }
+            if self.had_sender && self.conns.is_empty() {
+                return Err(Fail::Disconnected);
+            }
+            if self.listener_readable && self.accept_pending()? {
+                continue;
+            }
+            if !self.poll_all(deadline)? {
+                return Err(Fail::NotReady);
+            }
+        }
+    }
+
+    /// Round-robin over the connections for one that has a message ready.
+    fn next_ready(&mut self) -> Result<Option<(usize, std::ops::Range<usize>)>, Fail> {
+        let mut k = 0;
+        while k < self.conns.len() {
+            let i = (self.next + k) % self.conns.len();
+            match self.conns[i].try_next() {
+                Ok(Some(range)) => {
+                    self.had_sender = true;
+                    self.next = i + 1;
+                    return Ok(Some((i, range)));
+                }
+                Ok(None) => k += 1,
+                Err(fail) => {
+                    let was_sender = match &self.conns[i].reader {
+                        Reader::Stream(r) => r.peer().is_some(),
+                        Reader::Packet(r) => r.peer().is_some(),
+                    };
+                    self.had_sender |= was_sender;
+                    self.conns.swap_remove(i);
+                    if let Fail::Error(e) = fail {
+                        return Err(Fail::Error(e));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Accepts every connection waiting in the backlog. `Ok(true)` if any.
+    fn accept_pending(&mut self) -> Result<bool, Fail> {
+        let mut any = false;
+        loop {
+            let fd = match rustix::net::accept_with(&self.listener, SocketFlags::CLOEXEC) {
+                Ok(fd) => fd,
+                Err(Errno::AGAIN) => {
+                    self.listener_readable = false;
+                    return Ok(any);
+                }
+                Err(Errno::INTR | Errno::CONNABORTED) => continue,
+                Err(e) => return Err(io_fail("accept failed", e.into(), &self.label)),
+            };
+            let cred = sys::peer_cred(&fd).ok();
+            let label: Arc<str> = match cred {
+                Some(c) => format!("{} (peer pid {} uid {})", self.label, c.pid, c.uid).into(),
+                None => self.label.clone(),
+            };
+            check_allowed(&self.allow_uid, cred, &label)?;
+            // A fresh socket's send buffer is empty: the hello always fits.
+            if sys::write_parts(fd.as_fd(), FdKind::Socket, &[&self.hello_bytes], 0, true).is_err() {
+                continue;
+            }
+            let fd = Arc::new(fd);
+            let reader = if self.packets {
+                Reader::Packet(PacketReader::new(fd, self.local.clone(), label))
+            } else {
+                Reader::Stream(StreamReader::new(fd, FdKind::Socket, self.local.clone(), label))
+            };
+            self.conns.push(Conn { reader, readable: true });
+            any = true;
+        }
+    }
+
+    /// Waits for any connection or the listener; marks what is readable.
+    /// Runs only when nothing is ready, i.e. when the caller is about to sleep.
+    fn poll_all(&mut self, deadline: Deadline) -> Result<bool, Fail> {
+        let mut fds = Vec::with_capacity(self.conns.len() + 1);
+        fds.push(PollFd::new(&self.listener, PollFlags::IN));
+        fds.extend(self.conns.iter().map(|c| PollFd::from_borrowed_fd(c.fd().as_fd(), PollFlags::IN)));
+        if !sys::poll_many(&mut fds, deadline).map_err(|e| io_fail("poll", e, &self.label))? {
+            return Ok(false);
+        }
+        let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+        drop(fds);
+        self.listener_readable = ready[0];
+        for (conn, r) in self.conns.iter_mut().zip(&ready[1..]) {
+            conn.readable |= *r;
+        }
+        Ok(true)
+    }
+}
+
+/// Refuses a peer whose uid is not allowed; the error names it.
+pub(crate) fn check_allowed(allow_uid: &[u32], cred: Option<PeerCred>, label: &Arc<str>) -> Result<(), Fail> {
+    if allow_uid.is_empty() {
+        return Ok(());
+    }
+    match cred {
+        Some(c) if allow_uid.contains(&c.uid) => Ok(()),
+        _ => Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!("refused a peer: its uid is not in allow_uid={allow_uid:?}"),
+        )
+        .at(label)
+        .into()),
+    }
+}

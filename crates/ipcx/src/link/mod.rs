@@ -1,0 +1,96 @@
+//! Links: the I/O engines that move one message over an open fd.
+//!
+//! # The contract every transport keeps
+//! A transport (see [`crate::transport`]) opens kernel objects and hands
+//! back an [`Outbound`] and/or an [`Inbound`]. Whatever the mechanism:
+//!
+//! 1. **Boundaries.** One `send` is one `recv`, byte for byte, in order per sender.
+//! 2. **Bounded and blocking.** `send(.., None)` blocks while the channel is
+//!    full; with a deadline it returns [`Fail::NotReady`] once it passes (the
+//!    deadline bounds the wait for the *first* byte: a frame once begun is
+//!    finished). `recv` likewise while empty.
+//! 3. **Disconnect.** When the peer is gone `send` returns
+//!    [`Fail::Disconnected`]; `recv` returns it after the last message.
+//! 4. **Typed.** Each end declares its types in a hello (or, for datagrams,
+//!    in every header); a mismatch is a [`ErrorKind::TypeMismatch`]
+//!    error at open (connections) or per message (datagrams).
+//! 5. **Bad input is an error, never a crash.** Lengths above `max_msg`,
+//!    truncation, garbage: a typed error naming the endpoint; the link is
+//!    closed if it cannot stay in step (streams), else only the message is
+//!    dropped (packets, datagrams).
+//! 6. **Hot path.** One syscall per message when the peer keeps up, no
+//!    allocation once warm. Fds are blocking; deadlines use `MSG_DONTWAIT`
+//!    (sockets) or a `poll` first (pipes), so an async front end can drive
+//!    the same fds in non-blocking mode.
+//!
+//! [`ErrorKind::TypeMismatch`]: crate::ErrorKind::TypeMismatch
+
+pub(crate) mod datagram;
+pub(crate) mod fanin;
+pub(crate) mod packet;
+pub(crate) mod stream;
+
+use std::sync::Arc;
+
+use crate::error::Fail;
+use crate::sys::Deadline;
+use crate::wire::hello::Hello;
+use crate::wire::{HELLO_MARKER, PACKET_HELLO};
+
+/// The sending side of any transport.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    Stream(stream::StreamWriter),
+    Packet(packet::PacketWriter),
+    Datagram(datagram::DatagramWriter),
+}
+
+impl Outbound {
+    pub(crate) fn send(&mut self, payload: &[u8], deadline: Deadline) -> Result<(), Fail> {
+        match self {
+            Outbound::Stream(w) => w.send(payload, deadline),
+            Outbound::Packet(w) => w.send(payload, deadline),
+            Outbound::Datagram(w) => w.send(payload, deadline),
+        }
+    }
+
+    pub(crate) fn label(&self) -> &Arc<str> {
+        match self {
+            Outbound::Stream(w) => w.label(),
+            Outbound::Packet(w) => w.label(),
+            Outbound::Datagram(w) => w.label(),
+        }
+    }
+}
+
+/// The receiving side of any transport.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    Stream(stream::StreamReader),
+    Packet(packet::PacketReader),
+    Datagram(datagram::DatagramReader),
+    FanIn(fanin::FanIn),
+}
+
+impl Inbound {
+    pub(crate) fn recv(&mut self, deadline: Deadline) -> Result<&[u8], Fail> {
+        match self {
+            Inbound::Stream(r) => r.recv(deadline),
+            Inbound::Packet(r) => r.recv(deadline),
+            Inbound::Datagram(r) => r.recv(deadline),
+            Inbound::FanIn(r) => r.recv(deadline),
+        }
+    }
+}
+
+/// The hello as it goes on the wire: after the stream marker, or as a packet.
+pub(crate) fn encode_hello(hello: &Hello, packets: bool) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(4 + crate::wire::hello::MAX_LEN);
+    if packets {
+        buf.push(PACKET_HELLO);
+    } else {
+        buf.extend_from_slice(&HELLO_MARKER.to_le_bytes());
+    }
+    hello.encode(&mut buf);
+    buf
+}

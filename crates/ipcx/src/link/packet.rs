@@ -1,0 +1,239 @@
+//! Messages as `SOCK_SEQPACKET` packets: one kind byte then the hello or the
+//! payload. The kernel keeps the boundaries; ipcx adds no length.
+
+use std::ops::Range;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+
+use rustix::event::PollFlags;
+
+use super::stream::{io_fail, too_large, Item};
+use crate::error::{Error, ErrorKind, Fail};
+use crate::sys::{self, Deadline, FdKind};
+use crate::wire::hello::{Hello, HelloError};
+use crate::wire::{PACKET_DATA, PACKET_HELLO};
+
+/// The largest payload one packet can carry here: the socket send buffer
+/// limit (`net.core.wmem_max`) less the kind byte and some kernel slack.
+pub(crate) fn packet_limit() -> usize {
+    sys::wmem_max().saturating_sub(1024)
+}
+
+/// Raises the send buffer so that packets up to `max_msg` fit.
+pub(crate) fn size_send_buffer(fd: &OwnedFd, max_msg: u32, header: usize) {
+    let want = (max_msg as usize + header + 1024).min(sys::wmem_max());
+    if rustix::net::sockopt::socket_send_buffer_size(fd).is_ok_and(|have| have < want) {
+        // Best effort: a smaller buffer only lowers the size limit, which
+        // send reports as TooLarge.
+        let _ = rustix::net::sockopt::set_socket_send_buffer_size(fd, want);
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct PacketWriter {
+    fd: Arc<OwnedFd>,
+    max_msg: u32,
+    label: Arc<str>,
+}
+
+impl PacketWriter {
+    pub(crate) fn new(fd: Arc<OwnedFd>, max_msg: u32, label: Arc<str>) -> Self {
+        size_send_buffer(&fd, max_msg, 1);
+        PacketWriter { fd, max_msg, label }
+    }
+
+    pub(crate) fn limit_to(&mut self, peer_max: u32) {
+        self.max_msg = self.max_msg.min(peer_max);
+    }
+
+    pub(crate) fn label(&self) -> &Arc<str> {
+        &self.label
+    }
+
+    pub(crate) fn send(&mut self, payload: &[u8], deadline: Deadline) -> Result<(), Fail> {
+        if payload.len() > self.max_msg as usize {
+            return Err(too_large(payload.len(), self.max_msg, &self.label));
+        }
+        self.send_packet(&[&[PACKET_DATA], payload], deadline)
+    }
+
+    pub(crate) fn send_hello(&mut self, hello: &Hello, deadline: Deadline) -> Result<(), Fail> {
+        let mut buf = vec![PACKET_HELLO];
+        hello.encode(&mut buf);
+        self.send_packet(&[&buf], deadline)
+    }
+
+    fn send_packet(&mut self, parts: &[&[u8]], deadline: Deadline) -> Result<(), Fail> {
+        send_whole(&self.fd, parts, deadline, &self.label)
+    }
+}
+
+/// Sends one packet or datagram whole (they are atomic), waiting while the
+/// socket is full.
+pub(crate) fn send_whole(
+    fd: &OwnedFd,
+    parts: &[&[u8]],
+    deadline: Deadline,
+    label: &Arc<str>,
+) -> Result<(), Fail> {
+    loop {
+        match sys::write_parts(fd.as_fd(), FdKind::Socket, parts, 0, deadline.is_some()) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if !sys::wait(fd.as_fd(), PollFlags::OUT, deadline).map_err(|e| io_fail("poll", e, label))? {
+                    return Err(Fail::NotReady);
+                }
+            }
+            Err(e) if sys::is_disconnect(&e) => return Err(Fail::Disconnected),
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::MSGSIZE.raw_os_error()) => {
+                let len: usize = parts.iter().map(|p| p.len()).sum();
+                return Err(Error::new(
+                    ErrorKind::TooLarge,
+                    format!(
+                        "a {len}-byte packet is more than the socket can carry in one piece \
+                         (limit set by net.core.wmem_max = {})",
+                        sys::wmem_max()
+                    ),
+                )
+                .at(label)
+                .into());
+            }
+            Err(e) => return Err(io_fail("send failed", e, label)),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct PacketReader {
+    fd: Arc<OwnedFd>,
+    buf: Vec<u8>,
+    label: Arc<str>,
+    local: Hello,
+    peer: Option<Hello>,
+    closed: bool,
+}
+
+impl PacketReader {
+    pub(crate) fn new(fd: Arc<OwnedFd>, local: Hello, label: Arc<str>) -> Self {
+        // Zeroed pages are mapped lazily: a large buffer costs memory only
+        // as large packets actually arrive.
+        let size = 1 + (local.max_msg as usize).min(packet_limit()).max(crate::wire::hello::MAX_LEN);
+        PacketReader { fd, buf: vec![0; size], label, local, peer: None, closed: false }
+    }
+
+    pub(crate) fn fd(&self) -> &Arc<OwnedFd> {
+        &self.fd
+    }
+
+    pub(crate) fn peer(&self) -> Option<&Hello> {
+        self.peer.as_ref()
+    }
+
+    pub(crate) fn recv(&mut self, deadline: Deadline) -> Result<&[u8], Fail> {
+        let range = self.recv_range(deadline)?;
+        Ok(&self.buf[range])
+    }
+
+    pub(crate) fn recv_hello(&mut self, deadline: Deadline) -> Result<Hello, Fail> {
+        loop {
+            if let Some(peer) = &self.peer {
+                return Ok(peer.clone());
+            }
+            // Before the hello, read_packet yields a hello or an error, never data.
+            if self.read_packet(deadline.is_some())?.is_none() {
+                self.wait_readable(deadline)?;
+            }
+        }
+    }
+
+    pub(crate) fn recv_range(&mut self, deadline: Deadline) -> Result<Range<usize>, Fail> {
+        loop {
+            match self.read_packet(deadline.is_some())? {
+                Some(Item::Frame(range)) => return Ok(range),
+                Some(Item::Hello) => {}
+                None => self.wait_readable(deadline)?,
+            }
+        }
+    }
+
+    fn wait_readable(&self, deadline: Deadline) -> Result<(), Fail> {
+        match sys::wait(self.fd.as_fd(), PollFlags::IN, deadline) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Fail::NotReady),
+            Err(e) => Err(io_fail("poll", e, &self.label)),
+        }
+    }
+
+    pub(crate) fn slice(&self, range: Range<usize>) -> &[u8] {
+        &self.buf[range]
+    }
+
+    /// Reads one packet: a message, or a hello (checked and recorded).
+    /// `Ok(None)`: nothing there yet (only with `dont_wait`).
+    pub(crate) fn read_packet(&mut self, dont_wait: bool) -> Result<Option<Item>, Fail> {
+        if self.closed {
+            return Err(Fail::Disconnected);
+        }
+        let n = match sys::recv_packet(self.fd.as_fd(), &mut self.buf, dont_wait) {
+            Ok(0) => {
+                // Every ipcx packet has a kind byte, so 0 is end of stream.
+                self.closed = true;
+                return Err(Fail::Disconnected);
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) if sys::is_disconnect(&e) => {
+                self.closed = true;
+                return Err(Fail::Disconnected);
+            }
+            Err(e) => return Err(io_fail("receive failed", e, &self.label)),
+        };
+        if n > self.buf.len() {
+            // The packet is gone, but packets keep their boundaries: the
+            // connection itself is still in step and stays open.
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!("dropped a {}-byte message: max_msg is {}", n - 1, self.local.max_msg),
+            )
+            .at(&self.label)
+            .into());
+        }
+        match self.buf[0] {
+            PACKET_HELLO => {
+                let hello = match Hello::decode(&self.buf[1..n]) {
+                    Ok((hello, _)) => hello,
+                    Err(HelloError::Incomplete(_)) => {
+                        return Err(self.broken(ErrorKind::Protocol, "truncated hello packet".into()))
+                    }
+                    Err(HelloError::Invalid(why)) => return Err(self.broken(ErrorKind::Protocol, why)),
+                };
+                if let Err(why) = self.local.check_peer(&hello) {
+                    return Err(self.broken(ErrorKind::TypeMismatch, why));
+                }
+                self.peer = Some(hello);
+                Ok(Some(Item::Hello))
+            }
+            PACKET_DATA if self.peer.is_some() => {
+                if n - 1 > self.local.max_msg as usize {
+                    return Err(Error::new(
+                        ErrorKind::TooLarge,
+                        format!("dropped a {}-byte message: max_msg is {}", n - 1, self.local.max_msg),
+                    )
+                    .at(&self.label)
+                    .into());
+                }
+                Ok(Some(Item::Frame(1..n)))
+            }
+            PACKET_DATA => Err(self.broken(
+                ErrorKind::Protocol,
+                "the peer did not start with an ipcx hello; is it an ipcx endpoint?".into(),
+            )),
+            kind => Err(self.broken(ErrorKind::Protocol, format!("packet of unknown kind {kind}"))),
+        }
+    }
+
+    fn broken(&mut self, kind: ErrorKind, why: String) -> Fail {
+        self.closed = true;
+        Error::new(kind, why).at(&self.label).into()
+    }
+}

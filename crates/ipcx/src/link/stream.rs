@@ -1,0 +1,385 @@
+//! Framed messages over a byte stream (pipe, FIFO, Unix stream, TCP).
+//!
+//! The writer sends `len: u32 LE` + payload with one vectored write; the
+//! reader reads as much as the kernel has into one buffer and hands out
+//! frames from it, so a burst of small messages costs one `read`.
+
+use std::ops::Range;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+
+use rustix::event::PollFlags;
+
+use crate::error::{Error, ErrorKind, Fail};
+use crate::sys::{self, Deadline, FdKind};
+use crate::wire::hello::{Hello, HelloError};
+use crate::wire::{FRAME_HEADER, HELLO_MARKER};
+
+/// Writes are atomic on a pipe up to this size (`PIPE_BUF`).
+const PIPE_BUF: usize = 4096;
+/// First size of a reader's buffer; it grows only as data arrives.
+const INITIAL_BUFFER: usize = 64 * 1024;
+
+/// The sending half of a framed byte stream.
+#[derive(Debug)]
+pub(crate) struct StreamWriter {
+    fd: Arc<OwnedFd>,
+    kind: FdKind,
+    /// FIFOs can have many writers: frames above `PIPE_BUF` are written
+    /// under `flock` so they never interleave.
+    lock_large: bool,
+    max_msg: u32,
+    label: Arc<str>,
+}
+
+impl StreamWriter {
+    pub(crate) fn new(fd: Arc<OwnedFd>, kind: FdKind, max_msg: u32, label: Arc<str>) -> Self {
+        StreamWriter { fd, kind, lock_large: false, max_msg, label }
+    }
+
+    /// Serialises large frames between processes writing the same FIFO.
+    pub(crate) fn lock_large_frames(mut self) -> Self {
+        self.lock_large = true;
+        self
+    }
+
+    /// Lowers the size limit to what the peer said it accepts.
+    pub(crate) fn limit_to(&mut self, peer_max: u32) {
+        self.max_msg = self.max_msg.min(peer_max);
+    }
+
+    pub(crate) fn label(&self) -> &Arc<str> {
+        &self.label
+    }
+
+    pub(crate) fn send(&mut self, payload: &[u8], deadline: Deadline) -> Result<(), Fail> {
+        if payload.len() > self.max_msg as usize {
+            return Err(too_large(payload.len(), self.max_msg, &self.label));
+        }
+        let header = (payload.len() as u32).to_le_bytes();
+        self.write_all(&[&header, payload], deadline)
+    }
+
+    pub(crate) fn send_hello(&mut self, hello: &Hello, deadline: Deadline) -> Result<(), Fail> {
+        let mut buf = Vec::with_capacity(FRAME_HEADER + crate::wire::hello::MAX_LEN);
+        buf.extend_from_slice(&HELLO_MARKER.to_le_bytes());
+        hello.encode(&mut buf);
+        self.write_all(&[&buf], deadline)
+    }
+
+    /// Writes every byte of `parts`. The deadline only bounds the wait for
+    /// the first byte: once a frame has started it is finished, because a
+    /// half-written frame would corrupt the stream for the reader.
+    fn write_all(&mut self, parts: &[&[u8]], deadline: Deadline) -> Result<(), Fail> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let _lock = if self.lock_large && total > PIPE_BUF {
+            Some(FlockGuard::lock(&self.fd).map_err(|e| io_fail("cannot lock the FIFO", e, &self.label))?)
+        } else {
+            None
+        };
+        let fd = self.fd.as_fd();
+        let mut done = 0;
+        while done < total {
+            let first = done == 0;
+            if first && deadline.is_some() && self.kind == FdKind::Pipe {
+                // A pipe fd is blocking: poll first so a full pipe times out.
+                if !sys::wait(fd, PollFlags::OUT, deadline).map_err(|e| io_fail("poll", e, &self.label))? {
+                    return Err(Fail::NotReady);
+                }
+            }
+            let dont_wait = first && deadline.is_some();
+            match sys::write_parts(fd, self.kind, parts, done, dont_wait) {
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let limit = if first { deadline } else { None };
+                    if !sys::wait(fd, PollFlags::OUT, limit).map_err(|e| io_fail("poll", e, &self.label))? {
+                        return Err(Fail::NotReady);
+                    }
+                }
+                Err(e) if sys::is_disconnect(&e) => return Err(Fail::Disconnected),
+                Err(e) => return Err(io_fail("write failed", e, &self.label)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the buffer held next.
+#[derive(Debug)]
+pub(crate) enum Item {
+    /// A complete message at this range of the buffer.
+    Frame(Range<usize>),
+    /// A hello, already checked against this end's.
+    Hello,
+}
+
+/// The receiving half of a framed byte stream.
+#[derive(Debug)]
+pub(crate) struct StreamReader {
+    fd: Arc<OwnedFd>,
+    kind: FdKind,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Bytes needed from `start` to complete the frame being read.
+    need: usize,
+    max_msg: u32,
+    label: Arc<str>,
+    local: Hello,
+    peer: Option<Hello>,
+    closed: bool,
+    /// FIFO only: this process's own write end, held until the first writer
+    /// says hello so that the reader blocks (instead of seeing end-of-file)
+    /// while no writer has opened the FIFO yet.
+    keepalive: Option<OwnedFd>,
+}
+
+impl StreamReader {
+    pub(crate) fn new(fd: Arc<OwnedFd>, kind: FdKind, local: Hello, label: Arc<str>) -> Self {
+        Self::with_buffer(fd, kind, local, label, INITIAL_BUFFER)
+    }
+
+    /// A reader that only expects the peer's hello (a sender's handshake).
+    pub(crate) fn for_hello(fd: Arc<OwnedFd>, kind: FdKind, local: Hello, label: Arc<str>) -> Self {
+        Self::with_buffer(fd, kind, local, label, crate::wire::hello::MAX_LEN + FRAME_HEADER)
+    }
+
+    fn with_buffer(fd: Arc<OwnedFd>, kind: FdKind, local: Hello, label: Arc<str>, size: usize) -> Self {
+        let max_msg = local.max_msg;
+        StreamReader {
+            fd,
+            kind,
+            buf: vec![0; size],
+            start: 0,
+            end: 0,
+            need: FRAME_HEADER,
+            max_msg,
+            label,
+            local,
+            peer: None,
+            closed: false,
+            keepalive: None,
+        }
+    }
+
+    pub(crate) fn keep_open_until_hello(&mut self, keepalive: OwnedFd) {
+        self.keepalive = Some(keepalive);
+    }
+
+    pub(crate) fn fd(&self) -> &Arc<OwnedFd> {
+        &self.fd
+    }
+
+    pub(crate) fn peer(&self) -> Option<&Hello> {
+        self.peer.as_ref()
+    }
+
+    /// Receives the next message.
+    pub(crate) fn recv(&mut self, deadline: Deadline) -> Result<&[u8], Fail> {
+        let range = self.recv_range(deadline)?;
+        Ok(&self.buf[range])
+    }
+
+    /// Waits for the peer's hello (handshake), leaving any bytes after it buffered.
+    pub(crate) fn recv_hello(&mut self, deadline: Deadline) -> Result<Hello, Fail> {
+        loop {
+            if let Some(peer) = &self.peer {
+                return Ok(peer.clone());
+            }
+            // Before the hello, next_item yields a hello or an error, never a frame.
+            if self.next_item()?.is_none() {
+                self.wait_and_read(deadline)?;
+            }
+        }
+    }
+
+    pub(crate) fn recv_range(&mut self, deadline: Deadline) -> Result<Range<usize>, Fail> {
+        loop {
+            match self.next_item()? {
+                Some(Item::Frame(range)) => return Ok(range),
+                Some(Item::Hello) => {}
+                None => self.wait_and_read(deadline)?,
+            }
+        }
+    }
+
+    pub(crate) fn slice(&self, range: Range<usize>) -> &[u8] {
+        &self.buf[range]
+    }
+
+    fn wait_and_read(&mut self, deadline: Deadline) -> Result<(), Fail> {
+        if self.closed {
+            return Err(Fail::Disconnected);
+        }
+        match (deadline, self.kind) {
+            (None, _) => {
+                self.read_more(false)?;
+            }
+            (Some(_), FdKind::Pipe) => {
+                if !self.wait_readable(deadline)? {
+                    return Err(Fail::NotReady);
+                }
+                self.read_more(false)?;
+            }
+            (Some(_), FdKind::Socket) => {
+                if !self.read_more(true)? && !self.wait_readable(deadline)? {
+                    return Err(Fail::NotReady);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn wait_readable(&self, deadline: Deadline) -> Result<bool, Fail> {
+        sys::wait(self.fd.as_fd(), PollFlags::IN, deadline).map_err(|e| io_fail("poll", e, &self.label))
+    }
+
+    /// The next complete item already in the buffer: a frame, or a hello
+    /// (checked and recorded). `None`: more bytes are needed.
+    pub(crate) fn next_item(&mut self) -> Result<Option<Item>, Fail> {
+        {
+            let avail = &self.buf[self.start..self.end];
+            if avail.len() < FRAME_HEADER {
+                self.need = FRAME_HEADER;
+                return Ok(None);
+            }
+            let len = u32::from_le_bytes([avail[0], avail[1], avail[2], avail[3]]);
+            if len == HELLO_MARKER {
+                match Hello::decode(&avail[FRAME_HEADER..]) {
+                    Ok((hello, n)) => {
+                        self.start += FRAME_HEADER + n;
+                        self.on_hello(hello)?;
+                        return Ok(Some(Item::Hello));
+                    }
+                    Err(HelloError::Incomplete(n)) => {
+                        self.need = FRAME_HEADER + n;
+                        return Ok(None);
+                    }
+                    Err(HelloError::Invalid(why)) => {
+                        return Err(self.broken(ErrorKind::Protocol, why));
+                    }
+                }
+            }
+            if self.peer.is_none() {
+                return Err(self.broken(
+                    ErrorKind::Protocol,
+                    format!(
+                        "the peer did not start with an ipcx hello (first bytes {:02x?}); \
+                         is it an ipcx endpoint?",
+                        &avail[..FRAME_HEADER]
+                    ),
+                ));
+            }
+            if len > self.max_msg {
+                return Err(self.broken(
+                    ErrorKind::TooLarge,
+                    format!("peer announced a {len}-byte message; max_msg is {}", self.max_msg),
+                ));
+            }
+            let total = FRAME_HEADER + len as usize;
+            if avail.len() >= total {
+                let range = self.start + FRAME_HEADER..self.start + total;
+                self.start += total;
+                return Ok(Some(Item::Frame(range)));
+            }
+            self.need = total;
+            Ok(None)
+        }
+    }
+
+    fn on_hello(&mut self, hello: Hello) -> Result<(), Fail> {
+        if let Err(why) = self.local.check_peer(&hello) {
+            return Err(self.broken(ErrorKind::TypeMismatch, why));
+        }
+        self.peer = Some(hello);
+        self.keepalive = None;
+        Ok(())
+    }
+
+    /// Reads once. `Ok(false)`: nothing there (only with `dont_wait`).
+    pub(crate) fn read_more(&mut self, dont_wait: bool) -> Result<bool, Fail> {
+        if self.closed {
+            return Err(Fail::Disconnected);
+        }
+        self.make_room();
+        let fd = self.fd.as_fd();
+        match sys::read_some(fd, self.kind, &mut self.buf[self.end..], dont_wait) {
+            Ok(0) => {
+                let partial = self.end - self.start;
+                self.closed = true;
+                if partial > 0 {
+                    let msg = format!(
+                        "the peer closed the connection in the middle of a message \
+                         ({partial} of {} bytes arrived)",
+                        self.need.max(partial)
+                    );
+                    return Err(Error::new(ErrorKind::Protocol, msg).at(&self.label).into());
+                }
+                Err(Fail::Disconnected)
+            }
+            Ok(n) => {
+                self.end += n;
+                Ok(true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) if sys::is_disconnect(&e) => {
+                self.closed = true;
+                Err(Fail::Disconnected)
+            }
+            Err(e) => Err(io_fail("read failed", e, &self.label)),
+        }
+    }
+
+    /// Compacts, and grows the buffer (at most doubling, so never far past
+    /// what has actually arrived) when the current frame cannot fit.
+    fn make_room(&mut self) {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.start + self.need > self.buf.len() && self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() && self.need > self.buf.len() {
+            let grown = (self.buf.len() * 2).min(self.need);
+            self.buf.resize(grown, 0);
+        }
+    }
+
+    /// Marks the stream unusable and returns the error that made it so.
+    fn broken(&mut self, kind: ErrorKind, why: String) -> Fail {
+        self.closed = true;
+        Error::new(kind, why).at(&self.label).into()
+    }
+}
+
+pub(crate) fn too_large(len: usize, limit: u32, label: &Arc<str>) -> Fail {
+    Error::new(
+        ErrorKind::TooLarge,
+        format!("a {len}-byte message is larger than max_msg ({limit} bytes)"),
+    )
+    .at(label)
+    .into()
+}
+
+pub(crate) fn io_fail(what: &str, e: std::io::Error, label: &Arc<str>) -> Fail {
+    Error::io(what, e).at(label).into()
+}
+
+/// An exclusive `flock` held for the life of the guard.
+struct FlockGuard<'a>(&'a OwnedFd);
+
+impl<'a> FlockGuard<'a> {
+    fn lock(fd: &'a OwnedFd) -> std::io::Result<Self> {
+        rustix::fs::flock(fd, rustix::fs::FlockOperation::LockExclusive)?;
+        Ok(FlockGuard(fd))
+    }
+}
+
+impl Drop for FlockGuard<'_> {
+    fn drop(&mut self) {
+        let _ = rustix::fs::flock(self.0, rustix::fs::FlockOperation::Unlock);
+    }
+}

@@ -1,0 +1,204 @@
+//! The thin layer over the kernel: waiting with a deadline, one-syscall
+//! vectored writes and reads that work on pipes and sockets alike, peer
+//! credentials. Everything goes through rustix; the two places that must
+//! handle raw fd numbers live in [`inherit`].
+
+pub(crate) mod inherit;
+
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
+use rustix::net::{RecvFlags, SendFlags};
+
+/// When a blocking operation gives up: `None` waits forever.
+pub(crate) type Deadline = Option<Instant>;
+
+/// A deadline `timeout` from now (saturating for huge timeouts).
+pub(crate) fn deadline_in(timeout: Duration) -> Deadline {
+    Some(Instant::now().checked_add(timeout).unwrap_or_else(far_future))
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
+}
+
+/// What kind of file an fd is: decides how it is read and written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FdKind {
+    /// A pipe or FIFO: `readv`/`writev`; blocking fd, polled first when a
+    /// deadline is set.
+    Pipe,
+    /// A socket: `recv`/`sendmsg` with `MSG_DONTWAIT` when a deadline is set
+    /// and `MSG_NOSIGNAL` always.
+    Socket,
+}
+
+/// Waits until `fd` is ready for `events`; `Ok(false)` when the deadline passed.
+/// Error and hang-up conditions count as ready: the next I/O call reports them.
+pub(crate) fn wait(fd: BorrowedFd<'_>, events: PollFlags, deadline: Deadline) -> io::Result<bool> {
+    poll_many(&mut [PollFd::from_borrowed_fd(fd, events)], deadline)
+}
+
+/// `poll(2)` over several fds until one is ready; `Ok(false)` when the
+/// deadline passed. Retries on `EINTR` with the time that is left.
+pub(crate) fn poll_many(fds: &mut [PollFd<'_>], deadline: Deadline) -> io::Result<bool> {
+    loop {
+        let timeout = match deadline {
+            None => None,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                Some(Timespec {
+                    tv_sec: left.as_secs().try_into().unwrap_or(i64::MAX),
+                    tv_nsec: left.subsec_nanos().into(),
+                })
+            }
+        };
+        match poll(fds, timeout.as_ref()) {
+            Ok(0) => {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Ok(false);
+                }
+            }
+            Ok(_) => return Ok(true),
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Writes as much of `parts[..]` (skipping the first `skip` bytes) as one
+/// syscall takes. With `dont_wait` a socket returns `WouldBlock` instead of
+/// blocking; a pipe never blocks here only if the caller polled first.
+pub(crate) fn write_parts(
+    fd: BorrowedFd<'_>,
+    kind: FdKind,
+    parts: &[&[u8]],
+    mut skip: usize,
+    dont_wait: bool,
+) -> io::Result<usize> {
+    let mut slices: [IoSlice<'_>; 3] = [IoSlice::new(&[]), IoSlice::new(&[]), IoSlice::new(&[])];
+    let mut n = 0;
+    for part in parts {
+        if skip >= part.len() {
+            skip -= part.len();
+            continue;
+        }
+        slices[n] = IoSlice::new(&part[skip..]);
+        skip = 0;
+        n += 1;
+    }
+    let slices = &slices[..n];
+    loop {
+        let result = match kind {
+            FdKind::Pipe => rustix::io::writev(fd, slices),
+            FdKind::Socket => {
+                let mut flags = SendFlags::NOSIGNAL;
+                if dont_wait {
+                    flags |= SendFlags::DONTWAIT;
+                }
+                rustix::net::sendmsg(fd, slices, &mut Default::default(), flags)
+            }
+        };
+        match result {
+            Err(Errno::INTR) => continue,
+            other => return other.map_err(io::Error::from),
+        }
+    }
+}
+
+/// Reads what is there into `buf` with one syscall (blocking unless
+/// `dont_wait` on a socket). `Ok(0)` is end of stream.
+pub(crate) fn read_some(
+    fd: BorrowedFd<'_>,
+    kind: FdKind,
+    buf: &mut [u8],
+    dont_wait: bool,
+) -> io::Result<usize> {
+    loop {
+        let result = match kind {
+            FdKind::Pipe => rustix::io::read(fd, &mut *buf),
+            FdKind::Socket => {
+                let flags = if dont_wait { RecvFlags::DONTWAIT } else { RecvFlags::empty() };
+                rustix::net::recv(fd, &mut *buf, flags).map(|(n, _)| n)
+            }
+        };
+        match result {
+            Err(Errno::INTR) => continue,
+            other => return other.map_err(io::Error::from),
+        }
+    }
+}
+
+/// Receives one packet or datagram; returns its full length, which is more
+/// than `buf.len()` when it was truncated.
+pub(crate) fn recv_packet(fd: BorrowedFd<'_>, buf: &mut [u8], dont_wait: bool) -> io::Result<usize> {
+    let mut flags = RecvFlags::TRUNC;
+    if dont_wait {
+        flags |= RecvFlags::DONTWAIT;
+    }
+    loop {
+        match rustix::net::recv(fd, &mut *buf, flags) {
+            Err(Errno::INTR) => continue,
+            other => return other.map(|(_, full)| full).map_err(io::Error::from),
+        }
+    }
+}
+
+/// Who is on the other end of a Unix socket, from `SO_PEERCRED`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PeerCred {
+    /// Process id of the peer when it connected.
+    pub pid: i32,
+    /// Its effective user id.
+    pub uid: u32,
+    /// Its effective group id.
+    pub gid: u32,
+}
+
+pub(crate) fn peer_cred(fd: impl AsFd) -> io::Result<PeerCred> {
+    let cred = rustix::net::sockopt::socket_peercred(fd)?;
+    Ok(PeerCred {
+        pid: cred.pid.as_raw_nonzero().get(),
+        uid: cred.uid.as_raw(),
+        gid: cred.gid.as_raw(),
+    })
+}
+
+/// `net.core.wmem_max`: the largest send buffer an unprivileged socket may
+/// ask for, and so the largest packet a Unix datagram/seqpacket can carry.
+pub(crate) fn wmem_max() -> usize {
+    static CACHE: OnceLock<usize> = OnceLock::new();
+    *CACHE.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/net/core/wmem_max")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(212_992)
+    })
+}
+
+/// A random u32 without a dependency: std's per-process random hash keys,
+/// mixed with the pid and a counter.
+pub(crate) fn random_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.finish() as u32
+}
+
+/// Whether an I/O error means the peer is gone.
+pub(crate) fn is_disconnect(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::NotConnected
+    )
+}

@@ -1,0 +1,214 @@
+//! One module per mechanism. Each turns an [`Endpoint`] into kernel objects
+//! and hands back [links](crate::link) that keep the contract written in
+//! [`crate::link`]. To add a mechanism: a module here, a scheme in
+//! [`crate::endpoint`], a line in each `match` below, and it runs the whole
+//! conformance suite (`tests/conformance`).
+//!
+//! | scheme            | link         | sender opens            | receiver opens              |
+//! |-------------------|--------------|-------------------------|-----------------------------|
+//! | `pipe:N`          | stream       | adopts inherited fd N   | adopts inherited fd N       |
+//! | `fifo:`           | stream       | opens for writing       | creates if missing, reads   |
+//! | `unix:` / `tcp:`  | stream       | connects + hello        | listens, accepts many       |
+//! | `unix+seqpacket:` | packet       | connects + hello        | listens, accepts many       |
+//! | `unix+dgram:`/`udp:` | datagram  | connects (no hello)     | binds                       |
+
+pub(crate) mod cleanup;
+mod fifo;
+pub(crate) mod pipe;
+mod socket;
+
+pub(crate) use socket::{handshake, Connection};
+mod tcp;
+mod udp;
+mod unix_dgram;
+
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::codec::TypeTag;
+use crate::endpoint::{Address, Endpoint, UnixKind};
+use crate::error::{Error, ErrorKind};
+use crate::link::fanin::FanIn;
+use crate::link::{Inbound, Outbound};
+use crate::sys::{Deadline, PeerCred};
+use crate::wire::hello::Hello;
+
+pub(crate) use cleanup::RemoveOnDrop;
+
+/// What opening an endpoint produced.
+#[derive(Debug)]
+pub(crate) struct Opened<L> {
+    pub(crate) link: L,
+    /// Who is on the other end (Unix stream/seqpacket connections).
+    pub(crate) peer_cred: Option<PeerCred>,
+    /// Removes a FIFO or socket file this end created, when dropped.
+    pub(crate) cleanup: Option<RemoveOnDrop>,
+    /// The endpoint as actually opened (e.g. with the port the kernel chose).
+    pub(crate) local: Endpoint,
+}
+
+impl<L> Opened<L> {
+    pub(crate) fn new(link: L, local: Endpoint) -> Self {
+        Opened { link, peer_cred: None, cleanup: None, local }
+    }
+}
+
+/// What every open needs: the endpoint, its printed name for errors, this
+/// end's hello and the deadline.
+#[derive(Debug)]
+pub(crate) struct Ctx<'a> {
+    pub(crate) ep: &'a Endpoint,
+    pub(crate) label: Arc<str>,
+    pub(crate) hello: Hello,
+    pub(crate) deadline: Deadline,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn max_msg(&self) -> u32 {
+        self.ep.options().max_msg
+    }
+}
+
+pub(crate) fn label_of(ep: &Endpoint) -> Arc<str> {
+    ep.to_string().into()
+}
+
+/// Opens the sending end of `ep`. While nobody is there yet (`NoPeer`),
+/// retries until the deadline; without one, fails at once.
+pub(crate) fn open_sender(ep: &Endpoint, sends: TypeTag, deadline: Deadline) -> Result<Opened<Outbound>, Error> {
+    let hello = Hello { sends: Some(sends), receives: None, max_msg: 0 };
+    let ctx = Ctx { ep, label: label_of(ep), hello, deadline };
+    retry_while_nobody_there(&ctx, || match ep.address() {
+        Address::Pipe(fd) => pipe::sender(&ctx, *fd),
+        Address::Fifo(path) => fifo::sender(&ctx, path),
+        Address::Unix(UnixKind::Dgram, addr) => unix_dgram::sender(&ctx, addr),
+        Address::Udp(hp) => udp::sender(&ctx, hp),
+        Address::Unix(..) | Address::Tcp(_) => connect_once(&ctx)?.map(|c| c.outbound).lift("send"),
+    })
+}
+
+/// Opens the receiving end of `ep`: binds, listens or opens for reading.
+pub(crate) fn open_receiver(ep: &Endpoint, receives: TypeTag) -> Result<Opened<Inbound>, Error> {
+    let hello = Hello { sends: None, receives: Some(receives), max_msg: ep.options().max_msg };
+    let ctx = Ctx { ep, label: label_of(ep), hello, deadline: None };
+    let opened = match ep.address() {
+        Address::Pipe(fd) => pipe::receiver(&ctx, *fd),
+        Address::Fifo(path) => fifo::receiver(&ctx, path),
+        Address::Unix(UnixKind::Dgram, addr) => unix_dgram::receiver(&ctx, addr),
+        Address::Udp(hp) => udp::receiver(&ctx, hp),
+        Address::Unix(..) | Address::Tcp(_) => listen(ep).map(|o| {
+            o.map(|ls| {
+                Inbound::FanIn(FanIn::new(ls.fd, ls.packets, ctx.hello.clone(), ls.allow_uid, ls.label))
+            })
+        }),
+    };
+    opened.map_err(|e| e.at(&ctx.label))
+}
+
+/// Connects a two-way connection (stream and seqpacket sockets).
+pub(crate) fn connect(ep: &Endpoint, hello: Hello, deadline: Deadline) -> Result<Opened<Connection>, Error> {
+    let ctx = Ctx { ep, label: label_of(ep), hello, deadline };
+    retry_while_nobody_there(&ctx, || connect_once(&ctx))
+}
+
+fn connect_once(ctx: &Ctx<'_>) -> Result<Opened<Connection>, Error> {
+    let (fd, packets) = match ctx.ep.address() {
+        Address::Unix(kind @ (UnixKind::Stream | UnixKind::SeqPacket), addr) => {
+            (socket::connect_unix(*kind, addr)?, *kind == UnixKind::SeqPacket)
+        }
+        Address::Tcp(hp) => (tcp::connect(hp, ctx.deadline)?, false),
+        _ => return Err(not_connection_oriented(ctx.ep)),
+    };
+    let peer_cred = match ctx.ep.address() {
+        Address::Unix(..) => crate::sys::peer_cred(&fd).ok(),
+        _ => None,
+    };
+    let conn = socket::handshake(fd, packets, &ctx.hello, ctx.max_msg(), &ctx.label, ctx.deadline)?;
+    let mut opened = Opened::new(conn, ctx.ep.clone());
+    opened.peer_cred = peer_cred;
+    Ok(opened)
+}
+
+/// A listening socket: for [`crate::Listener`] and fan-in receivers.
+#[derive(Debug)]
+pub(crate) struct ListenSocket {
+    /// Non-blocking, listening.
+    pub(crate) fd: OwnedFd,
+    pub(crate) packets: bool,
+    pub(crate) label: Arc<str>,
+    pub(crate) allow_uid: Vec<u32>,
+}
+
+pub(crate) fn listen(ep: &Endpoint) -> Result<Opened<ListenSocket>, Error> {
+    let socket = |fd, packets, local: &Endpoint| ListenSocket {
+        fd,
+        packets,
+        label: label_of(local),
+        allow_uid: ep.options().allow_uid.clone(),
+    };
+    match ep.address() {
+        Address::Unix(kind @ (UnixKind::Stream | UnixKind::SeqPacket), addr) => {
+            let (fd, guard) = socket::bind_unix(*kind, addr, ep.options().mode)?;
+            let mut opened = Opened::new(socket(fd, *kind == UnixKind::SeqPacket, ep), ep.clone());
+            opened.cleanup = guard;
+            Ok(opened)
+        }
+        Address::Tcp(hp) => {
+            let (fd, local) = tcp::bind(ep, hp)?;
+            Ok(Opened::new(socket(fd, false, &local), local))
+        }
+        _ => Err(not_connection_oriented(ep)),
+    }
+    .map_err(|e| e.at(&label_of(ep)))
+}
+
+impl<L> Opened<L> {
+    pub(crate) fn map<M>(self, f: impl FnOnce(L) -> M) -> Opened<M> {
+        Opened { link: f(self.link), peer_cred: self.peer_cred, cleanup: self.cleanup, local: self.local }
+    }
+}
+
+impl<L> Opened<Option<L>> {
+    /// Unwraps a half that the hello promised.
+    fn lift(self, what: &str) -> Result<Opened<L>, Error> {
+        match self.link {
+            Some(link) => Ok(Opened { link, peer_cred: self.peer_cred, cleanup: self.cleanup, local: self.local }),
+            None => Err(Error::new(ErrorKind::Unsupported, format!("this end does not {what}"))),
+        }
+    }
+}
+
+fn not_connection_oriented(ep: &Endpoint) -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        format!(
+            "{}: has no connections; listeners and two-way connections need unix:, \
+             unix+seqpacket: or tcp:",
+            ep.scheme().name()
+        ),
+    )
+}
+
+/// Runs `open` until it stops failing with `NoPeer` or the deadline passes.
+fn retry_while_nobody_there<L>(
+    ctx: &Ctx<'_>,
+    mut open: impl FnMut() -> Result<Opened<L>, Error>,
+) -> Result<Opened<L>, Error> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match open() {
+            Err(e) if e.kind() == ErrorKind::NoPeer && ctx.deadline.is_some_and(|d| Instant::now() < d) => {
+                // Waiting for another process to appear: there is no event to
+                // wait on for "somebody binds this address", so back off.
+                let left = ctx.deadline.map_or(pause, |d| d.saturating_duration_since(Instant::now()));
+                std::thread::sleep(pause.min(left));
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+            Err(e) if e.kind() == ErrorKind::NoPeer && ctx.deadline.is_some() => {
+                return Err(Error::new(ErrorKind::TimedOut, "nobody came before the timeout").at(&ctx.label))
+            }
+            other => return other.map_err(|e| e.at(&ctx.label)),
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! `pipe:N`: an anonymous pipe end inherited from the parent process.
+//! Creating a pipe and handing an end to a child is in [`crate::pipe`].
+
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use super::{Ctx, Opened};
+use crate::error::{Error, ErrorKind, Fail};
+use crate::link::stream::{StreamReader, StreamWriter};
+use crate::link::{Inbound, Outbound};
+use crate::sys::{inherit, FdKind};
+
+fn adopt(fd: Option<i32>) -> Result<OwnedFd, Error> {
+    let Some(fd) = fd else {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            "`pipe:` alone makes a new pipe, which only a parent process can hand to a child \
+             (ipcx::pipe::to_child / from_child); a child opens the end it inherited as `pipe:N`",
+        ));
+    };
+    inherit::adopt_pipe_fd(fd).map_err(|e| Error::io(format!("cannot use inherited fd {fd}"), e))
+}
+
+pub(crate) fn sender(ctx: &Ctx<'_>, fd: Option<i32>) -> Result<Opened<Outbound>, Error> {
+    let fd = adopt(fd)?;
+    Ok(Opened::new(Outbound::Stream(writer(ctx, fd)?), ctx.ep.clone()))
+}
+
+pub(crate) fn receiver(ctx: &Ctx<'_>, fd: Option<i32>) -> Result<Opened<Inbound>, Error> {
+    let fd = adopt(fd)?;
+    Ok(Opened::new(Inbound::Stream(reader(ctx, fd)), ctx.ep.clone()))
+}
+
+/// The writing end of a pipe, after sending this end's hello.
+pub(crate) fn writer(ctx: &Ctx<'_>, fd: OwnedFd) -> Result<StreamWriter, Error> {
+    let mut w = StreamWriter::new(Arc::new(fd), FdKind::Pipe, ctx.max_msg(), ctx.label.clone());
+    w.send_hello(&ctx.hello, ctx.deadline).map_err(|f| match f {
+        Fail::Error(e) => e,
+        _ => Error::new(ErrorKind::NoPeer, "the reading end of the pipe is closed").at(&ctx.label),
+    })?;
+    Ok(w)
+}
+
+pub(crate) fn reader(ctx: &Ctx<'_>, fd: OwnedFd) -> StreamReader {
+    StreamReader::new(Arc::new(fd), FdKind::Pipe, ctx.hello.clone(), ctx.label.clone())
+}
