@@ -95,7 +95,7 @@ impl Listener {
         let _ = rustix::net::sockopt::set_tcp_nodelay(&fd, true);
         let max_msg = self.info.local.options().max_msg;
         let hello = Hello { sends: Some(tag_of::<S>()), receives: Some(tag_of::<R>()), max_msg };
-        let conn = transport::handshake(fd, self.socket.packets, &hello, max_msg, label, deadline)?;
+        let conn = transport::handshake(fd, self.socket.packets, &hello, transport::Side::Accepting, max_msg, label, deadline)?;
         let mut opened = Opened::new(conn, self.info.local.clone());
         opened.peer_cred = peer_cred;
         Duplex::from_opened(opened)

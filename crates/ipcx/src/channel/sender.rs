@@ -23,17 +23,15 @@ use crate::transport;
 /// threads (messages from different threads never interleave).
 ///
 /// ```
-/// # let dir = tempfile_dir();
-/// # let ep = format!("unix:{dir}/hello.sock");
+/// # let dir = std::env::temp_dir().join(format!("ipcx-doc-s-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// let ep = format!("unix:{}/hello.sock", dir.display());
 /// let rx = ipcx::Receiver::<String>::open(&ep)?;
 /// let tx = ipcx::Sender::<String>::open(&ep)?;
 /// tx.send("hello".to_string())?;
 /// assert_eq!(rx.recv()?, "hello");
-/// # drop((tx, rx)); std::fs::remove_dir(&dir).unwrap();
+/// # drop((tx, rx)); std::fs::remove_dir(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
-/// # fn tempfile_dir() -> String {
-/// #     let d = std::env::temp_dir().join(format!("ipcx-doc-{}", std::process::id()));
-/// #     std::fs::create_dir_all(&d).unwrap(); d.to_str().unwrap().to_owned() }
 /// ```
 pub struct Sender<T> {
     state: Mutex<State>,

@@ -173,10 +173,10 @@ impl FanIn {
                 None => self.label.clone(),
             };
             check_allowed(&self.allow_uid, cred, &label)?;
-            // A fresh socket's send buffer is empty: the hello always fits.
-            if sys::write_parts(fd.as_fd(), FdKind::Socket, &[&self.hello_bytes], 0, true).is_err() {
-                continue;
-            }
+            // A fresh socket's send buffer is empty, so the hello fits. If the
+            // peer has already sent everything and gone, the write fails, but
+            // what it sent is still queued here and must be read.
+            let _ = sys::write_parts(fd.as_fd(), FdKind::Socket, &[&self.hello_bytes], 0, true);
             let fd = Arc::new(fd);
             let reader = if self.packets {
                 Reader::Packet(PacketReader::new(fd, self.local.clone(), label))

@@ -83,6 +83,68 @@ impl Inbound {
     }
 }
 
+/// A connecting sender's view of the peer's hello, which arrives only when
+/// the peer gets round to accepting. Until then each send looks for it
+/// without blocking (one `MSG_DONTWAIT` read); once it is there, its type
+/// is checked and its `max_msg` applies.
+#[derive(Debug)]
+pub(crate) enum PeerHello {
+    Stream(stream::StreamReader),
+    Packet(packet::PacketReader),
+}
+
+impl PeerHello {
+    /// `Ok(Some(hello))` once the peer's hello has arrived and fits this end.
+    pub(crate) fn poll(&mut self) -> Result<Option<Hello>, Fail> {
+        match self {
+            PeerHello::Stream(r) => r.try_hello(),
+            PeerHello::Packet(r) => match r.read_packet(true)? {
+                Some(_) => Ok(r.peer().cloned()),
+                None => Ok(None),
+            },
+        }
+    }
+}
+
+/// Applies the peer's hello to a writer once it arrives; see [`PeerHello`].
+#[derive(Debug, Default)]
+pub(crate) struct AwaitPeer(Option<PeerHello>);
+
+impl AwaitPeer {
+    pub(crate) fn new(pending: PeerHello) -> Self {
+        AwaitPeer(Some(pending))
+    }
+
+    /// Before a send: the peer's `max_msg` once known, or the error its
+    /// hello revealed (type mismatch, not ipcx).
+    pub(crate) fn check(&mut self) -> Result<Option<u32>, Fail> {
+        let Some(pending) = &mut self.0 else { return Ok(None) };
+        match pending.poll() {
+            Ok(Some(hello)) => {
+                self.0 = None;
+                Ok(Some(hello.max_msg))
+            }
+            Ok(None) => Ok(None),
+            Err(Fail::Disconnected) => {
+                self.0 = None;
+                Err(Fail::Disconnected)
+            }
+            Err(e) => {
+                self.0 = None;
+                Err(e)
+            }
+        }
+    }
+
+    /// After a send found the peer gone: its hello may say why.
+    pub(crate) fn explain(&mut self, fail: Fail) -> Fail {
+        match (&fail, self.check()) {
+            (Fail::Disconnected, Err(Fail::Error(e))) => Fail::Error(e),
+            _ => fail,
+        }
+    }
+}
+
 /// The hello as it goes on the wire: after the stream marker, or as a packet.
 pub(crate) fn encode_hello(hello: &Hello, packets: bool) -> Vec<u8> {
     let mut buf = Vec::with_capacity(4 + crate::wire::hello::MAX_LEN);

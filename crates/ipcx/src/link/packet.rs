@@ -8,6 +8,7 @@ use std::sync::Arc;
 use rustix::event::PollFlags;
 
 use super::stream::{io_fail, too_large, Item};
+use super::{AwaitPeer, PeerHello};
 use crate::error::{Error, ErrorKind, Fail};
 use crate::sys::{self, Deadline, FdKind};
 use crate::wire::hello::{Hello, HelloError};
@@ -34,12 +35,18 @@ pub(crate) struct PacketWriter {
     fd: Arc<OwnedFd>,
     max_msg: u32,
     label: Arc<str>,
+    peer: AwaitPeer,
 }
 
 impl PacketWriter {
     pub(crate) fn new(fd: Arc<OwnedFd>, max_msg: u32, label: Arc<str>) -> Self {
         size_send_buffer(&fd, max_msg, 1);
-        PacketWriter { fd, max_msg, label }
+        PacketWriter { fd, max_msg, label, peer: AwaitPeer::default() }
+    }
+
+    /// Checks the peer's hello when it arrives (see [`AwaitPeer`]).
+    pub(crate) fn await_peer(&mut self, pending: PeerHello) {
+        self.peer = AwaitPeer::new(pending);
     }
 
     pub(crate) fn limit_to(&mut self, peer_max: u32) {
@@ -51,20 +58,17 @@ impl PacketWriter {
     }
 
     pub(crate) fn send(&mut self, payload: &[u8], deadline: Deadline) -> Result<(), Fail> {
+        if let Some(peer_max) = self.peer.check()? {
+            self.limit_to(peer_max);
+        }
         if payload.len() > self.max_msg as usize {
             return Err(too_large(payload.len(), self.max_msg, &self.label));
         }
-        self.send_packet(&[&[PACKET_DATA], payload], deadline)
+        send_whole(&self.fd, &[&[PACKET_DATA], payload], deadline, &self.label).map_err(|f| self.peer.explain(f))
     }
 
     pub(crate) fn send_hello(&mut self, hello: &Hello, deadline: Deadline) -> Result<(), Fail> {
-        let mut buf = vec![PACKET_HELLO];
-        hello.encode(&mut buf);
-        self.send_packet(&[&buf], deadline)
-    }
-
-    fn send_packet(&mut self, parts: &[&[u8]], deadline: Deadline) -> Result<(), Fail> {
-        send_whole(&self.fd, parts, deadline, &self.label)
+        send_whole(&self.fd, &[&super::encode_hello(hello, true)], deadline, &self.label)
     }
 }
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use rustix::event::PollFlags;
 
+use super::{AwaitPeer, PeerHello};
 use crate::error::{Error, ErrorKind, Fail};
 use crate::sys::{self, Deadline, FdKind};
 use crate::wire::hello::{Hello, HelloError};
@@ -30,11 +31,17 @@ pub(crate) struct StreamWriter {
     lock_large: bool,
     max_msg: u32,
     label: Arc<str>,
+    peer: AwaitPeer,
 }
 
 impl StreamWriter {
     pub(crate) fn new(fd: Arc<OwnedFd>, kind: FdKind, max_msg: u32, label: Arc<str>) -> Self {
-        StreamWriter { fd, kind, lock_large: false, max_msg, label }
+        StreamWriter { fd, kind, lock_large: false, max_msg, label, peer: AwaitPeer::default() }
+    }
+
+    /// Checks the peer's hello when it arrives (see [`AwaitPeer`]).
+    pub(crate) fn await_peer(&mut self, pending: PeerHello) {
+        self.peer = AwaitPeer::new(pending);
     }
 
     /// Serialises large frames between processes writing the same FIFO.
@@ -53,18 +60,18 @@ impl StreamWriter {
     }
 
     pub(crate) fn send(&mut self, payload: &[u8], deadline: Deadline) -> Result<(), Fail> {
+        if let Some(peer_max) = self.peer.check()? {
+            self.limit_to(peer_max);
+        }
         if payload.len() > self.max_msg as usize {
             return Err(too_large(payload.len(), self.max_msg, &self.label));
         }
         let header = (payload.len() as u32).to_le_bytes();
-        self.write_all(&[&header, payload], deadline)
+        self.write_all(&[&header, payload], deadline).map_err(|f| self.peer.explain(f))
     }
 
     pub(crate) fn send_hello(&mut self, hello: &Hello, deadline: Deadline) -> Result<(), Fail> {
-        let mut buf = Vec::with_capacity(FRAME_HEADER + crate::wire::hello::MAX_LEN);
-        buf.extend_from_slice(&HELLO_MARKER.to_le_bytes());
-        hello.encode(&mut buf);
-        self.write_all(&[&buf], deadline)
+        self.write_all(&[&super::encode_hello(hello, false)], deadline)
     }
 
     /// Writes every byte of `parts`. The deadline only bounds the wait for
@@ -189,6 +196,18 @@ impl StreamReader {
             // Before the hello, next_item yields a hello or an error, never a frame.
             if self.next_item()?.is_none() {
                 self.wait_and_read(deadline)?;
+            }
+        }
+    }
+
+    /// Looks for the peer's hello without blocking (sockets only).
+    pub(crate) fn try_hello(&mut self) -> Result<Option<Hello>, Fail> {
+        loop {
+            if let Some(peer) = &self.peer {
+                return Ok(Some(peer.clone()));
+            }
+            if self.next_item()?.is_none() && !self.read_more(true)? {
+                return Ok(None);
             }
         }
     }

@@ -17,7 +17,7 @@ mod fifo;
 pub(crate) mod pipe;
 mod socket;
 
-pub(crate) use socket::{handshake, Connection};
+pub(crate) use socket::{handshake, Connection, Side};
 mod tcp;
 mod udp;
 mod unix_dgram;
@@ -124,7 +124,7 @@ fn connect_once(ctx: &Ctx<'_>) -> Result<Opened<Connection>, Error> {
         Address::Unix(..) => crate::sys::peer_cred(&fd).ok(),
         _ => None,
     };
-    let conn = socket::handshake(fd, packets, &ctx.hello, ctx.max_msg(), &ctx.label, ctx.deadline)?;
+    let conn = socket::handshake(fd, packets, &ctx.hello, Side::Connecting, ctx.max_msg(), &ctx.label, ctx.deadline)?;
     let mut opened = Opened::new(conn, ctx.ep.clone());
     opened.peer_cred = peer_cred;
     Ok(opened)

@@ -14,7 +14,7 @@ use crate::endpoint::{UnixAddr, UnixKind};
 use crate::error::{Error, ErrorKind, Fail};
 use crate::link::packet::{PacketReader, PacketWriter};
 use crate::link::stream::{StreamReader, StreamWriter};
-use crate::link::{Inbound, Outbound};
+use crate::link::{Inbound, Outbound, PeerHello};
 use crate::sys::{Deadline, FdKind};
 use crate::wire::hello::Hello;
 
@@ -147,12 +147,24 @@ pub(crate) struct Connection {
     pub(crate) inbound: Option<Inbound>,
 }
 
-/// Exchanges hellos on a fresh connection and checks the peer's. Keeps the
-/// halves `local` says this end uses.
+/// Who waits for whose hello.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// The connecting end sends its hello and goes on at once: the peer may
+    /// not accept until later (a receiver in the same thread accepts inside
+    /// `recv`). The peer's hello is checked when it arrives.
+    Connecting,
+    /// The accepting end: the peer's hello was sent at connect, so wait for it.
+    Accepting,
+}
+
+/// Sends this end's hello on a fresh connection and sets up the checks of
+/// the peer's. `max_msg` is this end's own limit for what it sends. Keeps the halves `local` says this end uses.
 pub(crate) fn handshake(
     fd: OwnedFd,
     packets: bool,
     local: &Hello,
+    side: Side,
     max_msg: u32,
     label: &Arc<str>,
     deadline: Deadline,
@@ -160,36 +172,40 @@ pub(crate) fn handshake(
     let fd = Arc::new(fd);
     let fail = |f: Fail| match f {
         Fail::Error(e) => e,
-        Fail::NotReady => Error::new(ErrorKind::TimedOut, "the peer did not answer the hello in time").at(label),
+        Fail::NotReady => Error::new(ErrorKind::TimedOut, "the peer did not send its hello in time").at(label),
         Fail::Disconnected => Error::new(
             ErrorKind::NoPeer,
             "the peer closed the connection during the hello (refused, or not an ipcx endpoint)",
         )
         .at(label),
     };
-    if packets {
+    let (outbound, inbound) = if packets {
         let mut writer = PacketWriter::new(fd.clone(), max_msg, label.clone());
         writer.send_hello(local, deadline).map_err(fail)?;
         let mut reader = PacketReader::new(fd, local.clone(), label.clone());
-        let peer = reader.recv_hello(deadline).map_err(fail)?;
-        writer.limit_to(peer.max_msg);
-        Ok(Connection {
-            outbound: local.sends.is_some().then_some(Outbound::Packet(writer)),
-            inbound: local.receives.is_some().then_some(Inbound::Packet(reader)),
-        })
+        if side == Side::Accepting {
+            writer.limit_to(reader.recv_hello(deadline).map_err(fail)?.max_msg);
+        } else if local.receives.is_none() {
+            writer.await_peer(PeerHello::Packet(reader));
+            return Ok(Connection { outbound: Some(Outbound::Packet(writer)), inbound: None });
+        }
+        (Outbound::Packet(writer), Inbound::Packet(reader))
     } else {
         let mut writer = StreamWriter::new(fd.clone(), FdKind::Socket, max_msg, label.clone());
         writer.send_hello(local, deadline).map_err(fail)?;
-        let mut reader = if local.receives.is_some() {
-            StreamReader::new(fd, FdKind::Socket, local.clone(), label.clone())
-        } else {
-            StreamReader::for_hello(fd, FdKind::Socket, local.clone(), label.clone())
-        };
-        let peer = reader.recv_hello(deadline).map_err(fail)?;
-        writer.limit_to(peer.max_msg);
-        Ok(Connection {
-            outbound: local.sends.is_some().then_some(Outbound::Stream(writer)),
-            inbound: local.receives.is_some().then_some(Inbound::Stream(reader)),
-        })
-    }
+        if side == Side::Connecting && local.receives.is_none() {
+            let reader = StreamReader::for_hello(fd, FdKind::Socket, local.clone(), label.clone());
+            writer.await_peer(PeerHello::Stream(reader));
+            return Ok(Connection { outbound: Some(Outbound::Stream(writer)), inbound: None });
+        }
+        let mut reader = StreamReader::new(fd, FdKind::Socket, local.clone(), label.clone());
+        if side == Side::Accepting {
+            writer.limit_to(reader.recv_hello(deadline).map_err(fail)?.max_msg);
+        }
+        (Outbound::Stream(writer), Inbound::Stream(reader))
+    };
+    Ok(Connection {
+        outbound: local.sends.is_some().then_some(outbound),
+        inbound: local.receives.is_some().then_some(inbound),
+    })
 }
