@@ -1,1 +1,39 @@
-fn main(){}
+//! `ipcx`: send, receive, measure and inspect inter-process communication.
+
+mod cli;
+mod command;
+mod duration;
+
+use std::io;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(err) => {
+            // Output cut short by a closed pipe (`ipcx recv ... | head`) is
+            // the reader's choice, not a failure.
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("ipcx: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let cli = cli::Cli::parse();
+    match cli.command {
+        cli::Command::Send(args) => command::send::run(args),
+        cli::Command::Recv(args) => command::recv::run(args),
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|e| e.downcast_ref::<io::Error>())
+        .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}

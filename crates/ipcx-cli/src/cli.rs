@@ -1,0 +1,62 @@
+//! The command line, as clap sees it. Stable: scripts and tests rely on it.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::duration::parse_duration;
+
+const ENDPOINTS: &str = "\
+ENDPOINTS:
+  pipe:N                 an inherited pipe fd (pipe:0 = stdin, pipe:1 = stdout)
+  fifo:/path             a named pipe (created 0600 when missing)
+  unix:/path  unix:@name Unix stream socket (recv listens, send connects)
+  unix+seqpacket:/path   Unix seqpacket socket
+  unix+dgram:/path       Unix datagram socket
+  tcp:HOST:PORT          TCP (IPv6 as [::1]:PORT)
+  udp:HOST:PORT          UDP
+Options follow `?`: mode=0600, max_msg=16MiB, allow_uid=1000 (unix listeners).";
+
+/// Every IPC mechanism behind one tool.
+#[derive(Debug, Parser)]
+#[command(name = "ipcx", version, about, after_help = ENDPOINTS)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Send messages to an endpoint: each MESSAGE argument, or else each line of stdin.
+    #[command(after_help = ENDPOINTS)]
+    Send(SendArgs),
+    /// Receive messages and print each on its own line.
+    #[command(after_help = ENDPOINTS)]
+    Recv(RecvArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SendArgs {
+    /// Where to send, e.g. unix:/run/app.sock.
+    pub(crate) endpoint: String,
+    /// Messages to send, one message each. Without any, each line of stdin is one message.
+    pub(crate) messages: Vec<String>,
+    /// Wait up to this long for a receiver to appear (e.g. 5s, 250ms).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub(crate) wait: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RecvArgs {
+    /// Where to receive, e.g. unix:/run/app.sock.
+    pub(crate) endpoint: String,
+    /// Exit after this many messages (otherwise when every sender is gone).
+    #[arg(short = 'n', long = "count", value_name = "COUNT")]
+    pub(crate) count: Option<u64>,
+    /// Give up (exit status 1) when no message arrives for this long.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub(crate) timeout: Option<Duration>,
+    /// Print each message as hexadecimal instead of raw bytes.
+    #[arg(long)]
+    pub(crate) hex: bool,
+}
