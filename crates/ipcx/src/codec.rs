@@ -31,7 +31,10 @@ impl TypeTag {
     }
 
     pub(crate) fn named(name: &str) -> TypeTag {
-        TypeTag { name: name.to_owned(), fingerprint: fnv1a64(name.as_bytes()) }
+        TypeTag {
+            name: name.to_owned(),
+            fingerprint: fnv1a64(name.as_bytes()),
+        }
     }
 
     pub(crate) fn is_bytes(&self) -> bool {
@@ -63,7 +66,10 @@ pub(crate) fn encode<T: Serialize>(msg: &T, buf: &mut Vec<u8>) -> Result<(), Err
             *buf = filled;
             Ok(())
         }
-        Err(e) => Err(Error::new(ErrorKind::Encode, format!("cannot encode the message: {e}"))),
+        Err(e) => Err(Error::new(
+            ErrorKind::Encode,
+            format!("cannot encode the message: {e}"),
+        )),
     }
 }
 
@@ -119,7 +125,10 @@ mod tests {
         encode(&(7u32, String::from("hi")), &mut buf).unwrap();
         assert_eq!(decode::<(u32, String)>(&buf).unwrap(), (7, "hi".into()));
         buf.push(0);
-        assert_eq!(decode::<(u32, String)>(&buf).unwrap_err().kind(), ErrorKind::Decode);
+        assert_eq!(
+            decode::<(u32, String)>(&buf).unwrap_err().kind(),
+            ErrorKind::Decode
+        );
         assert!(decode::<String>(&[0xff, 0xff, 0xff, 0xff, 0x0f]).is_err());
     }
 }

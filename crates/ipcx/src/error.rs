@@ -51,7 +51,12 @@ pub struct Error {
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
-        Error { kind, endpoint: None, detail: detail.into(), source: None }
+        Error {
+            kind,
+            endpoint: None,
+            detail: detail.into(),
+            source: None,
+        }
     }
 
     pub(crate) fn io(detail: impl Into<String>, err: io::Error) -> Self {
@@ -62,7 +67,12 @@ impl Error {
             io::ErrorKind::TimedOut => ErrorKind::TimedOut,
             _ => ErrorKind::Io,
         };
-        Error { kind, endpoint: None, detail: detail.into(), source: Some(Arc::new(err)) }
+        Error {
+            kind,
+            endpoint: None,
+            detail: detail.into(),
+            source: Some(Arc::new(err)),
+        }
     }
 
     /// Names the endpoint the error is about (kept if one is already set).
@@ -115,7 +125,9 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -226,7 +238,10 @@ pub enum SendTimeoutError<T> {
     /// The message could not be sent for another reason.
     Failed(T, Error),
 }
-send_error_common!(SendTimeoutError { Timeout, Disconnected });
+send_error_common!(SendTimeoutError {
+    Timeout,
+    Disconnected
+});
 
 impl<T> TrySendError<T> {
     /// True when the channel was full.

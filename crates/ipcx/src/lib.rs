@@ -60,9 +60,12 @@ mod sys;
 mod transport;
 mod wire;
 
-pub use channel::{ByteReceiver, ByteSender, Bytes, Duplex, IntoIter, Iter, Listener, Receiver, Sender};
+pub use channel::{
+    ByteReceiver, ByteSender, Bytes, Duplex, IntoIter, Iter, Listener, Receiver, Sender,
+};
 pub use endpoint::{Endpoint, Scheme, UnixKind};
 pub use error::{
-    Error, ErrorKind, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+    Error, ErrorKind, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
+    TrySendError,
 };
 pub use sys::PeerCred;

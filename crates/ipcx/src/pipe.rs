@@ -60,7 +60,9 @@ impl ChildEnd {
 
 impl fmt::Debug for ChildEnd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChildEnd").field("fd", &self.fd.as_raw_fd()).finish()
+        f.debug_struct("ChildEnd")
+            .field("fd", &self.fd.as_raw_fd())
+            .finish()
     }
 }
 
@@ -70,21 +72,43 @@ fn new_pipe() -> Result<(OwnedFd, OwnedFd), Error> {
 }
 
 fn info(ep: Endpoint) -> Info {
-    Info { local: ep, peer_cred: None, _cleanup: None }
+    Info {
+        local: ep,
+        peer_cred: None,
+        _cleanup: None,
+    }
 }
 
 fn sender_on<T>(fd: OwnedFd) -> Result<Sender<T>, Error> {
     let ep = Endpoint::new(Address::Pipe(Some(fd.as_raw_fd())), Options::default());
-    let hello = Hello { sends: Some(tag_of::<T>()), receives: None, max_msg: 0 };
-    let ctx = Ctx { ep: &ep, label: transport::label_of(&ep), hello, deadline: None };
+    let hello = Hello {
+        sends: Some(tag_of::<T>()),
+        receives: None,
+        max_msg: 0,
+    };
+    let ctx = Ctx {
+        ep: &ep,
+        label: transport::label_of(&ep),
+        hello,
+        deadline: None,
+    };
     let writer = transport::pipe::writer(&ctx, fd)?;
     Ok(Sender::from_parts(Outbound::Stream(writer), info(ep)))
 }
 
 fn receiver_on<T>(fd: OwnedFd) -> Receiver<T> {
     let ep = Endpoint::new(Address::Pipe(Some(fd.as_raw_fd())), Options::default());
-    let hello = Hello { sends: None, receives: Some(tag_of::<T>()), max_msg: ep.options().max_msg };
-    let ctx = Ctx { ep: &ep, label: transport::label_of(&ep), hello, deadline: None };
+    let hello = Hello {
+        sends: None,
+        receives: Some(tag_of::<T>()),
+        max_msg: ep.options().max_msg,
+    };
+    let ctx = Ctx {
+        ep: &ep,
+        label: transport::label_of(&ep),
+        hello,
+        deadline: None,
+    };
     let reader = transport::pipe::reader(&ctx, fd);
     Receiver::from_parts(Inbound::Stream(reader), info(ep))
 }

@@ -37,7 +37,11 @@ pub(crate) fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn print(out: &mut impl Write, msg: &[u8], hex: bool) -> io::Result<()> {

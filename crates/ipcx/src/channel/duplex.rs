@@ -81,21 +81,37 @@ impl Listener {
                     let ready = sys::wait(self.socket.fd.as_fd(), PollFlags::IN, deadline)
                         .map_err(|e| Error::io("poll", e).at(label))?;
                     if !ready {
-                        return Err(Error::new(ErrorKind::TimedOut, "no peer connected in time").at(label));
+                        return Err(
+                            Error::new(ErrorKind::TimedOut, "no peer connected in time").at(label)
+                        );
                     }
                 }
                 Err(Errno::INTR | Errno::CONNABORTED) => {}
                 Err(e) => return Err(Error::io("accept failed", e.into()).at(label)),
             }
         };
-        let peer_cred = sys::peer_cred(&fd).ok().filter(|_| self.info.local.scheme() != crate::Scheme::Tcp);
+        let peer_cred = sys::peer_cred(&fd)
+            .ok()
+            .filter(|_| self.info.local.scheme() != crate::Scheme::Tcp);
         if let Err(Fail::Error(e)) = check_allowed(&self.socket.allow_uid, peer_cred, label) {
             return Err(e);
         }
         let _ = rustix::net::sockopt::set_tcp_nodelay(&fd, true);
         let max_msg = self.info.local.options().max_msg;
-        let hello = Hello { sends: Some(tag_of::<S>()), receives: Some(tag_of::<R>()), max_msg };
-        let conn = transport::handshake(fd, self.socket.packets, &hello, transport::Side::Accepting, max_msg, label, deadline)?;
+        let hello = Hello {
+            sends: Some(tag_of::<S>()),
+            receives: Some(tag_of::<R>()),
+            max_msg,
+        };
+        let conn = transport::handshake(
+            fd,
+            self.socket.packets,
+            &hello,
+            transport::Side::Accepting,
+            max_msg,
+            label,
+            deadline,
+        )?;
         let mut opened = Opened::new(conn, self.info.local.clone());
         opened.peer_cred = peer_cred;
         Duplex::from_opened(opened)
@@ -104,7 +120,9 @@ impl Listener {
 
 impl fmt::Debug for Listener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Listener").field("endpoint", &self.info.local.to_string()).finish_non_exhaustive()
+        f.debug_struct("Listener")
+            .field("endpoint", &self.info.local.to_string())
+            .finish_non_exhaustive()
     }
 }
 
@@ -133,7 +151,11 @@ impl<S, R> Duplex<S, R> {
     fn connect_until(endpoint: impl ToEndpoint, deadline: Deadline) -> Result<Self, Error> {
         let ep = endpoint.to_endpoint()?;
         let max_msg = ep.options().max_msg;
-        let hello = Hello { sends: Some(tag_of::<S>()), receives: Some(tag_of::<R>()), max_msg };
+        let hello = Hello {
+            sends: Some(tag_of::<S>()),
+            receives: Some(tag_of::<R>()),
+            max_msg,
+        };
         Self::from_opened(transport::connect(&ep, hello, deadline)?)
     }
 
@@ -141,9 +163,18 @@ impl<S, R> Duplex<S, R> {
         let local = opened.local.clone();
         let peer_cred = opened.peer_cred;
         let (conn, info) = Info::split(opened);
-        let missing = || Error::new(ErrorKind::Protocol, "connection lost a half during the hello");
+        let missing = || {
+            Error::new(
+                ErrorKind::Protocol,
+                "connection lost a half during the hello",
+            )
+        };
         let tx = Sender::from_parts(conn.outbound.ok_or_else(missing)?, info);
-        let rx_info = Info { local, peer_cred, _cleanup: None };
+        let rx_info = Info {
+            local,
+            peer_cred,
+            _cleanup: None,
+        };
         let rx = Receiver::from_parts(conn.inbound.ok_or_else(missing)?, rx_info);
         Ok(Duplex { tx, rx })
     }
@@ -190,6 +221,8 @@ impl<S, R: serde::de::DeserializeOwned> Duplex<S, R> {
 
 impl<S, R> fmt::Debug for Duplex<S, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Duplex").field("endpoint", &self.tx.endpoint().to_string()).finish_non_exhaustive()
+        f.debug_struct("Duplex")
+            .field("endpoint", &self.tx.endpoint().to_string())
+            .finish_non_exhaustive()
     }
 }

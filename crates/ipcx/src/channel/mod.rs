@@ -47,7 +47,11 @@ pub(crate) struct Info {
 
 impl Info {
     pub(crate) fn split<L>(opened: Opened<L>) -> (L, Info) {
-        let info = Info { local: opened.local, peer_cred: opened.peer_cred, _cleanup: opened.cleanup };
+        let info = Info {
+            local: opened.local,
+            peer_cred: opened.peer_cred,
+            _cleanup: opened.cleanup,
+        };
         (opened.link, info)
     }
 }

@@ -42,7 +42,11 @@ impl<T> Receiver<T> {
     }
 
     pub(crate) fn from_parts(link: Inbound, info: Info) -> Self {
-        Receiver { link: Mutex::new(link), info, _type: PhantomData }
+        Receiver {
+            link: Mutex::new(link),
+            info,
+            _type: PhantomData,
+        }
     }
 
     /// The endpoint as actually opened: for `tcp:…:0` and `udp:…:0`, with the
@@ -52,8 +56,15 @@ impl<T> Receiver<T> {
     }
 
     /// Receives one message's bytes and hands them to `f` without copying.
-    fn with_bytes<R>(&self, deadline: Deadline, f: impl FnOnce(&[u8]) -> Result<R, Error>) -> Result<R, Fail> {
-        let mut link = self.link.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    fn with_bytes<R>(
+        &self,
+        deadline: Deadline,
+        f: impl FnOnce(&[u8]) -> Result<R, Error>,
+    ) -> Result<R, Fail> {
+        let mut link = self
+            .link
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let bytes = link.recv(deadline)?;
         f(bytes).map_err(|e| Fail::Error(e.at(&self.info.label())))
     }
@@ -77,12 +88,14 @@ impl<T: DeserializeOwned> Receiver<T> {
 
     /// Receives a message if one is there now.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        self.recv_until(Some(Instant::now())).map_err(TryRecvError::from)
+        self.recv_until(Some(Instant::now()))
+            .map_err(TryRecvError::from)
     }
 
     /// Receives a message, waiting at most `timeout`.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.recv_until(deadline_in(timeout)).map_err(RecvTimeoutError::from)
+        self.recv_until(deadline_in(timeout))
+            .map_err(RecvTimeoutError::from)
     }
 
     /// Iterates over messages until every sender is gone. Each item is a
@@ -95,23 +108,31 @@ impl<T: DeserializeOwned> Receiver<T> {
 impl Receiver<Bytes> {
     /// Receives one raw message, blocking while the channel is empty.
     pub fn recv_bytes(&self) -> Result<Vec<u8>, RecvError> {
-        self.with_bytes(None, |b| Ok(b.to_vec())).map_err(RecvError::from)
+        self.with_bytes(None, |b| Ok(b.to_vec()))
+            .map_err(RecvError::from)
     }
 
     /// Receives one raw message if one is there now.
     pub fn try_recv_bytes(&self) -> Result<Vec<u8>, TryRecvError> {
-        self.with_bytes(Some(Instant::now()), |b| Ok(b.to_vec())).map_err(TryRecvError::from)
+        self.with_bytes(Some(Instant::now()), |b| Ok(b.to_vec()))
+            .map_err(TryRecvError::from)
     }
 
     /// Receives one raw message, waiting at most `timeout`.
     pub fn recv_bytes_timeout(&self, timeout: Duration) -> Result<Vec<u8>, RecvTimeoutError> {
-        self.with_bytes(deadline_in(timeout), |b| Ok(b.to_vec())).map_err(RecvTimeoutError::from)
+        self.with_bytes(deadline_in(timeout), |b| Ok(b.to_vec()))
+            .map_err(RecvTimeoutError::from)
     }
 
     /// Receives one raw message and lends it to `f` in place: no copy, no
     /// allocation. `timeout: None` waits as long as it takes.
-    pub fn recv_bytes_with<R>(&self, timeout: Option<Duration>, f: impl FnOnce(&[u8]) -> R) -> Result<R, RecvTimeoutError> {
-        self.with_bytes(timeout.and_then(deadline_in), |b| Ok(f(b))).map_err(RecvTimeoutError::from)
+    pub fn recv_bytes_with<R>(
+        &self,
+        timeout: Option<Duration>,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, RecvTimeoutError> {
+        self.with_bytes(timeout.and_then(deadline_in), |b| Ok(f(b)))
+            .map_err(RecvTimeoutError::from)
     }
 }
 
@@ -167,6 +188,8 @@ impl<T: DeserializeOwned> IntoIterator for Receiver<T> {
 
 impl<T> fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Receiver").field("endpoint", &self.info.local.to_string()).finish_non_exhaustive()
+        f.debug_struct("Receiver")
+            .field("endpoint", &self.info.local.to_string())
+            .finish_non_exhaustive()
     }
 }

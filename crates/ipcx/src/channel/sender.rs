@@ -66,7 +66,14 @@ impl<T> Sender<T> {
     }
 
     pub(crate) fn from_parts(link: Outbound, info: Info) -> Self {
-        Sender { state: Mutex::new(State { link, buf: Vec::new() }), info, _type: PhantomData }
+        Sender {
+            state: Mutex::new(State {
+                link,
+                buf: Vec::new(),
+            }),
+            info,
+            _type: PhantomData,
+        }
     }
 
     /// The endpoint this sender is connected to.
@@ -81,7 +88,9 @@ impl<T> Sender<T> {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while sending leaves the link usable or reporting errors.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -95,17 +104,20 @@ impl<T: Serialize> Sender<T> {
 
     /// Sends `msg`, blocking while the channel is full.
     pub fn send(&self, msg: T) -> Result<(), SendError<T>> {
-        self.send_until(&msg, None).map_err(|f| SendError::from_fail(f, msg))
+        self.send_until(&msg, None)
+            .map_err(|f| SendError::from_fail(f, msg))
     }
 
     /// Sends `msg` if that can be done without waiting; else gives it back.
     pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
-        self.send_until(&msg, Some(Instant::now())).map_err(|f| TrySendError::from_fail(f, msg))
+        self.send_until(&msg, Some(Instant::now()))
+            .map_err(|f| TrySendError::from_fail(f, msg))
     }
 
     /// Sends `msg`, waiting at most `timeout` for room.
     pub fn send_timeout(&self, msg: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
-        self.send_until(&msg, deadline_in(timeout)).map_err(|f| SendTimeoutError::from_fail(f, msg))
+        self.send_until(&msg, deadline_in(timeout))
+            .map_err(|f| SendTimeoutError::from_fail(f, msg))
     }
 }
 
@@ -116,22 +128,31 @@ impl Sender<Bytes> {
 
     /// Sends one message of raw bytes, blocking while the channel is full.
     pub fn send_bytes<B: AsRef<[u8]>>(&self, msg: B) -> Result<(), SendError<B>> {
-        self.send_bytes_until(msg.as_ref(), None).map_err(|f| SendError::from_fail(f, msg))
+        self.send_bytes_until(msg.as_ref(), None)
+            .map_err(|f| SendError::from_fail(f, msg))
     }
 
     /// Sends raw bytes if that can be done without waiting.
     pub fn try_send_bytes<B: AsRef<[u8]>>(&self, msg: B) -> Result<(), TrySendError<B>> {
-        self.send_bytes_until(msg.as_ref(), Some(Instant::now())).map_err(|f| TrySendError::from_fail(f, msg))
+        self.send_bytes_until(msg.as_ref(), Some(Instant::now()))
+            .map_err(|f| TrySendError::from_fail(f, msg))
     }
 
     /// Sends raw bytes, waiting at most `timeout` for room.
-    pub fn send_bytes_timeout<B: AsRef<[u8]>>(&self, msg: B, timeout: Duration) -> Result<(), SendTimeoutError<B>> {
-        self.send_bytes_until(msg.as_ref(), deadline_in(timeout)).map_err(|f| SendTimeoutError::from_fail(f, msg))
+    pub fn send_bytes_timeout<B: AsRef<[u8]>>(
+        &self,
+        msg: B,
+        timeout: Duration,
+    ) -> Result<(), SendTimeoutError<B>> {
+        self.send_bytes_until(msg.as_ref(), deadline_in(timeout))
+            .map_err(|f| SendTimeoutError::from_fail(f, msg))
     }
 }
 
 impl<T> fmt::Debug for Sender<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sender").field("endpoint", &self.info.local.to_string()).finish_non_exhaustive()
+        f.debug_struct("Sender")
+            .field("endpoint", &self.info.local.to_string())
+            .finish_non_exhaustive()
     }
 }

@@ -39,8 +39,8 @@ use std::net::IpAddr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-pub use options::{format_size, parse_size, Options, DEFAULT_MAX_MSG, DEFAULT_MODE, MAX_MAX_MSG};
 pub(crate) use options::Key;
+pub use options::{format_size, parse_size, Options, DEFAULT_MAX_MSG, DEFAULT_MODE, MAX_MAX_MSG};
 
 /// A parsed endpoint: which mechanism, where, and with which options.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -161,7 +161,10 @@ impl Scheme {
     /// True for mechanisms that keep message boundaries themselves
     /// (ipcx adds no length prefix to their messages).
     pub fn keeps_boundaries(self) -> bool {
-        matches!(self, Scheme::UnixSeqPacket | Scheme::UnixDgram | Scheme::Udp)
+        matches!(
+            self,
+            Scheme::UnixSeqPacket | Scheme::UnixDgram | Scheme::Udp
+        )
     }
 }
 

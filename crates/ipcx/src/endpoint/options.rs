@@ -26,7 +26,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { mode: DEFAULT_MODE, max_msg: DEFAULT_MAX_MSG, allow_uid: Vec::new() }
+        Options {
+            mode: DEFAULT_MODE,
+            max_msg: DEFAULT_MAX_MSG,
+            allow_uid: Vec::new(),
+        }
     }
 }
 
@@ -113,8 +117,14 @@ impl Options {
     }
 }
 
-const UNITS: [(&str, u64); 6] =
-    [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)];
+const UNITS: [(&str, u64); 6] = [
+    ("GiB", 1 << 30),
+    ("MiB", 1 << 20),
+    ("KiB", 1 << 10),
+    ("G", 1 << 30),
+    ("M", 1 << 20),
+    ("K", 1 << 10),
+];
 
 /// Parses `65536`, `64KiB`, `64K`, `16MiB`, `1GiB` (binary units).
 pub fn parse_size(text: &str) -> Option<u64> {

@@ -18,22 +18,38 @@ impl FromStr for Endpoint {
 
     fn from_str(input: &str) -> Result<Endpoint, Error> {
         parse(input).map_err(|detail| {
-            Error::new(ErrorKind::InvalidEndpoint, format!("invalid endpoint `{input}`: {detail}"))
+            Error::new(
+                ErrorKind::InvalidEndpoint,
+                format!("invalid endpoint `{input}`: {detail}"),
+            )
         })
     }
 }
 
 fn valid_schemes() -> String {
-    Scheme::ALL.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
+    Scheme::ALL
+        .iter()
+        .map(|s| s.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn parse(input: &str) -> Result<Endpoint, String> {
     let (scheme_text, rest) = input.split_once(':').ok_or_else(|| {
-        format!("expected `scheme:address`; valid schemes: {}", valid_schemes())
+        format!(
+            "expected `scheme:address`; valid schemes: {}",
+            valid_schemes()
+        )
     })?;
-    let scheme = Scheme::ALL.into_iter().find(|s| s.name() == scheme_text).ok_or_else(|| {
-        format!("unknown scheme `{scheme_text}`; valid schemes: {}", valid_schemes())
-    })?;
+    let scheme = Scheme::ALL
+        .into_iter()
+        .find(|s| s.name() == scheme_text)
+        .ok_or_else(|| {
+            format!(
+                "unknown scheme `{scheme_text}`; valid schemes: {}",
+                valid_schemes()
+            )
+        })?;
     let (address_text, query) = match rest.split_once('?') {
         Some((a, q)) => (a, Some(q)),
         None => (rest, None),
@@ -70,9 +86,11 @@ fn parse_pipe(text: &str) -> Result<Option<i32>, String> {
     if text.is_empty() {
         return Ok(None);
     }
-    text.parse::<u16>().map(|fd| Some(i32::from(fd))).map_err(|_| {
-        format!("pipe address `{text}` must be empty (a new pipe) or an inherited fd number")
-    })
+    text.parse::<u16>()
+        .map(|fd| Some(i32::from(fd)))
+        .map_err(|_| {
+            format!("pipe address `{text}` must be empty (a new pipe) or an inherited fd number")
+        })
 }
 
 fn parse_path(text: &str) -> Result<PathBuf, String> {
@@ -113,29 +131,39 @@ fn parse_unix(text: &str) -> Result<UnixAddr, String> {
 
 fn parse_host_port(text: &str) -> Result<HostPort, String> {
     let (host_text, port_text) = if let Some(rest) = text.strip_prefix('[') {
-        let (host, after) =
-            rest.split_once(']').ok_or("an IPv6 address opened with `[` needs a closing `]`")?;
-        let port = after.strip_prefix(':').ok_or("expected `:port` after `]`")?;
-        let ip: IpAddr = host.parse().map_err(|_| format!("`{host}` is not an IPv6 address"))?;
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or("an IPv6 address opened with `[` needs a closing `]`")?;
+        let port = after
+            .strip_prefix(':')
+            .ok_or("expected `:port` after `]`")?;
+        let ip: IpAddr = host
+            .parse()
+            .map_err(|_| format!("`{host}` is not an IPv6 address"))?;
         if ip.is_ipv4() {
             return Err(format!("`[{host}]`: brackets are for IPv6 addresses only"));
         }
         (host, port)
     } else {
-        text.rsplit_once(':').ok_or("expected `host:port`, e.g. 127.0.0.1:7000 or [::1]:7000")?
+        text.rsplit_once(':')
+            .ok_or("expected `host:port`, e.g. 127.0.0.1:7000 or [::1]:7000")?
     };
     let port = port_text
         .parse::<u16>()
         .map_err(|_| format!("port `{port_text}` is not a number from 0 to 65535"))?;
     let host = if let Ok(ip) = host_text.parse::<IpAddr>() {
         if ip.is_ipv6() && !text.starts_with('[') {
-            return Err(format!("write IPv6 addresses in brackets: [{host_text}]:{port}"));
+            return Err(format!(
+                "write IPv6 addresses in brackets: [{host_text}]:{port}"
+            ));
         }
         Host::Ip(ip)
     } else if valid_host_name(host_text) {
         Host::Name(host_text.to_owned())
     } else {
-        return Err(format!("`{host_text}` is neither an IP address nor a host name"));
+        return Err(format!(
+            "`{host_text}` is neither an IP address nor a host name"
+        ));
     };
     Ok(HostPort { host, port })
 }
@@ -146,7 +174,9 @@ fn valid_host_name(name: &str) -> bool {
         && name.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
         })
         && !name.bytes().all(|b| b.is_ascii_digit() || b == b'.')
@@ -154,7 +184,9 @@ fn valid_host_name(name: &str) -> bool {
 
 fn parse_options(scheme: Scheme, query: Option<&str>) -> Result<Options, String> {
     let mut options = Options::default();
-    let Some(query) = query else { return Ok(options) };
+    let Some(query) = query else {
+        return Ok(options);
+    };
     let valid = scheme.options();
     let mut seen = Vec::new();
     for pair in query.split('&') {
@@ -164,7 +196,11 @@ fn parse_options(scheme: Scheme, query: Option<&str>) -> Result<Options, String>
         let key = Key::from_name(name)
             .filter(|k| valid.contains(&k.name()))
             .ok_or_else(|| {
-                format!("unknown option `{name}` for {}:; valid: {}", scheme.name(), valid.join(", "))
+                format!(
+                    "unknown option `{name}` for {}:; valid: {}",
+                    scheme.name(),
+                    valid.join(", ")
+                )
             })?;
         if seen.contains(&key) {
             return Err(format!("option `{name}` is given twice"));

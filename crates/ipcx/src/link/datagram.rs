@@ -18,6 +18,9 @@ use crate::error::{Error, ErrorKind, Fail};
 use crate::sys::{self, Deadline};
 use crate::wire::datagram::{Header, Kind, HEADER};
 
+/// How long a dropped sender waits to deliver its bye.
+const BYE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
+
 #[derive(Debug)]
 pub(crate) struct DatagramWriter {
     fd: OwnedFd,
@@ -31,10 +34,22 @@ pub(crate) struct DatagramWriter {
 impl DatagramWriter {
     /// `transport_max` is the largest datagram (header included) the
     /// mechanism can carry.
-    pub(crate) fn new(fd: OwnedFd, sends: &TypeTag, max_msg: u32, transport_max: usize, label: Arc<str>) -> Self {
+    pub(crate) fn new(
+        fd: OwnedFd,
+        sends: &TypeTag,
+        max_msg: u32,
+        transport_max: usize,
+        label: Arc<str>,
+    ) -> Self {
         let limit = max_msg.min(transport_max.saturating_sub(HEADER) as u32);
         size_send_buffer(&fd, limit, HEADER);
-        DatagramWriter { fd, id: sys::random_u32(), fingerprint: sends.fingerprint, limit, label }
+        DatagramWriter {
+            fd,
+            id: sys::random_u32(),
+            fingerprint: sends.fingerprint,
+            limit,
+            label,
+        }
     }
 
     pub(crate) fn label(&self) -> &Arc<str> {
@@ -45,17 +60,32 @@ impl DatagramWriter {
         if payload.len() > self.limit as usize {
             return Err(too_large(payload.len(), self.limit, &self.label));
         }
-        let header = Header { kind: Kind::Data, sender: self.id, fingerprint: self.fingerprint }.encode();
+        let header = Header {
+            kind: Kind::Data,
+            sender: self.id,
+            fingerprint: self.fingerprint,
+        }
+        .encode();
         send_whole(&self.fd, &[&header, payload], deadline, &self.label)
     }
 }
 
 impl Drop for DatagramWriter {
     fn drop(&mut self) {
-        let bye = Header { kind: Kind::Bye, sender: self.id, fingerprint: self.fingerprint }.encode();
-        // Best effort and never blocking: a full or vanished receiver simply
-        // does not hear the bye.
-        let _ = sys::write_parts(self.fd.as_fd(), sys::FdKind::Socket, &[&bye], 0, true);
+        let bye = Header {
+            kind: Kind::Bye,
+            sender: self.id,
+            fingerprint: self.fingerprint,
+        }
+        .encode();
+        // Wait a little for room in a busy receiver's queue, but never long:
+        // a receiver that is gone or stuck simply does not hear the bye.
+        let _ = send_whole(
+            &self.fd,
+            &[&bye],
+            sys::deadline_in(BYE_PATIENCE),
+            &self.label,
+        );
     }
 }
 
@@ -71,7 +101,13 @@ pub(crate) struct DatagramReader {
 }
 
 impl DatagramReader {
-    pub(crate) fn new(fd: OwnedFd, receives: TypeTag, max_msg: u32, transport_max: usize, label: Arc<str>) -> Self {
+    pub(crate) fn new(
+        fd: OwnedFd,
+        receives: TypeTag,
+        max_msg: u32,
+        transport_max: usize,
+        label: Arc<str>,
+    ) -> Self {
         let size = (max_msg as usize + HEADER).min(transport_max).max(HEADER);
         DatagramReader {
             fd,
@@ -92,7 +128,9 @@ impl DatagramReader {
             let n = match sys::recv_packet(self.fd.as_fd(), &mut self.buf, deadline.is_some()) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if !sys::wait(self.fd.as_fd(), PollFlags::IN, deadline).map_err(|e| io_fail("poll", e, &self.label))? {
+                    if !sys::wait(self.fd.as_fd(), PollFlags::IN, deadline)
+                        .map_err(|e| io_fail("poll", e, &self.label))?
+                    {
                         return Err(Fail::NotReady);
                     }
                     continue;
@@ -100,18 +138,25 @@ impl DatagramReader {
                 Err(e) => return Err(io_fail("receive failed", e, &self.label)),
             };
             if n > self.buf.len() {
-                return Err(self.dropped(ErrorKind::TooLarge, format!(
-                    "dropped a {}-byte datagram: max_msg is {}",
-                    n.saturating_sub(HEADER),
-                    self.max_msg
-                )));
+                return Err(self.dropped(
+                    ErrorKind::TooLarge,
+                    format!(
+                        "dropped a {}-byte datagram: max_msg is {}",
+                        n.saturating_sub(HEADER),
+                        self.max_msg
+                    ),
+                ));
             }
-            let header = Header::decode(&self.buf[..n]).map_err(|why| self.dropped(ErrorKind::Protocol, why))?;
+            let header = Header::decode(&self.buf[..n])
+                .map_err(|why| self.dropped(ErrorKind::Protocol, why))?;
             match header.kind {
                 Kind::Bye => {
                     self.senders.remove(&header.sender);
                 }
-                Kind::Data if self.receives.is_bytes() || header.fingerprint == self.receives.fingerprint => {
+                Kind::Data
+                    if self.receives.is_bytes()
+                        || header.fingerprint == self.receives.fingerprint =>
+                {
                     self.heard_from_any = true;
                     self.senders.insert(header.sender);
                     return Ok(&self.buf[HEADER..n]);

@@ -30,6 +30,8 @@ struct Conn {
     reader: Reader,
     /// The last poll (or a fresh accept) said there may be bytes to read.
     readable: bool,
+    /// This end's hello has been answered (or need not be).
+    answered: bool,
 }
 
 impl Conn {
@@ -68,6 +70,27 @@ impl Conn {
         }
     }
 
+    fn seen_hello(&self) -> Option<&Hello> {
+        match &self.reader {
+            Reader::Stream(r) => r.seen_hello(),
+            Reader::Packet(r) => r.seen_hello(),
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        match &self.reader {
+            Reader::Stream(r) => r.is_closed(),
+            Reader::Packet(r) => r.is_closed(),
+        }
+    }
+
+    fn was_sender(&self) -> bool {
+        match &self.reader {
+            Reader::Stream(r) => r.peer().is_some(),
+            Reader::Packet(r) => r.peer().is_some(),
+        }
+    }
+
     fn slice(&self, range: std::ops::Range<usize>) -> &[u8] {
         match &self.reader {
             Reader::Stream(r) => r.slice(range),
@@ -88,12 +111,24 @@ pub(crate) struct FanIn {
     next: usize,
     listener_readable: bool,
     had_sender: bool,
+    /// Whether a peer that only sends gets this end's hello back. Not on
+    /// TCP: if that peer has already closed, the hello makes its kernel
+    /// reset the connection, and a reset discards what it sent but we
+    /// have not read yet.
+    answer_senders: bool,
     label: Arc<str>,
 }
 
 impl FanIn {
     /// `listener` must be non-blocking and listening.
-    pub(crate) fn new(listener: OwnedFd, packets: bool, local: Hello, allow_uid: Vec<u32>, label: Arc<str>) -> Self {
+    pub(crate) fn new(
+        listener: OwnedFd,
+        packets: bool,
+        answer_senders: bool,
+        local: Hello,
+        allow_uid: Vec<u32>,
+        label: Arc<str>,
+    ) -> Self {
         let hello_bytes = super::encode_hello(&local, packets);
         FanIn {
             listener,
@@ -105,6 +140,7 @@ impl FanIn {
             next: 0,
             listener_readable: true,
             had_sender: false,
+            answer_senders,
             label,
         }
     }
@@ -131,7 +167,9 @@ impl FanIn {
         let mut k = 0;
         while k < self.conns.len() {
             let i = (self.next + k) % self.conns.len();
-            match self.conns[i].try_next() {
+            let result = self.conns[i].try_next();
+            self.answer(i);
+            match result {
                 Ok(Some(range)) => {
                     self.had_sender = true;
                     self.next = i + 1;
@@ -139,12 +177,14 @@ impl FanIn {
                 }
                 Ok(None) => k += 1,
                 Err(fail) => {
-                    let was_sender = match &self.conns[i].reader {
-                        Reader::Stream(r) => r.peer().is_some(),
-                        Reader::Packet(r) => r.peer().is_some(),
-                    };
-                    self.had_sender |= was_sender;
-                    self.conns.swap_remove(i);
+                    let conn = &self.conns[i];
+                    if conn.is_closed() {
+                        self.had_sender |= conn.was_sender();
+                        self.conns.swap_remove(i);
+                    } else {
+                        // A bad message on a link that stays in step.
+                        self.next = i + 1;
+                    }
                     if let Fail::Error(e) = fail {
                         return Err(Fail::Error(e));
                     }
@@ -152,6 +192,31 @@ impl FanIn {
             }
         }
         Ok(None)
+    }
+
+    /// Sends this end's hello once the peer's has been read (so that
+    /// everything the peer sent before is already in our buffer).
+    fn answer(&mut self, i: usize) {
+        let conn = &mut self.conns[i];
+        if conn.answered {
+            return;
+        }
+        let Some(peer_receives) = conn.seen_hello().map(|h| h.receives.is_some()) else {
+            return;
+        };
+        conn.answered = true;
+        if peer_receives || self.answer_senders {
+            // The socket's send buffer is empty: the hello fits at once.
+            let fd = conn.fd().clone();
+            let _ = sys::write_parts(
+                fd.as_fd(),
+                FdKind::Socket,
+                &[&self.hello_bytes],
+                0,
+                usize::MAX,
+                true,
+            );
+        }
     }
 
     /// Accepts every connection waiting in the backlog. `Ok(true)` if any.
@@ -173,17 +238,22 @@ impl FanIn {
                 None => self.label.clone(),
             };
             check_allowed(&self.allow_uid, cred, &label)?;
-            // A fresh socket's send buffer is empty, so the hello fits. If the
-            // peer has already sent everything and gone, the write fails, but
-            // what it sent is still queued here and must be read.
-            let _ = sys::write_parts(fd.as_fd(), FdKind::Socket, &[&self.hello_bytes], 0, true);
             let fd = Arc::new(fd);
             let reader = if self.packets {
                 Reader::Packet(PacketReader::new(fd, self.local.clone(), label))
             } else {
-                Reader::Stream(StreamReader::new(fd, FdKind::Socket, self.local.clone(), label))
+                Reader::Stream(StreamReader::new(
+                    fd,
+                    FdKind::Socket,
+                    self.local.clone(),
+                    label,
+                ))
             };
-            self.conns.push(Conn { reader, readable: true });
+            self.conns.push(Conn {
+                reader,
+                readable: true,
+                answered: false,
+            });
             any = true;
         }
     }
@@ -193,7 +263,11 @@ impl FanIn {
     fn poll_all(&mut self, deadline: Deadline) -> Result<bool, Fail> {
         let mut fds = Vec::with_capacity(self.conns.len() + 1);
         fds.push(PollFd::new(&self.listener, PollFlags::IN));
-        fds.extend(self.conns.iter().map(|c| PollFd::from_borrowed_fd(c.fd().as_fd(), PollFlags::IN)));
+        fds.extend(
+            self.conns
+                .iter()
+                .map(|c| PollFd::from_borrowed_fd(c.fd().as_fd(), PollFlags::IN)),
+        );
         if !sys::poll_many(&mut fds, deadline).map_err(|e| io_fail("poll", e, &self.label))? {
             return Ok(false);
         }
@@ -208,7 +282,11 @@ impl FanIn {
 }
 
 /// Refuses a peer whose uid is not allowed; the error names it.
-pub(crate) fn check_allowed(allow_uid: &[u32], cred: Option<PeerCred>, label: &Arc<str>) -> Result<(), Fail> {
+pub(crate) fn check_allowed(
+    allow_uid: &[u32],
+    cred: Option<PeerCred>,
+    label: &Arc<str>,
+) -> Result<(), Fail> {
     if allow_uid.is_empty() {
         return Ok(());
     }

@@ -118,7 +118,9 @@ impl AwaitPeer {
     /// Before a send: the peer's `max_msg` once known, or the error its
     /// hello revealed (type mismatch, not ipcx).
     pub(crate) fn check(&mut self) -> Result<Option<u32>, Fail> {
-        let Some(pending) = &mut self.0 else { return Ok(None) };
+        let Some(pending) = &mut self.0 else {
+            return Ok(None);
+        };
         match pending.poll() {
             Ok(Some(hello)) => {
                 self.0 = None;

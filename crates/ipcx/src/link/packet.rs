@@ -41,7 +41,12 @@ pub(crate) struct PacketWriter {
 impl PacketWriter {
     pub(crate) fn new(fd: Arc<OwnedFd>, max_msg: u32, label: Arc<str>) -> Self {
         size_send_buffer(&fd, max_msg, 1);
-        PacketWriter { fd, max_msg, label, peer: AwaitPeer::default() }
+        PacketWriter {
+            fd,
+            max_msg,
+            label,
+            peer: AwaitPeer::default(),
+        }
     }
 
     /// Checks the peer's hello when it arrives (see [`AwaitPeer`]).
@@ -64,11 +69,17 @@ impl PacketWriter {
         if payload.len() > self.max_msg as usize {
             return Err(too_large(payload.len(), self.max_msg, &self.label));
         }
-        send_whole(&self.fd, &[&[PACKET_DATA], payload], deadline, &self.label).map_err(|f| self.peer.explain(f))
+        send_whole(&self.fd, &[&[PACKET_DATA], payload], deadline, &self.label)
+            .map_err(|f| self.peer.explain(f))
     }
 
     pub(crate) fn send_hello(&mut self, hello: &Hello, deadline: Deadline) -> Result<(), Fail> {
-        send_whole(&self.fd, &[&super::encode_hello(hello, true)], deadline, &self.label)
+        send_whole(
+            &self.fd,
+            &[&super::encode_hello(hello, true)],
+            deadline,
+            &self.label,
+        )
     }
 }
 
@@ -81,10 +92,19 @@ pub(crate) fn send_whole(
     label: &Arc<str>,
 ) -> Result<(), Fail> {
     loop {
-        match sys::write_parts(fd.as_fd(), FdKind::Socket, parts, 0, deadline.is_some()) {
+        match sys::write_parts(
+            fd.as_fd(),
+            FdKind::Socket,
+            parts,
+            0,
+            usize::MAX,
+            deadline.is_some(),
+        ) {
             Ok(_) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if !sys::wait(fd.as_fd(), PollFlags::OUT, deadline).map_err(|e| io_fail("poll", e, label))? {
+                if !sys::wait(fd.as_fd(), PollFlags::OUT, deadline)
+                    .map_err(|e| io_fail("poll", e, label))?
+                {
                     return Err(Fail::NotReady);
                 }
             }
@@ -114,6 +134,7 @@ pub(crate) struct PacketReader {
     label: Arc<str>,
     local: Hello,
     peer: Option<Hello>,
+    seen: Option<Hello>,
     closed: bool,
 }
 
@@ -121,8 +142,19 @@ impl PacketReader {
     pub(crate) fn new(fd: Arc<OwnedFd>, local: Hello, label: Arc<str>) -> Self {
         // Zeroed pages are mapped lazily: a large buffer costs memory only
         // as large packets actually arrive.
-        let size = 1 + (local.max_msg as usize).min(packet_limit()).max(crate::wire::hello::MAX_LEN);
-        PacketReader { fd, buf: vec![0; size], label, local, peer: None, closed: false }
+        let size = 1
+            + (local.max_msg as usize)
+                .min(packet_limit())
+                .max(crate::wire::hello::MAX_LEN);
+        PacketReader {
+            fd,
+            buf: vec![0; size],
+            label,
+            local,
+            peer: None,
+            seen: None,
+            closed: false,
+        }
     }
 
     pub(crate) fn fd(&self) -> &Arc<OwnedFd> {
@@ -131,6 +163,15 @@ impl PacketReader {
 
     pub(crate) fn peer(&self) -> Option<&Hello> {
         self.peer.as_ref()
+    }
+
+    /// The peer's hello once it arrived, accepted or not.
+    pub(crate) fn seen_hello(&self) -> Option<&Hello> {
+        self.seen.as_ref()
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
     }
 
     pub(crate) fn recv(&mut self, deadline: Deadline) -> Result<&[u8], Fail> {
@@ -197,7 +238,11 @@ impl PacketReader {
             // connection itself is still in step and stays open.
             return Err(Error::new(
                 ErrorKind::TooLarge,
-                format!("dropped a {}-byte message: max_msg is {}", n - 1, self.local.max_msg),
+                format!(
+                    "dropped a {}-byte message: max_msg is {}",
+                    n - 1,
+                    self.local.max_msg
+                ),
             )
             .at(&self.label)
             .into());
@@ -207,10 +252,15 @@ impl PacketReader {
                 let hello = match Hello::decode(&self.buf[1..n]) {
                     Ok((hello, _)) => hello,
                     Err(HelloError::Incomplete(_)) => {
-                        return Err(self.broken(ErrorKind::Protocol, "truncated hello packet".into()))
+                        return Err(
+                            self.broken(ErrorKind::Protocol, "truncated hello packet".into())
+                        )
                     }
-                    Err(HelloError::Invalid(why)) => return Err(self.broken(ErrorKind::Protocol, why)),
+                    Err(HelloError::Invalid(why)) => {
+                        return Err(self.broken(ErrorKind::Protocol, why))
+                    }
                 };
+                self.seen = Some(hello.clone());
                 if let Err(why) = self.local.check_peer(&hello) {
                     return Err(self.broken(ErrorKind::TypeMismatch, why));
                 }
@@ -221,7 +271,11 @@ impl PacketReader {
                 if n - 1 > self.local.max_msg as usize {
                     return Err(Error::new(
                         ErrorKind::TooLarge,
-                        format!("dropped a {}-byte message: max_msg is {}", n - 1, self.local.max_msg),
+                        format!(
+                            "dropped a {}-byte message: max_msg is {}",
+                            n - 1,
+                            self.local.max_msg
+                        ),
                     )
                     .at(&self.label)
                     .into());
@@ -232,7 +286,10 @@ impl PacketReader {
                 ErrorKind::Protocol,
                 "the peer did not start with an ipcx hello; is it an ipcx endpoint?".into(),
             )),
-            kind => Err(self.broken(ErrorKind::Protocol, format!("packet of unknown kind {kind}"))),
+            kind => Err(self.broken(
+                ErrorKind::Protocol,
+                format!("packet of unknown kind {kind}"),
+            )),
         }
     }
 

@@ -26,17 +26,33 @@ const INITIAL_BUFFER: usize = 64 * 1024;
 pub(crate) struct StreamWriter {
     fd: Arc<OwnedFd>,
     kind: FdKind,
-    /// FIFOs can have many writers: frames above `PIPE_BUF` are written
-    /// under `flock` so they never interleave.
-    lock_large: bool,
+    /// FIFOs can have many writers. A write above `PIPE_BUF` is not atomic,
+    /// and any other writer's write (even a small, atomic one) could land
+    /// inside it; so when `max_msg` allows such frames, every frame is
+    /// written under `flock` (two extra syscalls per message; set
+    /// `max_msg` ≤ 4092 on a FIFO to write lock-free).
+    lock_frames: bool,
     max_msg: u32,
     label: Arc<str>,
     peer: AwaitPeer,
+    /// The unwritten tail of a frame a deadline interrupted.
+    pending: Vec<u8>,
+    /// This writer holds the FIFO's flock (while a frame is in progress).
+    locked: bool,
 }
 
 impl StreamWriter {
     pub(crate) fn new(fd: Arc<OwnedFd>, kind: FdKind, max_msg: u32, label: Arc<str>) -> Self {
-        StreamWriter { fd, kind, lock_large: false, max_msg, label, peer: AwaitPeer::default() }
+        StreamWriter {
+            fd,
+            kind,
+            lock_frames: false,
+            max_msg,
+            label,
+            peer: AwaitPeer::default(),
+            pending: Vec::new(),
+            locked: false,
+        }
     }
 
     /// Checks the peer's hello when it arrives (see [`AwaitPeer`]).
@@ -44,9 +60,10 @@ impl StreamWriter {
         self.peer = AwaitPeer::new(pending);
     }
 
-    /// Serialises large frames between processes writing the same FIFO.
-    pub(crate) fn lock_large_frames(mut self) -> Self {
-        self.lock_large = true;
+    /// Serialises frames between processes writing the same FIFO, unless
+    /// every frame fits in one atomic pipe write.
+    pub(crate) fn lock_frames_if_large(mut self) -> Self {
+        self.lock_frames = FRAME_HEADER + self.max_msg as usize > PIPE_BUF;
         self
     }
 
@@ -67,47 +84,109 @@ impl StreamWriter {
             return Err(too_large(payload.len(), self.max_msg, &self.label));
         }
         let header = (payload.len() as u32).to_le_bytes();
-        self.write_all(&[&header, payload], deadline).map_err(|f| self.peer.explain(f))
+        self.write_all(&[&header, payload], deadline)
+            .map_err(|f| self.peer.explain(f))
     }
 
     pub(crate) fn send_hello(&mut self, hello: &Hello, deadline: Deadline) -> Result<(), Fail> {
         self.write_all(&[&super::encode_hello(hello, false)], deadline)
     }
 
-    /// Writes every byte of `parts`. The deadline only bounds the wait for
-    /// the first byte: once a frame has started it is finished, because a
-    /// half-written frame would corrupt the stream for the reader.
+    /// Writes one frame. The deadline bounds the wait for room; a frame is
+    /// never torn, so if the deadline passes after part of it went out, the
+    /// rest is kept (and, on a FIFO, the lock held) and written before the
+    /// next frame or when the writer is dropped. The message counts as sent.
     fn write_all(&mut self, parts: &[&[u8]], deadline: Deadline) -> Result<(), Fail> {
+        if !self.pending.is_empty() {
+            let tail = std::mem::take(&mut self.pending);
+            let written = self.write_until(&[&tail], deadline)?;
+            if written < tail.len() {
+                self.pending = tail[written..].to_vec();
+                return Err(Fail::NotReady);
+            }
+            self.unlock();
+        }
+        if self.lock_frames && !self.locked {
+            rustix::fs::flock(&*self.fd, rustix::fs::FlockOperation::LockExclusive)
+                .map_err(|e| io_fail("cannot lock the FIFO", e.into(), &self.label))?;
+            self.locked = true;
+        }
         let total: usize = parts.iter().map(|p| p.len()).sum();
-        let _lock = if self.lock_large && total > PIPE_BUF {
-            Some(FlockGuard::lock(&self.fd).map_err(|e| io_fail("cannot lock the FIFO", e, &self.label))?)
-        } else {
-            None
-        };
+        let written = self.write_until(parts, deadline)?;
+        if written == 0 && total > 0 {
+            self.unlock();
+            return Err(Fail::NotReady);
+        }
+        if written < total {
+            let mut rest = Vec::with_capacity(total - written);
+            let mut skip = written;
+            for part in parts {
+                rest.extend_from_slice(&part[skip.min(part.len())..]);
+                skip = skip.saturating_sub(part.len());
+            }
+            self.pending = rest;
+            return Ok(());
+        }
+        self.unlock();
+        Ok(())
+    }
+
+    /// Writes `parts` until done or the deadline passes; returns how much went out.
+    fn write_until(&mut self, parts: &[&[u8]], deadline: Deadline) -> Result<usize, Fail> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
         let fd = self.fd.as_fd();
+        // A blocking pipe write above PIPE_BUF can block part-way: with a
+        // deadline, write PIPE_BUF at a time, each after poll said "room".
+        let chunk = if deadline.is_some() && self.kind == FdKind::Pipe {
+            PIPE_BUF
+        } else {
+            usize::MAX
+        };
         let mut done = 0;
         while done < total {
-            let first = done == 0;
-            if first && deadline.is_some() && self.kind == FdKind::Pipe {
-                // A pipe fd is blocking: poll first so a full pipe times out.
-                if !sys::wait(fd, PollFlags::OUT, deadline).map_err(|e| io_fail("poll", e, &self.label))? {
-                    return Err(Fail::NotReady);
-                }
+            if chunk == PIPE_BUF && !self.wait_writable(deadline)? {
+                break;
             }
-            let dont_wait = first && deadline.is_some();
-            match sys::write_parts(fd, self.kind, parts, done, dont_wait) {
+            match sys::write_parts(fd, self.kind, parts, done, chunk, deadline.is_some()) {
                 Ok(n) => done += n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    let limit = if first { deadline } else { None };
-                    if !sys::wait(fd, PollFlags::OUT, limit).map_err(|e| io_fail("poll", e, &self.label))? {
-                        return Err(Fail::NotReady);
+                    if !self.wait_writable(deadline)? {
+                        break;
                     }
                 }
-                Err(e) if sys::is_disconnect(&e) => return Err(Fail::Disconnected),
+                Err(e) if sys::is_disconnect(&e) => {
+                    self.pending.clear();
+                    self.unlock();
+                    return Err(Fail::Disconnected);
+                }
                 Err(e) => return Err(io_fail("write failed", e, &self.label)),
             }
         }
-        Ok(())
+        Ok(done)
+    }
+
+    fn wait_writable(&self, deadline: Deadline) -> Result<bool, Fail> {
+        sys::wait(self.fd.as_fd(), PollFlags::OUT, deadline)
+            .map_err(|e| io_fail("poll", e, &self.label))
+    }
+
+    fn unlock(&mut self) {
+        if self.locked {
+            let _ = rustix::fs::flock(&*self.fd, rustix::fs::FlockOperation::Unlock);
+            self.locked = false;
+        }
+    }
+}
+
+impl Drop for StreamWriter {
+    /// Finishes a frame left half-written by a deadline, so the receiver
+    /// never sees a torn one; ends when it is written or the peer is gone.
+    fn drop(&mut self) {
+        if !self.pending.is_empty() {
+            let tail = std::mem::take(&mut self.pending);
+            let _ = self.write_until(&[&tail], None);
+        }
+        self.unlock();
     }
 }
 
@@ -134,6 +213,8 @@ pub(crate) struct StreamReader {
     label: Arc<str>,
     local: Hello,
     peer: Option<Hello>,
+    /// The peer's hello even when refused (a listener still answers it).
+    seen: Option<Hello>,
     closed: bool,
     /// FIFO only: this process's own write end, held until the first writer
     /// says hello so that the reader blocks (instead of seeing end-of-file)
@@ -148,10 +229,22 @@ impl StreamReader {
 
     /// A reader that only expects the peer's hello (a sender's handshake).
     pub(crate) fn for_hello(fd: Arc<OwnedFd>, kind: FdKind, local: Hello, label: Arc<str>) -> Self {
-        Self::with_buffer(fd, kind, local, label, crate::wire::hello::MAX_LEN + FRAME_HEADER)
+        Self::with_buffer(
+            fd,
+            kind,
+            local,
+            label,
+            crate::wire::hello::MAX_LEN + FRAME_HEADER,
+        )
     }
 
-    fn with_buffer(fd: Arc<OwnedFd>, kind: FdKind, local: Hello, label: Arc<str>, size: usize) -> Self {
+    fn with_buffer(
+        fd: Arc<OwnedFd>,
+        kind: FdKind,
+        local: Hello,
+        label: Arc<str>,
+        size: usize,
+    ) -> Self {
         let max_msg = local.max_msg;
         StreamReader {
             fd,
@@ -164,6 +257,7 @@ impl StreamReader {
             label,
             local,
             peer: None,
+            seen: None,
             closed: false,
             keepalive: None,
         }
@@ -179,6 +273,15 @@ impl StreamReader {
 
     pub(crate) fn peer(&self) -> Option<&Hello> {
         self.peer.as_ref()
+    }
+
+    /// The peer's hello once it arrived, accepted or not.
+    pub(crate) fn seen_hello(&self) -> Option<&Hello> {
+        self.seen.as_ref()
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
     }
 
     /// Receives the next message.
@@ -250,7 +353,8 @@ impl StreamReader {
     }
 
     fn wait_readable(&self, deadline: Deadline) -> Result<bool, Fail> {
-        sys::wait(self.fd.as_fd(), PollFlags::IN, deadline).map_err(|e| io_fail("poll", e, &self.label))
+        sys::wait(self.fd.as_fd(), PollFlags::IN, deadline)
+            .map_err(|e| io_fail("poll", e, &self.label))
     }
 
     /// The next complete item already in the buffer: a frame, or a hello
@@ -292,7 +396,10 @@ impl StreamReader {
             if len > self.max_msg {
                 return Err(self.broken(
                     ErrorKind::TooLarge,
-                    format!("peer announced a {len}-byte message; max_msg is {}", self.max_msg),
+                    format!(
+                        "peer announced a {len}-byte message; max_msg is {}",
+                        self.max_msg
+                    ),
                 ));
             }
             let total = FRAME_HEADER + len as usize;
@@ -307,6 +414,7 @@ impl StreamReader {
     }
 
     fn on_hello(&mut self, hello: Hello) -> Result<(), Fail> {
+        self.seen = Some(hello.clone());
         if let Err(why) = self.local.check_peer(&hello) {
             return Err(self.broken(ErrorKind::TypeMismatch, why));
         }
@@ -385,20 +493,4 @@ pub(crate) fn too_large(len: usize, limit: u32, label: &Arc<str>) -> Fail {
 
 pub(crate) fn io_fail(what: &str, e: std::io::Error, label: &Arc<str>) -> Fail {
     Error::io(what, e).at(label).into()
-}
-
-/// An exclusive `flock` held for the life of the guard.
-struct FlockGuard<'a>(&'a OwnedFd);
-
-impl<'a> FlockGuard<'a> {
-    fn lock(fd: &'a OwnedFd) -> std::io::Result<Self> {
-        rustix::fs::flock(fd, rustix::fs::FlockOperation::LockExclusive)?;
-        Ok(FlockGuard(fd))
-    }
-}
-
-impl Drop for FlockGuard<'_> {
-    fn drop(&mut self) {
-        let _ = rustix::fs::flock(self.0, rustix::fs::FlockOperation::Unlock);
-    }
 }

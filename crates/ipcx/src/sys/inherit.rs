@@ -44,7 +44,10 @@ pub(crate) fn adopt_pipe_fd(fd: RawFd) -> io::Result<OwnedFd> {
     if FileType::from_raw_mode(stat.st_mode) != FileType::Fifo {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("fd {fd} is not a pipe (it is a {:?})", FileType::from_raw_mode(stat.st_mode)),
+            format!(
+                "fd {fd} is not a pipe (it is a {:?})",
+                FileType::from_raw_mode(stat.st_mode)
+            ),
         ));
     }
     rustix::io::fcntl_setfd(borrowed, FdFlags::CLOEXEC)?;

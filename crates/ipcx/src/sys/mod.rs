@@ -19,7 +19,11 @@ pub(crate) type Deadline = Option<Instant>;
 
 /// A deadline `timeout` from now (saturating for huge timeouts).
 pub(crate) fn deadline_in(timeout: Duration) -> Deadline {
-    Some(Instant::now().checked_add(timeout).unwrap_or_else(far_future))
+    Some(
+        Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(far_future),
+    )
 }
 
 fn far_future() -> Instant {
@@ -70,24 +74,31 @@ pub(crate) fn poll_many(fds: &mut [PollFd<'_>], deadline: Deadline) -> io::Resul
     }
 }
 
-/// Writes as much of `parts[..]` (skipping the first `skip` bytes) as one
-/// syscall takes. With `dont_wait` a socket returns `WouldBlock` instead of
-/// blocking; a pipe never blocks here only if the caller polled first.
+/// Writes as much of `parts[..]` (skipping the first `skip` bytes, and at
+/// most `max` bytes) as one syscall takes. With `dont_wait` a socket
+/// returns `WouldBlock` instead of blocking; a pipe write of at most
+/// `PIPE_BUF` bytes does not block once `poll` said it is writable.
 pub(crate) fn write_parts(
     fd: BorrowedFd<'_>,
     kind: FdKind,
     parts: &[&[u8]],
     mut skip: usize,
+    mut max: usize,
     dont_wait: bool,
 ) -> io::Result<usize> {
     let mut slices: [IoSlice<'_>; 3] = [IoSlice::new(&[]), IoSlice::new(&[]), IoSlice::new(&[])];
     let mut n = 0;
-    for part in parts {
+    for part in parts.iter().take(slices.len()) {
         if skip >= part.len() {
             skip -= part.len();
             continue;
         }
-        slices[n] = IoSlice::new(&part[skip..]);
+        let take = (part.len() - skip).min(max);
+        if take == 0 {
+            break;
+        }
+        slices[n] = IoSlice::new(&part[skip..skip + take]);
+        max -= take;
         skip = 0;
         n += 1;
     }
@@ -118,11 +129,35 @@ pub(crate) fn read_some(
     buf: &mut [u8],
     dont_wait: bool,
 ) -> io::Result<usize> {
+    after_reset(|| read_once(fd, kind, buf, dont_wait))
+}
+
+/// A Unix socket whose peer closed with unread input reports `ECONNRESET`
+/// once, *before* the data the peer sent is read; that data is still queued
+/// and must not be lost. So after a reset, read once more: it returns the
+/// queued bytes, or end of stream.
+fn after_reset(mut read: impl FnMut() -> io::Result<usize>) -> io::Result<usize> {
+    match read() {
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => read().or(Ok(0)),
+        other => other,
+    }
+}
+
+fn read_once(
+    fd: BorrowedFd<'_>,
+    kind: FdKind,
+    buf: &mut [u8],
+    dont_wait: bool,
+) -> io::Result<usize> {
     loop {
         let result = match kind {
             FdKind::Pipe => rustix::io::read(fd, &mut *buf),
             FdKind::Socket => {
-                let flags = if dont_wait { RecvFlags::DONTWAIT } else { RecvFlags::empty() };
+                let flags = if dont_wait {
+                    RecvFlags::DONTWAIT
+                } else {
+                    RecvFlags::empty()
+                };
                 rustix::net::recv(fd, &mut *buf, flags).map(|(n, _)| n)
             }
         };
@@ -135,17 +170,21 @@ pub(crate) fn read_some(
 
 /// Receives one packet or datagram; returns its full length, which is more
 /// than `buf.len()` when it was truncated.
-pub(crate) fn recv_packet(fd: BorrowedFd<'_>, buf: &mut [u8], dont_wait: bool) -> io::Result<usize> {
+pub(crate) fn recv_packet(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    dont_wait: bool,
+) -> io::Result<usize> {
     let mut flags = RecvFlags::TRUNC;
     if dont_wait {
         flags |= RecvFlags::DONTWAIT;
     }
-    loop {
+    after_reset(|| loop {
         match rustix::net::recv(fd, &mut *buf, flags) {
             Err(Errno::INTR) => continue,
             other => return other.map(|(_, full)| full).map_err(io::Error::from),
         }
-    }
+    })
 }
 
 /// Who is on the other end of a Unix socket, from `SO_PEERCRED`.

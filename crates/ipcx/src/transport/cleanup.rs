@@ -18,7 +18,11 @@ impl RemoveOnDrop {
     /// Guards the file now at `path` (not following a symlink).
     pub(crate) fn new(path: &Path) -> std::io::Result<Self> {
         let st = statat(CWD, path, AtFlags::SYMLINK_NOFOLLOW)?;
-        Ok(RemoveOnDrop { path: path.to_owned(), dev: st.st_dev, ino: st.st_ino })
+        Ok(RemoveOnDrop {
+            path: path.to_owned(),
+            dev: st.st_dev,
+            ino: st.st_ino,
+        })
     }
 }
 

@@ -16,37 +16,56 @@ use crate::link::{Inbound, Outbound};
 /// Creates the FIFO if it does not exist. `Some(guard)` if this call made it.
 fn create_if_missing(path: &Path, mode: u32) -> Result<Option<RemoveOnDrop>, Error> {
     match rustix::fs::mknodat(CWD, path, FileType::Fifo, Mode::from_raw_mode(mode), 0) {
-        Ok(()) => Ok(Some(RemoveOnDrop::new(path).map_err(|e| Error::io("FIFO vanished", e))?)),
+        Ok(()) => Ok(Some(
+            RemoveOnDrop::new(path).map_err(|e| Error::io("FIFO vanished", e))?,
+        )),
         Err(Errno::EXIST) => Ok(None),
-        Err(e) => Err(Error::io(format!("cannot create FIFO {}", path.display()), e.into())),
+        Err(e) => Err(Error::io(
+            format!("cannot create FIFO {}", path.display()),
+            e.into(),
+        )),
     }
 }
 
 fn open(path: &Path, flags: OFlags) -> Result<OwnedFd, Error> {
-    let fd = openat(CWD, path, flags | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| match e {
-            Errno::LOOP => Error::new(
-                ErrorKind::PermissionDenied,
-                format!("refusing to open {}: it is a symbolic link", path.display()),
-            ),
-            Errno::NXIO => Error::new(ErrorKind::NoPeer, "no process has the FIFO open for reading"),
-            e => Error::io(format!("cannot open {}", path.display()), e.into()),
-        })?;
+    let fd = openat(
+        CWD,
+        path,
+        flags | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        Errno::LOOP => Error::new(
+            ErrorKind::PermissionDenied,
+            format!("refusing to open {}: it is a symbolic link", path.display()),
+        ),
+        Errno::NXIO => Error::new(
+            ErrorKind::NoPeer,
+            "no process has the FIFO open for reading",
+        ),
+        e => Error::io(format!("cannot open {}", path.display()), e.into()),
+    })?;
     let st = rustix::fs::fstat(&fd).map_err(|e| Error::io("fstat failed", e.into()))?;
     if FileType::from_raw_mode(st.st_mode) != FileType::Fifo {
         return Err(Error::new(
             ErrorKind::Unsupported,
-            format!("{} is not a FIFO (it is a {:?})", path.display(), FileType::from_raw_mode(st.st_mode)),
+            format!(
+                "{} is not a FIFO (it is a {:?})",
+                path.display(),
+                FileType::from_raw_mode(st.st_mode)
+            ),
         ));
     }
     // From here on the fd blocks; deadlines poll first (see link::stream).
-    rustix::fs::fcntl_setfl(&fd, OFlags::empty()).map_err(|e| Error::io("fcntl failed", e.into()))?;
+    rustix::fs::fcntl_setfl(&fd, OFlags::empty())
+        .map_err(|e| Error::io("fcntl failed", e.into()))?;
     Ok(fd)
 }
 
 /// The umask narrowed the mode `mknod` used: set it exactly, through the fd.
 fn set_mode(fd: &OwnedFd, mode: u32) -> Result<(), Error> {
-    rustix::fs::fchmod(fd, Mode::from_raw_mode(mode)).map_err(|e| Error::io("cannot set the FIFO's mode", e.into()))
+    rustix::fs::fchmod(fd, Mode::from_raw_mode(mode))
+        .map_err(|e| Error::io("cannot set the FIFO's mode", e.into()))
 }
 
 pub(crate) fn receiver(ctx: &Ctx<'_>, path: &Path) -> Result<Opened<Inbound>, Error> {
@@ -80,9 +99,8 @@ pub(crate) fn sender(ctx: &Ctx<'_>, path: &Path) -> Result<Opened<Outbound>, Err
     if created.is_some() {
         set_mode(&fd, mode)?;
     }
-    let writer = super::pipe::writer(ctx, fd)?.lock_large_frames();
+    let writer = super::pipe::writer_for_fifo(ctx, fd)?;
     let mut opened = Opened::new(Outbound::Stream(writer), ctx.ep.clone());
     opened.cleanup = created;
     Ok(opened)
 }
-

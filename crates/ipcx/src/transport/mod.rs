@@ -50,7 +50,12 @@ pub(crate) struct Opened<L> {
 
 impl<L> Opened<L> {
     pub(crate) fn new(link: L, local: Endpoint) -> Self {
-        Opened { link, peer_cred: None, cleanup: None, local }
+        Opened {
+            link,
+            peer_cred: None,
+            cleanup: None,
+            local,
+        }
     }
 }
 
@@ -76,9 +81,22 @@ pub(crate) fn label_of(ep: &Endpoint) -> Arc<str> {
 
 /// Opens the sending end of `ep`. While nobody is there yet (`NoPeer`),
 /// retries until the deadline; without one, fails at once.
-pub(crate) fn open_sender(ep: &Endpoint, sends: TypeTag, deadline: Deadline) -> Result<Opened<Outbound>, Error> {
-    let hello = Hello { sends: Some(sends), receives: None, max_msg: 0 };
-    let ctx = Ctx { ep, label: label_of(ep), hello, deadline };
+pub(crate) fn open_sender(
+    ep: &Endpoint,
+    sends: TypeTag,
+    deadline: Deadline,
+) -> Result<Opened<Outbound>, Error> {
+    let hello = Hello {
+        sends: Some(sends),
+        receives: None,
+        max_msg: 0,
+    };
+    let ctx = Ctx {
+        ep,
+        label: label_of(ep),
+        hello,
+        deadline,
+    };
     retry_while_nobody_there(&ctx, || match ep.address() {
         Address::Pipe(fd) => pipe::sender(&ctx, *fd),
         Address::Fifo(path) => fifo::sender(&ctx, path),
@@ -90,8 +108,17 @@ pub(crate) fn open_sender(ep: &Endpoint, sends: TypeTag, deadline: Deadline) -> 
 
 /// Opens the receiving end of `ep`: binds, listens or opens for reading.
 pub(crate) fn open_receiver(ep: &Endpoint, receives: TypeTag) -> Result<Opened<Inbound>, Error> {
-    let hello = Hello { sends: None, receives: Some(receives), max_msg: ep.options().max_msg };
-    let ctx = Ctx { ep, label: label_of(ep), hello, deadline: None };
+    let hello = Hello {
+        sends: None,
+        receives: Some(receives),
+        max_msg: ep.options().max_msg,
+    };
+    let ctx = Ctx {
+        ep,
+        label: label_of(ep),
+        hello,
+        deadline: None,
+    };
     let opened = match ep.address() {
         Address::Pipe(fd) => pipe::receiver(&ctx, *fd),
         Address::Fifo(path) => fifo::receiver(&ctx, path),
@@ -99,7 +126,15 @@ pub(crate) fn open_receiver(ep: &Endpoint, receives: TypeTag) -> Result<Opened<I
         Address::Udp(hp) => udp::receiver(&ctx, hp),
         Address::Unix(..) | Address::Tcp(_) => listen(ep).map(|o| {
             o.map(|ls| {
-                Inbound::FanIn(FanIn::new(ls.fd, ls.packets, ctx.hello.clone(), ls.allow_uid, ls.label))
+                let answer_senders = ep.scheme() != crate::Scheme::Tcp;
+                Inbound::FanIn(FanIn::new(
+                    ls.fd,
+                    ls.packets,
+                    answer_senders,
+                    ctx.hello.clone(),
+                    ls.allow_uid,
+                    ls.label,
+                ))
             })
         }),
     };
@@ -107,16 +142,26 @@ pub(crate) fn open_receiver(ep: &Endpoint, receives: TypeTag) -> Result<Opened<I
 }
 
 /// Connects a two-way connection (stream and seqpacket sockets).
-pub(crate) fn connect(ep: &Endpoint, hello: Hello, deadline: Deadline) -> Result<Opened<Connection>, Error> {
-    let ctx = Ctx { ep, label: label_of(ep), hello, deadline };
+pub(crate) fn connect(
+    ep: &Endpoint,
+    hello: Hello,
+    deadline: Deadline,
+) -> Result<Opened<Connection>, Error> {
+    let ctx = Ctx {
+        ep,
+        label: label_of(ep),
+        hello,
+        deadline,
+    };
     retry_while_nobody_there(&ctx, || connect_once(&ctx))
 }
 
 fn connect_once(ctx: &Ctx<'_>) -> Result<Opened<Connection>, Error> {
     let (fd, packets) = match ctx.ep.address() {
-        Address::Unix(kind @ (UnixKind::Stream | UnixKind::SeqPacket), addr) => {
-            (socket::connect_unix(*kind, addr)?, *kind == UnixKind::SeqPacket)
-        }
+        Address::Unix(kind @ (UnixKind::Stream | UnixKind::SeqPacket), addr) => (
+            socket::connect_unix(*kind, addr)?,
+            *kind == UnixKind::SeqPacket,
+        ),
         Address::Tcp(hp) => (tcp::connect(hp, ctx.deadline)?, false),
         _ => return Err(not_connection_oriented(ctx.ep)),
     };
@@ -124,7 +169,20 @@ fn connect_once(ctx: &Ctx<'_>) -> Result<Opened<Connection>, Error> {
         Address::Unix(..) => crate::sys::peer_cred(&fd).ok(),
         _ => None,
     };
-    let conn = socket::handshake(fd, packets, &ctx.hello, Side::Connecting, ctx.max_msg(), &ctx.label, ctx.deadline)?;
+    // Over TCP a listener does not answer a peer that only sends (see FanIn).
+    let side = match ctx.ep.scheme() {
+        crate::Scheme::Tcp if ctx.hello.receives.is_none() => Side::ConnectingNoAnswer,
+        _ => Side::Connecting,
+    };
+    let conn = socket::handshake(
+        fd,
+        packets,
+        &ctx.hello,
+        side,
+        ctx.max_msg(),
+        &ctx.label,
+        ctx.deadline,
+    )?;
     let mut opened = Opened::new(conn, ctx.ep.clone());
     opened.peer_cred = peer_cred;
     Ok(opened)
@@ -165,7 +223,12 @@ pub(crate) fn listen(ep: &Endpoint) -> Result<Opened<ListenSocket>, Error> {
 
 impl<L> Opened<L> {
     pub(crate) fn map<M>(self, f: impl FnOnce(L) -> M) -> Opened<M> {
-        Opened { link: f(self.link), peer_cred: self.peer_cred, cleanup: self.cleanup, local: self.local }
+        Opened {
+            link: f(self.link),
+            peer_cred: self.peer_cred,
+            cleanup: self.cleanup,
+            local: self.local,
+        }
     }
 }
 
@@ -173,8 +236,16 @@ impl<L> Opened<Option<L>> {
     /// Unwraps a half that the hello promised.
     fn lift(self, what: &str) -> Result<Opened<L>, Error> {
         match self.link {
-            Some(link) => Ok(Opened { link, peer_cred: self.peer_cred, cleanup: self.cleanup, local: self.local }),
-            None => Err(Error::new(ErrorKind::Unsupported, format!("this end does not {what}"))),
+            Some(link) => Ok(Opened {
+                link,
+                peer_cred: self.peer_cred,
+                cleanup: self.cleanup,
+                local: self.local,
+            }),
+            None => Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("this end does not {what}"),
+            )),
         }
     }
 }
@@ -198,15 +269,23 @@ fn retry_while_nobody_there<L>(
     let mut pause = Duration::from_millis(1);
     loop {
         match open() {
-            Err(e) if e.kind() == ErrorKind::NoPeer && ctx.deadline.is_some_and(|d| Instant::now() < d) => {
+            Err(e)
+                if e.kind() == ErrorKind::NoPeer
+                    && ctx.deadline.is_some_and(|d| Instant::now() < d) =>
+            {
                 // Waiting for another process to appear: there is no event to
                 // wait on for "somebody binds this address", so back off.
-                let left = ctx.deadline.map_or(pause, |d| d.saturating_duration_since(Instant::now()));
+                let left = ctx
+                    .deadline
+                    .map_or(pause, |d| d.saturating_duration_since(Instant::now()));
                 std::thread::sleep(pause.min(left));
                 pause = (pause * 2).min(Duration::from_millis(20));
             }
             Err(e) if e.kind() == ErrorKind::NoPeer && ctx.deadline.is_some() => {
-                return Err(Error::new(ErrorKind::TimedOut, "nobody came before the timeout").at(&ctx.label))
+                return Err(
+                    Error::new(ErrorKind::TimedOut, "nobody came before the timeout")
+                        .at(&ctx.label),
+                )
             }
             other => return other.map_err(|e| e.at(&ctx.label)),
         }

@@ -23,24 +23,49 @@ fn adopt(fd: Option<i32>) -> Result<OwnedFd, Error> {
 
 pub(crate) fn sender(ctx: &Ctx<'_>, fd: Option<i32>) -> Result<Opened<Outbound>, Error> {
     let fd = adopt(fd)?;
-    Ok(Opened::new(Outbound::Stream(writer(ctx, fd)?), ctx.ep.clone()))
+    Ok(Opened::new(
+        Outbound::Stream(writer(ctx, fd)?),
+        ctx.ep.clone(),
+    ))
 }
 
 pub(crate) fn receiver(ctx: &Ctx<'_>, fd: Option<i32>) -> Result<Opened<Inbound>, Error> {
     let fd = adopt(fd)?;
-    Ok(Opened::new(Inbound::Stream(reader(ctx, fd)), ctx.ep.clone()))
+    Ok(Opened::new(
+        Inbound::Stream(reader(ctx, fd)),
+        ctx.ep.clone(),
+    ))
 }
 
 /// The writing end of a pipe, after sending this end's hello.
 pub(crate) fn writer(ctx: &Ctx<'_>, fd: OwnedFd) -> Result<StreamWriter, Error> {
-    let mut w = StreamWriter::new(Arc::new(fd), FdKind::Pipe, ctx.max_msg(), ctx.label.clone());
-    w.send_hello(&ctx.hello, ctx.deadline).map_err(|f| match f {
-        Fail::Error(e) => e,
-        _ => Error::new(ErrorKind::NoPeer, "the reading end of the pipe is closed").at(&ctx.label),
-    })?;
+    hello_then(
+        ctx,
+        StreamWriter::new(Arc::new(fd), FdKind::Pipe, ctx.max_msg(), ctx.label.clone()),
+    )
+}
+
+/// The writing end of a FIFO, which other processes may write too.
+pub(crate) fn writer_for_fifo(ctx: &Ctx<'_>, fd: OwnedFd) -> Result<StreamWriter, Error> {
+    let w = StreamWriter::new(Arc::new(fd), FdKind::Pipe, ctx.max_msg(), ctx.label.clone());
+    hello_then(ctx, w.lock_frames_if_large())
+}
+
+fn hello_then(ctx: &Ctx<'_>, mut w: StreamWriter) -> Result<StreamWriter, Error> {
+    w.send_hello(&ctx.hello, ctx.deadline)
+        .map_err(|f| match f {
+            Fail::Error(e) => e,
+            _ => Error::new(ErrorKind::NoPeer, "the reading end of the pipe is closed")
+                .at(&ctx.label),
+        })?;
     Ok(w)
 }
 
 pub(crate) fn reader(ctx: &Ctx<'_>, fd: OwnedFd) -> StreamReader {
-    StreamReader::new(Arc::new(fd), FdKind::Pipe, ctx.hello.clone(), ctx.label.clone())
+    StreamReader::new(
+        Arc::new(fd),
+        FdKind::Pipe,
+        ctx.hello.clone(),
+        ctx.label.clone(),
+    )
 }

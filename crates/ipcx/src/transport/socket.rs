@@ -35,8 +35,13 @@ pub(crate) fn unix_address(addr: &UnixAddr) -> Result<SocketAddrUnix, Error> {
 }
 
 pub(crate) fn new_unix_socket(kind: UnixKind, flags: SocketFlags) -> Result<OwnedFd, Error> {
-    rustix::net::socket_with(AddressFamily::UNIX, socket_type(kind), SocketFlags::CLOEXEC | flags, None)
-        .map_err(|e| Error::io("cannot create a Unix socket", e.into()))
+    rustix::net::socket_with(
+        AddressFamily::UNIX,
+        socket_type(kind),
+        SocketFlags::CLOEXEC | flags,
+        None,
+    )
+    .map_err(|e| Error::io("cannot create a Unix socket", e.into()))
 }
 
 /// Binds a Unix socket (and listens, for stream and seqpacket).
@@ -57,7 +62,10 @@ pub(crate) fn bind_unix(
         UnixAddr::Abstract(_) => match rustix::net::bind(&fd, &sockaddr) {
             Ok(()) => {}
             Err(Errno::ADDRINUSE) => {
-                return Err(Error::new(ErrorKind::AddrInUse, "abstract name in use by a live socket"))
+                return Err(Error::new(
+                    ErrorKind::AddrInUse,
+                    "abstract name in use by a live socket",
+                ))
             }
             Err(e) => return Err(Error::io("bind failed", e.into())),
         },
@@ -68,11 +76,13 @@ pub(crate) fn bind_unix(
                 Ok(()) => {}
                 Err(Errno::ADDRINUSE) => {
                     replace_stale_socket(kind, path, &sockaddr)?;
-                    rustix::net::bind(&fd, &sockaddr).map_err(|e| Error::io("bind failed", e.into()))?;
+                    rustix::net::bind(&fd, &sockaddr)
+                        .map_err(|e| Error::io("bind failed", e.into()))?;
                 }
                 Err(e) => return Err(Error::io("bind failed", e.into())),
             }
-            guard = Some(RemoveOnDrop::new(path).map_err(|e| Error::io("bound socket vanished", e))?);
+            guard =
+                Some(RemoveOnDrop::new(path).map_err(|e| Error::io("bound socket vanished", e))?);
             set_exact_mode(path, mode)?;
         }
     }
@@ -84,7 +94,8 @@ pub(crate) fn bind_unix(
 
 /// `bind` applies the umask; widen to exactly `mode` if it narrowed it.
 pub(crate) fn set_exact_mode(path: &Path, mode: u32) -> Result<(), Error> {
-    let st = statat(CWD, path, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| Error::io("stat failed", e.into()))?;
+    let st = statat(CWD, path, AtFlags::SYMLINK_NOFOLLOW)
+        .map_err(|e| Error::io("stat failed", e.into()))?;
     if st.st_mode & 0o7777 != mode {
         rustix::fs::chmodat(CWD, path, Mode::from_raw_mode(mode), AtFlags::empty())
             .map_err(|e| Error::io("cannot set mode", e.into()))?;
@@ -92,28 +103,36 @@ pub(crate) fn set_exact_mode(path: &Path, mode: u32) -> Result<(), Error> {
     Ok(())
 }
 
-fn replace_stale_socket(kind: UnixKind, path: &Path, sockaddr: &SocketAddrUnix) -> Result<(), Error> {
-    let st = statat(CWD, path, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| Error::io("stat failed", e.into()))?;
+fn replace_stale_socket(
+    kind: UnixKind,
+    path: &Path,
+    sockaddr: &SocketAddrUnix,
+) -> Result<(), Error> {
+    let st = statat(CWD, path, AtFlags::SYMLINK_NOFOLLOW)
+        .map_err(|e| Error::io("stat failed", e.into()))?;
     match FileType::from_raw_mode(st.st_mode) {
         FileType::Socket => {}
         FileType::Symlink => {
             return Err(Error::new(
                 ErrorKind::PermissionDenied,
-                format!("refusing to replace {}: it is a symbolic link", path.display()),
+                format!(
+                    "refusing to replace {}: it is a symbolic link",
+                    path.display()
+                ),
             ))
         }
-        other => {
-            return Err(Error::new(
-                ErrorKind::AddrInUse,
-                format!("{} exists and is not a socket (it is a {other:?}); remove it or pick another path", path.display()),
-            ))
-        }
+        other => return Err(Error::new(
+            ErrorKind::AddrInUse,
+            format!(
+                "{} exists and is not a socket (it is a {other:?}); remove it or pick another path",
+                path.display()
+            ),
+        )),
     }
     let probe = new_unix_socket(kind, SocketFlags::NONBLOCK)?;
     match rustix::net::connect(&probe, sockaddr) {
-        Err(Errno::CONNREFUSED) => {
-            std::fs::remove_file(path).map_err(|e| Error::io("cannot remove the stale socket file", e))
-        }
+        Err(Errno::CONNREFUSED) => std::fs::remove_file(path)
+            .map_err(|e| Error::io("cannot remove the stale socket file", e)),
         Ok(()) | Err(Errno::AGAIN | Errno::INPROGRESS) => Err(Error::new(
             ErrorKind::AddrInUse,
             "address in use by a live listener",
@@ -154,6 +173,8 @@ pub(crate) enum Side {
     /// not accept until later (a receiver in the same thread accepts inside
     /// `recv`). The peer's hello is checked when it arrives.
     Connecting,
+    /// Connecting, to a listener that will not answer (TCP, this end only sends).
+    ConnectingNoAnswer,
     /// The accepting end: the peer's hello was sent at connect, so wait for it.
     Accepting,
 }
@@ -172,7 +193,11 @@ pub(crate) fn handshake(
     let fd = Arc::new(fd);
     let fail = |f: Fail| match f {
         Fail::Error(e) => e,
-        Fail::NotReady => Error::new(ErrorKind::TimedOut, "the peer did not send its hello in time").at(label),
+        Fail::NotReady => Error::new(
+            ErrorKind::TimedOut,
+            "the peer did not send its hello in time",
+        )
+        .at(label),
         Fail::Disconnected => Error::new(
             ErrorKind::NoPeer,
             "the peer closed the connection during the hello (refused, or not an ipcx endpoint)",
@@ -186,17 +211,31 @@ pub(crate) fn handshake(
         if side == Side::Accepting {
             writer.limit_to(reader.recv_hello(deadline).map_err(fail)?.max_msg);
         } else if local.receives.is_none() {
-            writer.await_peer(PeerHello::Packet(reader));
-            return Ok(Connection { outbound: Some(Outbound::Packet(writer)), inbound: None });
+            if side == Side::Connecting {
+                writer.await_peer(PeerHello::Packet(reader));
+            }
+            return Ok(Connection {
+                outbound: Some(Outbound::Packet(writer)),
+                inbound: None,
+            });
         }
         (Outbound::Packet(writer), Inbound::Packet(reader))
     } else {
         let mut writer = StreamWriter::new(fd.clone(), FdKind::Socket, max_msg, label.clone());
         writer.send_hello(local, deadline).map_err(fail)?;
+        if side == Side::ConnectingNoAnswer {
+            return Ok(Connection {
+                outbound: Some(Outbound::Stream(writer)),
+                inbound: None,
+            });
+        }
         if side == Side::Connecting && local.receives.is_none() {
             let reader = StreamReader::for_hello(fd, FdKind::Socket, local.clone(), label.clone());
             writer.await_peer(PeerHello::Stream(reader));
-            return Ok(Connection { outbound: Some(Outbound::Stream(writer)), inbound: None });
+            return Ok(Connection {
+                outbound: Some(Outbound::Stream(writer)),
+                inbound: None,
+            });
         }
         let mut reader = StreamReader::new(fd, FdKind::Socket, local.clone(), label.clone());
         if side == Side::Accepting {

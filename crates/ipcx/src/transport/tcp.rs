@@ -18,14 +18,20 @@ pub(crate) fn resolve(hp: &HostPort) -> Result<Vec<SocketAddr>, Error> {
             .collect(),
     };
     if addrs.is_empty() {
-        return Err(Error::new(ErrorKind::NoPeer, format!("`{hp}` resolves to no address")));
+        return Err(Error::new(
+            ErrorKind::NoPeer,
+            format!("`{hp}` resolves to no address"),
+        ));
     }
     Ok(addrs)
 }
 
 /// The endpoint with the port the kernel actually bound.
 pub(crate) fn with_port(ep: &Endpoint, local: SocketAddr) -> Endpoint {
-    let hp = |old: &HostPort| HostPort { host: old.host.clone(), port: local.port() };
+    let hp = |old: &HostPort| HostPort {
+        host: old.host.clone(),
+        port: local.port(),
+    };
     let address = match ep.address() {
         Address::Tcp(old) => Address::Tcp(hp(old)),
         Address::Udp(old) => Address::Udp(hp(old)),
@@ -36,9 +42,14 @@ pub(crate) fn with_port(ep: &Endpoint, local: SocketAddr) -> Endpoint {
 
 /// Binds and listens (non-blocking); returns the endpoint actually bound.
 pub(crate) fn bind(ep: &Endpoint, hp: &HostPort) -> Result<(OwnedFd, Endpoint), Error> {
-    let listener = TcpListener::bind(resolve(hp)?.as_slice()).map_err(|e| Error::io("cannot listen", e))?;
-    listener.set_nonblocking(true).map_err(|e| Error::io("fcntl failed", e))?;
-    let local = listener.local_addr().map_err(|e| Error::io("getsockname failed", e))?;
+    let listener =
+        TcpListener::bind(resolve(hp)?.as_slice()).map_err(|e| Error::io("cannot listen", e))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| Error::io("fcntl failed", e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::io("getsockname failed", e))?;
     let fd = OwnedFd::from(listener);
     let _ = rustix::net::sockopt::set_tcp_nodelay(&fd, true);
     Ok((fd, with_port(ep, local)))
@@ -50,7 +61,10 @@ pub(crate) fn connect(hp: &HostPort, deadline: Deadline) -> Result<OwnedFd, Erro
     for addr in resolve(hp)? {
         let result = match deadline {
             None => TcpStream::connect(addr),
-            Some(d) => match d.checked_duration_since(Instant::now()).filter(|t| !t.is_zero()) {
+            Some(d) => match d
+                .checked_duration_since(Instant::now())
+                .filter(|t| !t.is_zero())
+            {
                 Some(left) => TcpStream::connect_timeout(&addr, left),
                 None => return Err(Error::new(ErrorKind::TimedOut, "timed out connecting")),
             },

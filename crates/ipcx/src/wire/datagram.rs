@@ -52,10 +52,16 @@ impl Header {
             ));
         };
         if h[..2] != MAGIC {
-            return Err(format!("datagram does not start with the ipcx magic \"IX\": {:02x?}", &h[..4]));
+            return Err(format!(
+                "datagram does not start with the ipcx magic \"IX\": {:02x?}",
+                &h[..4]
+            ));
         }
         if h[2] != VERSION {
-            return Err(format!("datagram of ipcx wire version {}, expected {VERSION}", h[2]));
+            return Err(format!(
+                "datagram of ipcx wire version {}, expected {VERSION}",
+                h[2]
+            ));
         }
         let kind = match h[3] {
             0 => Kind::Data,
@@ -63,8 +69,13 @@ impl Header {
             k => return Err(format!("datagram of unknown kind {k}")),
         };
         let sender = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
-        let fingerprint = u64::from_le_bytes([h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]]);
-        Ok(Header { kind, sender, fingerprint })
+        let fingerprint =
+            u64::from_le_bytes([h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]]);
+        Ok(Header {
+            kind,
+            sender,
+            fingerprint,
+        })
     }
 }
 
@@ -74,7 +85,11 @@ mod tests {
 
     #[test]
     fn round_trip_and_rejections() {
-        let h = Header { kind: Kind::Bye, sender: 0xdead_beef, fingerprint: 42 };
+        let h = Header {
+            kind: Kind::Bye,
+            sender: 0xdead_beef,
+            fingerprint: 42,
+        };
         assert_eq!(Header::decode(&h.encode()).unwrap(), h);
         assert!(Header::decode(b"IX").unwrap_err().contains("shorter"));
         let mut bad = h.encode();

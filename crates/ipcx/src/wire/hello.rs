@@ -88,7 +88,9 @@ impl Hello {
         }
         let role = bytes[5];
         if role & !(SENDS | RECEIVES) != 0 || bytes[6..8] != [0, 0] {
-            return Err(HelloError::Invalid(format!("hello has unknown role bits {role:#04x}")));
+            return Err(HelloError::Invalid(format!(
+                "hello has unknown role bits {role:#04x}"
+            )));
         }
         let (a, b) = (usize::from(bytes[28]), usize::from(bytes[29]));
         let total = FIXED + a + b;
@@ -102,7 +104,10 @@ impl Hello {
                 .map_err(|_| HelloError::Invalid("hello type name is not UTF-8".into()))
         };
         let tag = |flag: u8, fp: u64, name: String| {
-            (role & flag != 0).then_some(TypeTag { name, fingerprint: fp })
+            (role & flag != 0).then_some(TypeTag {
+                name,
+                fingerprint: fp,
+            })
         };
         let hello = Hello {
             max_msg: u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]),
@@ -161,10 +166,18 @@ mod tests {
     use super::*;
 
     fn sender_of(name: &str) -> Hello {
-        Hello { sends: Some(TypeTag::named(name)), receives: None, max_msg: 0 }
+        Hello {
+            sends: Some(TypeTag::named(name)),
+            receives: None,
+            max_msg: 0,
+        }
     }
     fn receiver_of(name: &str) -> Hello {
-        Hello { sends: None, receives: Some(TypeTag::named(name)), max_msg: 1024 }
+        Hello {
+            sends: None,
+            receives: Some(TypeTag::named(name)),
+            max_msg: 1024,
+        }
     }
 
     #[test]
@@ -178,17 +191,25 @@ mod tests {
         h.encode(&mut buf);
         assert_eq!(Hello::decode(&buf).unwrap(), (h, buf.len()));
         for cut in 0..buf.len() {
-            assert!(matches!(Hello::decode(&buf[..cut]), Err(HelloError::Incomplete(_))));
+            assert!(matches!(
+                Hello::decode(&buf[..cut]),
+                Err(HelloError::Incomplete(_))
+            ));
         }
     }
 
     #[test]
     fn wrong_magic_and_version_are_invalid() {
-        assert!(matches!(Hello::decode(b"GET / HTTP/1.1"), Err(HelloError::Invalid(_))));
+        assert!(matches!(
+            Hello::decode(b"GET / HTTP/1.1"),
+            Err(HelloError::Invalid(_))
+        ));
         let mut buf = Vec::new();
         sender_of("x").encode(&mut buf);
         buf[4] = 9;
-        let Err(HelloError::Invalid(msg)) = Hello::decode(&buf) else { panic!() };
+        let Err(HelloError::Invalid(msg)) = Hello::decode(&buf) else {
+            panic!()
+        };
         assert!(msg.contains("version 9"));
     }
 

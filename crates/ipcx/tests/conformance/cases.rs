@@ -1,0 +1,664 @@
+//! The conformance cases. Each takes a transport and checks one promise of
+//! the contract in `src/link/mod.rs`, with the other end in another process.
+
+use ipcx::{ErrorKind, Receiver, RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
+use std::collections::HashMap;
+
+use crate::harness::{eventually, Peer, Scratch, PATIENCE};
+use crate::raw;
+use crate::transports::{parent_receives, parent_sends, Family, Transport, SHORT};
+use crate::Msg;
+
+pub type Case = fn(&Transport);
+
+pub const ALL: &[(&str, Case)] = &[
+    ("boundaries_and_order", boundaries_and_order),
+    ("blocks_when_full", blocks_when_full),
+    ("timeouts_and_sender_death", timeouts_and_sender_death),
+    ("receiver_gone_fails_sends", receiver_gone_fails_sends),
+    ("type_mismatch_receiver_side", type_mismatch_receiver_side),
+    ("type_mismatch_sender_side", type_mismatch_sender_side),
+    ("bad_input", bad_input),
+    ("bad_peer_leaves_others_alone", bad_peer_leaves_others_alone),
+    ("many_senders", many_senders),
+    ("oversized_send_is_refused", oversized_send_is_refused),
+    ("created_files", created_files),
+];
+
+fn recv_msg(rx: &Receiver<Msg>) -> Msg {
+    recv_msg_in(rx, "")
+}
+
+fn recv_msg_in(rx: &Receiver<Msg>, context: &str) -> Msg {
+    match rx.recv_timeout(PATIENCE) {
+        Ok(m) => m,
+        Err(e) => panic!("{context}: expected a message, got {e}"),
+    }
+}
+
+fn recv_err(rx: &Receiver<Msg>, context: &str) -> ipcx::Error {
+    match rx.recv_timeout(PATIENCE) {
+        Err(RecvTimeoutError::Failed(e)) => e,
+        Ok(m) => panic!("{context}: expected an error, got message {}", m.seq),
+        Err(e) => panic!("{context}: expected a failed message, got {e}"),
+    }
+}
+
+fn expect_disconnected(rx: &Receiver<Msg>) {
+    match rx.recv_timeout(PATIENCE) {
+        Err(RecvTimeoutError::Disconnected) => {}
+        other => panic!(
+            "expected Disconnected, got {other:?}",
+            other = other.map(|m| m.seq)
+        ),
+    }
+}
+
+fn sizes_param(sizes: &[usize]) -> (&'static str, String) {
+    (
+        "sizes",
+        sizes
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
+
+fn test_sizes(t: &Transport) -> Vec<usize> {
+    if t.is_udp() {
+        vec![0, 1, 7, 100, 1000, 20_000]
+    } else {
+        vec![0, 1, 7, 100, 4091, 4096, 65_000, t.max_payload()]
+    }
+}
+
+/// One send is one receive, byte for byte, in order; then the end.
+fn boundaries_and_order(t: &Transport) {
+    let s = Scratch::new(t.name);
+    let sizes = test_sizes(t);
+    let n = 4 * sizes.len() as u64;
+    let (rx, peer) = parent_receives::<Msg>(
+        t,
+        &s,
+        "send",
+        &[("count", n.to_string()), sizes_param(&sizes)],
+    );
+    for seq in 0..n {
+        let m = recv_msg(&rx);
+        assert_eq!(m.seq, seq, "messages out of order");
+        assert_eq!(
+            m.payload.len(),
+            sizes[seq as usize % sizes.len()],
+            "boundary moved"
+        );
+        assert!(m.is_intact(), "payload of message {seq} corrupted");
+    }
+    expect_disconnected(&rx);
+    peer.finish();
+}
+
+/// `try_send` reports Full and `send_timeout` times out while the receiver
+/// is not reading; nothing sent is lost once it reads again.
+fn blocks_when_full(t: &Transport) {
+    if !t.blocks_when_full() {
+        return; // UDP has no flow control: documented.
+    }
+    let s = Scratch::new(t.name);
+    let (tx, mut peer) = parent_sends::<Msg>(t, &s, &[("wait_go", "1".into())]);
+    let mut sent = 0u64;
+    loop {
+        match tx.try_send(Msg::new(sent, 8192)) {
+            Ok(()) => sent += 1,
+            Err(TrySendError::Full(m)) => {
+                assert_eq!(m.seq, sent, "Full gives the message back");
+                break;
+            }
+            Err(e) => panic!("try_send: {e}"),
+        }
+        assert!(sent < 200_000, "the channel never became full");
+    }
+    match tx.send_timeout(Msg::new(sent, 8192), SHORT) {
+        Err(SendTimeoutError::Timeout(m)) => assert_eq!(m.seq, sent),
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+    peer.tell("go");
+    // A blocking send completes once the receiver drains.
+    tx.send(Msg::new(sent, 8192))
+        .expect("send after the receiver drains");
+    drop(tx);
+    for seq in 0..=sent {
+        assert_eq!(peer.expect("GOT"), format!("{seq} 8192"));
+    }
+    assert_eq!(peer.line(), "END");
+    peer.finish();
+}
+
+/// Empty channel: try_recv is Empty, recv_timeout times out. A sender killed
+/// with SIGKILL ends the channel (where a connection exists to notice it).
+fn timeouts_and_sender_death(t: &Transport) {
+    let s = Scratch::new(t.name);
+    let (rx, mut peer) = parent_receives::<Msg>(
+        t,
+        &s,
+        "send",
+        &[("count", "2".into()), ("hang", "1".into())],
+    );
+    assert_eq!(recv_msg(&rx).seq, 0);
+    assert_eq!(recv_msg(&rx).seq, 1);
+    assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        rx.recv_timeout(SHORT),
+        Err(RecvTimeoutError::Timeout)
+    ));
+    assert!(started.elapsed() >= SHORT, "recv_timeout returned early");
+    peer.kill();
+    if t.notices_sender_death() {
+        expect_disconnected(&rx);
+    } else {
+        assert!(matches!(
+            rx.recv_timeout(SHORT),
+            Err(RecvTimeoutError::Timeout)
+        ));
+    }
+}
+
+/// Once the receiving process is gone, sends fail with Disconnected.
+fn receiver_gone_fails_sends(t: &Transport) {
+    let s = Scratch::new(t.name);
+    let (tx, peer) = parent_sends::<Msg>(t, &s, &[("count", "1".into())]);
+    tx.send(Msg::new(0, 10)).expect("first send");
+    assert_eq!(peer.expect("GOT"), "0 10");
+    assert_eq!(peer.line(), "END");
+    peer.finish();
+    let mut seq = 1;
+    eventually("a send to report Disconnected", || {
+        seq += 1;
+        match tx.send_timeout(Msg::new(seq, 10), SHORT) {
+            Ok(()) => false,
+            Err(e) if e.is_disconnected() => true,
+            Err(e) => panic!("expected Disconnected, got {e}"),
+        }
+    });
+}
+
+/// A receiver of Msg meeting a sender of String: a TypeMismatch error that
+/// names both types, and no message decoded as garbage.
+fn type_mismatch_receiver_side(t: &Transport) {
+    let s = Scratch::new(t.name);
+    let (rx, _peer) = parent_receives::<Msg>(
+        t,
+        &s,
+        "send-string",
+        &[("count", "1".into()), ("hang", "1".into())],
+    );
+    let e = recv_err(&rx, "type mismatch");
+    assert_eq!(e.kind(), ErrorKind::TypeMismatch, "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("Msg"),
+        "error names the receiver's type: {text}"
+    );
+    if t.family != Family::Datagram {
+        assert!(
+            text.contains("String"),
+            "error names the sender's type: {text}"
+        );
+    }
+    assert!(
+        rx.recv_timeout(SHORT).is_err(),
+        "nothing is decoded from the mismatched sender"
+    );
+}
+
+/// On connections the sender learns of the mismatch too (from the
+/// receiver's hello), at its first sends.
+fn type_mismatch_sender_side(t: &Transport) {
+    if !matches!(t.name, "unix" | "unix-abstract" | "unix+seqpacket") {
+        // One-way mechanisms, and TCP (a listener does not answer a peer
+        // that only sends; see docs/wire.md): only the receiver can tell.
+        return;
+    }
+    let s = Scratch::new(t.name);
+    let (tx, peer) = parent_sends::<String>(t, &s, &[("count", "1".into())]);
+    let mut last = None;
+    eventually("the sender to see the mismatch", || {
+        match tx.send_timeout("hello".into(), SHORT) {
+            Ok(()) => false,
+            Err(SendTimeoutError::Failed(_, e)) => {
+                last = Some(e);
+                true
+            }
+            Err(e) => panic!("expected a TypeMismatch error, got {e}"),
+        }
+    });
+    let e = last.expect("an error");
+    assert_eq!(e.kind(), ErrorKind::TypeMismatch, "{e}");
+    assert!(peer.expect("ERR").starts_with("TypeMismatch"));
+}
+
+fn hex(chunks: &[Vec<u8>]) -> String {
+    chunks
+        .iter()
+        .map(|c| c.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn encoded(seq: u64, len: usize) -> Vec<u8> {
+    postcard::to_allocvec(&Msg::new(seq, len)).expect("encode")
+}
+
+const MSG_TYPE: &str = "conformance::Msg";
+
+/// What a raw peer sends, and what the receiver must make of it.
+struct BadInput {
+    name: &'static str,
+    chunks: Vec<Vec<u8>>,
+    /// Messages 0..good arrive first, then an error of this kind.
+    good: u64,
+    error: ErrorKind,
+    /// After the error, message `good` still arrives (the link stayed in step).
+    continues: bool,
+    /// Endpoint options for the receiver.
+    options: &'static str,
+}
+
+fn bad_inputs(t: &Transport) -> Vec<BadInput> {
+    let prefix = |fam: Family| -> Vec<Vec<u8>> {
+        match fam {
+            Family::Stream => vec![
+                raw::stream_hello(MSG_TYPE),
+                raw::frame(&encoded(0, 5)),
+                raw::frame(&encoded(1, 5)),
+            ],
+            Family::Packet => vec![
+                [&[0u8][..], &raw::sender_hello(MSG_TYPE, 1)].concat(),
+                [&[1u8][..], &encoded(0, 5)].concat(),
+                [&[1u8][..], &encoded(1, 5)].concat(),
+            ],
+            Family::Datagram => vec![
+                raw::datagram(0, 7, MSG_TYPE, &encoded(0, 5)),
+                raw::datagram(0, 7, MSG_TYPE, &encoded(1, 5)),
+            ],
+        }
+    };
+    let with = |tail: Vec<Vec<u8>>| [prefix(t.family), tail].concat();
+    let case = |name, chunks, good, error, continues, options| BadInput {
+        name,
+        chunks,
+        good,
+        error,
+        continues,
+        options,
+    };
+    match t.family {
+        Family::Stream => vec![
+            case(
+                "no_hello",
+                vec![b"GET / HTTP/1.1\r\n\r\n".to_vec()],
+                0,
+                ErrorKind::Protocol,
+                false,
+                "",
+            ),
+            case(
+                "bad_version",
+                vec![[&raw::HELLO_MARKER[..], &raw::sender_hello(MSG_TYPE, 9)].concat()],
+                0,
+                ErrorKind::Protocol,
+                false,
+                "",
+            ),
+            case(
+                "oversized",
+                with(vec![vec![0xff, 0xff, 0xff, 0x7f, 1, 2, 3]]),
+                2,
+                ErrorKind::TooLarge,
+                false,
+                "",
+            ),
+            case(
+                "truncated",
+                with(vec![[&100u32.to_le_bytes()[..], &[9; 10]].concat()]),
+                2,
+                ErrorKind::Protocol,
+                false,
+                "",
+            ),
+            case(
+                "undecodable",
+                with(vec![
+                    raw::frame(&[0xff, 0xff, 0xff]),
+                    raw::frame(&encoded(2, 5)),
+                ]),
+                2,
+                ErrorKind::Decode,
+                true,
+                "",
+            ),
+        ],
+        Family::Packet => vec![
+            case(
+                "no_hello",
+                vec![[&[1u8][..], &encoded(0, 5)].concat()],
+                0,
+                ErrorKind::Protocol,
+                false,
+                "",
+            ),
+            case(
+                "unknown_kind",
+                with(vec![vec![7, 1, 2]]),
+                2,
+                ErrorKind::Protocol,
+                false,
+                "",
+            ),
+            case(
+                "oversized",
+                with(vec![
+                    [&[1u8][..], &encoded(9, 2000)].concat(),
+                    [&[1u8][..], &encoded(2, 5)].concat(),
+                ]),
+                2,
+                ErrorKind::TooLarge,
+                true,
+                "?max_msg=1KiB",
+            ),
+            case(
+                "undecodable",
+                with(vec![
+                    vec![1, 0xff, 0xff, 0xff],
+                    [&[1u8][..], &encoded(2, 5)].concat(),
+                ]),
+                2,
+                ErrorKind::Decode,
+                true,
+                "",
+            ),
+        ],
+        Family::Datagram => {
+            let next = raw::datagram(0, 7, MSG_TYPE, &encoded(2, 5));
+            vec![
+                case(
+                    "short",
+                    with(vec![b"IX\x01".to_vec(), next.clone()]),
+                    2,
+                    ErrorKind::Protocol,
+                    true,
+                    "",
+                ),
+                case(
+                    "bad_magic",
+                    with(vec![b"GET / HTTP/1.1\r\n\r\n".to_vec(), next.clone()]),
+                    2,
+                    ErrorKind::Protocol,
+                    true,
+                    "",
+                ),
+                case(
+                    "wrong_type",
+                    with(vec![
+                        raw::datagram(0, 8, "alloc::string::String", b"\x01x"),
+                        next.clone(),
+                    ]),
+                    2,
+                    ErrorKind::TypeMismatch,
+                    true,
+                    "",
+                ),
+                case(
+                    "oversized",
+                    with(vec![
+                        raw::datagram(0, 7, MSG_TYPE, &encoded(9, 2000)),
+                        next.clone(),
+                    ]),
+                    2,
+                    ErrorKind::TooLarge,
+                    true,
+                    "?max_msg=1KiB",
+                ),
+                case(
+                    "undecodable",
+                    with(vec![
+                        raw::datagram(0, 7, MSG_TYPE, &[0xff, 0xff, 0xff]),
+                        next,
+                    ]),
+                    2,
+                    ErrorKind::Decode,
+                    true,
+                    "",
+                ),
+            ]
+        }
+    }
+}
+
+/// Garbage, oversized lengths, truncation, bad hellos: a typed error naming
+/// the endpoint; the messages before it are all delivered; where the link
+/// can stay in step, the messages after it too. Never a crash.
+fn bad_input(t: &Transport) {
+    for bad in bad_inputs(t) {
+        let s = Scratch::new(t.name);
+        // A truncated frame shows only when the peer closes; the others
+        // keep their connection open, so the error cannot come from a close.
+        let mut params = vec![("raw", hex(&bad.chunks))];
+        if bad.name != "truncated" {
+            params.push(("hang", "1".into()));
+        }
+        let (rx, peer) = match t.endpoint(&s) {
+            Some(ep) => {
+                let rx =
+                    Receiver::<Msg>::open(format!("{ep}{}", bad.options)).expect("open receiver");
+                let peer = Peer::spawn("raw", &rx.endpoint().to_string(), &params);
+                (rx, peer)
+            }
+            None => parent_receives::<Msg>(t, &s, "raw", &params),
+        };
+        for seq in 0..bad.good {
+            assert_eq!(
+                recv_msg_in(&rx, bad.name).seq,
+                seq,
+                "{}: message before the bad input",
+                bad.name
+            );
+        }
+        let e = recv_err(&rx, bad.name);
+        assert_eq!(e.kind(), bad.error, "{}: {e}", bad.name);
+        assert!(
+            e.endpoint().is_some(),
+            "{}: the error names the endpoint: {e}",
+            bad.name
+        );
+        if bad.continues {
+            assert_eq!(
+                recv_msg_in(&rx, bad.name).seq,
+                bad.good,
+                "{}: the link stays usable",
+                bad.name
+            );
+        } else {
+            assert!(
+                rx.recv_timeout(SHORT).is_err(),
+                "{}: nothing after a broken stream",
+                bad.name
+            );
+        }
+        drop(peer);
+    }
+}
+
+/// A peer sending garbage is cut off; other senders on the same receiver
+/// carry on, and new ones can still come.
+fn bad_peer_leaves_others_alone(t: &Transport) {
+    if !t.isolates_senders() {
+        return;
+    }
+    let s = Scratch::new(t.name);
+    let (rx, _good) = parent_receives::<Msg>(
+        t,
+        &s,
+        "send",
+        &[("count", "3".into()), ("hang", "1".into())],
+    );
+    let ep = rx.endpoint().to_string();
+    let garbage = match t.family {
+        Family::Datagram => vec![b"garbage".to_vec()],
+        Family::Packet => vec![vec![42, 1, 2, 3]],
+        Family::Stream => vec![b"GET / HTTP/1.1\r\n\r\n".to_vec()],
+    };
+    let _bad = Peer::spawn("raw", &ep, &[("raw", hex(&garbage)), ("hang", "1".into())]);
+    let (mut good, mut errors) = (0, 0);
+    while good + errors < 4 {
+        match rx.recv_timeout(PATIENCE) {
+            Ok(_) => good += 1,
+            Err(RecvTimeoutError::Failed(_)) => errors += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((good, errors), (3, 1));
+    let late = Peer::spawn(
+        "send",
+        &ep,
+        &[("count", "3".into()), ("offset", "100".into())],
+    );
+    for seq in 100..103 {
+        assert_eq!(recv_msg(&rx).seq, seq);
+    }
+    late.finish();
+}
+
+/// Several processes send at once: every message arrives, each sender's in
+/// order, large ones unbroken; the end comes when all are gone.
+fn many_senders(t: &Transport) {
+    if !t.many_senders() {
+        return;
+    }
+    let s = Scratch::new(t.name);
+    let sizes = if t.is_udp() {
+        vec![10, 1000]
+    } else {
+        vec![10, 5000, 65_000]
+    };
+    let per = if t.is_udp() { 10 } else { 40 };
+    // Every sender stays until all messages are in: a receiver that saw all
+    // its senders leave is at its end, even if another was about to come.
+    let params = |offset: u64| {
+        vec![
+            ("count", per.to_string()),
+            sizes_param(&sizes),
+            ("offset", offset.to_string()),
+            ("hang", "1".into()),
+        ]
+    };
+    let (rx, first) = parent_receives::<Msg>(t, &s, "send", &params(0));
+    let ep = rx.endpoint().to_string();
+    let others: Vec<Peer> = (1..4)
+        .map(|k| Peer::spawn("send", &ep, &params(k * 1000)))
+        .collect();
+    let mut next: HashMap<u64, u64> = HashMap::new();
+    for _ in 0..4 * per {
+        let m = recv_msg(&rx);
+        assert!(m.is_intact(), "message {} corrupted", m.seq);
+        let sender = m.seq / 1000;
+        let expected = next.entry(sender).or_insert(sender * 1000);
+        assert_eq!(m.seq, *expected, "sender {sender}'s messages out of order");
+        *expected += 1;
+    }
+    first.finish();
+    others.into_iter().for_each(Peer::finish);
+    expect_disconnected(&rx);
+}
+
+/// A message above max_msg (or above what a datagram carries) is refused at
+/// send with TooLarge and given back; the channel stays usable.
+fn oversized_send_is_refused(t: &Transport) {
+    let s = Scratch::new(t.name);
+    let (tx, peer) = match t.endpoint(&s) {
+        Some(ep) => {
+            let peer = Peer::spawn("recv", &ep, &[("count", "1".into())]);
+            let bound = peer.expect("READY");
+            (
+                ipcx::Sender::<Msg>::open_timeout(format!("{bound}?max_msg=1KiB"), PATIENCE)
+                    .expect("open"),
+                peer,
+            )
+        }
+        None => parent_sends::<Msg>(t, &s, &[("count", "1".into())]),
+    };
+    let big = if t.is_pipe() { 17 << 20 } else { 2000 };
+    match tx.send(Msg::new(7, big)) {
+        Err(ipcx::SendError::Failed(m, e)) => {
+            assert_eq!(e.kind(), ErrorKind::TooLarge, "{e}");
+            assert_eq!(m.seq, 7, "the message is given back");
+        }
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    tx.send(Msg::new(0, 100))
+        .expect("a small message after the refusal");
+    assert_eq!(peer.expect("GOT"), "0 100");
+    peer.finish();
+}
+
+fn mode_of(path: &str) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path)
+        .expect("stat")
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// Files are created 0600 (or as `mode=` says) and removed by their
+/// creator; a planted symlink is refused; a live listener is not replaced,
+/// a stale socket file is.
+fn created_files(t: &Transport) {
+    let s = Scratch::new(t.name);
+    let Some(ep) = t.endpoint(&s) else { return };
+    let Some(path) = t.created_file(&ep) else {
+        return;
+    };
+
+    // Created by a receiver in another process: 0600 by default.
+    let peer = Peer::spawn("recv", &ep, &[("hang", "1".into()), ("count", "0".into())]);
+    peer.expect("READY");
+    assert_eq!(mode_of(&path), 0o600, "{path} default mode");
+    if ep.starts_with("unix") {
+        let e = Receiver::<Msg>::open(&ep).expect_err("a live listener is not replaced");
+        assert_eq!(e.kind(), ErrorKind::AddrInUse, "{e}");
+    }
+    drop(peer); // SIGKILL: the socket file stays behind, stale.
+
+    if ep.starts_with("unix") {
+        assert!(
+            std::fs::symlink_metadata(&path).is_ok(),
+            "the killed listener left its file"
+        );
+        let rx = Receiver::<Msg>::open(&ep).expect("a stale socket file is replaced");
+        drop(rx);
+    } else {
+        let _ = std::fs::remove_file(&path);
+    }
+    assert!(
+        std::fs::symlink_metadata(&path).is_err(),
+        "the creator removes {path} when done"
+    );
+
+    let rx = Receiver::<Msg>::open(format!("{ep}?mode=0640")).expect("open with mode");
+    assert_eq!(mode_of(&path), 0o640);
+    drop(rx);
+
+    let target = s.path("target");
+    std::os::unix::fs::symlink(&target, &path).expect("plant a symlink");
+    let e = Receiver::<Msg>::open(&ep).expect_err("a planted symlink is refused");
+    assert!(
+        matches!(e.kind(), ErrorKind::PermissionDenied | ErrorKind::AddrInUse),
+        "{e}"
+    );
+    assert!(
+        std::fs::symlink_metadata(&target).is_err(),
+        "nothing created through the symlink"
+    );
+}

@@ -1,0 +1,164 @@
+//! Test plumbing: unique scratch names removed on drop, and peer processes
+//! (this same binary, re-run in a peer role) that are killed on drop.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const PEER_ENV: &str = "IPCX_PEER";
+pub const EP_ENV: &str = "IPCX_EP";
+/// How long any single wait in a test may take before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A private directory and name prefix for one test; removed on drop,
+/// whether the test passed or panicked.
+pub struct Scratch {
+    pub dir: PathBuf,
+    pub name: String,
+}
+
+impl Scratch {
+    pub fn new(test: &str) -> Scratch {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "ipcx-conf-{}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed),
+            test.replace(['/', ' ', '+'], "_")
+        );
+        let dir = std::env::temp_dir().join(&name);
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Scratch { dir, name }
+    }
+
+    pub fn path(&self, file: &str) -> String {
+        self.dir
+            .join(file)
+            .to_str()
+            .expect("utf-8 temp dir")
+            .to_owned()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A peer process. Its stdout lines are read by a thread so the test can
+/// wait for them with a deadline. Killed and reaped on drop.
+pub struct Peer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+}
+
+pub fn peer_command(role: &str, endpoint: &str, params: &[(&str, String)]) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().expect("current exe"));
+    cmd.env(PEER_ENV, role).env(EP_ENV, endpoint);
+    for (k, v) in params {
+        cmd.env(format!("IPCX_{}", k.to_uppercase()), v);
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    cmd
+}
+
+impl Peer {
+    pub fn spawn(role: &str, endpoint: &str, params: &[(&str, String)]) -> Peer {
+        Peer::from_child(
+            peer_command(role, endpoint, params)
+                .spawn()
+                .expect("spawn peer"),
+        )
+    }
+
+    pub fn from_child(mut child: Child) -> Peer {
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Peer {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    /// The next line the peer prints; panics after [`PATIENCE`].
+    pub fn line(&self) -> String {
+        match self.lines.recv_timeout(PATIENCE) {
+            Ok(line) => line,
+            Err(e) => panic!("peer printed nothing within {PATIENCE:?}: {e}"),
+        }
+    }
+
+    /// Waits for a line starting with `prefix`; returns the rest.
+    pub fn expect(&self, prefix: &str) -> String {
+        let line = self.line();
+        match line.strip_prefix(prefix) {
+            Some(rest) => rest.trim().to_owned(),
+            None => panic!("expected peer line `{prefix}…`, got `{line}`"),
+        }
+    }
+
+    /// Tells the peer to go on (a line on its stdin).
+    pub fn tell(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("peer stdin open");
+        writeln!(stdin, "{text}").expect("write to peer");
+        stdin.flush().expect("flush to peer");
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for a clean exit; panics on a failure status or after PATIENCE.
+    pub fn finish(mut self) {
+        self.stdin = None;
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "peer exited with {status}");
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "peer did not exit within {PATIENCE:?}"
+            );
+            // Polling a child's exit: there is no fd to wait on in std.
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Waits until `cond` holds, polling; panics with `what` after PATIENCE.
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}

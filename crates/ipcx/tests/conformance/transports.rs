@@ -1,0 +1,172 @@
+//! Every transport the suite runs against, with what the contract lets
+//! differ between them, and the two ways of pairing with a peer process.
+
+use std::time::Duration;
+
+use ipcx::{Receiver, Sender};
+
+use crate::harness::{peer_command, Peer, Scratch, PATIENCE};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Framed byte stream: pipe, FIFO, Unix stream, TCP.
+    Stream,
+    /// SOCK_SEQPACKET.
+    Packet,
+    /// SOCK_DGRAM: Unix datagram and UDP.
+    Datagram,
+}
+
+#[derive(Debug)]
+pub struct Transport {
+    pub name: &'static str,
+    pub family: Family,
+    /// Endpoint for a scratch area; `None` for the anonymous pipe.
+    template: Option<fn(&Scratch) -> String>,
+}
+
+pub const ALL: &[Transport] = &[
+    Transport {
+        name: "pipe",
+        family: Family::Stream,
+        template: None,
+    },
+    Transport {
+        name: "fifo",
+        family: Family::Stream,
+        template: Some(|s| format!("fifo:{}", s.path("f"))),
+    },
+    Transport {
+        name: "unix",
+        family: Family::Stream,
+        template: Some(|s| format!("unix:{}", s.path("s"))),
+    },
+    Transport {
+        name: "unix-abstract",
+        family: Family::Stream,
+        template: Some(|s| format!("unix:@{}", s.name)),
+    },
+    Transport {
+        name: "unix+seqpacket",
+        family: Family::Packet,
+        template: Some(|s| format!("unix+seqpacket:{}", s.path("q"))),
+    },
+    Transport {
+        name: "unix+dgram",
+        family: Family::Datagram,
+        template: Some(|s| format!("unix+dgram:{}", s.path("d"))),
+    },
+    Transport {
+        name: "tcp",
+        family: Family::Stream,
+        template: Some(|_| "tcp:127.0.0.1:0".into()),
+    },
+    Transport {
+        name: "tcp6",
+        family: Family::Stream,
+        template: Some(|_| "tcp:[::1]:0".into()),
+    },
+    Transport {
+        name: "udp",
+        family: Family::Datagram,
+        template: Some(|_| "udp:127.0.0.1:0".into()),
+    },
+];
+
+impl Transport {
+    pub fn is_pipe(&self) -> bool {
+        self.template.is_none()
+    }
+
+    pub fn endpoint(&self, s: &Scratch) -> Option<String> {
+        self.template.map(|t| t(s))
+    }
+
+    pub fn is_udp(&self) -> bool {
+        self.name == "udp"
+    }
+
+    /// Largest payload a test message may carry here.
+    pub fn max_payload(&self) -> usize {
+        match self.family {
+            _ if self.is_udp() => 60_000,
+            Family::Stream => 1 << 20,
+            Family::Packet | Family::Datagram => 150_000,
+        }
+    }
+
+    /// Several processes can send to one receiver.
+    pub fn many_senders(&self) -> bool {
+        !self.is_pipe()
+    }
+
+    /// Each sender has its own link, so a bad one can be cut off alone
+    /// (a FIFO is one byte stream shared by all its writers).
+    pub fn isolates_senders(&self) -> bool {
+        self.many_senders() && self.name != "fifo"
+    }
+
+    /// A sender killed with SIGKILL is noticed (datagrams have no connection).
+    pub fn notices_sender_death(&self) -> bool {
+        self.family != Family::Datagram
+    }
+
+    /// `send` blocks when the receiver does not keep up (UDP drops instead).
+    pub fn blocks_when_full(&self) -> bool {
+        !self.is_udp()
+    }
+
+    /// The path of the file the receiving end creates.
+    pub fn created_file(&self, ep: &str) -> Option<String> {
+        let (scheme, rest) = ep.split_once(':')?;
+        (matches!(scheme, "fifo" | "unix" | "unix+seqpacket" | "unix+dgram")
+            && rest.starts_with('/'))
+        .then(|| rest.split('?').next().unwrap_or(rest).to_owned())
+    }
+}
+
+/// This process receives; a peer process in `role` sends.
+pub fn parent_receives<T>(
+    t: &Transport,
+    s: &Scratch,
+    role: &str,
+    params: &[(&str, String)],
+) -> (Receiver<T>, Peer) {
+    match t.endpoint(s) {
+        Some(ep) => {
+            let rx = Receiver::<T>::open(&ep).expect("open receiver");
+            let peer = Peer::spawn(role, &rx.endpoint().to_string(), params);
+            (rx, peer)
+        }
+        None => {
+            let (rx, end) = ipcx::pipe::from_child::<T>().expect("pipe");
+            let child = end
+                .spawn(peer_command(role, "", params), crate::harness::EP_ENV)
+                .expect("spawn");
+            (rx, Peer::from_child(child))
+        }
+    }
+}
+
+/// A peer process receives (role `recv`); this process sends.
+pub fn parent_sends<T>(t: &Transport, s: &Scratch, params: &[(&str, String)]) -> (Sender<T>, Peer) {
+    match t.endpoint(s) {
+        Some(ep) => {
+            let peer = Peer::spawn("recv", &ep, params);
+            let bound = peer.expect("READY");
+            let tx = Sender::<T>::open_timeout(&bound, PATIENCE).expect("open sender");
+            (tx, peer)
+        }
+        None => {
+            let (tx, end) = ipcx::pipe::to_child::<T>().expect("pipe");
+            let child = end
+                .spawn(peer_command("recv", "", params), crate::harness::EP_ENV)
+                .expect("spawn");
+            let peer = Peer::from_child(child);
+            peer.expect("READY");
+            (tx, peer)
+        }
+    }
+}
+
+pub const SHORT: Duration = Duration::from_millis(100);
