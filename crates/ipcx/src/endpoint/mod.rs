@@ -229,8 +229,16 @@ impl fmt::Display for Endpoint {
         match &self.address {
             Address::Pipe(None) => {}
             Address::Pipe(Some(fd)) => out.push_str(&fd.to_string()),
-            Address::Fifo(path) | Address::Unix(_, UnixAddr::Path(path)) => {
-                escape::escape_into(&mut out, path.as_os_str().as_bytes())
+            Address::Fifo(path) => escape::escape_into(&mut out, path.as_os_str().as_bytes()),
+            Address::Unix(_, UnixAddr::Path(path)) => {
+                // A leading `@` would read back as an abstract name.
+                let bytes = path.as_os_str().as_bytes();
+                if let Some(rest) = bytes.strip_prefix(b"@") {
+                    out.push_str("%40");
+                    escape::escape_into(&mut out, rest);
+                } else {
+                    escape::escape_into(&mut out, bytes);
+                }
             }
             Address::Unix(_, UnixAddr::Abstract(name)) => {
                 out.push('@');

@@ -233,6 +233,7 @@ mod tests {
             "tcp:localhost:7000",
             "udp:[::1]:7001",
             "unix:/s?mode=0660&max_msg=64KiB&allow_uid=0,1000",
+            "unix:%40relative-path-not-abstract",
         ] {
             let ep: Endpoint = s.parse().unwrap();
             assert_eq!(ep.to_string(), s);

@@ -29,6 +29,8 @@ pub(crate) mod datagram;
 pub(crate) mod fanin;
 pub(crate) mod packet;
 pub(crate) mod stream;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

@@ -121,13 +121,15 @@ fn replace_stale_socket(
                 ),
             ))
         }
-        other => return Err(Error::new(
-            ErrorKind::AddrInUse,
-            format!(
+        other => {
+            return Err(Error::new(
+                ErrorKind::AddrInUse,
+                format!(
                 "{} exists and is not a socket (it is a {other:?}); remove it or pick another path",
                 path.display()
             ),
-        )),
+            ))
+        }
     }
     let probe = new_unix_socket(kind, SocketFlags::NONBLOCK)?;
     match rustix::net::connect(&probe, sockaddr) {

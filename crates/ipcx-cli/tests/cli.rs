@@ -1,0 +1,252 @@
+//! The `ipcx` binary, run as users run it: `recv` and `send` in separate
+//! processes over every transport, and the errors people will meet.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use assert_cmd::prelude::OutputAssertExt;
+
+/// A scratch directory removed on drop.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("ipcx-cli-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    fn path(&self, file: &str) -> String {
+        self.0.join(file).to_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn ipcx() -> Command {
+    Command::cargo_bin("ipcx").unwrap()
+}
+
+/// Kills the child on drop, so a failing test leaves no process behind.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_recv(args: &[&str]) -> Running {
+    Running(
+        ipcx()
+            .arg("recv")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Waits for the receiver to exit; returns (success, stdout, stderr).
+fn finish(mut r: Running) -> (bool, String, String) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = r.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "ipcx recv did not exit");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let (mut out, mut err) = (String::new(), String::new());
+    r.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    r.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    (status.success(), out, err)
+}
+
+/// A port the kernel says is free now (TCP and UDP alike, most likely).
+fn free_port(any: &str) -> u16 {
+    std::net::TcpListener::bind(any)
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn endpoints(s: &Scratch) -> Vec<String> {
+    vec![
+        format!("fifo:{}", s.path("fifo")),
+        format!("unix:{}", s.path("stream.sock")),
+        format!("unix:@ipcx-cli-{}", std::process::id()),
+        format!("unix+seqpacket:{}", s.path("seq.sock")),
+        format!("unix+dgram:{}", s.path("dgram.sock")),
+        format!("tcp:127.0.0.1:{}", free_port("127.0.0.1:0")),
+        format!("tcp:[::1]:{}", free_port("[::1]:0")),
+        format!("udp:127.0.0.1:{}", free_port("127.0.0.1:0")),
+    ]
+}
+
+#[test]
+fn send_args_and_recv_over_every_transport() {
+    let s = Scratch::new("args");
+    for ep in endpoints(&s) {
+        let rx = spawn_recv(&[&ep, "--timeout", "20s"]);
+        if let Some(addr) = ep.strip_prefix("udp:") {
+            // UDP cannot tell a sender whether anyone listens: datagrams sent
+            // before the receiver binds are lost. Wait until it holds the port.
+            wait_until_taken(addr);
+        }
+        ipcx()
+            .args(["send", &ep, "--wait", "20s", "hello", "two words", ""])
+            .assert()
+            .success();
+        let (ok, out, err) = finish(rx);
+        assert!(ok, "{ep}: recv failed: {err}");
+        assert_eq!(out, "hello\ntwo words\n\n", "{ep}");
+    }
+    assert_eq!(
+        std::fs::read_dir(&s.0).unwrap().count(),
+        0,
+        "every socket file and FIFO was removed"
+    );
+}
+
+/// Waits until some socket holds UDP address `addr` (binding it fails).
+fn wait_until_taken(addr: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::UdpSocket::bind(addr).is_ok() {
+        assert!(Instant::now() < deadline, "nobody bound {addr}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn send_stdin_lines_and_recv_count() {
+    let s = Scratch::new("stdin");
+    let ep = format!("unix:{}", s.path("lines.sock"));
+    let rx = spawn_recv(&[&ep, "-n", "2"]);
+    assert_cmd::Command::cargo_bin("ipcx")
+        .unwrap()
+        .args(["send", &ep, "--wait", "20s"])
+        .write_stdin("one\ntwo\nthree\n")
+        .assert()
+        .success();
+    let (ok, out, _) = finish(rx);
+    assert!(ok);
+    assert_eq!(out, "one\ntwo\n", "-n 2 stops after two messages");
+}
+
+#[test]
+fn pipe_through_a_shell_pipeline() {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "printf 'a\\nb\\n' | {0} send pipe:1 | {0} recv pipe:0 --hex",
+            ipcx().get_program().to_str().unwrap()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "61\n62\n");
+}
+
+#[test]
+fn errors_are_clear_and_fail() {
+    let s = Scratch::new("errors");
+    let out = ipcx()
+        .args(["send", "carrier-pigeon:/x", "hi"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown scheme `carrier-pigeon`") && err.contains("unix+seqpacket"),
+        "{err}"
+    );
+
+    let out = ipcx()
+        .args(["send", &format!("unix:{}", s.path("nobody.sock")), "hi"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nobody is listening"), "{err}");
+
+    let out = ipcx()
+        .args(["recv", "unix:/x?colour=red"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("valid: mode, max_msg, allow_uid"));
+
+    let out = ipcx().args(["recv", "pipe:"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pipe:N"));
+}
+
+#[test]
+fn recv_timeout_fails_and_garbage_sender_is_reported() {
+    let s = Scratch::new("garbage");
+    let path = s.path("g.sock");
+    let ep = format!("unix:{path}");
+    let rx = spawn_recv(&[&ep, "--timeout", "2s"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::symlink_metadata(&path).is_err() {
+        assert!(Instant::now() < deadline, "receiver never bound");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // A real foreign peer: Python writes an HTTP request, not ipcx frames.
+    let py = format!(
+        "import socket; s=socket.socket(socket.AF_UNIX); s.connect({path:?}); s.sendall(b'GET / HTTP/1.1\\r\\n\\r\\n'); s.close()"
+    );
+    assert!(Command::new("python3")
+        .args(["-c", &py])
+        .status()
+        .unwrap()
+        .success());
+    let (ok, out, err) = finish(rx);
+    assert!(!ok, "a timeout and a bad peer make a non-zero exit");
+    assert!(out.is_empty());
+    assert!(err.contains("did not start with an ipcx hello"), "{err}");
+    assert!(err.contains("no message for"), "{err}");
+}
+
+#[test]
+fn help_lists_the_endpoints() {
+    let out = ipcx().args(["recv", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("unix+seqpacket:/path") && text.contains("--count"),
+        "{text}"
+    );
+}
+
+#[test]
+fn broken_stdout_pipe_exits_zero() {
+    let s = Scratch::new("epipe");
+    let ep = format!("unix:{}", s.path("e.sock"));
+    let script = format!(
+        "{{ {0} recv {ep} --timeout 20s | head -n 1; }} & pid=$!; seq 1 20000 | {0} send {ep} --wait 20s; wait $pid",
+        ipcx().get_program().to_str().unwrap()
+    );
+    let out = Command::new("bash")
+        .args(["-c", &format!("set -o pipefail; {script}")])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n");
+    assert!(
+        out.status.success(),
+        "recv exits 0 when its reader goes away: {out:?}"
+    );
+}
