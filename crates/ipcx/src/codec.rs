@@ -108,6 +108,8 @@ mod tests {
         assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+        // docs/wire.md quotes this value.
+        assert_eq!(TypeTag::bytes().fingerprint, 0x2f2e_c047_4f1c_4fe4);
     }
 
     #[test]

@@ -171,7 +171,6 @@ fn raw(ep: &str) {
             }
             say("WROTE");
             wait_for_go();
-            return;
         }
         other => panic!("raw peer cannot speak {other}"),
     }
