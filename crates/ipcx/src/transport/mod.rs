@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use crate::codec::TypeTag;
 use crate::endpoint::{Address, Endpoint, UnixKind};
 use crate::error::{Error, ErrorKind};
+use crate::link::datagram::{DatagramReader, DatagramWriter};
 use crate::link::fanin::FanIn;
 use crate::link::{Inbound, Outbound};
 use crate::sys::{Deadline, PeerCred};
@@ -72,6 +73,42 @@ pub(crate) struct Ctx<'a> {
 impl Ctx<'_> {
     pub(crate) fn max_msg(&self) -> u32 {
         self.ep.options().max_msg
+    }
+
+    /// The sending link over a connected datagram socket that carries at
+    /// most `transport_max` bytes per datagram.
+    pub(crate) fn datagram_sender(&self, fd: OwnedFd, transport_max: usize) -> Opened<Outbound> {
+        let sends = self
+            .hello
+            .sends
+            .as_ref()
+            .expect("a sender's hello names what it sends");
+        let writer =
+            DatagramWriter::new(fd, sends, self.max_msg(), transport_max, self.label.clone());
+        Opened::new(Outbound::Datagram(writer), self.ep.clone())
+    }
+
+    /// The receiving link over a bound datagram socket (`local`: the
+    /// endpoint as bound).
+    pub(crate) fn datagram_receiver(
+        &self,
+        fd: OwnedFd,
+        transport_max: usize,
+        local: Endpoint,
+    ) -> Opened<Inbound> {
+        let receives = self
+            .hello
+            .receives
+            .clone()
+            .expect("a receiver's hello names what it receives");
+        let reader = DatagramReader::new(
+            fd,
+            receives,
+            self.max_msg(),
+            transport_max,
+            self.label.clone(),
+        );
+        Opened::new(Inbound::Datagram(reader), local)
     }
 }
 

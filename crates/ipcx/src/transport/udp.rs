@@ -9,7 +9,6 @@ use super::tcp::{resolve, with_port};
 use super::{Ctx, Opened};
 use crate::endpoint::HostPort;
 use crate::error::Error;
-use crate::link::datagram::{DatagramReader, DatagramWriter};
 use crate::link::{Inbound, Outbound};
 
 /// Largest UDP datagram (IP header and UDP header off the 64 KiB total).
@@ -23,30 +22,16 @@ fn transport_max(addr: &SocketAddr) -> usize {
 
 pub(crate) fn sender(ctx: &Ctx<'_>, hp: &HostPort) -> Result<Opened<Outbound>, Error> {
     let addr = resolve(hp)?[0];
-    let any: SocketAddr = if addr.is_ipv4() {
+    let any = if addr.is_ipv4() {
         "0.0.0.0:0"
     } else {
         "[::]:0"
-    }
-    .parse()
-    .expect("valid literal");
+    };
     let socket = UdpSocket::bind(any).map_err(|e| Error::io("cannot bind a UDP socket", e))?;
     socket
         .connect(addr)
         .map_err(|e| Error::io("connect failed", e))?;
-    let sends = ctx
-        .hello
-        .sends
-        .as_ref()
-        .expect("a sender's hello names what it sends");
-    let writer = DatagramWriter::new(
-        OwnedFd::from(socket),
-        sends,
-        ctx.max_msg(),
-        transport_max(&addr),
-        ctx.label.clone(),
-    );
-    Ok(Opened::new(Outbound::Datagram(writer), ctx.ep.clone()))
+    Ok(ctx.datagram_sender(OwnedFd::from(socket), transport_max(&addr)))
 }
 
 pub(crate) fn receiver(ctx: &Ctx<'_>, hp: &HostPort) -> Result<Opened<Inbound>, Error> {
@@ -55,20 +40,9 @@ pub(crate) fn receiver(ctx: &Ctx<'_>, hp: &HostPort) -> Result<Opened<Inbound>, 
     let local = socket
         .local_addr()
         .map_err(|e| Error::io("getsockname failed", e))?;
-    let receives = ctx
-        .hello
-        .receives
-        .clone()
-        .expect("a receiver's hello names what it receives");
-    let reader = DatagramReader::new(
+    Ok(ctx.datagram_receiver(
         OwnedFd::from(socket),
-        receives,
-        ctx.max_msg(),
         transport_max(&local),
-        ctx.label.clone(),
-    );
-    Ok(Opened::new(
-        Inbound::Datagram(reader),
         with_port(ctx.ep, local),
     ))
 }
