@@ -106,7 +106,7 @@ impl Ctx<'_> {
             receives,
             self.max_msg(),
             transport_max,
-            self.label.clone(),
+            label_of(&local),
         );
         Opened::new(Inbound::Datagram(reader), local)
     }
