@@ -23,6 +23,7 @@ pub const ALL: &[(&str, Case)] = &[
     ("many_senders", many_senders),
     ("oversized_send_is_refused", oversized_send_is_refused),
     ("created_files", created_files),
+    ("peer_credentials", peer_credentials),
 ];
 
 fn recv_msg(rx: &Receiver<Msg>) -> Msg {
@@ -588,6 +589,16 @@ fn oversized_send_is_refused(t: &Transport) {
         }
         None => parent_sends::<Msg>(t, &s, &[("count", "1".into())]),
     };
+    if t.is_udp() {
+        // Above what one UDP datagram carries, with the default max_msg.
+        let plain = tx.endpoint().to_string();
+        let plain = plain.split('?').next().unwrap_or_default();
+        let tx = ipcx::Sender::<Msg>::open(plain).expect("open with defaults");
+        match tx.send(Msg::new(8, 70_000)) {
+            Err(ipcx::SendError::Failed(_, e)) => assert_eq!(e.kind(), ErrorKind::TooLarge, "{e}"),
+            other => panic!("a 70 kB datagram must be refused, got {other:?}"),
+        }
+    }
     let big = if t.is_pipe() { 17 << 20 } else { 2000 };
     match tx.send(Msg::new(7, big)) {
         Err(ipcx::SendError::Failed(m, e)) => {
@@ -661,4 +672,57 @@ fn created_files(t: &Transport) {
         std::fs::symlink_metadata(&target).is_err(),
         "nothing created through the symlink"
     );
+}
+
+/// Unix sockets: the sender sees who it is connected to (SO_PEERCRED); a
+/// listener with `allow_uid=` refuses other users; a 0600 socket file keeps
+/// other users out. Peers of another uid are real processes (needs root).
+fn peer_credentials(t: &Transport) {
+    if !t.name.starts_with("unix") || t.family == Family::Datagram || !running_as_root() {
+        return;
+    }
+    const NOBODY: u32 = 65534;
+    let s = Scratch::new(t.name);
+    let ep = t.endpoint(&s).expect("named endpoint");
+
+    let (tx, peer) = parent_sends::<Msg>(t, &s, &[("count", "1".into())]);
+    let cred = tx.peer_cred().expect("peer credentials on a Unix socket");
+    assert_eq!((cred.pid as u32, cred.uid), (peer.pid(), 0), "{cred:?}");
+    tx.send(Msg::new(0, 1)).expect("send");
+    peer.finish();
+
+    // allow_uid: a listener any user may reach (abstract, or mode 0666) but
+    // that accepts only root.
+    let open_to_all = if ep.contains(":@") {
+        format!("{ep}?allow_uid=0")
+    } else {
+        format!("{ep}?mode=0666&allow_uid=0")
+    };
+    let rx = Receiver::<Msg>::open(&open_to_all).expect("open listener");
+    let _stranger = Peer::spawn_as(NOBODY, "try-open", &rx.endpoint().to_string());
+    let e = recv_err(&rx, "stranger");
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    assert!(
+        e.to_string().contains("uid 65534"),
+        "the error names the refused peer: {e}"
+    );
+    let friend = Peer::spawn("send", &rx.endpoint().to_string(), &[("count", "1".into())]);
+    assert_eq!(
+        recv_msg(&rx).seq,
+        0,
+        "an allowed peer is served after a refused one"
+    );
+    friend.finish();
+    drop(rx);
+
+    // The default 0600 socket file: another user cannot even connect.
+    if !ep.contains(":@") {
+        let rx = Receiver::<Msg>::open(&ep).expect("open listener");
+        let stranger = Peer::spawn_as(NOBODY, "try-open", &rx.endpoint().to_string());
+        assert_eq!(stranger.line(), "OPEN ERR PermissionDenied");
+    }
+}
+
+fn running_as_root() -> bool {
+    rustix::process::geteuid().is_root()
 }

@@ -78,6 +78,18 @@ impl Peer {
         )
     }
 
+    /// A peer running as another user (this test process must be root).
+    pub fn spawn_as(uid: u32, role: &str, endpoint: &str) -> Peer {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = peer_command(role, endpoint, &[]);
+        cmd.uid(uid).gid(uid);
+        Peer::from_child(cmd.spawn().expect("spawn peer as another user"))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn from_child(mut child: Child) -> Peer {
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, lines) = mpsc::channel();

@@ -43,6 +43,7 @@ pub fn run(role: &str) -> ! {
         "send-string" => send_string(&ep),
         "recv" => recv(&ep),
         "raw" => raw(&ep),
+        "try-open" => try_open(&ep),
         other => panic!("unknown peer role {other}"),
     }
     std::process::exit(0)
@@ -74,6 +75,22 @@ fn send_string(ep: &str) {
     if param("hang").is_some() {
         wait_for_go();
     }
+}
+
+/// Opens a sender and sends one message, reporting the outcome instead of
+/// failing: for tests of who may connect.
+fn try_open(ep: &str) {
+    match Sender::<Msg>::open(ep) {
+        Err(e) => say(format_args!("OPEN ERR {:?}", e.kind())),
+        Ok(tx) => {
+            say("OPEN OK");
+            match tx.send_timeout(Msg::new(0, 3), PATIENCE) {
+                Ok(()) => say("SEND OK"),
+                Err(e) => say(format_args!("SEND ERR {e}")),
+            }
+        }
+    }
+    wait_for_go();
 }
 
 fn recv(ep: &str) {
