@@ -107,9 +107,7 @@ impl StreamWriter {
             self.unlock();
         }
         if self.lock_frames && !self.locked {
-            rustix::fs::flock(&*self.fd, rustix::fs::FlockOperation::LockExclusive)
-                .map_err(|e| io_fail("cannot lock the FIFO", e.into(), &self.label))?;
-            self.locked = true;
+            self.lock(deadline)?;
         }
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let written = self.write_until(parts, deadline)?;
@@ -168,6 +166,29 @@ impl StreamWriter {
     fn wait_writable(&self, deadline: Deadline) -> Result<bool, Fail> {
         sys::wait(self.fd.as_fd(), PollFlags::OUT, deadline)
             .map_err(|e| io_fail("poll", e, &self.label))
+    }
+
+    /// Takes the FIFO's flock, waiting no longer than the deadline. Another
+    /// writer holds it only while its frame goes out; flock has no timed
+    /// form, so with a deadline it is tried and retried after short pauses.
+    fn lock(&mut self, deadline: Deadline) -> Result<(), Fail> {
+        use rustix::fs::FlockOperation::{LockExclusive, NonBlockingLockExclusive};
+        let fail = |e: rustix::io::Errno| io_fail("cannot lock the FIFO", e.into(), &self.label);
+        match deadline {
+            None => rustix::fs::flock(&*self.fd, LockExclusive).map_err(fail)?,
+            Some(d) => loop {
+                match rustix::fs::flock(&*self.fd, NonBlockingLockExclusive) {
+                    Ok(()) => break,
+                    Err(rustix::io::Errno::WOULDBLOCK) if std::time::Instant::now() < d => {
+                        std::thread::sleep(std::time::Duration::from_micros(200));
+                    }
+                    Err(rustix::io::Errno::WOULDBLOCK) => return Err(Fail::NotReady),
+                    Err(e) => return Err(fail(e)),
+                }
+            },
+        }
+        self.locked = true;
+        Ok(())
     }
 
     fn unlock(&mut self) {

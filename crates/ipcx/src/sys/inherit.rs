@@ -1,6 +1,9 @@
 //! Handing pipe ends to child processes and adopting them in the child: the
 //! two places where ipcx must deal in raw fd numbers.
 
+// The crate denies unsafe code; this module is the exception because taking
+// ownership of an inherited fd number and clearing CLOEXEC between fork and
+// exec cannot be done through a safe API.
 #![allow(unsafe_code)]
 
 use std::io;
