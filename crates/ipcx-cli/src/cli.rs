@@ -15,7 +15,10 @@ ENDPOINTS:
   unix+dgram:/path       Unix datagram socket
   tcp:HOST:PORT          TCP (IPv6 as [::1]:PORT)
   udp:HOST:PORT          UDP
-Options follow `?`: mode=0600, max_msg=16MiB, allow_uid=1000 (unix listeners).";
+  mq:/name               POSIX message queue (recv creates it)
+  sysvmq:0x2a            System V message queue (or sysvmq:/path?proj=N)
+Options follow `?`: mode=0600, max_msg=16MiB, allow_uid=1000 (unix listeners),
+maxmsg=10, msgsize=8192, priority=N (mq), type=N, proj=N (sysvmq), persist=true (queues).";
 
 /// Every IPC mechanism behind one tool.
 #[derive(Debug, Parser)]
@@ -44,6 +47,12 @@ pub(crate) struct SendArgs {
     /// Wait up to this long for a receiver to appear (e.g. 5s, 250ms).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub(crate) wait: Option<Duration>,
+    /// Message priority on a POSIX queue (0-32767; higher is received first).
+    #[arg(long, value_name = "N")]
+    pub(crate) priority: Option<u32>,
+    /// Message type on a System V queue (> 0).
+    #[arg(long = "type", value_name = "N")]
+    pub(crate) msg_type: Option<i64>,
 }
 
 #[derive(Debug, Args)]
@@ -59,4 +68,7 @@ pub(crate) struct RecvArgs {
     /// Print each message as hexadecimal instead of raw bytes.
     #[arg(long)]
     pub(crate) hex: bool,
+    /// System V queue: take only type N (N > 0), or the lowest type ≤ |N| first (N < 0).
+    #[arg(long = "type", value_name = "N", allow_negative_numbers = true)]
+    pub(crate) msg_type: Option<i64>,
 }

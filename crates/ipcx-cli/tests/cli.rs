@@ -89,12 +89,38 @@ fn endpoints(s: &Scratch) -> Vec<String> {
         format!("tcp:127.0.0.1:{}", free_port("127.0.0.1:0")),
         format!("tcp:[::1]:{}", free_port("[::1]:0")),
         format!("udp:127.0.0.1:{}", free_port("127.0.0.1:0")),
+        format!("mq:/ipcx-cli-{}", std::process::id()),
+        format!("sysvmq:{:#x}", sysv_key(1)),
     ]
+}
+
+/// A System V key of this test process's own.
+fn sysv_key(n: u32) -> u32 {
+    0x5000_0000 | (std::process::id() << 4) | n
+}
+
+/// Removes a POSIX queue and a System V queue on drop, even if the test fails.
+struct Queues(String, u32);
+
+impl Drop for Queues {
+    fn drop(&mut self) {
+        let name = std::ffi::CString::new(self.0.as_str()).unwrap();
+        // SAFETY: `name` is a valid C string; msgget/msgctl take integers and
+        // IPC_RMID ignores the null buffer.
+        unsafe {
+            libc::mq_unlink(name.as_ptr());
+            let id = libc::msgget(self.1 as i32, 0);
+            if id >= 0 {
+                libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut());
+            }
+        }
+    }
 }
 
 #[test]
 fn send_args_and_recv_over_every_transport() {
     let s = Scratch::new("args");
+    let _queues = Queues(format!("/ipcx-cli-{}", std::process::id()), sysv_key(1));
     for ep in endpoints(&s) {
         let rx = spawn_recv(&[&ep, "--timeout", "20s"]);
         if let Some(addr) = ep.strip_prefix("udp:") {
@@ -256,4 +282,58 @@ fn broken_stdout_pipe_exits_zero() {
         out.status.success(),
         "recv exits 0 when its reader goes away: {out:?}"
     );
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let out = ipcx().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ipcx {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn queue_priorities_and_types() {
+    let mq = format!("/ipcx-cli-prio-{}", std::process::id());
+    let key = sysv_key(2);
+    let _queues = Queues(mq.clone(), key);
+
+    // A persistent queue filled before anyone reads: the highest priority comes out first.
+    let ep = format!("mq:{mq}");
+    run_ok(&["recv", &format!("{ep}?persist=true"), "-n", "0"]);
+    run_ok(&["send", &ep, "--priority", "1", "low"]);
+    run_ok(&["send", &ep, "--priority", "9", "high"]);
+    run_ok(&["send", &ep, "plain"]);
+    assert_eq!(
+        run_ok(&["recv", &ep, "--timeout", "5s"]),
+        "high\nlow\nplain\n"
+    );
+
+    // System V: take one type, then the lowest type first.
+    let ep = format!("sysvmq:{key:#x}");
+    run_ok(&["recv", &format!("{ep}?persist=true"), "-n", "0"]);
+    run_ok(&["send", &ep, "--type", "2", "two"]);
+    run_ok(&["send", &ep, "--type", "3", "three"]);
+    run_ok(&["send", &ep, "--type", "1", "one"]);
+    assert_eq!(
+        run_ok(&["recv", &ep, "--type", "2", "-n", "1", "--timeout", "5s"]),
+        "two\n"
+    );
+    assert_eq!(
+        run_ok(&["recv", &ep, "--type", "-3", "--timeout", "5s"]),
+        "one\nthree\n"
+    );
+
+    let out = ipcx()
+        .args(["send", "unix:/tmp/x", "--priority", "3", "a"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--priority applies to mq:"));
+    let out = ipcx()
+        .args(["recv", &format!("mq:{mq}?maxmsg=1000")])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/proc/sys/fs/mqueue/msg_max"));
 }

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
-use ipcx::endpoint::{Address, Host, HostPort, Options, UnixAddr};
+use ipcx::endpoint::{Address, Host, HostPort, Options, SysvKey, UnixAddr};
 use ipcx::{Endpoint, UnixKind};
 use proptest::prelude::*;
 
@@ -49,29 +49,71 @@ fn endpoint() -> impl Strategy<Value = Endpoint> {
             .prop_map(|(k, a)| Address::Unix(k, a)),
         host_port().prop_map(Address::Tcp),
         host_port().prop_map(Address::Udp),
+        "/[a-zA-Z0-9._-]{1,60}".prop_map(Address::Mq),
+        prop_oneof![
+            (1u32..).prop_map(SysvKey::Key),
+            path(200)
+                .prop_filter("ftok paths start with / or .", |p| {
+                    p.as_os_str()
+                        .as_encoded_bytes()
+                        .first()
+                        .is_some_and(|b| *b == b'/' || *b == b'.')
+                })
+                .prop_map(SysvKey::Path),
+        ]
+        .prop_map(Address::SysvMq),
     ];
+    let queue_options = (
+        proptest::option::of(1u32..10_000),
+        proptest::option::of(1u32..),
+        0u32..32768,
+        any::<i64>(),
+        proptest::option::of(1u8..),
+        any::<bool>(),
+    );
     let options = (
         0u32..=0o777,
         1u32..=ipcx::endpoint::MAX_MAX_MSG,
         proptest::collection::vec(any::<u32>(), 0..4),
     );
-    (address, options).prop_map(|(address, (mode, max_msg, allow_uid))| {
-        let scheme_options = Endpoint::new(address.clone(), Options::default())
-            .scheme()
-            .options();
-        let mut o = Options::default();
-        let abstract_name = matches!(address, Address::Unix(_, UnixAddr::Abstract(_)));
-        if scheme_options.contains(&"mode") && !abstract_name {
-            o.mode = mode;
-        }
-        if scheme_options.contains(&"max_msg") {
-            o.max_msg = max_msg;
-        }
-        if scheme_options.contains(&"allow_uid") {
-            o.allow_uid = allow_uid;
-        }
-        Endpoint::new(address, o)
-    })
+    (address, options, queue_options).prop_map(
+        |(
+            address,
+            (mode, max_msg, allow_uid),
+            (maxmsg, msgsize, priority, msg_type, proj, persist),
+        )| {
+            let scheme_options = Endpoint::new(address.clone(), Options::default())
+                .scheme()
+                .options();
+            let has = |key: &str| scheme_options.contains(&key);
+            let mut o = Options::default();
+            let abstract_name = matches!(address, Address::Unix(_, UnixAddr::Abstract(_)));
+            if has("mode") && !abstract_name {
+                o.mode = mode;
+            }
+            if has("max_msg") {
+                o.max_msg = max_msg;
+            }
+            if has("allow_uid") {
+                o.allow_uid = allow_uid;
+            }
+            if has("maxmsg") {
+                o.maxmsg = maxmsg;
+                o.msgsize = msgsize;
+                o.priority = priority;
+            }
+            if has("type") {
+                o.msg_type = msg_type;
+                if matches!(address, Address::SysvMq(SysvKey::Path(_))) {
+                    o.proj = proj;
+                }
+            }
+            if has("persist") {
+                o.persist = persist;
+            }
+            Endpoint::new(address, o)
+        },
+    )
 }
 
 proptest! {

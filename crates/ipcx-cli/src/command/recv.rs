@@ -9,7 +9,8 @@ use ipcx::{ByteReceiver, RecvTimeoutError};
 use crate::cli::RecvArgs;
 
 pub(crate) fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
-    let rx = ByteReceiver::open(&args.endpoint)
+    let ep = super::endpoint_with(&args.endpoint, None, args.msg_type)?;
+    let rx = ByteReceiver::open(&ep)
         .with_context(|| format!("cannot open {} for receiving", args.endpoint))?;
     let stdout = io::stdout();
     let mut out = stdout.lock();

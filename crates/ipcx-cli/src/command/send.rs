@@ -9,9 +9,10 @@ use ipcx::{ByteSender, SendError};
 use crate::cli::SendArgs;
 
 pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
+    let ep = super::endpoint_with(&args.endpoint, args.priority, args.msg_type)?;
     let tx = match args.wait {
-        Some(wait) => ByteSender::open_timeout(&args.endpoint, wait),
-        None => ByteSender::open(&args.endpoint),
+        Some(wait) => ByteSender::open_timeout(&ep, wait),
+        None => ByteSender::open(&ep),
     }
     .with_context(|| format!("cannot open {} for sending", args.endpoint))?;
 

@@ -14,6 +14,8 @@
 //! | `unix+dgram`      | as `unix`                  | `unix+dgram:@y`                  |
 //! | `tcp`             | host `:` port              | `tcp:127.0.0.1:7000` · `tcp:[::1]:7000` |
 //! | `udp`             | host `:` port              | `udp:localhost:7001`             |
+//! | `mq`              | `/name`                    | `mq:/jobs?maxmsg=10&msgsize=8192` |
+//! | `sysvmq`          | a key, or a path for `ftok` | `sysvmq:0x2a` · `sysvmq:/etc/app?proj=7` |
 //!
 //! Options: `mode=` (octal, default `0600`), `max_msg=` (default `16MiB`),
 //! `allow_uid=` (Unix stream/seqpacket listeners). Paths escape `%`, `?` and
@@ -64,6 +66,19 @@ pub enum Address {
     Tcp(HostPort),
     /// A UDP socket.
     Udp(HostPort),
+    /// A POSIX message queue, by name (`/jobs`).
+    Mq(String),
+    /// A System V message queue.
+    SysvMq(SysvKey),
+}
+
+/// How a System V object is named.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SysvKey {
+    /// A numeric IPC key (written in hex, `0x2a`).
+    Key(u32),
+    /// A path given to `ftok` with the `proj` option.
+    Path(PathBuf),
 }
 
 /// The three Unix socket types.
@@ -122,11 +137,15 @@ pub enum Scheme {
     Tcp,
     /// `udp:`
     Udp,
+    /// `mq:`
+    Mq,
+    /// `sysvmq:`
+    SysvMq,
 }
 
 impl Scheme {
     /// Every scheme this build knows, in the order errors list them.
-    pub const ALL: [Scheme; 7] = [
+    pub const ALL: [Scheme; 9] = [
         Scheme::Pipe,
         Scheme::Fifo,
         Scheme::Unix,
@@ -134,6 +153,8 @@ impl Scheme {
         Scheme::UnixDgram,
         Scheme::Tcp,
         Scheme::Udp,
+        Scheme::Mq,
+        Scheme::SysvMq,
     ];
 
     /// The scheme as written before the colon.
@@ -146,6 +167,8 @@ impl Scheme {
             Scheme::UnixDgram => "unix+dgram",
             Scheme::Tcp => "tcp",
             Scheme::Udp => "udp",
+            Scheme::Mq => "mq",
+            Scheme::SysvMq => "sysvmq",
         }
     }
 
@@ -155,6 +178,10 @@ impl Scheme {
             Scheme::Pipe | Scheme::Tcp | Scheme::Udp => &["max_msg"],
             Scheme::Fifo | Scheme::UnixDgram => &["mode", "max_msg"],
             Scheme::Unix | Scheme::UnixSeqPacket => &["mode", "max_msg", "allow_uid"],
+            Scheme::Mq => &[
+                "mode", "max_msg", "maxmsg", "msgsize", "priority", "persist",
+            ],
+            Scheme::SysvMq => &["mode", "max_msg", "type", "proj", "persist"],
         }
     }
 
@@ -163,7 +190,7 @@ impl Scheme {
     pub fn keeps_boundaries(self) -> bool {
         matches!(
             self,
-            Scheme::UnixSeqPacket | Scheme::UnixDgram | Scheme::Udp
+            Scheme::UnixSeqPacket | Scheme::UnixDgram | Scheme::Udp | Scheme::Mq | Scheme::SysvMq
         )
     }
 }
@@ -199,6 +226,8 @@ impl Endpoint {
             Address::Unix(UnixKind::Dgram, _) => Scheme::UnixDgram,
             Address::Tcp(_) => Scheme::Tcp,
             Address::Udp(_) => Scheme::Udp,
+            Address::Mq(_) => Scheme::Mq,
+            Address::SysvMq(_) => Scheme::SysvMq,
         }
     }
 
@@ -245,6 +274,11 @@ impl fmt::Display for Endpoint {
                 escape::escape_into(&mut out, name);
             }
             Address::Tcp(hp) | Address::Udp(hp) => out.push_str(&hp.to_string()),
+            Address::Mq(name) => escape::escape_into(&mut out, name.as_bytes()),
+            Address::SysvMq(SysvKey::Key(key)) => out.push_str(&format!("{key:#x}")),
+            Address::SysvMq(SysvKey::Path(path)) => {
+                escape::escape_into(&mut out, path.as_os_str().as_bytes())
+            }
         }
         let mut sep = '?';
         for key in Key::ALL {

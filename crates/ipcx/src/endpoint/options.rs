@@ -22,6 +22,24 @@ pub struct Options {
     /// `allow_uid=0,1000`: Unix socket listeners accept only peers with these uids
     /// (checked with `SO_PEERCRED`). Empty: any peer the file permissions let in.
     pub allow_uid: Vec<u32>,
+    /// `maxmsg=10` (`mq:`): how many messages the queue holds when this end
+    /// creates it. Default: `/proc/sys/fs/mqueue/msg_default`.
+    pub maxmsg: Option<u32>,
+    /// `msgsize=8192` (`mq:`): the queue's largest message, header included,
+    /// when this end creates it. Default: `/proc/sys/fs/mqueue/msgsize_default`.
+    pub msgsize: Option<u32>,
+    /// `priority=5` (`mq:`): the priority a sender's messages carry
+    /// (0–32767; a receiver takes the highest first). Default 0.
+    pub priority: u32,
+    /// `type=N` (`sysvmq:`): a sender sends with message type N (> 0,
+    /// default 1); a receiver takes any type (0, the default), exactly
+    /// type N (N > 0), or the lowest type ≤ |N| first (N < 0), as `msgrcv`.
+    pub msg_type: i64,
+    /// `proj=7` (`sysvmq:/path`): the project id given to `ftok` (1–255, default 1).
+    pub proj: Option<u8>,
+    /// `persist=true` (`mq:`, `sysvmq:`): the creator leaves the queue in
+    /// place when it is done (by default it removes it).
+    pub persist: bool,
 }
 
 impl Default for Options {
@@ -30,6 +48,12 @@ impl Default for Options {
             mode: DEFAULT_MODE,
             max_msg: DEFAULT_MAX_MSG,
             allow_uid: Vec::new(),
+            maxmsg: None,
+            msgsize: None,
+            priority: 0,
+            msg_type: 0,
+            proj: None,
+            persist: false,
         }
     }
 }
@@ -40,16 +64,38 @@ pub(crate) enum Key {
     Mode,
     MaxMsg,
     AllowUid,
+    MaxMsgs,
+    MsgSize,
+    Priority,
+    Type,
+    Proj,
+    Persist,
 }
 
 impl Key {
-    pub(crate) const ALL: [Key; 3] = [Key::Mode, Key::MaxMsg, Key::AllowUid];
+    pub(crate) const ALL: [Key; 9] = [
+        Key::Mode,
+        Key::MaxMsg,
+        Key::AllowUid,
+        Key::MaxMsgs,
+        Key::MsgSize,
+        Key::Priority,
+        Key::Type,
+        Key::Proj,
+        Key::Persist,
+    ];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
             Key::Mode => "mode",
             Key::MaxMsg => "max_msg",
             Key::AllowUid => "allow_uid",
+            Key::MaxMsgs => "maxmsg",
+            Key::MsgSize => "msgsize",
+            Key::Priority => "priority",
+            Key::Type => "type",
+            Key::Proj => "proj",
+            Key::Persist => "persist",
         }
     }
 
@@ -90,6 +136,44 @@ impl Options {
                         format!("allow_uid=`{value}` is not a comma-separated list of uids")
                     })?;
             }
+            Key::MaxMsgs => {
+                self.maxmsg = Some(value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    format!("maxmsg=`{value}` is not a queue depth of at least 1")
+                })?);
+            }
+            Key::MsgSize => {
+                self.msgsize = Some(
+                    parse_size(value)
+                        .filter(|n| (1..=u64::from(u32::MAX)).contains(n))
+                        .map(|n| n as u32)
+                        .ok_or_else(|| format!("msgsize=`{value}` is not a size in bytes"))?,
+                );
+            }
+            Key::Priority => {
+                self.priority = value
+                    .parse()
+                    .ok()
+                    .filter(|p| *p < 32768)
+                    .ok_or_else(|| format!("priority=`{value}` is not from 0 to 32767"))?;
+            }
+            Key::Type => {
+                self.msg_type = value
+                    .parse()
+                    .map_err(|_| format!("type=`{value}` is not a message type (an integer)"))?;
+            }
+            Key::Proj => {
+                self.proj =
+                    Some(value.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
+                        format!("proj=`{value}` is not a project id from 1 to 255")
+                    })?);
+            }
+            Key::Persist => {
+                self.persist = match value {
+                    "true" | "1" | "yes" => true,
+                    "false" | "0" | "no" => false,
+                    _ => return Err(format!("persist=`{value}` is not true or false")),
+                };
+            }
         }
         Ok(())
     }
@@ -101,6 +185,12 @@ impl Options {
             Key::Mode => self.mode != d.mode,
             Key::MaxMsg => self.max_msg != d.max_msg,
             Key::AllowUid => !self.allow_uid.is_empty(),
+            Key::MaxMsgs => self.maxmsg.is_some(),
+            Key::MsgSize => self.msgsize.is_some(),
+            Key::Priority => self.priority != d.priority,
+            Key::Type => self.msg_type != d.msg_type,
+            Key::Proj => self.proj.is_some(),
+            Key::Persist => self.persist,
         }
     }
 
@@ -113,6 +203,16 @@ impl Options {
                 let uids: Vec<String> = self.allow_uid.iter().map(u32::to_string).collect();
                 write!(out, "{}", uids.join(","))
             }
+            Key::MaxMsgs => write!(out, "{}", self.maxmsg.unwrap_or_default()),
+            Key::MsgSize => write!(
+                out,
+                "{}",
+                format_size(u64::from(self.msgsize.unwrap_or_default()))
+            ),
+            Key::Priority => write!(out, "{}", self.priority),
+            Key::Type => write!(out, "{}", self.msg_type),
+            Key::Proj => write!(out, "{}", self.proj.unwrap_or_default()),
+            Key::Persist => write!(out, "true"),
         };
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use super::escape::unescape;
-use super::{Address, Endpoint, Host, HostPort, Key, Options, Scheme, UnixAddr, UnixKind};
+use super::{Address, Endpoint, Host, HostPort, Key, Options, Scheme, SysvKey, UnixAddr, UnixKind};
 use crate::error::{Error, ErrorKind};
 
 /// `sun_path` holds 108 bytes including the terminating NUL.
@@ -67,6 +67,9 @@ fn parse(input: &str) -> Result<Endpoint, String> {
             return Err("allow_uid= applies to unix: and unix+seqpacket: listeners only".into());
         }
     }
+    if options.proj.is_some() && !matches!(address, Address::SysvMq(SysvKey::Path(_))) {
+        return Err("proj= applies to sysvmq:/path (the ftok form) only".into());
+    }
     Ok(Endpoint { address, options })
 }
 
@@ -79,6 +82,8 @@ fn parse_address(scheme: Scheme, text: &str) -> Result<Address, String> {
         Scheme::UnixDgram => Address::Unix(UnixKind::Dgram, parse_unix(text)?),
         Scheme::Tcp => Address::Tcp(parse_host_port(text)?),
         Scheme::Udp => Address::Udp(parse_host_port(text)?),
+        Scheme::Mq => Address::Mq(parse_mq_name(text)?),
+        Scheme::SysvMq => Address::SysvMq(parse_sysv_key(text)?),
     })
 }
 
@@ -127,6 +132,45 @@ fn parse_unix(text: &str) -> Result<UnixAddr, String> {
         ));
     }
     Ok(UnixAddr::Path(path))
+}
+
+/// `NAME_MAX`: a POSIX queue name is one path component.
+const MQ_NAME_MAX: usize = 255;
+
+fn parse_mq_name(text: &str) -> Result<String, String> {
+    let bytes = unescape(text)?;
+    let name = String::from_utf8(bytes).map_err(|_| "a queue name must be UTF-8".to_owned())?;
+    let Some(rest) = name.strip_prefix('/') else {
+        return Err(format!(
+            "a POSIX queue name starts with `/`, e.g. mq:/jobs (got `{name}`)"
+        ));
+    };
+    if rest.is_empty() || rest.contains(['/', '\0']) || rest.len() > MQ_NAME_MAX - 1 {
+        return Err(format!(
+            "a POSIX queue name is `/` then 1 to {} bytes without `/` or NUL",
+            MQ_NAME_MAX - 1
+        ));
+    }
+    Ok(name)
+}
+
+fn parse_sysv_key(text: &str) -> Result<SysvKey, String> {
+    if text.starts_with('/') || text.starts_with('.') {
+        return parse_path(text).map(SysvKey::Path);
+    }
+    let key = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => text.parse::<u32>().ok(),
+    };
+    match key {
+        Some(0) => {
+            Err("key 0 is IPC_PRIVATE, which no other process can open; pick another key".into())
+        }
+        Some(k) => Ok(SysvKey::Key(k)),
+        None => Err(format!(
+            "`{text}` is neither a key (0x2a, 42) nor a path for ftok (/etc/app)"
+        )),
+    }
 }
 
 fn parse_host_port(text: &str) -> Result<HostPort, String> {
@@ -234,6 +278,10 @@ mod tests {
             "udp:[::1]:7001",
             "unix:/s?mode=0660&max_msg=64KiB&allow_uid=0,1000",
             "unix:%40relative-path-not-abstract",
+            "mq:/jobs",
+            "mq:/jobs?maxmsg=10&msgsize=8KiB&priority=3&persist=true",
+            "sysvmq:0x2a",
+            "sysvmq:/etc/app?type=-5&proj=7",
         ] {
             let ep: Endpoint = s.parse().unwrap();
             assert_eq!(ep.to_string(), s);

@@ -2,17 +2,16 @@
 //!
 //! There is no connection, so each datagram carries the type fingerprint and
 //! a sender id. A sender says bye when dropped; the receiver reports
-//! Disconnected once every sender it has heard from has said bye. A sender
-//! that dies without a bye cannot be noticed: use a timeout.
+//! Disconnected once every sender it has heard from has said bye and
+//! nothing more is waiting. A sender that dies without a bye cannot be
+//! noticed: use a timeout. The same link runs over message queues.
 
 use std::collections::HashSet;
-use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
-use rustix::event::PollFlags;
-
-use super::packet::{send_whole, size_send_buffer};
-use super::stream::{io_fail, too_large};
+use super::carrier::Carrier;
+use super::packet::size_send_buffer;
+use super::stream::too_large;
 use crate::codec::TypeTag;
 use crate::error::{Error, ErrorKind, Fail};
 use crate::sys::{self, Deadline};
@@ -23,7 +22,7 @@ const BYE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug)]
 pub(crate) struct DatagramWriter {
-    fd: OwnedFd,
+    carrier: Carrier,
     id: u32,
     fingerprint: u64,
     /// Largest payload: max_msg, or less where the transport carries less.
@@ -35,16 +34,18 @@ impl DatagramWriter {
     /// `transport_max` is the largest datagram (header included) the
     /// mechanism can carry.
     pub(crate) fn new(
-        fd: OwnedFd,
+        carrier: Carrier,
         sends: &TypeTag,
         max_msg: u32,
         transport_max: usize,
         label: Arc<str>,
     ) -> Self {
         let limit = max_msg.min(transport_max.saturating_sub(HEADER) as u32);
-        size_send_buffer(&fd, limit, HEADER);
+        if let Carrier::Socket(fd) = &carrier {
+            size_send_buffer(fd, limit, HEADER);
+        }
         DatagramWriter {
-            fd,
+            carrier,
             id: sys::random_u32(),
             fingerprint: sends.fingerprint,
             limit,
@@ -66,7 +67,8 @@ impl DatagramWriter {
             fingerprint: self.fingerprint,
         }
         .encode();
-        send_whole(&self.fd, &[&header, payload], deadline, &self.label)
+        self.carrier
+            .send(&[&header, payload], deadline, &self.label)
     }
 }
 
@@ -80,18 +82,15 @@ impl Drop for DatagramWriter {
         .encode();
         // Wait a little for room in a busy receiver's queue, but never long:
         // a receiver that is gone or stuck simply does not hear the bye.
-        let _ = send_whole(
-            &self.fd,
-            &[&bye],
-            sys::deadline_in(BYE_PATIENCE),
-            &self.label,
-        );
+        let _ = self
+            .carrier
+            .send(&[&bye], sys::deadline_in(BYE_PATIENCE), &self.label);
     }
 }
 
 #[derive(Debug)]
 pub(crate) struct DatagramReader {
-    fd: OwnedFd,
+    carrier: Carrier,
     buf: Vec<u8>,
     receives: TypeTag,
     max_msg: u32,
@@ -102,7 +101,7 @@ pub(crate) struct DatagramReader {
 
 impl DatagramReader {
     pub(crate) fn new(
-        fd: OwnedFd,
+        carrier: Carrier,
         receives: TypeTag,
         max_msg: u32,
         transport_max: usize,
@@ -110,8 +109,8 @@ impl DatagramReader {
     ) -> Self {
         let size = (max_msg as usize + HEADER).min(transport_max).max(HEADER);
         DatagramReader {
-            fd,
-            buf: vec![0; size],
+            buf: vec![0; carrier.buffer_len(size)],
+            carrier,
             receives,
             max_msg,
             senders: HashSet::new(),
@@ -122,32 +121,31 @@ impl DatagramReader {
 
     pub(crate) fn recv(&mut self, deadline: Deadline) -> Result<&[u8], Fail> {
         loop {
-            if self.heard_from_any && self.senders.is_empty() {
-                return Err(Fail::Disconnected);
-            }
-            let n = match sys::recv_packet(self.fd.as_fd(), &mut self.buf, deadline.is_some()) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if !sys::wait(self.fd.as_fd(), PollFlags::IN, deadline)
-                        .map_err(|e| io_fail("poll", e, &self.label))?
-                    {
-                        return Err(Fail::NotReady);
-                    }
-                    continue;
-                }
-                Err(e) => return Err(io_fail("receive failed", e, &self.label)),
+            // Every sender heard from has said bye. That ends the channel only
+            // once nothing is left: on a queue, other senders' messages of a
+            // lower priority (or type) can still be waiting behind a bye.
+            let ended = self.heard_from_any && self.senders.is_empty();
+            let wait_until = if ended {
+                Some(std::time::Instant::now())
+            } else {
+                deadline
             };
-            if n > self.buf.len() {
+            let got = match self.carrier.recv(&mut self.buf, wait_until, &self.label) {
+                Err(Fail::NotReady) if ended => return Err(Fail::Disconnected),
+                other => other?,
+            };
+            if got.full_len > got.range.len() || got.full_len > self.max_msg as usize + HEADER {
                 return Err(self.dropped(
                     ErrorKind::TooLarge,
                     format!(
-                        "dropped a {}-byte datagram: max_msg is {}",
-                        n.saturating_sub(HEADER),
+                        "dropped a {}-byte message: max_msg is {}",
+                        got.full_len.saturating_sub(HEADER),
                         self.max_msg
                     ),
                 ));
             }
-            let header = Header::decode(&self.buf[..n])
+            let message = got.range;
+            let header = Header::decode(&self.buf[message.clone()])
                 .map_err(|why| self.dropped(ErrorKind::Protocol, why))?;
             match header.kind {
                 Kind::Bye => {
@@ -159,7 +157,7 @@ impl DatagramReader {
                 {
                     self.heard_from_any = true;
                     self.senders.insert(header.sender);
-                    return Ok(&self.buf[HEADER..n]);
+                    return Ok(&self.buf[message.start + HEADER..message.end]);
                 }
                 Kind::Data => {
                     return Err(self.dropped(

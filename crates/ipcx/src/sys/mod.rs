@@ -4,6 +4,8 @@
 //! handle raw fd numbers live in [`inherit`].
 
 pub(crate) mod inherit;
+pub(crate) mod mqueue;
+pub(crate) mod sysv;
 
 use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, BorrowedFd};

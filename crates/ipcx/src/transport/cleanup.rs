@@ -1,24 +1,29 @@
-//! Removing the files an endpoint created (FIFOs, socket files) when it is
-//! dropped, but only if the path still names the very file we made.
+//! Removing what an endpoint created (FIFOs, socket files, message queues)
+//! when it is dropped. A file is removed only if the path still names the
+//! very file we made; someone else's replacement is left alone.
 
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{statat, AtFlags, CWD};
 
-/// Unlinks `path` on drop if it is still the file (device + inode) it was
-/// when the guard was made. Someone else's replacement is left alone.
+use crate::sys::sysv::SysvQueue;
+
+/// Removes one created object on drop.
 #[derive(Debug)]
-pub(crate) struct RemoveOnDrop {
-    path: PathBuf,
-    dev: u64,
-    ino: u64,
+pub(crate) enum RemoveOnDrop {
+    /// A file, identified by device and inode as well as path.
+    File { path: PathBuf, dev: u64, ino: u64 },
+    /// A POSIX message queue name.
+    PosixMq(String),
+    /// A System V message queue (it outlives every process otherwise).
+    SysvMq(SysvQueue),
 }
 
 impl RemoveOnDrop {
     /// Guards the file now at `path` (not following a symlink).
     pub(crate) fn new(path: &Path) -> std::io::Result<Self> {
         let st = statat(CWD, path, AtFlags::SYMLINK_NOFOLLOW)?;
-        Ok(RemoveOnDrop {
+        Ok(RemoveOnDrop::File {
             path: path.to_owned(),
             dev: st.st_dev,
             ino: st.st_ino,
@@ -28,9 +33,19 @@ impl RemoveOnDrop {
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
-        if let Ok(st) = statat(CWD, &self.path, AtFlags::SYMLINK_NOFOLLOW) {
-            if st.st_dev == self.dev && st.st_ino == self.ino {
-                let _ = std::fs::remove_file(&self.path);
+        match self {
+            RemoveOnDrop::File { path, dev, ino } => {
+                if let Ok(st) = statat(CWD, &*path, AtFlags::SYMLINK_NOFOLLOW) {
+                    if st.st_dev == *dev && st.st_ino == *ino {
+                        let _ = std::fs::remove_file(&*path);
+                    }
+                }
+            }
+            RemoveOnDrop::PosixMq(name) => {
+                let _ = crate::sys::mqueue::unlink(name);
+            }
+            RemoveOnDrop::SysvMq(queue) => {
+                let _ = queue.remove();
             }
         }
     }

@@ -14,8 +14,10 @@
 
 pub(crate) mod cleanup;
 mod fifo;
+mod mq;
 pub(crate) mod pipe;
 mod socket;
+mod sysvmq;
 
 pub(crate) use socket::{handshake, Connection, Side};
 mod tcp;
@@ -29,6 +31,7 @@ use std::time::{Duration, Instant};
 use crate::codec::TypeTag;
 use crate::endpoint::{Address, Endpoint, UnixKind};
 use crate::error::{Error, ErrorKind};
+use crate::link::carrier::Carrier;
 use crate::link::datagram::{DatagramReader, DatagramWriter};
 use crate::link::fanin::FanIn;
 use crate::link::{Inbound, Outbound};
@@ -77,14 +80,23 @@ impl Ctx<'_> {
 
     /// The sending link over a connected datagram socket that carries at
     /// most `transport_max` bytes per datagram.
-    pub(crate) fn datagram_sender(&self, fd: OwnedFd, transport_max: usize) -> Opened<Outbound> {
+    pub(crate) fn datagram_sender(
+        &self,
+        carrier: Carrier,
+        transport_max: usize,
+    ) -> Opened<Outbound> {
         let sends = self
             .hello
             .sends
             .as_ref()
             .expect("a sender's hello names what it sends");
-        let writer =
-            DatagramWriter::new(fd, sends, self.max_msg(), transport_max, self.label.clone());
+        let writer = DatagramWriter::new(
+            carrier,
+            sends,
+            self.max_msg(),
+            transport_max,
+            self.label.clone(),
+        );
         Opened::new(Outbound::Datagram(writer), self.ep.clone())
     }
 
@@ -92,7 +104,7 @@ impl Ctx<'_> {
     /// endpoint as bound).
     pub(crate) fn datagram_receiver(
         &self,
-        fd: OwnedFd,
+        carrier: Carrier,
         transport_max: usize,
         local: Endpoint,
     ) -> Opened<Inbound> {
@@ -102,7 +114,7 @@ impl Ctx<'_> {
             .clone()
             .expect("a receiver's hello names what it receives");
         let reader = DatagramReader::new(
-            fd,
+            carrier,
             receives,
             self.max_msg(),
             transport_max,
@@ -139,6 +151,8 @@ pub(crate) fn open_sender(
         Address::Fifo(path) => fifo::sender(&ctx, path),
         Address::Unix(UnixKind::Dgram, addr) => unix_dgram::sender(&ctx, addr),
         Address::Udp(hp) => udp::sender(&ctx, hp),
+        Address::Mq(name) => mq::sender(&ctx, name),
+        Address::SysvMq(key) => sysvmq::sender(&ctx, key),
         Address::Unix(..) | Address::Tcp(_) => connect_once(&ctx)?.map(|c| c.outbound).lift("send"),
     })
 }
@@ -161,6 +175,8 @@ pub(crate) fn open_receiver(ep: &Endpoint, receives: TypeTag) -> Result<Opened<I
         Address::Fifo(path) => fifo::receiver(&ctx, path),
         Address::Unix(UnixKind::Dgram, addr) => unix_dgram::receiver(&ctx, addr),
         Address::Udp(hp) => udp::receiver(&ctx, hp),
+        Address::Mq(name) => mq::receiver(&ctx, name),
+        Address::SysvMq(key) => sysvmq::receiver(&ctx, key),
         Address::Unix(..) | Address::Tcp(_) => listen(ep).map(|o| {
             o.map(|ls| {
                 let answer_senders = ep.scheme() != crate::Scheme::Tcp;

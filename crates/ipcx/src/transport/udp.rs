@@ -9,6 +9,7 @@ use super::tcp::{resolve, with_port};
 use super::{Ctx, Opened};
 use crate::endpoint::HostPort;
 use crate::error::Error;
+use crate::link::carrier::Carrier;
 use crate::link::{Inbound, Outbound};
 
 /// Largest UDP datagram (IP header and UDP header off the 64 KiB total).
@@ -31,7 +32,7 @@ pub(crate) fn sender(ctx: &Ctx<'_>, hp: &HostPort) -> Result<Opened<Outbound>, E
     socket
         .connect(addr)
         .map_err(|e| Error::io("connect failed", e))?;
-    Ok(ctx.datagram_sender(OwnedFd::from(socket), transport_max(&addr)))
+    Ok(ctx.datagram_sender(Carrier::Socket(OwnedFd::from(socket)), transport_max(&addr)))
 }
 
 pub(crate) fn receiver(ctx: &Ctx<'_>, hp: &HostPort) -> Result<Opened<Inbound>, Error> {
@@ -41,7 +42,7 @@ pub(crate) fn receiver(ctx: &Ctx<'_>, hp: &HostPort) -> Result<Opened<Inbound>, 
         .local_addr()
         .map_err(|e| Error::io("getsockname failed", e))?;
     Ok(ctx.datagram_receiver(
-        OwnedFd::from(socket),
+        Carrier::Socket(OwnedFd::from(socket)),
         transport_max(&local),
         with_port(ctx.ep, local),
     ))

@@ -6,12 +6,13 @@ use super::socket::{bind_unix, connect_unix};
 use super::{Ctx, Opened};
 use crate::endpoint::{UnixAddr, UnixKind};
 use crate::error::Error;
+use crate::link::carrier::Carrier;
 use crate::link::packet::packet_limit;
 use crate::link::{Inbound, Outbound};
 
 pub(crate) fn sender(ctx: &Ctx<'_>, addr: &UnixAddr) -> Result<Opened<Outbound>, Error> {
     let fd = connect_unix(UnixKind::Dgram, addr)?;
-    Ok(ctx.datagram_sender(fd, packet_limit()))
+    Ok(ctx.datagram_sender(Carrier::Socket(fd), packet_limit()))
 }
 
 pub(crate) fn receiver(ctx: &Ctx<'_>, addr: &UnixAddr) -> Result<Opened<Inbound>, Error> {
@@ -20,7 +21,7 @@ pub(crate) fn receiver(ctx: &Ctx<'_>, addr: &UnixAddr) -> Result<Opened<Inbound>
     // receiver blocks and uses MSG_DONTWAIT for deadlines.
     rustix::fs::fcntl_setfl(&fd, rustix::fs::OFlags::empty())
         .map_err(|e| Error::io("fcntl failed", e.into()))?;
-    let mut opened = ctx.datagram_receiver(fd, packet_limit(), ctx.ep.clone());
+    let mut opened = ctx.datagram_receiver(Carrier::Socket(fd), packet_limit(), ctx.ep.clone());
     opened.cleanup = guard;
     Ok(opened)
 }

@@ -41,11 +41,24 @@ impl Scratch {
             .expect("utf-8 temp dir")
             .to_owned()
     }
+
+    /// A POSIX queue name of this test's own.
+    pub fn mq_name(&self) -> String {
+        format!("/{}", self.name)
+    }
+
+    /// A System V key of this test's own (never 0, IPC_PRIVATE).
+    pub fn sysv_key(&self) -> u32 {
+        (crate::raw::fnv1a64(self.name.as_bytes()) as u32) | 0x4000_0000
+    }
 }
 
 impl Drop for Scratch {
+    /// Removes everything the test may have made, even after a failure:
+    /// files, and the queues named after it (System V ones outlive processes).
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        crate::raw::remove_queues(&self.mq_name(), self.sysv_key());
     }
 }
 

@@ -173,6 +173,15 @@ fn raw(ep: &str) {
             }
             say("WROTE");
         }
+        "mq" => {
+            crate::raw::mq_send_raw(addr, &chunks);
+            say("WROTE");
+        }
+        "sysvmq" => {
+            let key = u32::from_str_radix(addr.trim_start_matches("0x"), 16).expect("hex key");
+            crate::raw::sysv_send_raw(key, &chunks);
+            say("WROTE");
+        }
         "unix+seqpacket" => {
             use rustix::net::{AddressFamily, SendFlags, SocketType};
             let s = rustix::net::socket(AddressFamily::UNIX, SocketType::SEQPACKET, None)

@@ -53,3 +53,63 @@ pub fn datagram(kind: u8, sender: u32, type_name: &str, payload: &[u8]) -> Vec<u
     d.extend_from_slice(payload);
     d
 }
+
+/// Sends raw messages into POSIX queue `name` (no ipcx header added).
+pub fn mq_send_raw(name: &str, messages: &[Vec<u8>]) {
+    let c = std::ffi::CString::new(name).expect("name");
+    // SAFETY: `c` is a valid C string; without O_CREAT no variadic argument is read.
+    let mq = unsafe { libc::mq_open(c.as_ptr(), libc::O_WRONLY) };
+    assert!(
+        mq >= 0,
+        "mq_open {name}: {}",
+        std::io::Error::last_os_error()
+    );
+    for m in messages {
+        // SAFETY: `m` is valid for reads of its length during the call.
+        let r = unsafe { libc::mq_send(mq, m.as_ptr().cast(), m.len(), 0) };
+        assert_eq!(r, 0, "mq_send: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: `mq` is the descriptor opened above.
+    unsafe { libc::mq_close(mq) };
+}
+
+/// Sends raw messages (type 1) into System V queue `key`.
+pub fn sysv_send_raw(key: u32, messages: &[Vec<u8>]) {
+    // SAFETY: msgget takes plain integers.
+    let id = unsafe { libc::msgget(key as i32, 0) };
+    assert!(id >= 0, "msgget: {}", std::io::Error::last_os_error());
+    for m in messages {
+        let mut bytes = (1 as libc::c_long).to_ne_bytes().to_vec();
+        bytes.extend_from_slice(m);
+        // SAFETY: `bytes` holds the c_long type then `m.len()` bytes, as told.
+        let r = unsafe { libc::msgsnd(id, bytes.as_ptr().cast(), m.len(), 0) };
+        assert_eq!(r, 0, "msgsnd: {}", std::io::Error::last_os_error());
+    }
+}
+
+/// Removes the POSIX queue `name` and the System V queue `key`, if present.
+pub fn remove_queues(name: &str, key: u32) {
+    if let Ok(c) = std::ffi::CString::new(name) {
+        // SAFETY: `c` is a valid C string.
+        unsafe { libc::mq_unlink(c.as_ptr()) };
+    }
+    // SAFETY: msgget/msgctl take plain integers; IPC_RMID ignores the null buffer.
+    unsafe {
+        let id = libc::msgget(key as i32, 0);
+        if id >= 0 {
+            libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Whether POSIX queue `name` exists.
+pub fn mq_exists(name: &str) -> bool {
+    let c = std::ffi::CString::new(name).expect("name");
+    // SAFETY: `c` is a valid C string; no variadic arguments without O_CREAT.
+    let mq = unsafe { libc::mq_open(c.as_ptr(), libc::O_RDONLY) };
+    if mq >= 0 {
+        // SAFETY: `mq` was just opened.
+        unsafe { libc::mq_close(mq) };
+    }
+    mq >= 0
+}

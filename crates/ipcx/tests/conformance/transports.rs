@@ -15,6 +15,8 @@ pub enum Family {
     Packet,
     /// SOCK_DGRAM: Unix datagram and UDP.
     Datagram,
+    /// Message queues, POSIX and System V: datagram header, no connection.
+    Queue,
 }
 
 #[derive(Debug)]
@@ -71,6 +73,16 @@ pub const ALL: &[Transport] = &[
         family: Family::Datagram,
         template: Some(|_| "udp:127.0.0.1:0".into()),
     },
+    Transport {
+        name: "mq",
+        family: Family::Queue,
+        template: Some(|s| format!("mq:{}", s.mq_name())),
+    },
+    Transport {
+        name: "sysvmq",
+        family: Family::Queue,
+        template: Some(|s| format!("sysvmq:{:#x}", s.sysv_key())),
+    },
 ];
 
 impl Transport {
@@ -92,7 +104,20 @@ impl Transport {
             _ if self.is_udp() => 60_000,
             Family::Stream => 1 << 20,
             Family::Packet | Family::Datagram => 150_000,
+            // msgsize_max/msgmax are 8192 here; less the headers.
+            Family::Queue => 8000,
         }
+    }
+
+    /// Messages carry a per-message header instead of riding a connection.
+    pub fn connectionless(&self) -> bool {
+        matches!(self.family, Family::Datagram | Family::Queue)
+    }
+
+    /// A sender learns that the receiver is gone (a POSIX queue outlives
+    /// its receiver's descriptor: nothing tells the sender).
+    pub fn notices_receiver_death(&self) -> bool {
+        self.name != "mq"
     }
 
     /// Several processes can send to one receiver.
@@ -106,9 +131,9 @@ impl Transport {
         self.many_senders() && self.name != "fifo"
     }
 
-    /// A sender killed with SIGKILL is noticed (datagrams have no connection).
+    /// A sender killed with SIGKILL is noticed (datagrams and queues have no connection).
     pub fn notices_sender_death(&self) -> bool {
-        self.family != Family::Datagram
+        !self.connectionless()
     }
 
     /// `send` blocks when the receiver does not keep up (UDP drops instead).

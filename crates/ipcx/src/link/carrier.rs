@@ -1,0 +1,208 @@
+//! What carries one whole message for the datagram link: a datagram
+//! socket, a POSIX queue or a System V queue. Each keeps the contract's
+//! waiting rules: block without a deadline, give up at it with one.
+
+use std::io;
+use std::ops::Range;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustix::event::PollFlags;
+
+use super::packet::send_whole;
+use super::stream::io_fail;
+use crate::error::{Error, ErrorKind, Fail};
+use crate::sys::mqueue::PosixMq;
+use crate::sys::sysv::SysvQueue;
+use crate::sys::{self, Deadline};
+
+#[derive(Debug)]
+pub(crate) enum Carrier {
+    /// A connected (sending) or bound (receiving) datagram socket.
+    Socket(OwnedFd),
+    /// A POSIX queue; messages go out with `priority`.
+    PosixMq {
+        mq: PosixMq,
+        priority: u32,
+        scratch: Vec<u8>,
+    },
+    /// A System V queue; messages go out as type `mtype`, and are taken by
+    /// the `msgrcv` rule for `mtype` on receive. `max` is `kernel.msgmax`.
+    SysvMq {
+        queue: SysvQueue,
+        mtype: i64,
+        max: usize,
+        scratch: Vec<u8>,
+    },
+}
+
+/// One received message: where it is in the buffer, and its full length
+/// (more than the range when the buffer was too small and it was cut).
+pub(crate) struct Received {
+    pub(crate) range: Range<usize>,
+    pub(crate) full_len: usize,
+}
+
+impl Carrier {
+    /// Buffer space a receiver needs. Queues get room for the largest
+    /// message they can hold, whatever `max_msg` says: a POSIX receive
+    /// refuses a smaller buffer, and a System V one would leave the message
+    /// stuck at the head of the queue. The reader checks `max_msg` itself.
+    pub(crate) fn buffer_len(&self, wanted: usize) -> usize {
+        match self {
+            Carrier::Socket(_) => wanted,
+            Carrier::PosixMq { mq, .. } => mq.msgsize,
+            Carrier::SysvMq { max, .. } => sys::sysv::buffer_len(*max),
+        }
+    }
+
+    pub(crate) fn send(
+        &mut self,
+        parts: &[&[u8]],
+        deadline: Deadline,
+        label: &Arc<str>,
+    ) -> Result<(), Fail> {
+        match self {
+            Carrier::Socket(fd) => send_whole(fd, parts, deadline, label),
+            Carrier::PosixMq {
+                mq,
+                priority,
+                scratch,
+            } => {
+                scratch.clear();
+                parts.iter().for_each(|p| scratch.extend_from_slice(p));
+                loop {
+                    match mq.send(scratch, *priority) {
+                        Ok(()) => return Ok(()),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            wait(mq.as_fd(), PollFlags::OUT, deadline, label)?
+                        }
+                        Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
+                            return Err(too_big(
+                                scratch.len(),
+                                mq.msgsize,
+                                "the queue's msgsize",
+                                label,
+                            ))
+                        }
+                        Err(e) => return Err(io_fail("mq_send failed", e, label)),
+                    }
+                }
+            }
+            Carrier::SysvMq {
+                queue,
+                mtype,
+                scratch,
+                ..
+            } => {
+                let mut pause = Duration::from_micros(50);
+                loop {
+                    match queue.send(*mtype, parts, scratch, deadline.is_some()) {
+                        Ok(()) => return Ok(()),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            pause_until(deadline, &mut pause)?
+                        }
+                        Err(e) if matches!(e.raw_os_error(), Some(libc::EIDRM | libc::EINVAL)) => {
+                            // The queue was removed (its creator is done).
+                            return Err(Fail::Disconnected);
+                        }
+                        Err(e) => return Err(io_fail("msgsnd failed", e, label)),
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) fn recv(
+        &mut self,
+        buf: &mut [u8],
+        deadline: Deadline,
+        label: &Arc<str>,
+    ) -> Result<Received, Fail> {
+        match self {
+            Carrier::Socket(fd) => loop {
+                match sys::recv_packet(fd.as_fd(), buf, deadline.is_some()) {
+                    Ok(n) => {
+                        return Ok(Received {
+                            range: 0..n.min(buf.len()),
+                            full_len: n,
+                        })
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        wait(fd.as_fd(), PollFlags::IN, deadline, label)?
+                    }
+                    Err(e) => return Err(io_fail("receive failed", e, label)),
+                }
+            },
+            Carrier::PosixMq { mq, .. } => loop {
+                match mq.receive(buf) {
+                    Ok((n, _priority)) => {
+                        return Ok(Received {
+                            range: 0..n,
+                            full_len: n,
+                        })
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        wait(mq.as_fd(), PollFlags::IN, deadline, label)?
+                    }
+                    Err(e) => return Err(io_fail("mq_receive failed", e, label)),
+                }
+            },
+            Carrier::SysvMq { queue, mtype, .. } => {
+                let mut pause = Duration::from_micros(50);
+                loop {
+                    match queue.recv(buf, *mtype, deadline.is_some()) {
+                        Ok((_, range)) => {
+                            return Ok(Received {
+                                full_len: range.len(),
+                                range,
+                            })
+                        }
+                        Err(e) if e.raw_os_error() == Some(libc::ENOMSG) => {
+                            pause_until(deadline, &mut pause)?
+                        }
+                        Err(e) if matches!(e.raw_os_error(), Some(libc::EIDRM | libc::EINVAL)) => {
+                            return Err(Fail::Disconnected)
+                        }
+                        Err(e) => return Err(io_fail("msgrcv failed", e, label)),
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn wait(
+    fd: std::os::fd::BorrowedFd<'_>,
+    events: PollFlags,
+    deadline: Deadline,
+    label: &Arc<str>,
+) -> Result<(), Fail> {
+    match sys::wait(fd, events, deadline) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Fail::NotReady),
+        Err(e) => Err(io_fail("poll", e, label)),
+    }
+}
+
+/// System V queues cannot be polled: pause (growing to 2 ms) until the deadline.
+fn pause_until(deadline: Deadline, pause: &mut Duration) -> Result<(), Fail> {
+    let Some(d) = deadline else { return Ok(()) };
+    let now = Instant::now();
+    if now >= d {
+        return Err(Fail::NotReady);
+    }
+    std::thread::sleep((*pause).min(d - now));
+    *pause = (*pause * 2).min(Duration::from_millis(2));
+    Ok(())
+}
+
+pub(crate) fn too_big(len: usize, limit: usize, what: &str, label: &Arc<str>) -> Fail {
+    Error::new(
+        ErrorKind::TooLarge,
+        format!("a {len}-byte message (16 of them ipcx's header) exceeds {what}, {limit} bytes; ipcx does not split messages"),
+    )
+    .at(label)
+    .into()
+}

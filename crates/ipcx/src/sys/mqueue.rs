@@ -1,0 +1,183 @@
+//! POSIX message queues (`mq_overview(7)`). On Linux a queue descriptor is
+//! a file descriptor: it is polled like any other, so deadlines work as on
+//! sockets (non-blocking call, then `poll`). Opening does not need
+//! `/dev/mqueue` to be mounted.
+//!
+//! # References
+//! - [mq_open(3)](https://man7.org/linux/man-pages/man3/mq_open.3.html)
+//! - [mq_send(3)](https://man7.org/linux/man-pages/man3/mq_send.3.html)
+
+#![allow(unsafe_code)] // libc calls with no safe wrapper in rustix; each block says why it is sound.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// Where the kernel's limits for POSIX queues are set.
+pub(crate) const MSG_MAX: &str = "/proc/sys/fs/mqueue/msg_max";
+pub(crate) const MSGSIZE_MAX: &str = "/proc/sys/fs/mqueue/msgsize_max";
+pub(crate) const MSG_DEFAULT: &str = "/proc/sys/fs/mqueue/msg_default";
+pub(crate) const MSGSIZE_DEFAULT: &str = "/proc/sys/fs/mqueue/msgsize_default";
+
+/// Reads one of the limits above (`None` if unreadable).
+pub(crate) fn limit(path: &str) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// An open, non-blocking queue descriptor.
+#[derive(Debug)]
+pub(crate) struct PosixMq {
+    fd: OwnedFd,
+    /// The queue's largest message, as the kernel reports it.
+    pub(crate) msgsize: usize,
+}
+
+/// How to open: for reading or writing, and the attributes to create with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OpenMq {
+    pub(crate) read: bool,
+    /// `Some((mode, maxmsg, msgsize))`: create the queue if it does not exist.
+    pub(crate) create: Option<(u32, i64, i64)>,
+}
+
+fn c_name(name: &str) -> io::Result<CString> {
+    CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "queue name holds NUL"))
+}
+
+/// Opens (and maybe creates) queue `name`. Returns whether this call created it.
+pub(crate) fn open(name: &str, how: OpenMq) -> io::Result<(PosixMq, bool)> {
+    let cname = c_name(name)?;
+    let access = if how.read {
+        libc::O_RDONLY
+    } else {
+        libc::O_WRONLY
+    };
+    let flags = access | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    let mut created = false;
+    let raw = match how.create {
+        Some((mode, maxmsg, msgsize)) => {
+            // SAFETY: mq_attr is a plain C struct for which all-zero is valid.
+            let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
+            attr.mq_maxmsg = maxmsg;
+            attr.mq_msgsize = msgsize;
+            // SAFETY: `cname` is a valid NUL-terminated string that outlives
+            // the call; with O_CREAT, mq_open reads the two variadic arguments
+            // (mode_t, *mq_attr), both passed with their C types, and `attr`
+            // outlives the call.
+            let fd = unsafe {
+                libc::mq_open(
+                    cname.as_ptr(),
+                    flags | libc::O_CREAT | libc::O_EXCL,
+                    mode as libc::mode_t,
+                    &mut attr as *mut libc::mq_attr,
+                )
+            };
+            if fd >= 0 {
+                created = true;
+                fd
+            } else if io::Error::last_os_error().raw_os_error() == Some(libc::EEXIST) {
+                open_existing(&cname, flags)?
+            } else {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        None => open_existing(&cname, flags)?,
+    };
+    // SAFETY: mq_open returned a new descriptor (checked ≥ 0), which on Linux
+    // is a file descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: as above for the zeroed struct; `fd` is an open queue
+    // descriptor and `attr` a valid, writable mq_attr for the call's duration.
+    let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
+    // SAFETY: see the line above.
+    if unsafe { libc::mq_getattr(raw, &mut attr) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((
+        PosixMq {
+            fd,
+            msgsize: attr.mq_msgsize as usize,
+        },
+        created,
+    ))
+}
+
+fn open_existing(name: &CString, flags: i32) -> io::Result<i32> {
+    // SAFETY: `name` is a valid C string; without O_CREAT no variadic
+    // arguments are read.
+    let fd = unsafe { libc::mq_open(name.as_ptr(), flags) };
+    if fd < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(fd)
+    }
+}
+
+/// Removes queue `name` (existing descriptors keep working).
+pub(crate) fn unlink(name: &str) -> io::Result<()> {
+    let cname = c_name(name)?;
+    // SAFETY: `cname` is a valid C string for the duration of the call.
+    if unsafe { libc::mq_unlink(cname.as_ptr()) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+impl PosixMq {
+    /// Sends one message without blocking (`WouldBlock` when full).
+    pub(crate) fn send(&self, msg: &[u8], priority: u32) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        loop {
+            // SAFETY: `msg` is valid for reads of `msg.len()` bytes during the
+            // call; the descriptor is open (owned by self).
+            let r = unsafe {
+                libc::mq_send(
+                    self.fd.as_raw_fd(),
+                    msg.as_ptr().cast(),
+                    msg.len(),
+                    priority,
+                )
+            };
+            if r == 0 {
+                return Ok(());
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+
+    /// Receives one message without blocking into `buf` (at least
+    /// `msgsize` long); returns its length and priority.
+    pub(crate) fn receive(&self, buf: &mut [u8]) -> io::Result<(usize, u32)> {
+        use std::os::fd::AsRawFd;
+        let mut priority = 0;
+        loop {
+            // SAFETY: `buf` is valid for writes of `buf.len()` bytes and
+            // `priority` for one u32 during the call; the descriptor is open.
+            let r = unsafe {
+                libc::mq_receive(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    &mut priority,
+                )
+            };
+            if r >= 0 {
+                return Ok((r as usize, priority));
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+impl AsFd for PosixMq {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}

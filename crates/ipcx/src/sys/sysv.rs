@@ -1,0 +1,153 @@
+//! System V message queues (`svipc(7)`): typed messages, selective receive.
+//! They are not file descriptors and cannot be polled, so a deadline is kept
+//! by retrying with `IPC_NOWAIT` after short pauses; without one the call
+//! blocks in the kernel. A queue outlives every process: its creator removes it.
+//!
+//! # References
+//! - [msgop(2)](https://man7.org/linux/man-pages/man2/msgop.2.html)
+//! - [msgctl(2)](https://man7.org/linux/man-pages/man2/msgctl.2.html)
+
+#![allow(unsafe_code)] // libc calls with no safe wrapper in rustix; each block says why it is sound.
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// Where the kernel's limit on one message's size is set.
+pub(crate) const MSGMAX: &str = "/proc/sys/kernel/msgmax";
+
+/// The mtype field in front of every message, as `msgsnd` wants it.
+const MTYPE: usize = std::mem::size_of::<libc::c_long>();
+
+/// An open System V queue id.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SysvQueue {
+    pub(crate) id: i32,
+}
+
+/// `ftok(path, proj)`: the key a path names.
+pub(crate) fn ftok(path: &Path, proj: u8) -> io::Result<i32> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds NUL"))?;
+    // SAFETY: `c` is a valid C string for the duration of the call.
+    let key = unsafe { libc::ftok(c.as_ptr(), libc::c_int::from(proj)) };
+    if key == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(key)
+}
+
+/// Opens the queue with `key`, creating it with `mode` if asked and missing.
+/// Returns whether this call created it.
+pub(crate) fn get(key: i32, create_mode: Option<u32>) -> io::Result<(SysvQueue, bool)> {
+    if let Some(mode) = create_mode {
+        // SAFETY: msgget takes plain integers.
+        let id = unsafe { libc::msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | mode as i32) };
+        if id >= 0 {
+            return Ok((SysvQueue { id }, true));
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EEXIST) {
+            return Err(e);
+        }
+    }
+    // SAFETY: msgget takes plain integers.
+    let id = unsafe { libc::msgget(key, 0) };
+    if id < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((SysvQueue { id }, false))
+}
+
+impl SysvQueue {
+    /// Sends `parts` as one message of type `mtype` (> 0). `scratch` is
+    /// reused to lay the message out contiguously behind its type.
+    pub(crate) fn send(
+        &self,
+        mtype: i64,
+        parts: &[&[u8]],
+        scratch: &mut Vec<u8>,
+        nowait: bool,
+    ) -> io::Result<()> {
+        scratch.clear();
+        scratch.extend_from_slice(&(mtype as libc::c_long).to_ne_bytes());
+        for p in parts {
+            scratch.extend_from_slice(p);
+        }
+        let flags = if nowait { libc::IPC_NOWAIT } else { 0 };
+        loop {
+            // SAFETY: `scratch` holds a c_long mtype followed by the
+            // `len - MTYPE` bytes msgsnd is told to read; it is valid for
+            // the call. msgsnd does not require alignment beyond bytes on Linux
+            // (it copies from user memory).
+            let r = unsafe {
+                libc::msgsnd(
+                    self.id,
+                    scratch.as_ptr().cast(),
+                    scratch.len() - MTYPE,
+                    flags,
+                )
+            };
+            if r == 0 {
+                return Ok(());
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+
+    /// Receives one message selected by `msgtyp` (0 any, > 0 exactly, < 0
+    /// lowest ≤ |msgtyp|) into `buf` (which must have room for the mtype
+    /// plus `max` bytes). Returns (mtype, payload range in `buf`).
+    pub(crate) fn recv(
+        &self,
+        buf: &mut [u8],
+        msgtyp: i64,
+        nowait: bool,
+    ) -> io::Result<(i64, std::ops::Range<usize>)> {
+        let flags = if nowait { libc::IPC_NOWAIT } else { 0 };
+        let max = buf.len().saturating_sub(MTYPE);
+        loop {
+            // SAFETY: `buf` is valid for writes of MTYPE + `max` bytes, which
+            // is what msgrcv may write (the type, then at most `max` bytes).
+            let r = unsafe {
+                libc::msgrcv(
+                    self.id,
+                    buf.as_mut_ptr().cast(),
+                    max,
+                    msgtyp as libc::c_long,
+                    flags,
+                )
+            };
+            if r >= 0 {
+                let mut t = [0u8; MTYPE];
+                t.copy_from_slice(&buf[..MTYPE]);
+                return Ok((
+                    i64::from(libc::c_long::from_ne_bytes(t)),
+                    MTYPE..MTYPE + r as usize,
+                ));
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+
+    /// Removes the queue (`IPC_RMID`): blocked and later callers get `EIDRM`/`EINVAL`.
+    pub(crate) fn remove(&self) -> io::Result<()> {
+        // SAFETY: IPC_RMID ignores the buffer argument; null is allowed.
+        if unsafe { libc::msgctl(self.id, libc::IPC_RMID, std::ptr::null_mut()) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+/// Room needed in a receive buffer for messages of up to `max` bytes.
+pub(crate) fn buffer_len(max: usize) -> usize {
+    MTYPE + max
+}

@@ -1,0 +1,82 @@
+//! `sysvmq:KEY` or `sysvmq:/path?proj=N`: a System V message queue. The
+//! receiver creates it (mode from the endpoint, default 0600) and removes
+//! it when done unless `persist=true` — System V objects outlive
+//! processes. Senders send with `type=N` (default 1); a receiver takes any
+//! type, exactly one, or the lowest ≤ |N| first (`msgrcv`'s rule). Each
+//! message carries the datagram header (docs/wire.md); messages larger
+//! than `kernel.msgmax` are refused, not split. A sender sees the removal
+//! of the queue as the receiver being gone.
+
+use super::{Ctx, Opened, RemoveOnDrop};
+use crate::endpoint::SysvKey;
+use crate::error::{Error, ErrorKind};
+use crate::link::carrier::Carrier;
+use crate::link::{Inbound, Outbound};
+use crate::sys::mqueue::limit;
+use crate::sys::sysv::{self, MSGMAX};
+
+fn key_of(ctx: &Ctx<'_>, key: &SysvKey) -> Result<i32, Error> {
+    match key {
+        SysvKey::Key(k) => Ok(*k as i32),
+        SysvKey::Path(path) => {
+            let proj = ctx.ep.options().proj.unwrap_or(1);
+            sysv::ftok(path, proj).map_err(|e| {
+                Error::io(
+                    format!(
+                        "ftok needs an existing path; {} cannot be used",
+                        path.display()
+                    ),
+                    e,
+                )
+            })
+        }
+    }
+}
+
+fn msgmax() -> usize {
+    limit(MSGMAX).unwrap_or(8192) as usize
+}
+
+pub(crate) fn receiver(ctx: &Ctx<'_>, key: &SysvKey) -> Result<Opened<Inbound>, Error> {
+    let o = ctx.ep.options();
+    let (queue, created) = sysv::get(key_of(ctx, key)?, Some(o.mode))
+        .map_err(|e| Error::io("cannot create or open the queue", e))?;
+    let carrier = Carrier::SysvMq {
+        queue,
+        mtype: o.msg_type,
+        max: msgmax(),
+        scratch: Vec::new(),
+    };
+    let mut opened = ctx.datagram_receiver(carrier, msgmax(), ctx.ep.clone());
+    if created && !o.persist {
+        opened.cleanup = Some(RemoveOnDrop::SysvMq(queue));
+    }
+    Ok(opened)
+}
+
+pub(crate) fn sender(ctx: &Ctx<'_>, key: &SysvKey) -> Result<Opened<Outbound>, Error> {
+    let mtype = match ctx.ep.options().msg_type {
+        0 => 1,
+        t if t > 0 => t,
+        t => {
+            return Err(Error::new(
+                ErrorKind::InvalidEndpoint,
+                format!("a sender's type must be > 0 (type={t} selects on receive only)"),
+            ))
+        }
+    };
+    let (queue, _) = sysv::get(key_of(ctx, key)?, None).map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOENT) => Error::new(
+            ErrorKind::NoPeer,
+            "no queue with this key (start the receiver first, or open with a timeout)",
+        ),
+        _ => Error::io("cannot open the queue", e),
+    })?;
+    let carrier = Carrier::SysvMq {
+        queue,
+        mtype,
+        max: msgmax(),
+        scratch: Vec::new(),
+    };
+    Ok(ctx.datagram_sender(carrier, msgmax()))
+}
