@@ -125,10 +125,9 @@ impl SysvQueue {
             if r >= 0 {
                 let mut t = [0u8; MTYPE];
                 t.copy_from_slice(&buf[..MTYPE]);
-                return Ok((
-                    i64::from(libc::c_long::from_ne_bytes(t)),
-                    MTYPE..MTYPE + r as usize,
-                ));
+                #[allow(clippy::useless_conversion, reason = "c_long is i32 on 32-bit targets")]
+                let mtype = i64::from(libc::c_long::from_ne_bytes(t));
+                return Ok((mtype, MTYPE..MTYPE + r as usize));
             }
             let e = io::Error::last_os_error();
             if e.kind() != io::ErrorKind::Interrupted {
