@@ -150,3 +150,104 @@ impl SysvQueue {
 pub(crate) fn buffer_len(max: usize) -> usize {
     MTYPE + max
 }
+
+/// A System V semaphore set of one, used with `SEM_UNDO` so that the kernel
+/// gives back the units of a process that dies holding them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SysvSem {
+    pub(crate) id: i32,
+}
+
+/// Opens the semaphore with `key`; with `create = Some((mode, value))`
+/// creates it exclusively and sets its value.
+pub(crate) fn sem_get(key: i32, create: Option<(u32, u32)>) -> io::Result<SysvSem> {
+    let id = match create {
+        // SAFETY: semget takes plain integers.
+        Some((mode, _)) => unsafe {
+            libc::semget(key, 1, libc::IPC_CREAT | libc::IPC_EXCL | mode as i32)
+        },
+        // SAFETY: semget takes plain integers.
+        None => unsafe { libc::semget(key, 1, 0) },
+    };
+    if id < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let sem = SysvSem { id };
+    if let Some((_, value)) = create {
+        // SAFETY: SETVAL reads its fourth argument as an int (the union's
+        // `val` member, passed by value as glibc expects on Linux).
+        if unsafe { libc::semctl(id, 0, libc::SETVAL, value as libc::c_int) } < 0 {
+            let e = io::Error::last_os_error();
+            let _ = sem.remove();
+            return Err(e);
+        }
+    }
+    Ok(sem)
+}
+
+impl SysvSem {
+    /// Adds `delta` to the value with `SEM_UNDO`, waiting while it would go
+    /// below zero: forever (`None`), not at all (zero), or up to the timeout.
+    /// `Ok(false)` when it did not happen in time.
+    pub(crate) fn op(&self, delta: i16, timeout: Option<std::time::Duration>) -> io::Result<bool> {
+        let mut flags = libc::SEM_UNDO as libc::c_short;
+        if timeout.is_some_and(|t| t.is_zero()) {
+            flags |= libc::IPC_NOWAIT as libc::c_short;
+        }
+        let mut sop = libc::sembuf {
+            sem_num: 0,
+            sem_op: delta,
+            sem_flg: flags,
+        };
+        loop {
+            let r = match timeout {
+                Some(t) if !t.is_zero() => {
+                    let ts = libc::timespec {
+                        tv_sec: t.as_secs() as libc::time_t,
+                        tv_nsec: t.subsec_nanos() as libc::c_long,
+                    };
+                    // SAFETY: semtimedop(2) takes the id, a pointer to one
+                    // sembuf valid for the call, the count 1, and a relative
+                    // timespec valid for the call; libc has no wrapper for it.
+                    unsafe {
+                        libc::syscall(
+                            libc::SYS_semtimedop,
+                            self.id,
+                            &mut sop as *mut libc::sembuf,
+                            1usize,
+                            &ts as *const libc::timespec,
+                        ) as libc::c_int
+                    }
+                }
+                // SAFETY: `sop` is one valid sembuf for the duration of the call.
+                _ => unsafe { libc::semop(self.id, &mut sop, 1) },
+            };
+            if r == 0 {
+                return Ok(true);
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => return Ok(false),
+                _ => return Err(e),
+            }
+        }
+    }
+
+    pub(crate) fn value(&self) -> io::Result<u32> {
+        // SAFETY: GETVAL takes no fourth argument.
+        let v = unsafe { libc::semctl(self.id, 0, libc::GETVAL) };
+        if v < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(v as u32)
+    }
+
+    pub(crate) fn remove(&self) -> io::Result<()> {
+        // SAFETY: IPC_RMID takes no fourth argument.
+        if unsafe { libc::semctl(self.id, 0, libc::IPC_RMID) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
