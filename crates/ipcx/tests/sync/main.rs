@@ -46,7 +46,12 @@ fn main() {
     ];
     let trials = tests
         .into_iter()
-        .map(|(name, test)| Trial::test(name, move || Ok(test())))
+        .map(|(name, test)| {
+            Trial::test(name, move || {
+                test();
+                Ok(())
+            })
+        })
         .collect();
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
 }
