@@ -29,6 +29,7 @@ fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         cli::Command::Send(args) => command::send::run(args),
         cli::Command::Recv(args) => command::recv::run(args),
+        cli::Command::Signal(args) => command::signal::run(args),
     }
 }
 

@@ -65,8 +65,12 @@ fn finish(mut r: Running) -> (bool, String, String) {
         std::thread::sleep(Duration::from_millis(5));
     };
     let (mut out, mut err) = (String::new(), String::new());
-    r.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    r.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    if let Some(mut o) = r.0.stdout.take() {
+        o.read_to_string(&mut out).unwrap();
+    }
+    if let Some(mut e) = r.0.stderr.take() {
+        e.read_to_string(&mut err).unwrap();
+    }
     (status.success(), out, err)
 }
 
@@ -336,4 +340,58 @@ fn queue_priorities_and_types() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("/proc/sys/fs/mqueue/msg_max"));
+}
+
+#[test]
+fn signals_carry_values_and_senders() {
+    let mut waiter = Running(
+        ipcx()
+            .args([
+                "signal",
+                "wait",
+                "-s",
+                "RTMIN+3",
+                "-n",
+                "2",
+                "--timeout",
+                "20s",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // The waiter says on stderr once its signals are blocked: only then is
+    // it safe to send (unblocked, a real-time signal would kill it).
+    let mut stderr = std::io::BufReader::new(waiter.0.stderr.take().unwrap());
+    let mut ready = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut ready).unwrap();
+    assert!(ready.contains("waiting for SIGRTMIN+3"), "{ready}");
+    let pid = waiter.0.id().to_string();
+    run_ok(&["signal", "send", &pid, "42", "-s", "RTMIN+3"]);
+    run_ok(&["signal", "send", &pid, "-7", "-s", "RTMIN+3"]);
+    let (ok, out, _) = finish(waiter);
+    assert!(ok);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("SIGRTMIN+3 value=42 pid=") && lines[0].ends_with("uid=0"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("SIGRTMIN+3 value=-7 pid="),
+        "queued in order: {out}"
+    );
+
+    let out = ipcx()
+        .args(["signal", "wait", "-s", "KILL"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SIGKILL cannot be caught"));
+    let out = ipcx()
+        .args(["signal", "send", "999999999", "1"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such process"));
 }

@@ -56,6 +56,7 @@ pub mod endpoint;
 mod error;
 mod link;
 pub mod pipe;
+pub mod signal;
 pub mod sync;
 mod sys;
 mod transport;

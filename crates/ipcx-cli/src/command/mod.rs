@@ -2,6 +2,7 @@
 
 pub(crate) mod recv;
 pub(crate) mod send;
+pub(crate) mod signal;
 
 use anyhow::{bail, Context};
 use ipcx::{Endpoint, Scheme};

@@ -6,6 +6,7 @@
 pub(crate) mod inherit;
 pub(crate) mod mqueue;
 pub(crate) mod posix_sem;
+pub(crate) mod signal;
 pub(crate) mod sysv;
 
 use std::io::{self, IoSlice};
