@@ -395,3 +395,62 @@ fn signals_carry_values_and_senders() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such process"));
 }
+
+#[test]
+fn sigterm_mid_stream_loses_nothing_that_was_accepted() {
+    let s = Scratch::new("sigterm");
+    let path = s.path("graceful.sock");
+    let ep = format!("unix:{path}");
+    let rx = spawn_recv(&[&ep]);
+    let tx = ipcx::ByteSender::open_timeout(&ep, Duration::from_secs(20)).expect("connect");
+    let pid = rx.0.id() as i32;
+    // Send numbered messages; signal the receiver part-way; keep sending
+    // until it refuses. Every send that returned Ok was accepted.
+    let mut accepted = 0u64;
+    loop {
+        if accepted == 2000 {
+            // SAFETY: kill(2) with a live child's pid and a valid signal.
+            assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        }
+        match tx.send_bytes_timeout(accepted.to_string(), Duration::from_secs(20)) {
+            Ok(()) => accepted += 1,
+            Err(e) => {
+                assert!(
+                    e.is_disconnected(),
+                    "the stopped receiver refuses further messages: {e}"
+                );
+                break;
+            }
+        }
+        assert!(
+            accepted < 10_000_000,
+            "the receiver never stopped taking messages"
+        );
+    }
+    let started = Instant::now();
+    let (ok, out, err) = finish(rx);
+    assert!(ok, "exit 0 after SIGTERM: {err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "within the grace period"
+    );
+    assert!(err.contains("SIGTERM"), "{err}");
+    let got: Vec<u64> = out.lines().map(|l| l.parse().expect("number")).collect();
+    eprintln!(
+        "accepted {accepted} messages, {} after SIGTERM",
+        accepted.saturating_sub(2000)
+    );
+    assert!(
+        accepted > 2000,
+        "some messages were sent after the signal: {accepted}"
+    );
+    assert_eq!(
+        got.len() as u64,
+        accepted,
+        "every accepted message was printed, no more"
+    );
+    assert!(
+        got.iter().enumerate().all(|(i, n)| *n == i as u64),
+        "in order"
+    );
+}

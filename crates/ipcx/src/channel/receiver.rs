@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,8 @@ use crate::transport;
 /// as [`RecvError::Failed`] once; the receiver goes on with the others.
 pub struct Receiver<T> {
     link: Mutex<Inbound>,
+    /// After [`Receiver::shutdown`]: receive only what is already there.
+    stopped: AtomicBool,
     info: Info,
     _type: PhantomData<fn() -> T>,
 }
@@ -44,6 +47,7 @@ impl<T> Receiver<T> {
     pub(crate) fn from_parts(link: Inbound, info: Info) -> Self {
         Receiver {
             link: Mutex::new(link),
+            stopped: AtomicBool::new(false),
             info,
             _type: PhantomData,
         }
@@ -53,6 +57,21 @@ impl<T> Receiver<T> {
     /// port the kernel chose, ready to hand to senders.
     pub fn endpoint(&self) -> &Endpoint {
         &self.info.local
+    }
+
+    /// Stops taking new messages, for an orderly stop (e.g. on SIGTERM,
+    /// see [`Shutdown`](crate::signal::Shutdown)): a listener stops accepting,
+    /// and socket connections are shut for reading, so a Unix sender's later
+    /// sends fail and it knows they were not taken. Everything already
+    /// queued is still received; then `recv` returns `Disconnected`,
+    /// without waiting. (Pipes, FIFOs, TCP, UDP and queues cannot refuse
+    /// their senders: what they send after the last receive is not read.)
+    pub fn shutdown(&self) {
+        self.link
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .stop();
+        self.stopped.store(true, Ordering::SeqCst);
     }
 
     /// Receives one message's bytes and hands them to `f` without copying.

@@ -102,7 +102,8 @@ impl Conn {
 /// A listening socket and the senders it has accepted.
 #[derive(Debug)]
 pub(crate) struct FanIn {
-    listener: OwnedFd,
+    /// `None` once stopped: no more connections are taken.
+    listener: Option<OwnedFd>,
     packets: bool,
     local: Hello,
     hello_bytes: Vec<u8>,
@@ -131,7 +132,7 @@ impl FanIn {
     ) -> Self {
         let hello_bytes = super::encode_hello(&local, packets);
         FanIn {
-            listener,
+            listener: Some(listener),
             packets,
             local,
             hello_bytes,
@@ -194,6 +195,24 @@ impl FanIn {
         Ok(None)
     }
 
+    /// Stops taking messages: closes the listener (no new senders) and shuts
+    /// every connection for reading; what is queued can still be read.
+    pub(crate) fn stop(&mut self) {
+        // A connection still in the backlog may already hold messages its
+        // sender was told were sent: take it before closing the listener
+        // (closing would reset it). One that connects in the instant between
+        // the two is refused.
+        while let Ok(true) = self.accept_pending() {}
+        self.listener = None;
+        for conn in &mut self.conns {
+            match &mut conn.reader {
+                Reader::Stream(r) => r.stop(),
+                Reader::Packet(r) => r.stop(),
+            }
+            conn.readable = true;
+        }
+    }
+
     /// Sends this end's hello once the peer's has been read (so that
     /// everything the peer sent before is already in our buffer).
     fn answer(&mut self, i: usize) {
@@ -222,8 +241,11 @@ impl FanIn {
     /// Accepts every connection waiting in the backlog. `Ok(true)` if any.
     fn accept_pending(&mut self) -> Result<bool, Fail> {
         let mut any = false;
+        let Some(listener) = &self.listener else {
+            return Ok(false);
+        };
         loop {
-            let fd = match rustix::net::accept_with(&self.listener, SocketFlags::CLOEXEC) {
+            let fd = match rustix::net::accept_with(listener, SocketFlags::CLOEXEC) {
                 Ok(fd) => fd,
                 Err(Errno::AGAIN) => {
                     self.listener_readable = false;
@@ -262,7 +284,10 @@ impl FanIn {
     /// Runs only when nothing is ready, i.e. when the caller is about to sleep.
     fn poll_all(&mut self, deadline: Deadline) -> Result<bool, Fail> {
         let mut fds = Vec::with_capacity(self.conns.len() + 1);
-        fds.push(PollFd::new(&self.listener, PollFlags::IN));
+        let listening = usize::from(self.listener.is_some());
+        if let Some(listener) = &self.listener {
+            fds.push(PollFd::new(listener, PollFlags::IN));
+        }
         fds.extend(
             self.conns
                 .iter()
@@ -273,8 +298,8 @@ impl FanIn {
         }
         let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
         drop(fds);
-        self.listener_readable = ready[0];
-        for (conn, r) in self.conns.iter_mut().zip(&ready[1..]) {
+        self.listener_readable = listening == 1 && ready[0];
+        for (conn, r) in self.conns.iter_mut().zip(&ready[listening..]) {
             conn.readable |= *r;
         }
         Ok(true)

@@ -76,6 +76,16 @@ pub(crate) enum Inbound {
 }
 
 impl Inbound {
+    /// Stops taking new messages (see `Receiver::shutdown`).
+    pub(crate) fn stop(&mut self) {
+        match self {
+            Inbound::Stream(r) => r.stop(),
+            Inbound::Packet(r) => r.stop(),
+            Inbound::Datagram(_) => {}
+            Inbound::FanIn(r) => r.stop(),
+        }
+    }
+
     pub(crate) fn recv(&mut self, deadline: Deadline) -> Result<&[u8], Fail> {
         match self {
             Inbound::Stream(r) => r.recv(deadline),

@@ -174,6 +174,11 @@ impl PacketReader {
         self.closed
     }
 
+    /// Stops taking messages: shut for reading; queued packets stay readable.
+    pub(crate) fn stop(&mut self) {
+        let _ = rustix::net::shutdown(&*self.fd, rustix::net::Shutdown::Read);
+    }
+
     pub(crate) fn recv(&mut self, deadline: Deadline) -> Result<&[u8], Fail> {
         let range = self.recv_range(deadline)?;
         Ok(&self.buf[range])

@@ -241,6 +241,8 @@ pub(crate) struct StreamReader {
     /// says hello so that the reader blocks (instead of seeing end-of-file)
     /// while no writer has opened the FIFO yet.
     keepalive: Option<OwnedFd>,
+    /// This end stopped taking messages ([`StreamReader::stop`]).
+    stopped: bool,
 }
 
 impl StreamReader {
@@ -281,7 +283,20 @@ impl StreamReader {
             seen: None,
             closed: false,
             keepalive: None,
+            stopped: false,
         }
+    }
+
+    /// Stops taking messages: a socket is shut for reading (a Unix peer's
+    /// further writes fail, so it knows they were not taken); what is
+    /// already queued can still be read. A frame cut off by our own stop is
+    /// not an error.
+    pub(crate) fn stop(&mut self) {
+        if self.kind == FdKind::Socket {
+            let _ = rustix::net::shutdown(&*self.fd, rustix::net::Shutdown::Read);
+        }
+        self.keepalive = None;
+        self.stopped = true;
     }
 
     pub(crate) fn keep_open_until_hello(&mut self, keepalive: OwnedFd) {
@@ -455,7 +470,7 @@ impl StreamReader {
             Ok(0) => {
                 let partial = self.end - self.start;
                 self.closed = true;
-                if partial > 0 {
+                if partial > 0 && !self.stopped {
                     let msg = format!(
                         "the peer closed the connection in the middle of a message \
                          ({partial} of {} bytes arrived)",

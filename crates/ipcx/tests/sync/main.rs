@@ -28,7 +28,8 @@ fn main() {
     if let Ok(role) = std::env::var(harness::PEER_ENV) {
         peer(&role, &std::env::var(harness::EP_ENV).expect("IPCX_EP"));
     }
-    let tests: [(&str, fn()); 5] = [
+    let tests: [(&str, fn()); 6] = [
+        ("a_second_stop_signal_kills", a_second_stop_signal_kills),
         (
             "four_processes_share_three_units",
             four_processes_share_three_units,
@@ -85,6 +86,19 @@ fn peer(role: &str, name: &str) -> ! {
             let _guard = sem.acquire().expect("acquire");
             say("ACQUIRED");
             wait_for_go();
+        }
+        "shutdown-twice" => {
+            let stop = ipcx::signal::Shutdown::install().expect("install");
+            // SAFETY: raise(2) with a valid signal number.
+            unsafe { libc::raise(libc::SIGTERM) };
+            say(&format!(
+                "REQUESTED {} {:?}",
+                stop.requested(),
+                stop.signal()
+            ));
+            // SAFETY: as above. The second one must end the process.
+            unsafe { libc::raise(libc::SIGTERM) };
+            say("STILL ALIVE");
         }
         other => panic!("unknown role {other}"),
     }
@@ -235,4 +249,26 @@ impl Drop for SemCleanup {
         // SAFETY: `c` is a valid C string.
         unsafe { libc::sem_unlink(c.as_ptr()) };
     }
+}
+
+/// The first SIGTERM only sets the flag; the second gets the default action.
+fn a_second_stop_signal_kills() {
+    use std::os::unix::process::ExitStatusExt;
+    let out = harness::peer_command("shutdown-twice", "", &[])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run peer");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines().next(),
+        Some("REQUESTED true Some(15)"),
+        "{text}"
+    );
+    assert!(!text.contains("STILL ALIVE"), "{text}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGTERM),
+        "killed by the second signal: {:?}",
+        out.status
+    );
 }
