@@ -6,6 +6,8 @@
 pub(crate) mod inherit;
 pub(crate) mod mqueue;
 pub(crate) mod posix_sem;
+pub(crate) mod pthread;
+pub(crate) mod shm;
 pub(crate) mod signal;
 pub(crate) mod sysv;
 

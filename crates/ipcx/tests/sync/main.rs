@@ -20,7 +20,7 @@ use std::io::BufRead;
 use std::time::{Duration, Instant};
 
 use harness::{Peer, Scratch, PATIENCE};
-use ipcx::sync::{Semaphore, UndoSemaphore};
+use ipcx::sync::{LockError, Mutex, Semaphore, UndoSemaphore};
 use ipcx::ErrorKind;
 use libtest_mimic::{Arguments, Trial};
 
@@ -28,7 +28,20 @@ fn main() {
     if let Ok(role) = std::env::var(harness::PEER_ENV) {
         peer(&role, &std::env::var(harness::EP_ENV).expect("IPCX_EP"));
     }
-    let tests: [(&str, fn()); 6] = [
+    let tests: [(&str, fn()); 10] = [
+        (
+            "robust_mutex_survives_a_killed_holder",
+            robust_mutex_survives_a_killed_holder,
+        ),
+        (
+            "condvar_wakes_another_process",
+            condvar_wakes_another_process,
+        ),
+        (
+            "try_lock_sees_another_process_holding",
+            try_lock_sees_another_process_holding,
+        ),
+        ("mutex_checks_the_type", mutex_checks_the_type),
         ("a_second_stop_signal_kills", a_second_stop_signal_kills),
         (
             "four_processes_share_three_units",
@@ -86,6 +99,30 @@ fn peer(role: &str, name: &str) -> ! {
             let _guard = sem.acquire().expect("acquire");
             say("ACQUIRED");
             wait_for_go();
+        }
+        "lock-and-hold" => {
+            let m = Mutex::<[u64; 2]>::open(name).expect("open");
+            let mut g = m.lock().expect("lock");
+            g[0] = 1; // half of an update the process will not finish
+            say("LOCKED");
+            wait_for_go();
+        }
+        "wait-for-7" => {
+            let m = Mutex::<[u64; 2]>::open(name).expect("open");
+            let mut g = m.lock().expect("lock");
+            say("WAITING");
+            while g[0] != 7 {
+                g.wait().expect("wait");
+            }
+            say(&format!("WOKE {}", g[0]));
+        }
+        "try-lock" => {
+            let m = Mutex::<[u64; 2]>::open(name).expect("open");
+            say(if m.try_lock().expect("try").is_some() {
+                "FREE"
+            } else {
+                "BUSY"
+            });
         }
         "shutdown-twice" => {
             let stop = ipcx::signal::Shutdown::install().expect("install");
@@ -270,5 +307,114 @@ fn a_second_stop_signal_kills() {
         Some(libc::SIGTERM),
         "killed by the second signal: {:?}",
         out.status
+    );
+}
+
+/// Removes a shared-memory name on drop, even when the test fails.
+struct ShmCleanup(String);
+
+impl Drop for ShmCleanup {
+    fn drop(&mut self) {
+        let c = std::ffi::CString::new(self.0.as_str()).expect("name");
+        // SAFETY: `c` is a valid C string.
+        unsafe { libc::shm_unlink(c.as_ptr()) };
+    }
+}
+
+fn robust_mutex_survives_a_killed_holder() {
+    let s = Scratch::new("robust");
+    let name = sem_name(&s);
+    let _cleanup = ShmCleanup(name.clone());
+    let m = Mutex::create(&name, [0u64, 0]).expect("create");
+    let mut holder = Peer::spawn("lock-and-hold", &name, &[]);
+    assert_eq!(holder.line(), "LOCKED");
+    assert!(
+        matches!(m.try_lock(), Ok(None)),
+        "held by the other process"
+    );
+    holder.kill(); // SIGKILL while holding the lock, mid-update
+    match m.lock() {
+        Err(LockError::OwnerDied(mut g)) => {
+            assert_eq!(*g, [1, 0], "the data as the dead owner left it");
+            *g = [0, 0]; // repair
+        }
+        other => panic!("expected OwnerDied, got {other:?}"),
+    }
+    let g = m.lock().expect("the lock works normally again");
+    assert_eq!(*g, [0, 0]);
+}
+
+fn condvar_wakes_another_process() {
+    let s = Scratch::new("condvar");
+    let name = sem_name(&s);
+    let _cleanup = ShmCleanup(name.clone());
+    let m = Mutex::create(&name, [0u64, 0]).expect("create");
+    let waiter = Peer::spawn("wait-for-7", &name, &[]);
+    assert_eq!(waiter.line(), "WAITING");
+    {
+        // Taking the lock succeeds only once the waiter sleeps in wait().
+        let mut g = m.lock().expect("lock");
+        g[0] = 7;
+        m.notify_all();
+    }
+    assert_eq!(waiter.line(), "WOKE 7");
+    waiter.finish();
+
+    let mut g = m.lock().expect("lock");
+    let t = Instant::now();
+    assert!(
+        !g.wait_timeout(Duration::from_millis(100)).expect("wait"),
+        "nobody notifies: timeout"
+    );
+    assert!(t.elapsed() >= Duration::from_millis(100));
+}
+
+fn try_lock_sees_another_process_holding() {
+    let s = Scratch::new("trylock");
+    let name = sem_name(&s);
+    let _cleanup = ShmCleanup(name.clone());
+    let m = Mutex::create(&name, [0u64, 0]).expect("create");
+    let g = m.lock().expect("lock");
+    let peer = Peer::spawn("try-lock", &name, &[]);
+    assert_eq!(peer.line(), "BUSY");
+    peer.finish();
+    drop(g);
+    let peer = Peer::spawn("try-lock", &name, &[]);
+    assert_eq!(peer.line(), "FREE");
+    peer.finish();
+}
+
+fn mutex_checks_the_type() {
+    let s = Scratch::new("mutextype");
+    let name = sem_name(&s);
+    let _cleanup = ShmCleanup(name.clone());
+    assert_eq!(
+        Mutex::<u64>::open(&name).expect_err("missing").kind(),
+        ErrorKind::NoPeer
+    );
+    let m = Mutex::create(&name, [0u64, 0]).expect("create");
+    assert_eq!(
+        Mutex::<[u64; 2]>::create(&name, [0, 0])
+            .expect_err("exists")
+            .kind(),
+        ErrorKind::AddrInUse
+    );
+    assert_eq!(
+        Mutex::<u32>::open(&name).expect_err("other type").kind(),
+        ErrorKind::TypeMismatch
+    );
+    assert_eq!(
+        Mutex::<[u32; 4]>::open(&name)
+            .expect_err("same size, other type")
+            .kind(),
+        ErrorKind::TypeMismatch
+    );
+    let mode = std::fs::metadata(format!("/dev/shm{name}"))
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777);
+    assert_eq!(mode.expect("in /dev/shm"), 0o600);
+    drop(m);
+    assert!(
+        std::fs::metadata(format!("/dev/shm{name}")).is_err(),
+        "the creator removed it"
     );
 }

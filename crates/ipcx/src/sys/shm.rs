@@ -1,0 +1,96 @@
+//! POSIX shared memory: a named region mapped into every process that opens it.
+//!
+//! # References
+//! - [shm_open(3)](https://man7.org/linux/man-pages/man3/shm_open.3.html)
+//! - [mmap(2)](https://man7.org/linux/man-pages/man2/mmap.2.html)
+
+#![allow(unsafe_code)] // mapping memory is unsafe by nature; each block says why it is sound.
+
+use std::io;
+use std::ptr::NonNull;
+
+use rustix::fs::Mode;
+use rustix::mm::{MapFlags, ProtFlags};
+use rustix::shm::OFlags;
+
+/// A shared mapping of a whole named region, unmapped on drop.
+#[derive(Debug)]
+pub(crate) struct Region {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain shared memory, valid in every thread; what
+// lives in it is synchronised by its users (process-shared pthread objects).
+unsafe impl Send for Region {}
+// SAFETY: as above.
+unsafe impl Sync for Region {}
+
+impl Region {
+    /// Creates region `name` of `len` zeroed bytes with `mode` (fails if it exists).
+    pub(crate) fn create(name: &str, len: usize, mode: u32) -> io::Result<Region> {
+        let fd = rustix::shm::open(
+            name,
+            OFlags::CREATE | OFlags::EXCL | OFlags::RDWR,
+            Mode::from_raw_mode(mode),
+        )?;
+        // fchmod: shm_open's mode went through the umask.
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))?;
+        if let Err(e) = rustix::fs::ftruncate(&fd, len as u64) {
+            let _ = rustix::shm::unlink(name);
+            return Err(e.into());
+        }
+        Self::map(&fd, len)
+    }
+
+    /// Maps the existing region `name` whole; its length is what the file says.
+    pub(crate) fn open(name: &str) -> io::Result<Region> {
+        let fd = rustix::shm::open(name, OFlags::RDWR, Mode::empty())?;
+        let len = rustix::fs::fstat(&fd)?.st_size as usize;
+        Self::map(&fd, len)
+    }
+
+    fn map(fd: &std::os::fd::OwnedFd, len: usize) -> io::Result<Region> {
+        if len == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the shared region is empty",
+            ));
+        }
+        // SAFETY: a fresh shared mapping of `len` bytes of `fd` at an address
+        // the kernel chooses: it aliases no Rust object. It stays valid until
+        // munmap in Drop; the fd may be closed after mmap.
+        let ptr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                fd,
+                0,
+            )?
+        };
+        let ptr =
+            NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        Ok(Region { ptr, len })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly the mapping made in `map`, unmapped once.
+        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+pub(crate) fn unlink(name: &str) -> io::Result<()> {
+    Ok(rustix::shm::unlink(name)?)
+}
