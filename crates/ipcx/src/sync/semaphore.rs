@@ -12,6 +12,7 @@ trait Counting {
     /// `Ok(false)`: no unit within the timeout (`Some(ZERO)`: right now).
     fn p(&self, timeout: Option<Duration>) -> std::io::Result<bool>;
     fn v(&self) -> std::io::Result<()>;
+    fn count(&self) -> std::io::Result<u32>;
     fn name(&self) -> &str;
 }
 
@@ -71,6 +72,12 @@ macro_rules! semaphore_methods {
             acquire(self, Some(timeout.max(Duration::from_nanos(1))))
         }
 
+        /// Units free now.
+        pub fn value(&self) -> Result<u32, Error> {
+            self.count()
+                .map_err(|e| Error::io(format!("semaphore {}", self.name()), e))
+        }
+
         /// Gives a unit back without a guard (V), e.g. one taken by another process.
         pub fn release(&self) -> Result<(), Error> {
             self.v()
@@ -124,13 +131,6 @@ impl Semaphore {
         })
     }
 
-    /// Units free now.
-    pub fn value(&self) -> Result<u32, Error> {
-        self.sem
-            .value()
-            .map_err(|e| Error::io(format!("semaphore {}", self.name), e))
-    }
-
     semaphore_methods!();
 }
 
@@ -140,6 +140,9 @@ impl Counting for Semaphore {
     }
     fn v(&self) -> std::io::Result<()> {
         self.sem.post()
+    }
+    fn count(&self) -> std::io::Result<u32> {
+        self.sem.value()
     }
     fn name(&self) -> &str {
         &self.name
@@ -197,13 +200,6 @@ impl UndoSemaphore {
         })
     }
 
-    /// Units free now.
-    pub fn value(&self) -> Result<u32, Error> {
-        self.sem
-            .value()
-            .map_err(|e| Error::io(format!("semaphore {}", self.name), e))
-    }
-
     semaphore_methods!();
 }
 
@@ -213,6 +209,9 @@ impl Counting for UndoSemaphore {
     }
     fn v(&self) -> std::io::Result<()> {
         self.sem.op(1, None).map(|_| ())
+    }
+    fn count(&self) -> std::io::Result<u32> {
+        self.sem.value()
     }
     fn name(&self) -> &str {
         &self.name
