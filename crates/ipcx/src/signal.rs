@@ -73,25 +73,27 @@ pub fn rt(n: i32) -> Result<i32, Error> {
     Ok(s)
 }
 
+/// The standard signals known by name (without the `SIG` prefix).
+const NAMED: [(&str, i32); 13] = [
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("KILL", libc::SIGKILL),
+    ("USR1", libc::SIGUSR1),
+    ("USR2", libc::SIGUSR2),
+    ("PIPE", libc::SIGPIPE),
+    ("ALRM", libc::SIGALRM),
+    ("TERM", libc::SIGTERM),
+    ("CHLD", libc::SIGCHLD),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+    ("WINCH", libc::SIGWINCH),
+];
+
 /// Parses a signal name: `TERM`, `SIGUSR1`, `RTMIN+2`, or a number.
 pub fn parse(name: &str) -> Result<i32, Error> {
     let n = name.trim_start_matches("SIG");
-    let fixed = [
-        ("HUP", libc::SIGHUP),
-        ("INT", libc::SIGINT),
-        ("QUIT", libc::SIGQUIT),
-        ("USR1", libc::SIGUSR1),
-        ("USR2", libc::SIGUSR2),
-        ("TERM", libc::SIGTERM),
-        ("CHLD", libc::SIGCHLD),
-        ("CONT", libc::SIGCONT),
-        ("KILL", libc::SIGKILL),
-        ("STOP", libc::SIGSTOP),
-        ("ALRM", libc::SIGALRM),
-        ("PIPE", libc::SIGPIPE),
-        ("WINCH", libc::SIGWINCH),
-    ];
-    if let Some((_, s)) = fixed.iter().find(|(k, _)| *k == n) {
+    if let Some((_, s)) = NAMED.iter().find(|(k, _)| *k == n) {
         return Ok(*s);
     }
     if n == "RTMIN" {
@@ -121,25 +123,10 @@ pub fn name(s: i32) -> String {
             format!("SIGRTMIN+{}", s - base)
         };
     }
-    let fixed = [
-        (libc::SIGHUP, "SIGHUP"),
-        (libc::SIGINT, "SIGINT"),
-        (libc::SIGQUIT, "SIGQUIT"),
-        (libc::SIGUSR1, "SIGUSR1"),
-        (libc::SIGUSR2, "SIGUSR2"),
-        (libc::SIGTERM, "SIGTERM"),
-        (libc::SIGCHLD, "SIGCHLD"),
-        (libc::SIGALRM, "SIGALRM"),
-        (libc::SIGWINCH, "SIGWINCH"),
-        (libc::SIGKILL, "SIGKILL"),
-        (libc::SIGSTOP, "SIGSTOP"),
-        (libc::SIGCONT, "SIGCONT"),
-        (libc::SIGPIPE, "SIGPIPE"),
-    ];
-    fixed
+    NAMED
         .iter()
-        .find(|(n, _)| *n == s)
-        .map_or_else(|| format!("signal {s}"), |(_, name)| (*name).to_owned())
+        .find(|(_, n)| *n == s)
+        .map_or_else(|| format!("signal {s}"), |(k, _)| format!("SIG{k}"))
 }
 
 /// Queues `signal` with `value` to process `pid` (`sigqueue`).
