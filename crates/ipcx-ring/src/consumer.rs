@@ -9,7 +9,7 @@ use crate::record::{Header, Kind, EMPTY, HEADER_LEN};
 use crate::ring::Ring;
 
 /// A DropOldest reader lapped this many times in one read gives up for now.
-const MAX_RESYNCS: u32 = 100;
+const MAX_RESYNCS: u32 = if cfg!(loom) { 2 } else { 100 };
 
 /// A reader attached to a ring. Each reader sees every message (broadcast)
 /// from where it attached; the producer waits for the slowest reader, or
@@ -82,7 +82,8 @@ impl Consumer {
                 let floor = p.floor.load(Ordering::SeqCst);
                 s.head.store(floor, Ordering::SeqCst);
                 s.state.store(SLOT_ACTIVE, Ordering::SeqCst);
-                if p.floor.load(Ordering::SeqCst) == floor {
+                // A read-modify-write, against the one in `refresh_floor`.
+                if p.floor.fetch_add(0, Ordering::SeqCst) == floor {
                     break floor;
                 }
             },
@@ -132,9 +133,13 @@ impl Consumer {
             self.expect = self.expect.map(|s| s.wrapping_add(1));
         }
         self.head = next;
-        self.ring.slot(self.slot).head.store(next, Ordering::SeqCst);
+        self.ring
+            .slot(self.slot)
+            .head
+            .store(next, Ordering::Release);
+        // A read-modify-write, against the one in `Producer::begin_wait`.
         let w = &self.ring.control().space_ready;
-        let wake = w.waiters.load(Ordering::SeqCst) != 0;
+        let wake = w.waiters.fetch_add(0, Ordering::SeqCst) != 0;
         if wake {
             w.futex.fetch_add(1, Ordering::SeqCst);
         }
@@ -230,6 +235,7 @@ impl Consumer {
         }
     }
 
+    #[cfg_attr(loom, allow(unused_variables))]
     fn lend(&self, index: usize, len: usize) -> &[u8] {
         if self.copies() {
             return &self.copy[..len];
@@ -265,9 +271,10 @@ impl Consumer {
     /// producer has left half a ring of room before.
     fn resync(&mut self) -> Result<(), ReadError> {
         let p = &self.ring.control().producer;
+        // Tail last: it only grows, so the two before cannot be past it.
         let claimed = p.claimed.load(Ordering::Acquire);
-        let tail = p.tail.load(Ordering::Acquire);
         let oldest = p.oldest.load(Ordering::Acquire);
+        let tail = p.tail.load(Ordering::Acquire);
         let capacity = self.ring.geometry.capacity as u64;
         if claimed > tail.saturating_add(capacity) || oldest > tail {
             return Err(ReadError::Corrupt(Corruption {
@@ -291,6 +298,9 @@ impl Consumer {
     /// sleep only if still empty, then call [`Consumer::end_wait`].
     pub fn begin_wait(&self) -> u32 {
         let w = &self.ring.control().data_ready;
+        // Dekker's pattern over one word: our announcement and the
+        // producer's look for sleepers (after its commit) are both
+        // read-modify-writes, so one of the two sees the other.
         w.waiters.fetch_add(1, Ordering::SeqCst);
         w.futex.load(Ordering::SeqCst)
     }
@@ -314,7 +324,7 @@ impl Consumer {
         let s = self.ring.slot(self.slot);
         s.state.store(SLOT_FREE, Ordering::SeqCst);
         let w = &self.ring.control().space_ready;
-        let wake = w.waiters.load(Ordering::SeqCst) != 0;
+        let wake = w.waiters.fetch_add(0, Ordering::SeqCst) != 0;
         if wake {
             w.futex.fetch_add(1, Ordering::SeqCst);
         }

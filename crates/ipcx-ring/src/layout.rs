@@ -110,6 +110,8 @@ pub(crate) struct ProducerLine {
     pub(crate) oldest: AtomicU64,
     /// [`PRODUCER_NONE`], [`PRODUCER_OPEN`] or [`PRODUCER_CLOSED`].
     pub(crate) state: AtomicU32,
+    /// Sequence number of the next message (for a producer taking over).
+    pub(crate) seq: AtomicU32,
     /// Readers that ever attached (0: messages wait for the first one).
     pub(crate) attached_ever: AtomicU32,
 }

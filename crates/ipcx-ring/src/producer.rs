@@ -85,6 +85,55 @@ impl Producer {
         })
     }
 
+    /// Becomes the producer of a ring whose producer closed, or died (the
+    /// caller knows that, e.g. from its pid): goes on from the last
+    /// message it committed, so readers see one unbroken sequence.
+    pub fn take_over(ring: &Ring) -> Result<Producer, ProducerTaken> {
+        let p = &ring.control().producer;
+        let state = p.state.swap(PRODUCER_OPEN, Ordering::SeqCst);
+        if state == PRODUCER_NONE {
+            p.state.store(PRODUCER_NONE, Ordering::SeqCst);
+            return Producer::new(ring);
+        }
+        let mut producer = Producer {
+            ring: ring.clone(),
+            tail: p.tail.load(Ordering::SeqCst),
+            seq: p.seq.load(Ordering::SeqCst),
+            floor: p.floor.load(Ordering::SeqCst),
+            starts: VecDeque::new(),
+            wake_pending: false,
+            closed: false,
+        };
+        producer.recover();
+        Ok(producer)
+    }
+
+    /// A producer that died between committing a record and publishing
+    /// the tail left committed records past `tail`: adopt them, so that
+    /// nothing readers may have seen is written over. (The header after
+    /// the last one reads empty: every commit zeroes it first.)
+    fn recover(&mut self) {
+        let capacity = self.ring.geometry.capacity;
+        for _ in 0..capacity / 8 {
+            let index = self.ring.index(self.tail);
+            let word = self.ring.data.header(index).load(Ordering::Acquire);
+            let next = match Header::decode(word) {
+                Some(h) if h.seq != self.seq => break,
+                Some(h) if h.kind == Kind::Padding && h.len == capacity - index - HEADER_LEN => {
+                    self.tail + (capacity - index) as u64
+                }
+                Some(h) if h.kind == Kind::Message && HEADER_LEN + h.len <= capacity - index => {
+                    self.seq = self.seq.wrapping_add(1);
+                    self.tail + record_len(h.len) as u64
+                }
+                _ => break,
+            };
+            self.publish(next);
+        }
+        let p = &self.ring.control().producer;
+        p.seq.store(self.seq, Ordering::Release);
+    }
+
     /// The ring this producer writes.
     pub fn ring(&self) -> &Ring {
         &self.ring
@@ -130,7 +179,9 @@ impl Producer {
                 let p = &self.ring.control().producer;
                 // Seqlock: readers of these bytes look at `claimed` after
                 // copying, and the fence orders it before our writes.
-                p.claimed.store(end, Ordering::Relaxed);
+                // (Release too, so a reader that sees it sees the tail it
+                // was claimed from.)
+                p.claimed.store(end, Ordering::Release);
                 fence(Ordering::Release);
                 let capacity = self.ring.geometry.capacity as u64;
                 // A lapped reader goes on from the oldest record that has
@@ -160,7 +211,7 @@ impl Producer {
             seq: self.seq,
         };
         data.header(self.ring.index(self.tail))
-            .store(header.encode(), Ordering::SeqCst);
+            .store(header.encode(), Ordering::Release);
         self.publish(next);
         self.wake_pending |= self.wake_readers();
         Ok(())
@@ -195,10 +246,11 @@ impl Producer {
         let Some(lowest) = self.lowest_reader()? else {
             return self.no_readers();
         };
-        p.floor.store(lowest, Ordering::SeqCst);
+        // A read-modify-write, against the one in `Consumer::attach`.
+        p.floor.swap(lowest, Ordering::SeqCst);
         let again = self.lowest_reader()?.unwrap_or(lowest).min(lowest);
         if again < lowest {
-            p.floor.store(again, Ordering::SeqCst);
+            p.floor.swap(again, Ordering::SeqCst);
         }
         self.floor = again;
         Ok(())
@@ -288,8 +340,13 @@ impl Producer {
             seq: self.seq,
         };
         data.header(self.ring.index(r.pos))
-            .store(header.encode(), Ordering::SeqCst);
+            .store(header.encode(), Ordering::Release);
         self.seq = self.seq.wrapping_add(1);
+        self.ring
+            .control()
+            .producer
+            .seq
+            .store(self.seq, Ordering::Relaxed);
         self.publish(end);
         self.wake_readers() | std::mem::take(&mut self.wake_pending)
     }
@@ -312,9 +369,13 @@ impl Producer {
         Ok(self.commit(r, msg.len()))
     }
 
+    /// After a commit: are readers asleep? The look is a read-modify-write,
+    /// so it and a reader's announcement (also one) are ordered one way or
+    /// the other: we see the sleeper, or the sleeper's re-check sees our
+    /// commit (loom finds the lost wake-up with a plain load and fences).
     fn wake_readers(&self) -> bool {
         let w = &self.ring.control().data_ready;
-        if w.waiters.load(Ordering::SeqCst) == 0 {
+        if w.waiters.fetch_add(0, Ordering::SeqCst) == 0 {
             return false;
         }
         w.futex.fetch_add(1, Ordering::SeqCst);
@@ -326,6 +387,8 @@ impl Producer {
     /// this, sleep only if still full, then call [`Producer::end_wait`].
     pub fn begin_wait(&self) -> u32 {
         let w = &self.ring.control().space_ready;
+        // Dekker's pattern over one word: our announcement and a reader's
+        // look for sleepers (after its release) are both read-modify-writes.
         w.waiters.fetch_add(1, Ordering::SeqCst);
         w.futex.load(Ordering::SeqCst)
     }
@@ -347,7 +410,7 @@ impl Producer {
         p.state.store(PRODUCER_CLOSED, Ordering::SeqCst);
         let w = &self.ring.control().data_ready;
         w.futex.fetch_add(1, Ordering::SeqCst);
-        w.waiters.load(Ordering::SeqCst) != 0
+        w.waiters.fetch_add(0, Ordering::SeqCst) != 0
     }
 }
 

@@ -8,7 +8,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 use crate::data::Data;
-use crate::layout::{Control, Geometry, GeometryError, ReaderSlot, LINE};
+use crate::layout::{Control, Geometry, GeometryError, ReaderSlot};
 use crate::primitive::AtomicU64;
 
 /// A view of one ring. Cloning it is cheap; [`Producer`](crate::Producer)
@@ -40,7 +40,7 @@ impl Ring {
     #[cfg(not(loom))]
     pub unsafe fn from_raw(region: NonNull<u8>, geometry: Geometry) -> Result<Ring, GeometryError> {
         geometry.validate()?;
-        if region.as_ptr() as usize % LINE != 0 {
+        if region.as_ptr() as usize % crate::layout::LINE != 0 {
             return Err(GeometryError("the region must be 128-byte aligned"));
         }
         let base = region.as_ptr();
@@ -73,8 +73,10 @@ impl Ring {
                 .collect(),
         });
         let control = NonNull::from(&*memory.control);
-        let slots = NonNull::from(&memory.slots[0]);
-        let words = NonNull::from(&memory.words[0]);
+        // Pointers to the whole slices (not their first elements), so
+        // their provenance covers every element (miri found this).
+        let slots = NonNull::from(&*memory.slots).cast::<ReaderSlot>();
+        let words = NonNull::from(&*memory.words).cast::<AtomicU64>();
         // SAFETY: `words` has capacity / 8 atomics, kept alive by `_owner`.
         let data = unsafe { Data::new(words, geometry.capacity) };
         Ok(Ring {

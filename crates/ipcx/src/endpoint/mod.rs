@@ -42,7 +42,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 pub(crate) use options::Key;
-pub use options::{format_size, parse_size, Options, DEFAULT_MAX_MSG, DEFAULT_MODE, MAX_MAX_MSG};
+pub use options::{
+    format_size, parse_size, Options, Overflow, WaitMode, DEFAULT_MAX_MSG, DEFAULT_MODE,
+    MAX_MAX_MSG,
+};
 
 /// A parsed endpoint: which mechanism, where, and with which options.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -70,6 +73,8 @@ pub enum Address {
     Mq(String),
     /// A System V message queue.
     SysvMq(SysvKey),
+    /// A POSIX shared-memory ring, by name (`/frames`).
+    Shm(String),
 }
 
 /// How a System V object is named.
@@ -141,11 +146,13 @@ pub enum Scheme {
     Mq,
     /// `sysvmq:`
     SysvMq,
+    /// `shm:`
+    Shm,
 }
 
 impl Scheme {
     /// Every scheme this build knows, in the order errors list them.
-    pub const ALL: [Scheme; 9] = [
+    pub const ALL: [Scheme; 10] = [
         Scheme::Pipe,
         Scheme::Fifo,
         Scheme::Unix,
@@ -155,6 +162,7 @@ impl Scheme {
         Scheme::Udp,
         Scheme::Mq,
         Scheme::SysvMq,
+        Scheme::Shm,
     ];
 
     /// The scheme as written before the colon.
@@ -169,6 +177,7 @@ impl Scheme {
             Scheme::Udp => "udp",
             Scheme::Mq => "mq",
             Scheme::SysvMq => "sysvmq",
+            Scheme::Shm => "shm",
         }
     }
 
@@ -182,6 +191,9 @@ impl Scheme {
                 "mode", "max_msg", "maxmsg", "msgsize", "priority", "persist",
             ],
             Scheme::SysvMq => &["mode", "max_msg", "type", "proj", "persist"],
+            Scheme::Shm => &[
+                "mode", "max_msg", "capacity", "readers", "overflow", "wait", "persist",
+            ],
         }
     }
 
@@ -190,7 +202,12 @@ impl Scheme {
     pub fn keeps_boundaries(self) -> bool {
         matches!(
             self,
-            Scheme::UnixSeqPacket | Scheme::UnixDgram | Scheme::Udp | Scheme::Mq | Scheme::SysvMq
+            Scheme::UnixSeqPacket
+                | Scheme::UnixDgram
+                | Scheme::Udp
+                | Scheme::Mq
+                | Scheme::SysvMq
+                | Scheme::Shm
         )
     }
 }
@@ -228,6 +245,7 @@ impl Endpoint {
             Address::Udp(_) => Scheme::Udp,
             Address::Mq(_) => Scheme::Mq,
             Address::SysvMq(_) => Scheme::SysvMq,
+            Address::Shm(_) => Scheme::Shm,
         }
     }
 
@@ -274,7 +292,9 @@ impl fmt::Display for Endpoint {
                 escape::escape_into(&mut out, name);
             }
             Address::Tcp(hp) | Address::Udp(hp) => out.push_str(&hp.to_string()),
-            Address::Mq(name) => escape::escape_into(&mut out, name.as_bytes()),
+            Address::Mq(name) | Address::Shm(name) => {
+                escape::escape_into(&mut out, name.as_bytes())
+            }
             Address::SysvMq(SysvKey::Key(key)) => out.push_str(&format!("{key:#x}")),
             Address::SysvMq(SysvKey::Path(path)) => {
                 escape::escape_into(&mut out, path.as_os_str().as_bytes())

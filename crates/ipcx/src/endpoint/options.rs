@@ -37,9 +37,64 @@ pub struct Options {
     pub msg_type: i64,
     /// `proj=7` (`sysvmq:/path`): the project id given to `ftok` (1–255, default 1).
     pub proj: Option<u8>,
-    /// `persist=true` (`mq:`, `sysvmq:`): the creator leaves the queue in
-    /// place when it is done (by default it removes it).
+    /// `persist=true` (`mq:`, `sysvmq:`, `shm:`): the creator leaves the
+    /// queue or segment in place when it is done (by default the last one
+    /// out removes it).
     pub persist: bool,
+    /// `capacity=4MiB` (`shm:`): bytes of ring when this end creates the
+    /// segment (a power of two, default 1 MiB). An opener with `capacity=`
+    /// set requires the segment to have exactly that.
+    pub capacity: Option<u64>,
+    /// `readers=4` (`shm:`): how many receivers can attach at once (1–64,
+    /// default 1), each getting every message (broadcast).
+    pub readers: Option<u32>,
+    /// `overflow=drop-oldest` (`shm:`): what a full ring does (default
+    /// `block`: the sender waits for the slowest receiver).
+    pub overflow: Overflow,
+    /// `wait=spin` (`shm:`): how an end waits for its peer (default `adaptive`).
+    pub wait: WaitMode,
+}
+
+/// What a full shared-memory ring does (`overflow=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Overflow {
+    /// The sender waits for the slowest receiver (`overflow=block`).
+    #[default]
+    Block,
+    /// The sender overwrites the oldest messages; a receiver it laps is
+    /// told how many it missed (`overflow=drop-oldest`).
+    DropOldest,
+}
+
+/// How a shared-memory end waits for its peer (`wait=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum WaitMode {
+    /// Spin on the CPU, never sleep: lowest latency, burns a core (`wait=spin`).
+    Spin,
+    /// Sleep on a futex at once (`wait=block`).
+    Block,
+    /// Spin briefly, then sleep on a futex (`wait=adaptive`).
+    #[default]
+    Adaptive,
+}
+
+impl Overflow {
+    fn name(self) -> &'static str {
+        match self {
+            Overflow::Block => "block",
+            Overflow::DropOldest => "drop-oldest",
+        }
+    }
+}
+
+impl WaitMode {
+    fn name(self) -> &'static str {
+        match self {
+            WaitMode::Spin => "spin",
+            WaitMode::Block => "block",
+            WaitMode::Adaptive => "adaptive",
+        }
+    }
 }
 
 impl Default for Options {
@@ -54,6 +109,10 @@ impl Default for Options {
             msg_type: 0,
             proj: None,
             persist: false,
+            capacity: None,
+            readers: None,
+            overflow: Overflow::Block,
+            wait: WaitMode::Adaptive,
         }
     }
 }
@@ -70,10 +129,14 @@ pub(crate) enum Key {
     Type,
     Proj,
     Persist,
+    Capacity,
+    Readers,
+    Overflow,
+    Wait,
 }
 
 impl Key {
-    pub(crate) const ALL: [Key; 9] = [
+    pub(crate) const ALL: [Key; 13] = [
         Key::Mode,
         Key::MaxMsg,
         Key::AllowUid,
@@ -83,6 +146,10 @@ impl Key {
         Key::Type,
         Key::Proj,
         Key::Persist,
+        Key::Capacity,
+        Key::Readers,
+        Key::Overflow,
+        Key::Wait,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -96,6 +163,10 @@ impl Key {
             Key::Type => "type",
             Key::Proj => "proj",
             Key::Persist => "persist",
+            Key::Capacity => "capacity",
+            Key::Readers => "readers",
+            Key::Overflow => "overflow",
+            Key::Wait => "wait",
         }
     }
 
@@ -174,6 +245,50 @@ impl Options {
                     _ => return Err(format!("persist=`{value}` is not true or false")),
                 };
             }
+            Key::Capacity => {
+                self.capacity = Some(
+                    parse_size(value)
+                        .filter(|n| n.is_power_of_two() && (64..=1 << 40).contains(n))
+                        .ok_or_else(|| {
+                            format!(
+                                "capacity=`{value}` is not a power of two from 64 bytes to 1TiB \
+                                 (e.g. capacity=64KiB, capacity=4MiB)"
+                            )
+                        })?,
+                );
+            }
+            Key::Readers => {
+                self.readers = Some(
+                    value
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=64).contains(n))
+                        .ok_or_else(|| format!("readers=`{value}` is not from 1 to 64"))?,
+                );
+            }
+            Key::Overflow => {
+                self.overflow = match value {
+                    "block" => Overflow::Block,
+                    "drop-oldest" => Overflow::DropOldest,
+                    _ => {
+                        return Err(format!(
+                            "overflow=`{value}` is not `block` or `drop-oldest`"
+                        ))
+                    }
+                };
+            }
+            Key::Wait => {
+                self.wait = match value {
+                    "spin" => WaitMode::Spin,
+                    "block" => WaitMode::Block,
+                    "adaptive" => WaitMode::Adaptive,
+                    _ => {
+                        return Err(format!(
+                            "wait=`{value}` is not `spin`, `block` or `adaptive`"
+                        ))
+                    }
+                };
+            }
         }
         Ok(())
     }
@@ -191,6 +306,10 @@ impl Options {
             Key::Type => self.msg_type != d.msg_type,
             Key::Proj => self.proj.is_some(),
             Key::Persist => self.persist,
+            Key::Capacity => self.capacity.is_some(),
+            Key::Readers => self.readers.is_some(),
+            Key::Overflow => self.overflow != d.overflow,
+            Key::Wait => self.wait != d.wait,
         }
     }
 
@@ -213,6 +332,10 @@ impl Options {
             Key::Type => write!(out, "{}", self.msg_type),
             Key::Proj => write!(out, "{}", self.proj.unwrap_or_default()),
             Key::Persist => write!(out, "true"),
+            Key::Capacity => write!(out, "{}", format_size(self.capacity.unwrap_or_default())),
+            Key::Readers => write!(out, "{}", self.readers.unwrap_or_default()),
+            Key::Overflow => write!(out, "{}", self.overflow.name()),
+            Key::Wait => write!(out, "{}", self.wait.name()),
         };
     }
 }

@@ -84,6 +84,10 @@ fn parse_address(scheme: Scheme, text: &str) -> Result<Address, String> {
         Scheme::Udp => Address::Udp(parse_host_port(text)?),
         Scheme::Mq => Address::Mq(parse_mq_name(text)?),
         Scheme::SysvMq => Address::SysvMq(parse_sysv_key(text)?),
+        Scheme::Shm => Address::Shm(parse_mq_name(text).map_err(|e| {
+            e.replace("POSIX queue", "shared-memory")
+                .replace("mq:/jobs", "shm:/frames")
+        })?),
     })
 }
 
@@ -282,6 +286,8 @@ mod tests {
             "mq:/jobs?maxmsg=10&msgsize=8KiB&priority=3&persist=true",
             "sysvmq:0x2a",
             "sysvmq:/etc/app?type=-5&proj=7",
+            "shm:/frames",
+            "shm:/frames?capacity=4MiB&readers=3&overflow=drop-oldest&wait=spin&persist=true",
         ] {
             let ep: Endpoint = s.parse().unwrap();
             assert_eq!(ep.to_string(), s);
