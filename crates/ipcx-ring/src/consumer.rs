@@ -24,6 +24,8 @@ pub struct Consumer {
     held: Option<u64>,
     /// `held` is a message (not padding): releasing it moves `expect` on.
     holds_message: bool,
+    /// Where the held message's payload is (index, length).
+    held_at: Option<(usize, usize)>,
     /// DropOldest: messages lost and not reported yet.
     missed: u64,
     /// Sequence number the next header must carry (None: not known yet).
@@ -101,6 +103,7 @@ impl Consumer {
             head,
             held: None,
             holds_message: false,
+            held_at: None,
             missed: 0,
             expect: None,
             copy: Vec::new(),
@@ -129,6 +132,7 @@ impl Consumer {
         let Some(next) = self.held.take() else {
             return std::mem::take(&mut self.wake_producer);
         };
+        self.held_at = None;
         if std::mem::take(&mut self.holds_message) {
             self.expect = self.expect.map(|s| s.wrapping_add(1));
         }
@@ -155,6 +159,31 @@ impl Consumer {
     /// The next message, if one is committed; lent until the next read.
     /// Releases the previous message first (see [`Consumer::take_wake`]).
     pub fn try_read(&mut self) -> Result<Option<Message<'_>>, ReadError> {
+        Ok(match self.try_next()? {
+            Some(missed) => Some(Message {
+                bytes: self.held_bytes(),
+                missed,
+            }),
+            None => None,
+        })
+    }
+
+    /// The payload of the message the last successful
+    /// [`Consumer::try_next`] took (empty if none is held).
+    pub fn held_bytes(&self) -> &[u8] {
+        match self.held_at {
+            Some((index, len)) if self.holds_message => self.lend(index, len),
+            _ => &[],
+        }
+    }
+
+    /// Like [`Consumer::try_read`] without the borrow: takes the next
+    /// message (see [`Consumer::held_bytes`]) and returns how many were
+    /// missed before it (`DropOldest`), or `None` if there is none yet.
+    pub fn try_next(&mut self) -> Result<Option<u64>, ReadError> {
+        if !self.attached {
+            return Err(ReadError::Closed);
+        }
         if self.held.is_some() {
             self.wake_producer |= self.release();
         }
@@ -227,9 +256,8 @@ impl Consumer {
                     self.expect = Some(header.seq);
                     self.held = Some(next);
                     self.holds_message = true;
-                    let missed = std::mem::take(&mut self.missed) + gap;
-                    let bytes = self.lend(index + HEADER_LEN, header.len);
-                    return Ok(Some(Message { bytes, missed }));
+                    self.held_at = Some((index + HEADER_LEN, header.len));
+                    return Ok(Some(std::mem::take(&mut self.missed) + gap));
                 }
             }
         }
@@ -251,7 +279,7 @@ impl Consumer {
         }
     }
 
-    fn nothing_yet(&self, index: usize) -> Result<Option<Message<'_>>, ReadError> {
+    fn nothing_yet(&self, index: usize) -> Result<Option<u64>, ReadError> {
         let p = &self.ring.control().producer;
         if p.state.load(Ordering::SeqCst) == PRODUCER_CLOSED
             && self.ring.data.header(index).load(Ordering::SeqCst) == EMPTY
@@ -311,13 +339,10 @@ impl Consumer {
         w.waiters.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// Leaves the ring; its slot is free again. Returns true if the producer
-    /// sleeps for room and must be woken (it may have been waiting for us).
-    pub fn detach(mut self) -> bool {
-        self.leave()
-    }
-
-    fn leave(&mut self) -> bool {
+    /// Leaves the ring now (dropping does it too); its slot is free again.
+    /// Returns true if the producer sleeps for room and must be woken (it
+    /// may have been waiting for us). Reads after this return `Closed`.
+    pub fn detach(&mut self) -> bool {
         if !std::mem::replace(&mut self.attached, false) {
             return false;
         }
@@ -334,7 +359,7 @@ impl Consumer {
 
 impl Drop for Consumer {
     fn drop(&mut self) {
-        self.leave();
+        self.detach();
     }
 }
 

@@ -266,7 +266,9 @@ impl Producer {
         }
     }
 
-    fn check_readers(&self) -> Result<(), WriteError> {
+    /// `Err(NoReaders)` when readers attached and all of them are gone
+    /// (a write only finds that out when it needs their room).
+    pub fn check_readers(&self) -> Result<(), WriteError> {
         match self.lowest_reader()? {
             Some(_) => Ok(()),
             None => self.no_readers(),

@@ -126,7 +126,7 @@ fn messages_sent_before_the_first_reader_wait_for_it() {
 #[test]
 fn the_producer_learns_that_every_reader_is_gone() {
     let r = ring(64, 1, Overflow::Block);
-    let rx = Consumer::attach(&r).unwrap();
+    let mut rx = Consumer::attach(&r).unwrap();
     let mut tx = Producer::new(&r).unwrap();
     let msg = message(0, 16);
     tx.try_write(&msg).unwrap();

@@ -287,7 +287,7 @@ mod tests {
             "sysvmq:0x2a",
             "sysvmq:/etc/app?type=-5&proj=7",
             "shm:/frames",
-            "shm:/frames?capacity=4MiB&readers=3&overflow=drop-oldest&wait=spin&persist=true",
+            "shm:/frames?persist=true&capacity=4MiB&readers=3&overflow=drop-oldest&wait=spin",
         ] {
             let ep: Endpoint = s.parse().unwrap();
             assert_eq!(ep.to_string(), s);

@@ -29,6 +29,7 @@ pub(crate) mod carrier;
 pub(crate) mod datagram;
 pub(crate) mod fanin;
 pub(crate) mod packet;
+pub(crate) mod shm;
 pub(crate) mod stream;
 #[cfg(test)]
 mod tests;
@@ -46,6 +47,7 @@ pub(crate) enum Outbound {
     Stream(stream::StreamWriter),
     Packet(packet::PacketWriter),
     Datagram(datagram::DatagramWriter),
+    Shm(shm::ShmWriter),
 }
 
 impl Outbound {
@@ -54,6 +56,7 @@ impl Outbound {
             Outbound::Stream(w) => w.send(payload, deadline),
             Outbound::Packet(w) => w.send(payload, deadline),
             Outbound::Datagram(w) => w.send(payload, deadline),
+            Outbound::Shm(w) => w.send(payload, deadline),
         }
     }
 
@@ -62,6 +65,7 @@ impl Outbound {
             Outbound::Stream(w) => w.label(),
             Outbound::Packet(w) => w.label(),
             Outbound::Datagram(w) => w.label(),
+            Outbound::Shm(w) => w.label(),
         }
     }
 }
@@ -73,6 +77,7 @@ pub(crate) enum Inbound {
     Packet(packet::PacketReader),
     Datagram(datagram::DatagramReader),
     FanIn(fanin::FanIn),
+    Shm(shm::ShmReader),
 }
 
 impl Inbound {
@@ -83,6 +88,7 @@ impl Inbound {
             Inbound::Packet(r) => r.stop(),
             Inbound::Datagram(_) => {}
             Inbound::FanIn(r) => r.stop(),
+            Inbound::Shm(r) => r.stop(),
         }
     }
 
@@ -92,6 +98,7 @@ impl Inbound {
             Inbound::Packet(r) => r.recv(deadline),
             Inbound::Datagram(r) => r.recv(deadline),
             Inbound::FanIn(r) => r.recv(deadline),
+            Inbound::Shm(r) => r.recv(deadline),
         }
     }
 }

@@ -3,9 +3,11 @@
 //! credentials. Everything goes through rustix; the two places that must
 //! handle raw fd numbers live in [`inherit`].
 
+pub(crate) mod futex;
 pub(crate) mod inherit;
 pub(crate) mod mqueue;
 pub(crate) mod posix_sem;
+pub(crate) mod process;
 pub(crate) mod pthread;
 pub(crate) mod shm;
 pub(crate) mod signal;

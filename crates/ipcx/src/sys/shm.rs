@@ -9,9 +9,10 @@
 use std::io;
 use std::ptr::NonNull;
 
-use rustix::fs::Mode;
+use std::os::fd::OwnedFd;
+
+use rustix::fs::{Mode, OFlags};
 use rustix::mm::{MapFlags, ProtFlags};
-use rustix::shm::OFlags;
 
 /// A shared mapping of a whole named region, unmapped on drop.
 #[derive(Debug)]
@@ -27,30 +28,38 @@ unsafe impl Send for Region {}
 unsafe impl Sync for Region {}
 
 impl Region {
-    /// Creates region `name` of `len` zeroed bytes with `mode` (fails if it exists).
+    /// Creates region `name` of `len` zeroed bytes with `mode` (fails if it
+    /// exists, and never through a symlink).
     pub(crate) fn create(name: &str, len: usize, mode: u32) -> io::Result<Region> {
-        let fd = rustix::shm::open(
+        let fd = open_shm(
             name,
             OFlags::CREATE | OFlags::EXCL | OFlags::RDWR,
             Mode::from_raw_mode(mode),
         )?;
-        // fchmod: shm_open's mode went through the umask.
+        // fchmod: the mode given to open went through the umask.
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))?;
         if let Err(e) = rustix::fs::ftruncate(&fd, len as u64) {
-            let _ = rustix::shm::unlink(name);
+            let _ = unlink(name);
             return Err(e.into());
         }
         Self::map(&fd, len)
     }
 
-    /// Maps the existing region `name` whole; its length is what the file says.
+    /// Maps the existing region `name` whole; its length is what the file
+    /// says. A symlink is refused.
     pub(crate) fn open(name: &str) -> io::Result<Region> {
-        let fd = rustix::shm::open(name, OFlags::RDWR, Mode::empty())?;
+        let fd = open_shm(name, OFlags::RDWR, Mode::empty())?;
         let len = rustix::fs::fstat(&fd)?.st_size as usize;
         Self::map(&fd, len)
     }
 
-    fn map(fd: &std::os::fd::OwnedFd, len: usize) -> io::Result<Region> {
+    /// The uid that owns region `name` (without opening it).
+    pub(crate) fn owner(name: &str) -> io::Result<u32> {
+        let st = rustix::fs::lstat(shm_path(name))?;
+        Ok(st.st_uid)
+    }
+
+    fn map(fd: &OwnedFd, len: usize) -> io::Result<Region> {
         if len == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -93,4 +102,19 @@ impl Drop for Region {
 
 pub(crate) fn unlink(name: &str) -> io::Result<()> {
     Ok(rustix::shm::unlink(name)?)
+}
+
+/// Where `shm_open(name)` puts the region (`name` starts with `/`).
+pub(crate) fn shm_path(name: &str) -> String {
+    format!("/dev/shm/{}", name.trim_start_matches('/'))
+}
+
+/// `shm_open`, plus `O_NOFOLLOW`: a symlink planted at the name is refused
+/// (glibc's shm_open does the same; rustix's does not).
+fn open_shm(name: &str, flags: OFlags, mode: Mode) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::open(
+        shm_path(name),
+        flags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        mode,
+    )?)
 }

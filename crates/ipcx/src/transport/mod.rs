@@ -11,11 +11,14 @@
 //! | `unix:` / `tcp:`  | stream       | connects + hello        | listens, accepts many       |
 //! | `unix+seqpacket:` | packet       | connects + hello        | listens, accepts many       |
 //! | `unix+dgram:`/`udp:` | datagram  | connects (no hello)     | binds                       |
+//! | `mq:` / `sysvmq:` | datagram     | opens the queue         | creates or opens the queue  |
+//! | `shm:`            | shm (ring)   | attaches, one at a time | creates or attaches (broadcast) |
 
 pub(crate) mod cleanup;
 mod fifo;
 mod mq;
 pub(crate) mod pipe;
+pub(crate) mod shm;
 mod socket;
 mod sysvmq;
 
@@ -153,6 +156,7 @@ pub(crate) fn open_sender(
         Address::Udp(hp) => udp::sender(&ctx, hp),
         Address::Mq(name) => mq::sender(&ctx, name),
         Address::SysvMq(key) => sysvmq::sender(&ctx, key),
+        Address::Shm(name) => shm::sender(&ctx, name),
         Address::Unix(..) | Address::Tcp(_) => connect_once(&ctx)?.map(|c| c.outbound).lift("send"),
     })
 }
@@ -177,6 +181,7 @@ pub(crate) fn open_receiver(ep: &Endpoint, receives: TypeTag) -> Result<Opened<I
         Address::Udp(hp) => udp::receiver(&ctx, hp),
         Address::Mq(name) => mq::receiver(&ctx, name),
         Address::SysvMq(key) => sysvmq::receiver(&ctx, key),
+        Address::Shm(name) => shm::receiver(&ctx, name),
         Address::Unix(..) | Address::Tcp(_) => listen(ep).map(|o| {
             o.map(|ls| {
                 let answer_senders = ep.scheme() != crate::Scheme::Tcp;

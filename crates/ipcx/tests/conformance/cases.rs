@@ -201,6 +201,17 @@ fn type_mismatch_receiver_side(t: &Transport) {
         "send-string",
         &[("count", "1".into()), ("hang", "1".into())],
     );
+    if t.family == Family::Ring {
+        // The ring records its receivers' type: the sender is refused at open.
+        let refusal = _peer.expect("OPEN ERR");
+        assert!(refusal.starts_with("TypeMismatch"), "{refusal}");
+        assert!(
+            refusal.contains("Msg") && refusal.contains("String"),
+            "{refusal}"
+        );
+        assert!(rx.recv_timeout(SHORT).is_err(), "nothing arrives");
+        return;
+    }
     let e = recv_err(&rx, "type mismatch");
     assert_eq!(e.kind(), ErrorKind::TypeMismatch, "{e}");
     let text = e.to_string();
@@ -244,6 +255,12 @@ fn type_mismatch_sender_side(t: &Transport) {
     let e = last.expect("an error");
     assert_eq!(e.kind(), ErrorKind::TypeMismatch, "{e}");
     assert!(peer.expect("ERR").starts_with("TypeMismatch"));
+}
+
+/// `ep` with one more option, after `?` or `&` as the grammar wants.
+fn with_option(ep: &str, option: &str) -> String {
+    let sep = if ep.contains('?') { '&' } else { '?' };
+    format!("{ep}{sep}{option}")
 }
 
 fn hex(chunks: &[Vec<u8>]) -> String {
@@ -290,6 +307,8 @@ fn bad_inputs(t: &Transport) -> Vec<BadInput> {
                 raw::datagram(0, 7, MSG_TYPE, &encoded(0, 5)),
                 raw::datagram(0, 7, MSG_TYPE, &encoded(1, 5)),
             ],
+            // A ring carries payloads only: the raw peer is a Bytes sender.
+            Family::Ring => vec![encoded(0, 5), encoded(1, 5)],
         }
     };
     let with = |tail: Vec<Vec<u8>>| [prefix(t.family), tail].concat();
@@ -302,6 +321,24 @@ fn bad_inputs(t: &Transport) -> Vec<BadInput> {
         options,
     };
     match t.family {
+        Family::Ring => vec![
+            case(
+                "undecodable",
+                with(vec![vec![0xff, 0xff, 0xff], encoded(2, 5)]),
+                2,
+                ErrorKind::Decode,
+                true,
+                "",
+            ),
+            case(
+                "oversized",
+                with(vec![vec![7; 2000], encoded(2, 5)]),
+                2,
+                ErrorKind::TooLarge,
+                true,
+                "&max_msg=1KiB",
+            ),
+        ],
         Family::Stream => vec![
             case(
                 "no_hello",
@@ -520,7 +557,7 @@ fn bad_peer_leaves_others_alone(t: &Transport) {
     );
     let ep = rx.endpoint().to_string();
     let garbage = match t.family {
-        Family::Datagram | Family::Queue => vec![b"garbage".to_vec()],
+        Family::Datagram | Family::Queue | Family::Ring => vec![b"garbage".to_vec()],
         Family::Packet => vec![vec![42, 1, 2, 3]],
         Family::Stream => vec![b"GET / HTTP/1.1\r\n\r\n".to_vec()],
     };
@@ -598,7 +635,7 @@ fn oversized_send_is_refused(t: &Transport) {
             let peer = Peer::spawn("recv", &ep, &[("count", "1".into())]);
             let bound = peer.expect("READY");
             (
-                ipcx::Sender::<Msg>::open_timeout(format!("{bound}?max_msg=1KiB"), PATIENCE)
+                ipcx::Sender::<Msg>::open_timeout(with_option(&bound, "max_msg=1KiB"), PATIENCE)
                     .expect("open"),
                 peer,
             )

@@ -59,6 +59,7 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
         crate::raw::remove_queues(&self.mq_name(), self.sysv_key());
+        let _ = std::fs::remove_file(format!("/dev/shm{}", self.mq_name()));
     }
 }
 

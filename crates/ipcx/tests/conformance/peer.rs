@@ -65,7 +65,13 @@ fn send(ep: &str) {
 }
 
 fn send_string(ep: &str) {
-    let tx = Sender::<String>::open_timeout(ep, PATIENCE).expect("peer opens its sender");
+    let tx = match Sender::<String>::open_timeout(ep, PATIENCE) {
+        Ok(tx) => tx,
+        Err(e) => {
+            say(format_args!("OPEN ERR {:?} {e}", e.kind()));
+            return;
+        }
+    };
     for _ in 0..count() {
         match tx.send_timeout("not a Msg".into(), PATIENCE) {
             Ok(()) => say("OK"),
@@ -176,6 +182,18 @@ fn raw(ep: &str) {
         "mq" => {
             crate::raw::mq_send_raw(addr, &chunks);
             say("WROTE");
+        }
+        "shm" => {
+            // Without the receiver's options (its max_msg is not ours).
+            let plain = format!("shm:{addr}");
+            let tx = ipcx::Sender::<ipcx::Bytes>::open_timeout(plain, PATIENCE).expect("open");
+            for c in &chunks {
+                tx.send_bytes(c).expect("send");
+            }
+            say("WROTE");
+            if param("hang").is_some() {
+                wait_for_go();
+            }
         }
         "sysvmq" => {
             let key = u32::from_str_radix(addr.trim_start_matches("0x"), 16).expect("hex key");

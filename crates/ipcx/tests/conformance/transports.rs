@@ -17,6 +17,8 @@ pub enum Family {
     Datagram,
     /// Message queues, POSIX and System V: datagram header, no connection.
     Queue,
+    /// The shared-memory ring: one sender at a time, boundaries kept.
+    Ring,
 }
 
 #[derive(Debug)]
@@ -83,6 +85,16 @@ pub const ALL: &[Transport] = &[
         family: Family::Queue,
         template: Some(|s| format!("sysvmq:{:#x}", s.sysv_key())),
     },
+    Transport {
+        name: "shm",
+        family: Family::Ring,
+        template: Some(|s| format!("shm:{}?capacity=4MiB", s.mq_name())),
+    },
+    Transport {
+        name: "shm-block",
+        family: Family::Ring,
+        template: Some(|s| format!("shm:{}?capacity=4MiB&wait=block", s.mq_name())),
+    },
 ];
 
 impl Transport {
@@ -102,7 +114,7 @@ impl Transport {
     pub fn max_payload(&self) -> usize {
         match self.family {
             _ if self.is_udp() => 60_000,
-            Family::Stream => 1 << 20,
+            Family::Stream | Family::Ring => 1 << 20,
             Family::Packet | Family::Datagram => 150_000,
             // msgsize_max/msgmax are 8192 here; less the headers.
             Family::Queue => 8000,
@@ -120,9 +132,10 @@ impl Transport {
         self.name != "mq"
     }
 
-    /// Several processes can send to one receiver.
+    /// Several processes can send to one receiver (a ring has one
+    /// producer at a time).
     pub fn many_senders(&self) -> bool {
-        !self.is_pipe()
+        !self.is_pipe() && self.family != Family::Ring
     }
 
     /// Each sender has its own link, so a bad one can be cut off alone

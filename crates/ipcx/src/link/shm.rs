@@ -1,0 +1,403 @@
+//! The shared-memory link: an `ipcx-ring` ring in a mapped segment.
+//!
+//! No syscall per message while both sides are awake: a side that finds
+//! the ring full (or empty) spins briefly (`wait=adaptive`, the default),
+//! then announces that it sleeps and waits on a futex; the other side
+//! issues a futex wake only when it sees that announcement. `wait=spin`
+//! never sleeps; `wait=block` sleeps at once.
+//!
+//! A sleeper wakes at least every [`CHECK_EVERY`] to see whether its peer
+//! still lives (pid + start time, recorded in the segment header): a dead
+//! producer is reported as `Disconnected` once its committed messages are
+//! read; a dead reader is evicted so it no longer holds the producer back.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ipcx_ring::{Consumer, Producer, ReadError, WriteError};
+
+use crate::endpoint::WaitMode;
+use crate::error::{Error, ErrorKind, Fail};
+use crate::sys::futex;
+use crate::sys::process::ProcessId;
+use crate::sys::Deadline;
+use crate::transport::shm::segment::Segment;
+
+/// How often a waiting side looks at whether its peer is alive.
+pub(crate) const CHECK_EVERY: Duration = Duration::from_millis(50);
+/// Spins before an adaptive waiter sleeps (a few microseconds).
+const ADAPTIVE_SPINS: u32 = 2_000;
+
+/// The sending end.
+#[derive(Debug)]
+pub(crate) struct ShmWriter {
+    producer: Producer,
+    wait: WaitMode,
+    max_msg: usize,
+    label: Arc<str>,
+    persist: bool,
+    /// Messages sent: every 256th looks whether the readers are all gone.
+    sent: u32,
+    /// Declared last: the producer points into it.
+    segment: Arc<Segment>,
+}
+
+/// The receiving end.
+#[derive(Debug)]
+pub(crate) struct ShmReader {
+    consumer: Consumer,
+    wait: WaitMode,
+    max_msg: usize,
+    label: Arc<str>,
+    persist: bool,
+    stopped: bool,
+    /// Messages a `overflow=drop-oldest` ring overwrote before we read them.
+    missed: u64,
+    segment: Arc<Segment>,
+}
+
+/// What one attempt at the ring gave.
+enum Attempt<R> {
+    Done(R),
+    Again,
+}
+
+/// Spins, then sleeps on a futex, until `attempt` succeeds or the deadline
+/// passes; `check` runs every [`CHECK_EVERY`] while waiting.
+struct Waiter {
+    mode: WaitMode,
+    deadline: Deadline,
+    spins: u32,
+    last_check: Instant,
+}
+
+impl Waiter {
+    fn new(mode: WaitMode, deadline: Deadline) -> Waiter {
+        Waiter {
+            mode,
+            deadline,
+            spins: 0,
+            last_check: Instant::now(),
+        }
+    }
+
+    /// After a failed attempt: `Ok(true)` spin again, `Ok(false)` sleep.
+    fn spin(&mut self) -> Result<bool, Fail> {
+        let now = Instant::now();
+        if self.deadline.is_some_and(|d| now >= d) {
+            return Err(Fail::NotReady);
+        }
+        let spin = match self.mode {
+            WaitMode::Spin => true,
+            WaitMode::Adaptive => self.spins < ADAPTIVE_SPINS,
+            WaitMode::Block => false,
+        };
+        if spin {
+            self.spins += 1;
+            std::hint::spin_loop();
+        }
+        Ok(spin)
+    }
+
+    /// How long one futex sleep may last.
+    fn nap(&self) -> Duration {
+        let left = self
+            .deadline
+            .map_or(CHECK_EVERY, |d| d.saturating_duration_since(Instant::now()));
+        left.min(CHECK_EVERY)
+    }
+
+    /// True when it is time to look at the peer again.
+    fn due(&mut self) -> bool {
+        let now = Instant::now();
+        if now.duration_since(self.last_check) >= CHECK_EVERY {
+            self.last_check = now;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl ShmWriter {
+    pub(crate) fn new(
+        producer: Producer,
+        segment: Arc<Segment>,
+        wait: WaitMode,
+        max_msg: usize,
+        label: Arc<str>,
+        persist: bool,
+    ) -> ShmWriter {
+        segment.header().producer.set(ProcessId::me());
+        ShmWriter {
+            producer,
+            wait,
+            max_msg: max_msg.min(segment.ring.geometry().max_len()),
+            label,
+            persist,
+            sent: 0,
+            segment,
+        }
+    }
+
+    pub(crate) fn label(&self) -> &Arc<str> {
+        &self.label
+    }
+
+    fn too_large(&self, len: usize) -> Fail {
+        Fail::Error(
+            Error::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "a {len}-byte message is larger than this ring carries ({} bytes; \
+                     set capacity= on the receiver's endpoint for more)",
+                    self.max_msg
+                ),
+            )
+            .at(&self.label),
+        )
+    }
+
+    /// Copies `payload` into the ring as one message.
+    pub(crate) fn send(&mut self, payload: &[u8], deadline: Deadline) -> Result<(), Fail> {
+        if payload.len() > self.max_msg {
+            return Err(self.too_large(payload.len()));
+        }
+        self.sent = self.sent.wrapping_add(1);
+        if self.sent % 256 == 0 && self.producer.check_readers().is_err() {
+            return Err(Fail::Disconnected);
+        }
+        let wake = self.until(deadline, |p| p.try_write(payload).map(Attempt::Done))?;
+        if wake {
+            futex::wake_all(self.segment.ring.data_ready_futex());
+        }
+        Ok(())
+    }
+
+    /// Reserves `len` bytes in the ring, lets `fill` write the message in
+    /// place and returns how many bytes it wrote: no copy (a loan).
+    /// On `overflow=drop-oldest` rings the message is built in a buffer
+    /// and copied (a lapped reader may be reading those bytes).
+    pub(crate) fn send_with(
+        &mut self,
+        len: usize,
+        deadline: Deadline,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<usize, Fail> {
+        if len > self.max_msg {
+            return Err(self.too_large(len));
+        }
+        if self.segment.ring.geometry().overflow == ipcx_ring::Overflow::DropOldest {
+            let mut buf = vec![0u8; len];
+            let n = fill(&mut buf).min(len);
+            self.send(&buf[..n], deadline)?;
+            return Ok(n);
+        }
+        let reservation = self.until(deadline, |p| p.try_reserve(len).map(Attempt::Done))?;
+        let n = fill(self.producer.reserved_mut(&reservation)).min(len);
+        if self.producer.commit(reservation, n) {
+            futex::wake_all(self.segment.ring.data_ready_futex());
+        }
+        Ok(n)
+    }
+
+    /// Runs `attempt` until it is done, waiting for room as the endpoint says.
+    fn until<R>(
+        &mut self,
+        deadline: Deadline,
+        mut attempt: impl FnMut(&mut Producer) -> Result<Attempt<R>, WriteError>,
+    ) -> Result<R, Fail> {
+        let mut waiter = Waiter::new(self.wait, deadline);
+        loop {
+            match self.try_once(&mut attempt)? {
+                Attempt::Done(r) => return Ok(r),
+                Attempt::Again => {}
+            }
+            if waiter.spin()? {
+                if waiter.spins % 1024 == 0 && waiter.due() {
+                    self.evict_dead_readers();
+                }
+                continue;
+            }
+            let seen = self.producer.begin_wait();
+            let again = self.try_once(&mut attempt);
+            if !matches!(again, Ok(Attempt::Again)) {
+                self.producer.end_wait();
+                match again? {
+                    Attempt::Done(r) => return Ok(r),
+                    Attempt::Again => unreachable!(),
+                }
+            }
+            futex::wait(self.segment.ring.space_ready_futex(), seen, waiter.nap());
+            self.producer.end_wait();
+            if waiter.due() {
+                self.evict_dead_readers();
+            }
+        }
+    }
+
+    fn try_once<R>(
+        &mut self,
+        attempt: &mut impl FnMut(&mut Producer) -> Result<Attempt<R>, WriteError>,
+    ) -> Result<Attempt<R>, Fail> {
+        let result = attempt(&mut self.producer);
+        if self.producer.take_wake() {
+            futex::wake_all(self.segment.ring.data_ready_futex());
+        }
+        match result {
+            Ok(Attempt::Done(r)) => Ok(Attempt::Done(r)),
+            Ok(Attempt::Again) | Err(WriteError::Full) => Ok(Attempt::Again),
+            Err(WriteError::NoReaders) => Err(Fail::Disconnected),
+            Err(WriteError::TooLarge { len, .. }) => Err(self.too_large(len)),
+            Err(WriteError::Corrupt(c)) => Err(Fail::Error(
+                Error::new(ErrorKind::Protocol, c.to_string()).at(&self.label),
+            )),
+        }
+    }
+
+    /// Frees the slots of readers whose processes are gone.
+    fn evict_dead_readers(&self) {
+        let header = self.segment.header();
+        for (slot, _) in self.segment.ring.snapshot().readers {
+            let who = header.reader[slot].get();
+            // pid 0: attached this instant and not recorded yet.
+            if who.pid != 0 && !who.is_alive() && self.segment.ring.evict_reader(slot) {
+                header.reader[slot].clear();
+            }
+        }
+    }
+}
+
+impl Drop for ShmWriter {
+    fn drop(&mut self) {
+        if self.producer.close() {
+            futex::wake_all(self.segment.ring.data_ready_futex());
+        }
+        self.segment.header().producer.clear();
+        if !self.persist && self.segment.live_parties().is_empty() {
+            self.segment.unlink();
+        }
+    }
+}
+
+impl ShmReader {
+    pub(crate) fn new(
+        consumer: Consumer,
+        segment: Arc<Segment>,
+        wait: WaitMode,
+        max_msg: usize,
+        label: Arc<str>,
+        persist: bool,
+    ) -> ShmReader {
+        segment.header().reader[consumer.slot()].set(ProcessId::me());
+        ShmReader {
+            consumer,
+            wait,
+            max_msg,
+            label,
+            persist,
+            stopped: false,
+            missed: 0,
+            segment,
+        }
+    }
+
+    /// Stops waiting for messages: what is in the ring is still read.
+    pub(crate) fn stop(&mut self) {
+        self.stopped = true;
+    }
+
+    /// Messages lost to `overflow=drop-oldest` so far.
+    pub(crate) fn missed(&self) -> u64 {
+        self.missed
+    }
+
+    /// The next message, lent in place until the next call.
+    pub(crate) fn recv(&mut self, deadline: Deadline) -> Result<&[u8], Fail> {
+        let mut waiter = Waiter::new(self.wait, deadline);
+        loop {
+            if self.take_one()? {
+                break;
+            }
+            if self.stopped || self.producer_gone() {
+                // Gone, or closed: read what it committed, then stop.
+                if self.take_one()? {
+                    break;
+                }
+                return Err(Fail::Disconnected);
+            }
+            if waiter.spin()? {
+                continue;
+            }
+            let seen = self.consumer.begin_wait();
+            let took = self.take_one();
+            if !matches!(took, Ok(false)) {
+                self.consumer.end_wait();
+                took?;
+                break;
+            }
+            futex::wait(self.segment.ring.data_ready_futex(), seen, waiter.nap());
+            self.consumer.end_wait();
+        }
+        let bytes = self.consumer.held_bytes();
+        if bytes.len() > self.max_msg {
+            return Err(Fail::Error(
+                Error::new(
+                    ErrorKind::TooLarge,
+                    format!(
+                        "a {}-byte message is larger than this end accepts (max_msg={})",
+                        bytes.len(),
+                        self.max_msg
+                    ),
+                )
+                .at(&self.label),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// Takes the next message if one is committed (`held_bytes` lends it).
+    fn take_one(&mut self) -> Result<bool, Fail> {
+        let result = self.consumer.try_next();
+        if self.consumer.take_wake() {
+            futex::wake_all(self.segment.ring.space_ready_futex());
+        }
+        match result {
+            Ok(Some(missed)) => {
+                self.missed += missed;
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(ReadError::Closed) => Err(Fail::Disconnected),
+            Err(ReadError::Corrupt(c)) => Err(Fail::Error(
+                Error::new(ErrorKind::Protocol, c.to_string()).at(&self.label),
+            )),
+        }
+    }
+
+    /// True when the producer is known to be gone: it closed, or its
+    /// process died without closing (SIGKILL).
+    fn producer_gone(&self) -> bool {
+        let snapshot = self.segment.ring.snapshot();
+        match snapshot.producer_state {
+            2 => true,
+            1 => {
+                let who = self.segment.header().producer.get();
+                who.pid != 0 && !who.is_alive()
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Drop for ShmReader {
+    fn drop(&mut self) {
+        if self.consumer.detach() {
+            futex::wake_all(self.segment.ring.space_ready_futex());
+        }
+        self.segment.header().reader[self.consumer.slot()].clear();
+        if !self.persist && self.segment.live_parties().is_empty() {
+            self.segment.unlink(); // the last one out removes the name
+        }
+    }
+}
