@@ -123,6 +123,14 @@ impl Ring {
         &self.control().space_ready.futex
     }
 
+    /// The producer's state: 0 none yet, 1 open, 2 closed (one atomic load).
+    pub fn producer_state(&self) -> u32 {
+        self.control()
+            .producer
+            .state
+            .load(crate::primitive::Ordering::Acquire)
+    }
+
     /// A snapshot for tools: the producer's position and every reader's.
     pub fn snapshot(&self) -> Snapshot {
         use crate::primitive::Ordering::Relaxed;

@@ -31,6 +31,13 @@
 //! `unix+dgram:` and `udp:` keep boundaries themselves and refuse a message
 //! larger than they can carry instead of cutting it.
 //!
+//! `shm:/name` is a lock-free ring in shared memory (the `ipcx-ring`
+//! crate): no syscall per message while both sides are awake, loans
+//! ([`Sender::send_with`]) and in-place reads ([`Receiver::recv_bytes_with`],
+//! [`Pod`] for `#[repr(C)]` values), broadcast to `readers=N` receivers,
+//! and crash safety: a killed sender never shows a torn message, and a
+//! dead peer is reported within 100 ms.
+//!
 //! # Semantics
 //! * [`Sender::send`] blocks while full, [`Sender::try_send`] gives the
 //!   message back as [`TrySendError::Full`], [`Sender::send_timeout`] waits
@@ -63,7 +70,7 @@ mod transport;
 mod wire;
 
 pub use channel::{
-    ByteReceiver, ByteSender, Bytes, Duplex, IntoIter, Iter, Listener, Receiver, Sender,
+    ByteReceiver, ByteSender, Bytes, Duplex, IntoIter, Iter, Listener, Pod, Receiver, Sender,
 };
 pub use endpoint::{Endpoint, Scheme, UnixKind};
 pub use error::{

@@ -2,10 +2,12 @@
 //! per kind of transport) and every method is one call into it.
 
 mod duplex;
+mod pod;
 mod receiver;
 mod sender;
 
 pub use duplex::{Duplex, Listener};
+pub use pod::Pod;
 pub use receiver::{IntoIter, Iter, Receiver};
 pub use sender::Sender;
 

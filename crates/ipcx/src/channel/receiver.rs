@@ -74,8 +74,18 @@ impl<T> Receiver<T> {
         self.stopped.store(true, Ordering::SeqCst);
     }
 
+    /// How many messages an `overflow=drop-oldest` shared-memory ring
+    /// overwrote before this receiver could read them (0 on every other
+    /// transport, where nothing is dropped).
+    pub fn missed(&self) -> u64 {
+        self.link
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .missed()
+    }
+
     /// Receives one message's bytes and hands them to `f` without copying.
-    fn with_bytes<R>(
+    pub(super) fn with_bytes<R>(
         &self,
         deadline: Deadline,
         f: impl FnOnce(&[u8]) -> Result<R, Error>,

@@ -121,9 +121,28 @@ impl<T: Serialize> Sender<T> {
     }
 }
 
+impl<T> Sender<T> {
+    /// Sends bytes as they are (Bytes and Pod channels).
+    pub(super) fn send_raw_until(&self, msg: &[u8], deadline: Deadline) -> Result<(), Fail> {
+        self.lock().link.send(msg, deadline)
+    }
+
+    /// Lends `len` bytes for `fill`, then sends what it wrote (a loan on shm:).
+    pub(super) fn send_in_place(
+        &self,
+        len: usize,
+        deadline: Deadline,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<usize, Fail> {
+        let mut state = self.lock();
+        let State { link, buf } = &mut *state;
+        link.send_with(len, deadline, buf, fill)
+    }
+}
+
 impl Sender<Bytes> {
     fn send_bytes_until(&self, msg: &[u8], deadline: Deadline) -> Result<(), Fail> {
-        self.lock().link.send(msg, deadline)
+        self.send_raw_until(msg, deadline)
     }
 
     /// Sends one message of raw bytes, blocking while the channel is full.

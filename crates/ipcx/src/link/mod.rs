@@ -60,6 +60,25 @@ impl Outbound {
         }
     }
 
+    /// Lends `len` bytes for `fill` and sends what it wrote: in place on
+    /// a ring, through `scratch` elsewhere.
+    pub(crate) fn send_with(
+        &mut self,
+        len: usize,
+        deadline: Deadline,
+        scratch: &mut Vec<u8>,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<usize, Fail> {
+        if let Outbound::Shm(w) = self {
+            return w.send_with(len, deadline, fill);
+        }
+        scratch.clear();
+        scratch.resize(len, 0);
+        let n = fill(scratch).min(len);
+        self.send(&scratch[..n], deadline)?;
+        Ok(n)
+    }
+
     pub(crate) fn label(&self) -> &Arc<str> {
         match self {
             Outbound::Stream(w) => w.label(),
@@ -89,6 +108,14 @@ impl Inbound {
             Inbound::Datagram(_) => {}
             Inbound::FanIn(r) => r.stop(),
             Inbound::Shm(r) => r.stop(),
+        }
+    }
+
+    /// Messages lost to an `overflow=drop-oldest` ring (0 elsewhere).
+    pub(crate) fn missed(&self) -> u64 {
+        match self {
+            Inbound::Shm(r) => r.missed(),
+            _ => 0,
         }
     }
 

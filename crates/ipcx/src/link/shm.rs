@@ -319,8 +319,12 @@ impl ShmReader {
             if self.take_one()? {
                 break;
             }
-            if self.stopped || self.producer_gone() {
-                // Gone, or closed: read what it committed, then stop.
+            // Closed is one atomic load; "died" reads /proc, so only now and then.
+            let gone = self.stopped
+                || self.segment.ring.producer_state() == 2
+                || (waiter.due() && self.producer_died());
+            if gone {
+                // Read what it committed, then stop.
                 if self.take_one()? {
                     break;
                 }
@@ -375,18 +379,10 @@ impl ShmReader {
         }
     }
 
-    /// True when the producer is known to be gone: it closed, or its
-    /// process died without closing (SIGKILL).
-    fn producer_gone(&self) -> bool {
-        let snapshot = self.segment.ring.snapshot();
-        match snapshot.producer_state {
-            2 => true,
-            1 => {
-                let who = self.segment.header().producer.get();
-                who.pid != 0 && !who.is_alive()
-            }
-            _ => false,
-        }
+    /// True when the producer's process died without closing (SIGKILL).
+    fn producer_died(&self) -> bool {
+        let who = self.segment.header().producer.get();
+        self.segment.ring.producer_state() == 1 && who.pid != 0 && !who.is_alive()
     }
 }
 

@@ -113,3 +113,35 @@ pub fn mq_exists(name: &str) -> bool {
     }
     mq >= 0
 }
+
+#[allow(dead_code, reason = "used by the shm tests")]
+/// Maps `len` bytes of `file` shared, read-write (for tests that play a
+/// hostile process writing over a segment).
+pub fn map_shared(file: &std::fs::File, len: usize) -> *mut u8 {
+    use rustix::mm::{mmap, MapFlags, ProtFlags};
+    // SAFETY: a fresh shared mapping of the file, used only through
+    // `write_word` in bounds; never unmapped (the process exits).
+    unsafe {
+        mmap(
+            std::ptr::null_mut(),
+            len,
+            ProtFlags::READ | ProtFlags::WRITE,
+            MapFlags::SHARED,
+            file,
+            0,
+        )
+        .expect("mmap")
+        .cast()
+    }
+}
+
+#[allow(dead_code, reason = "used by the shm tests")]
+/// Writes one 8-byte word at byte `at` of a mapping (atomically, as a
+/// hostile process would, racing the real users).
+pub fn write_word(map: *mut u8, at: usize, value: u64) {
+    // SAFETY: the caller keeps `at + 8` within the mapping; 8-aligned.
+    unsafe {
+        (*map.add(at).cast::<std::sync::atomic::AtomicU64>())
+            .store(value, std::sync::atomic::Ordering::Relaxed)
+    }
+}
