@@ -4,7 +4,7 @@
 
 use crate::error::{Corruption, ReadError};
 use crate::layout::{Overflow, PRODUCER_CLOSED, SLOT_ACTIVE, SLOT_CLAIMING, SLOT_FREE};
-use crate::primitive::{fence, Ordering};
+use crate::primitive::{fence, sleepers, Barrier, Ordering};
 use crate::record::{Header, Kind, EMPTY, HEADER_LEN};
 use crate::ring::Ring;
 
@@ -26,6 +26,15 @@ pub struct Consumer {
     holds_message: bool,
     /// Where the held message's payload is (index, length).
     held_at: Option<(usize, usize)>,
+    /// The position last published to the producer (`head` may be ahead).
+    published: u64,
+    /// The producer's tail as last read: records before it are committed.
+    cached_tail: u64,
+    /// How the look for a sleeping producer is ordered after a release.
+    barrier: Barrier,
+    /// Read by commit markers alone, not the tail (after the producer died
+    /// between committing a record and publishing its tail).
+    by_header: bool,
     /// DropOldest: messages lost and not reported yet.
     missed: u64,
     /// Sequence number the next header must carry (None: not known yet).
@@ -96,7 +105,10 @@ impl Consumer {
                 tail
             }
         };
-        p.attached_ever.fetch_add(1, Ordering::SeqCst);
+        ring.control()
+            .status
+            .attached_ever
+            .fetch_add(1, Ordering::SeqCst);
         Ok(Consumer {
             ring: ring.clone(),
             slot,
@@ -104,6 +116,10 @@ impl Consumer {
             held: None,
             holds_message: false,
             held_at: None,
+            published: head,
+            cached_tail: head,
+            by_header: false,
+            barrier: Barrier::Symmetric,
             missed: 0,
             expect: None,
             copy: Vec::new(),
@@ -128,6 +144,7 @@ impl Consumer {
 
     /// Gives the last message's room back to the producer. Returns true if
     /// the producer is sleeping for room and must be woken.
+    #[inline]
     pub fn release(&mut self) -> bool {
         let Some(next) = self.held.take() else {
             return std::mem::take(&mut self.wake_producer);
@@ -137,27 +154,51 @@ impl Consumer {
             self.expect = self.expect.map(|s| s.wrapping_add(1));
         }
         self.head = next;
+        // Room goes back in batches of an eighth of the ring (and whenever
+        // this reader finds the ring empty or goes to sleep): one store and
+        // one look for a sleeping producer per batch, not per message.
+        if self.head - self.published >= self.ring.geometry.capacity as u64 / 8 {
+            self.publish()
+        } else {
+            std::mem::take(&mut self.wake_producer)
+        }
+    }
+
+    /// Publishes this reader's position: the producer may use the room.
+    /// Returns true if the producer sleeps for room and must be woken.
+    #[inline]
+    fn publish(&mut self) -> bool {
+        self.published = self.head;
         self.ring
             .slot(self.slot)
             .head
-            .store(next, Ordering::Release);
+            .store(self.head, Ordering::Release);
         // A read-modify-write, against the one in `Producer::begin_wait`.
         let w = &self.ring.control().space_ready;
-        let wake = w.waiters.fetch_add(0, Ordering::SeqCst) != 0;
+        let wake = sleepers(&w.waiters, self.barrier);
         if wake {
             w.futex.fetch_add(1, Ordering::SeqCst);
         }
         std::mem::take(&mut self.wake_producer) | wake
     }
 
+    /// Chooses how this reader looks for a sleeping producer after it
+    /// gives room back (see [`Barrier`]). With `Asymmetric`, a producer
+    /// that sleeps must run the heavy barrier after `begin_wait`.
+    pub fn set_barrier(&mut self, barrier: Barrier) {
+        self.barrier = barrier;
+    }
+
     /// After a read: true (once) if releasing the previous message found
     /// the producer sleeping for room, so it must be woken.
+    #[inline]
     pub fn take_wake(&mut self) -> bool {
         std::mem::take(&mut self.wake_producer)
     }
 
     /// The next message, if one is committed; lent until the next read.
     /// Releases the previous message first (see [`Consumer::take_wake`]).
+    #[inline]
     pub fn try_read(&mut self) -> Result<Option<Message<'_>>, ReadError> {
         Ok(match self.try_next()? {
             Some(missed) => Some(Message {
@@ -170,6 +211,7 @@ impl Consumer {
 
     /// The payload of the message the last successful
     /// [`Consumer::try_next`] took (empty if none is held).
+    #[inline]
     pub fn held_bytes(&self) -> &[u8] {
         match self.held_at {
             Some((index, len)) if self.holds_message => self.lend(index, len),
@@ -180,6 +222,7 @@ impl Consumer {
     /// Like [`Consumer::try_read`] without the borrow: takes the next
     /// message (see [`Consumer::held_bytes`]) and returns how many were
     /// missed before it (`DropOldest`), or `None` if there is none yet.
+    #[inline]
     pub fn try_next(&mut self) -> Result<Option<u64>, ReadError> {
         if !self.attached {
             return Err(ReadError::Closed);
@@ -191,6 +234,18 @@ impl Consumer {
         let drop_oldest = self.ring.geometry.overflow == Overflow::DropOldest;
         let mut resyncs = 0;
         loop {
+            // While the producer lives, its published tail says what is
+            // there: polling it (not the record's header) leaves the line
+            // the producer writes next alone until it is committed.
+            if !self.by_header && !drop_oldest && self.head >= self.cached_tail {
+                self.cached_tail = self.ring.control().producer.tail.load(Ordering::Acquire);
+                if self.head >= self.cached_tail {
+                    if self.published != self.head {
+                        self.wake_producer |= self.publish();
+                    }
+                    return self.nothing_yet(self.ring.index(self.head));
+                }
+            }
             let index = self.ring.index(self.head);
             let word = self.ring.data.header(index).load(Ordering::Acquire);
             if drop_oldest && self.lapped() {
@@ -202,6 +257,9 @@ impl Consumer {
                 continue;
             }
             if word == EMPTY {
+                if self.published != self.head {
+                    self.wake_producer |= self.publish();
+                }
                 return self.nothing_yet(index);
             }
             let corrupt = |what| {
@@ -264,6 +322,7 @@ impl Consumer {
     }
 
     #[cfg_attr(loom, allow(unused_variables))]
+    #[inline]
     fn lend(&self, index: usize, len: usize) -> &[u8] {
         if self.copies() {
             return &self.copy[..len];
@@ -279,14 +338,27 @@ impl Consumer {
         }
     }
 
-    fn nothing_yet(&self, index: usize) -> Result<Option<u64>, ReadError> {
-        let p = &self.ring.control().producer;
-        if p.state.load(Ordering::SeqCst) == PRODUCER_CLOSED
-            && self.ring.data.header(index).load(Ordering::SeqCst) == EMPTY
-        {
-            return Err(ReadError::Closed);
+    #[inline]
+    fn nothing_yet(&mut self, index: usize) -> Result<Option<u64>, ReadError> {
+        let status = &self.ring.control().status;
+        if status.state.load(Ordering::SeqCst) == PRODUCER_CLOSED {
+            // Closed after its last commit: the tail is final, but a
+            // taken-over ring may have been closed by a producer that died
+            // mid-commit: look at the commit marker itself.
+            if self.ring.data.header(index).load(Ordering::SeqCst) == EMPTY {
+                return Err(ReadError::Closed);
+            }
+            self.by_header = true;
         }
         Ok(None)
+    }
+
+    /// From now on, finds records by their commit markers alone: for a
+    /// producer that died (SIGKILL) and may have committed a record
+    /// without publishing the tail after it. Then nothing it committed is
+    /// missed; nothing uncommitted is ever shown.
+    pub fn read_by_commit_markers(&mut self) {
+        self.by_header = true;
     }
 
     /// DropOldest: has the producer started overwriting our position?
@@ -312,6 +384,7 @@ impl Consumer {
             }));
         }
         self.head = oldest;
+        self.published = oldest;
         self.held = None;
         self.holds_message = false;
         self.ring
@@ -324,7 +397,10 @@ impl Consumer {
     /// Before sleeping on [`Ring::data_ready_futex`]: announces it and
     /// returns the futex value to wait on. Try to read again *after* this,
     /// sleep only if still empty, then call [`Consumer::end_wait`].
-    pub fn begin_wait(&self) -> u32 {
+    pub fn begin_wait(&mut self) -> u32 {
+        if self.published != self.head {
+            self.wake_producer |= self.publish();
+        }
         let w = &self.ring.control().data_ready;
         // Dekker's pattern over one word: our announcement and the
         // producer's look for sleepers (after its commit) are both

@@ -43,6 +43,7 @@ impl Data {
         unsafe { &*self.words.as_ptr().add(index / 8) }
     }
 
+    #[inline]
     fn check(&self, index: usize, len: usize) {
         assert!(
             index % 8 == 0 && index <= self.len && len <= self.len - index,

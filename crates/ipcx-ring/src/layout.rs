@@ -1,9 +1,9 @@
 //! Where everything lives in the region, and the shape of the ring.
 //!
 //! ```text
-//! 0          Control   producer line | data-ready line | space-ready line   (3 × 128 B)
-//! 384        readers   one 128-byte line per reader slot
-//! 384+128·R  data      `capacity` bytes of records
+//! 0          Control   producer | status | data-ready | space-ready lines (4 × 128 B)
+//! 512        readers   one 128-byte line per reader slot
+//! 512+128·R  data      `capacity` bytes of records
 //! ```
 //! Every line is 128 bytes (two cache lines: the adjacent-line prefetcher
 //! pulls pairs), so no two parties ever write the same line on the hot path.
@@ -108,10 +108,17 @@ pub(crate) struct ProducerLine {
     /// DropOldest: where a lapped reader goes on (the oldest record at
     /// least half a ring from being overwritten).
     pub(crate) oldest: AtomicU64,
-    /// [`PRODUCER_NONE`], [`PRODUCER_OPEN`] or [`PRODUCER_CLOSED`].
-    pub(crate) state: AtomicU32,
     /// Sequence number of the next message (for a producer taking over).
     pub(crate) seq: AtomicU32,
+}
+
+/// Rarely written, often read: readers look at it whenever the ring is
+/// empty, so it must not share a line with anything written per message.
+#[repr(C, align(128))]
+#[derive(Debug, Default)]
+pub(crate) struct StatusLine {
+    /// [`PRODUCER_NONE`], [`PRODUCER_OPEN`] or [`PRODUCER_CLOSED`].
+    pub(crate) state: AtomicU32,
     /// Readers that ever attached (0: messages wait for the first one).
     pub(crate) attached_ever: AtomicU32,
 }
@@ -131,6 +138,7 @@ pub(crate) struct WakeLine {
 #[derive(Debug, Default)]
 pub(crate) struct Control {
     pub(crate) producer: ProducerLine,
+    pub(crate) status: StatusLine,
     /// Readers sleep here when there is nothing to read.
     pub(crate) data_ready: WakeLine,
     /// The producer sleeps here when the ring is full.
@@ -161,6 +169,7 @@ const _: () = {
     assert!(std::mem::size_of::<ProducerLine>() == LINE);
     assert!(std::mem::size_of::<WakeLine>() == LINE);
     assert!(std::mem::size_of::<ReaderSlot>() == LINE);
-    assert!(std::mem::size_of::<Control>() == 3 * LINE);
+    assert!(std::mem::size_of::<Control>() == 4 * LINE);
+    assert!(std::mem::size_of::<StatusLine>() == LINE);
     assert!(std::mem::size_of::<AtomicU64>() == 8);
 };

@@ -43,5 +43,6 @@ mod ring;
 pub use consumer::{Consumer, Message, NoFreeSlot};
 pub use error::{Corruption, ReadError, WriteError};
 pub use layout::{Geometry, GeometryError, Overflow, MAX_RECORD_LEN};
+pub use primitive::Barrier;
 pub use producer::{Producer, ProducerTaken, Reservation};
 pub use ring::{Ring, Snapshot};

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use crate::error::{Corruption, WriteError};
 use crate::layout::{Overflow, PRODUCER_CLOSED, PRODUCER_NONE, PRODUCER_OPEN, SLOT_ACTIVE};
-use crate::primitive::{fence, Ordering};
+use crate::primitive::{fence, sleepers, Barrier, Ordering};
 use crate::record::{record_len, Header, Kind, EMPTY, HEADER_LEN};
 use crate::ring::Ring;
 
@@ -24,6 +24,8 @@ pub struct Producer {
     starts: VecDeque<u64>,
     /// Readers must be woken for a padding record committed on its own.
     wake_pending: bool,
+    /// How the look for sleeping readers is ordered after a commit.
+    barrier: Barrier,
     closed: bool,
 }
 
@@ -66,7 +68,9 @@ impl Producer {
     /// Becomes the ring's producer; fails if it has (or had) one.
     pub fn new(ring: &Ring) -> Result<Producer, ProducerTaken> {
         let p = &ring.control().producer;
-        p.state
+        ring.control()
+            .status
+            .state
             .compare_exchange(
                 PRODUCER_NONE,
                 PRODUCER_OPEN,
@@ -81,6 +85,7 @@ impl Producer {
             floor: p.floor.load(Ordering::SeqCst),
             starts: VecDeque::new(),
             wake_pending: false,
+            barrier: Barrier::Symmetric,
             closed: false,
         })
     }
@@ -90,9 +95,10 @@ impl Producer {
     /// message it committed, so readers see one unbroken sequence.
     pub fn take_over(ring: &Ring) -> Result<Producer, ProducerTaken> {
         let p = &ring.control().producer;
-        let state = p.state.swap(PRODUCER_OPEN, Ordering::SeqCst);
+        let status = &ring.control().status;
+        let state = status.state.swap(PRODUCER_OPEN, Ordering::SeqCst);
         if state == PRODUCER_NONE {
-            p.state.store(PRODUCER_NONE, Ordering::SeqCst);
+            status.state.store(PRODUCER_NONE, Ordering::SeqCst);
             return Producer::new(ring);
         }
         let mut producer = Producer {
@@ -102,6 +108,7 @@ impl Producer {
             floor: p.floor.load(Ordering::SeqCst),
             starts: VecDeque::new(),
             wake_pending: false,
+            barrier: Barrier::Symmetric,
             closed: false,
         };
         producer.recover();
@@ -134,6 +141,13 @@ impl Producer {
         p.seq.store(self.seq, Ordering::Release);
     }
 
+    /// Chooses how this producer looks for sleeping readers after each
+    /// commit (see [`Barrier`]). With `Asymmetric`, every reader that
+    /// sleeps must run the heavy barrier after `begin_wait`.
+    pub fn set_barrier(&mut self, barrier: Barrier) {
+        self.barrier = barrier;
+    }
+
     /// The ring this producer writes.
     pub fn ring(&self) -> &Ring {
         &self.ring
@@ -149,6 +163,7 @@ impl Producer {
     /// A record never wraps: when it does not fit before the end of the
     /// ring, a padding record is committed there first, on its own, so the
     /// whole ring (less two headers) is open to one message.
+    #[inline]
     pub fn try_reserve(&mut self, len: usize) -> Result<Reservation, WriteError> {
         let max = self.max_len();
         if len > max {
@@ -169,6 +184,7 @@ impl Producer {
 
     /// Makes the bytes up to `end` the producer's: waits for readers
     /// (Block), or tells lapped readers (DropOldest).
+    #[inline]
     fn claim(&mut self, end: u64) -> Result<(), WriteError> {
         match self.ring.geometry.overflow {
             Overflow::Block => self.make_room(end),
@@ -217,6 +233,7 @@ impl Producer {
         Ok(())
     }
 
+    #[inline]
     fn publish(&mut self, tail: u64) {
         self.tail = tail;
         let p = &self.ring.control().producer;
@@ -224,6 +241,7 @@ impl Producer {
     }
 
     /// Waits for nothing: `Ok` when room up to `end` is free.
+    #[inline]
     fn make_room(&mut self, end: u64) -> Result<(), WriteError> {
         let capacity = self.ring.geometry.capacity as u64;
         if end <= self.floor + capacity {
@@ -258,8 +276,8 @@ impl Producer {
 
     /// With no reader attached: wait for the first one, or report they are gone.
     fn no_readers(&self) -> Result<(), WriteError> {
-        let p = &self.ring.control().producer;
-        if p.attached_ever.load(Ordering::SeqCst) == 0 {
+        let status = &self.ring.control().status;
+        if status.attached_ever.load(Ordering::SeqCst) == 0 {
             Ok(())
         } else {
             Err(WriteError::NoReaders)
@@ -326,6 +344,7 @@ impl Producer {
     ///
     /// # Panics
     /// If `len` is more than was reserved.
+    #[inline]
     pub fn commit(&mut self, r: Reservation, len: usize) -> bool {
         assert!(
             len <= r.len,
@@ -355,12 +374,14 @@ impl Producer {
 
     /// True (once) if readers must be woken for something committed by a
     /// call that then failed (a padding record before `Full`).
+    #[inline]
     pub fn take_wake(&mut self) -> bool {
         std::mem::take(&mut self.wake_pending)
     }
 
     /// Copies `msg` into the ring as one message, without waiting.
     /// `Ok(true)`: readers are sleeping and must be woken.
+    #[inline]
     pub fn try_write(&mut self, msg: &[u8]) -> Result<bool, WriteError> {
         let r = self.try_reserve(msg.len())?;
         let index = self.ring.index(r.pos) + HEADER_LEN;
@@ -375,9 +396,10 @@ impl Producer {
     /// so it and a reader's announcement (also one) are ordered one way or
     /// the other: we see the sleeper, or the sleeper's re-check sees our
     /// commit (loom finds the lost wake-up with a plain load and fences).
+    #[inline]
     fn wake_readers(&self) -> bool {
         let w = &self.ring.control().data_ready;
-        if w.waiters.fetch_add(0, Ordering::SeqCst) == 0 {
+        if !sleepers(&w.waiters, self.barrier) {
             return false;
         }
         w.futex.fetch_add(1, Ordering::SeqCst);
@@ -408,8 +430,8 @@ impl Producer {
         if std::mem::replace(&mut self.closed, true) {
             return false;
         }
-        let p = &self.ring.control().producer;
-        p.state.store(PRODUCER_CLOSED, Ordering::SeqCst);
+        let status = &self.ring.control().status;
+        status.state.store(PRODUCER_CLOSED, Ordering::SeqCst);
         let w = &self.ring.control().data_ready;
         w.futex.fetch_add(1, Ordering::SeqCst);
         w.waiters.fetch_add(0, Ordering::SeqCst) != 0

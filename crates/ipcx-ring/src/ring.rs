@@ -93,22 +93,26 @@ impl Ring {
         self.geometry
     }
 
+    #[inline]
     pub(crate) fn control(&self) -> &Control {
         // SAFETY: valid while self lives (`from_raw`/`on_heap`).
         unsafe { self.control.as_ref() }
     }
 
+    #[inline]
     pub(crate) fn slot(&self, index: usize) -> &ReaderSlot {
         assert!(index < self.geometry.readers);
         // SAFETY: in bounds (checked); valid while self lives.
         unsafe { &*self.slots.as_ptr().add(index) }
     }
 
+    #[inline]
     pub(crate) fn mask(&self) -> u64 {
         self.geometry.capacity as u64 - 1
     }
 
     /// Byte index in the record space of absolute position `pos`.
+    #[inline]
     pub(crate) fn index(&self, pos: u64) -> usize {
         (pos & self.mask()) as usize
     }
@@ -124,9 +128,10 @@ impl Ring {
     }
 
     /// The producer's state: 0 none yet, 1 open, 2 closed (one atomic load).
+    #[inline]
     pub fn producer_state(&self) -> u32 {
         self.control()
-            .producer
+            .status
             .state
             .load(crate::primitive::Ordering::Acquire)
     }
@@ -137,7 +142,7 @@ impl Ring {
         let p = &self.control().producer;
         Snapshot {
             tail: p.tail.load(Relaxed),
-            producer_state: p.state.load(Relaxed),
+            producer_state: self.control().status.state.load(Relaxed),
             readers: (0..self.geometry.readers)
                 .filter(|&i| self.slot(i).state.load(Relaxed) == crate::layout::SLOT_ACTIVE)
                 .map(|i| (i, self.slot(i).head.load(Relaxed)))

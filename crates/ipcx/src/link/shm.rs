@@ -14,13 +14,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ipcx_ring::{Consumer, Producer, ReadError, WriteError};
+use ipcx_ring::{Barrier, Consumer, Producer, ReadError, WriteError};
 
 use crate::endpoint::WaitMode;
 use crate::error::{Error, ErrorKind, Fail};
-use crate::sys::futex;
 use crate::sys::process::ProcessId;
 use crate::sys::Deadline;
+use crate::sys::{futex, membarrier};
 use crate::transport::shm::segment::Segment;
 
 /// How often a waiting side looks at whether its peer is alive.
@@ -68,7 +68,11 @@ struct Waiter {
     mode: WaitMode,
     deadline: Deadline,
     spins: u32,
-    last_check: Instant,
+    /// Still in the spinning phase (the clock is read every 64 spins).
+    spinning: bool,
+    /// When the peer was last looked at; set at the first wait (reading
+    /// the clock costs ~20 ns: not on the path where nothing waits).
+    last_check: Option<Instant>,
 }
 
 impl Waiter {
@@ -77,21 +81,27 @@ impl Waiter {
             mode,
             deadline,
             spins: 0,
-            last_check: Instant::now(),
+            spinning: false,
+            last_check: None,
         }
     }
 
     /// After a failed attempt: `Ok(true)` spin again, `Ok(false)` sleep.
+    /// The clock is read every 64 spins (and before every sleep).
     fn spin(&mut self) -> Result<bool, Fail> {
-        let now = Instant::now();
-        if self.deadline.is_some_and(|d| now >= d) {
-            return Err(Fail::NotReady);
-        }
         let spin = match self.mode {
             WaitMode::Spin => true,
             WaitMode::Adaptive => self.spins < ADAPTIVE_SPINS,
             WaitMode::Block => false,
         };
+        if !spin || self.spins % 64 == 0 {
+            let now = Instant::now();
+            if self.deadline.is_some_and(|d| now >= d) {
+                return Err(Fail::NotReady);
+            }
+            self.last_check.get_or_insert(now);
+        }
+        self.spinning = spin;
         if spin {
             self.spins += 1;
             std::hint::spin_loop();
@@ -99,22 +109,38 @@ impl Waiter {
         Ok(spin)
     }
 
-    /// How long one futex sleep may last.
-    fn nap(&self) -> Duration {
+    /// How long one futex sleep may last: short if the barrier that
+    /// makes the peer's look for sleepers reliable could not be run.
+    fn nap_after(&self, barrier: bool) -> Duration {
+        let most = if barrier {
+            CHECK_EVERY
+        } else {
+            Duration::from_millis(1)
+        };
         let left = self
             .deadline
-            .map_or(CHECK_EVERY, |d| d.saturating_duration_since(Instant::now()));
-        left.min(CHECK_EVERY)
+            .map_or(most, |d| d.saturating_duration_since(Instant::now()));
+        left.min(most)
     }
 
-    /// True when it is time to look at the peer again.
+    /// True when it is time to look at the peer again (checked every 64
+    /// spins, and after every sleep).
     fn due(&mut self) -> bool {
+        if self.spinning && self.spins % 64 != 0 {
+            return false;
+        }
         let now = Instant::now();
-        if now.duration_since(self.last_check) >= CHECK_EVERY {
-            self.last_check = now;
-            true
-        } else {
-            false
+        match self.last_check {
+            // The first look comes one period after the wait began.
+            None => {
+                self.last_check = Some(now);
+                false
+            }
+            Some(last) if now.duration_since(last) < CHECK_EVERY => false,
+            Some(_) => {
+                self.last_check = Some(now);
+                true
+            }
         }
     }
 }
@@ -128,6 +154,10 @@ impl ShmWriter {
         label: Arc<str>,
         persist: bool,
     ) -> ShmWriter {
+        let mut producer = producer;
+        if membarrier::register() {
+            producer.set_barrier(Barrier::Asymmetric);
+        }
         segment.header().producer.set(ProcessId::me());
         ShmWriter {
             producer,
@@ -159,6 +189,7 @@ impl ShmWriter {
     }
 
     /// Copies `payload` into the ring as one message.
+    #[inline]
     pub(crate) fn send(&mut self, payload: &[u8], deadline: Deadline) -> Result<(), Fail> {
         if payload.len() > self.max_msg {
             return Err(self.too_large(payload.len()));
@@ -167,7 +198,14 @@ impl ShmWriter {
         if self.sent % 256 == 0 && self.producer.check_readers().is_err() {
             return Err(Fail::Disconnected);
         }
-        let wake = self.until(deadline, |p| p.try_write(payload).map(Attempt::Done))?;
+        // The fast path: room is there (no clock, no waiter).
+        let wake = match self.producer.try_write(payload) {
+            Ok(wake) => wake,
+            Err(WriteError::Full) => {
+                self.until(deadline, |p| p.try_write(payload).map(Attempt::Done))?
+            }
+            Err(e) => return Err(self.failed(e)),
+        };
         if wake {
             futex::wake_all(self.segment.ring.data_ready_futex());
         }
@@ -214,12 +252,13 @@ impl ShmWriter {
                 Attempt::Again => {}
             }
             if waiter.spin()? {
-                if waiter.spins % 1024 == 0 && waiter.due() {
+                if waiter.due() {
                     self.evict_dead_readers();
                 }
                 continue;
             }
             let seen = self.producer.begin_wait();
+            let barrier = membarrier::heavy();
             let again = self.try_once(&mut attempt);
             if !matches!(again, Ok(Attempt::Again)) {
                 self.producer.end_wait();
@@ -228,7 +267,11 @@ impl ShmWriter {
                     Attempt::Again => unreachable!(),
                 }
             }
-            futex::wait(self.segment.ring.space_ready_futex(), seen, waiter.nap());
+            futex::wait(
+                self.segment.ring.space_ready_futex(),
+                seen,
+                waiter.nap_after(barrier),
+            );
             self.producer.end_wait();
             if waiter.due() {
                 self.evict_dead_readers();
@@ -247,11 +290,20 @@ impl ShmWriter {
         match result {
             Ok(Attempt::Done(r)) => Ok(Attempt::Done(r)),
             Ok(Attempt::Again) | Err(WriteError::Full) => Ok(Attempt::Again),
-            Err(WriteError::NoReaders) => Err(Fail::Disconnected),
-            Err(WriteError::TooLarge { len, .. }) => Err(self.too_large(len)),
-            Err(WriteError::Corrupt(c)) => Err(Fail::Error(
-                Error::new(ErrorKind::Protocol, c.to_string()).at(&self.label),
-            )),
+            Err(e) => Err(self.failed(e)),
+        }
+    }
+
+    /// What a write error means for the channel.
+    #[cold]
+    fn failed(&self, e: WriteError) -> Fail {
+        match e {
+            WriteError::Full => Fail::NotReady,
+            WriteError::NoReaders => Fail::Disconnected,
+            WriteError::TooLarge { len, .. } => self.too_large(len),
+            WriteError::Corrupt(c) => {
+                Fail::Error(Error::new(ErrorKind::Protocol, c.to_string()).at(&self.label))
+            }
         }
     }
 
@@ -289,6 +341,10 @@ impl ShmReader {
         label: Arc<str>,
         persist: bool,
     ) -> ShmReader {
+        let mut consumer = consumer;
+        if membarrier::register() {
+            consumer.set_barrier(Barrier::Asymmetric);
+        }
         segment.header().reader[consumer.slot()].set(ProcessId::me());
         ShmReader {
             consumer,
@@ -313,7 +369,18 @@ impl ShmReader {
     }
 
     /// The next message, lent in place until the next call.
+    #[inline]
     pub(crate) fn recv(&mut self, deadline: Deadline) -> Result<&[u8], Fail> {
+        // The fast path: a message is there (no clock, no waiter).
+        if !self.take_one()? {
+            self.wait_for_one(deadline)?;
+        }
+        self.lend()
+    }
+
+    /// Waits until a message is taken, or the producer is gone, or the
+    /// deadline passes.
+    fn wait_for_one(&mut self, deadline: Deadline) -> Result<(), Fail> {
         let mut waiter = Waiter::new(self.wait, deadline);
         loop {
             if self.take_one()? {
@@ -324,7 +391,9 @@ impl ShmReader {
                 || self.segment.ring.producer_state() == 2
                 || (waiter.due() && self.producer_died());
             if gone {
-                // Read what it committed, then stop.
+                // Read what it committed (by the commit markers: a killed
+                // producer may not have published its last tail), then stop.
+                self.consumer.read_by_commit_markers();
                 if self.take_one()? {
                     break;
                 }
@@ -334,15 +403,25 @@ impl ShmReader {
                 continue;
             }
             let seen = self.consumer.begin_wait();
+            let barrier = membarrier::heavy();
             let took = self.take_one();
             if !matches!(took, Ok(false)) {
                 self.consumer.end_wait();
                 took?;
                 break;
             }
-            futex::wait(self.segment.ring.data_ready_futex(), seen, waiter.nap());
+            futex::wait(
+                self.segment.ring.data_ready_futex(),
+                seen,
+                waiter.nap_after(barrier),
+            );
             self.consumer.end_wait();
         }
+        Ok(())
+    }
+
+    /// The message just taken, checked against this end's `max_msg`.
+    fn lend(&self) -> Result<&[u8], Fail> {
         let bytes = self.consumer.held_bytes();
         if bytes.len() > self.max_msg {
             return Err(Fail::Error(
@@ -361,6 +440,7 @@ impl ShmReader {
     }
 
     /// Takes the next message if one is committed (`held_bytes` lends it).
+    #[inline]
     fn take_one(&mut self) -> Result<bool, Fail> {
         let result = self.consumer.try_next();
         if self.consumer.take_wake() {

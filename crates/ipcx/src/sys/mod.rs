@@ -5,6 +5,7 @@
 
 pub(crate) mod futex;
 pub(crate) mod inherit;
+pub(crate) mod membarrier;
 pub(crate) mod mqueue;
 pub(crate) mod posix_sem;
 pub(crate) mod process;

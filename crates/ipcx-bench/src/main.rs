@@ -1,0 +1,300 @@
+//! `shm-bench`: ipcx's `shm:` ring next to the limit (a minimal
+//! hand-written ring) and iceoryx2, in one run, with ratios.
+//!
+//! Each figure comes from a pair of processes pinned to different CPUs,
+//! all three implementations measured back to back in the same run (these
+//! machines are shared and noisy: compare the ratios, not the absolutes).
+//!
+//! ```text
+//! scripts/bench-shm            # builds with iceoryx2, runs, prints the table
+//! shm-bench [--quick]          # without iceoryx2 unless built with it
+//! ```
+
+#![deny(unsafe_code)]
+
+mod affinity;
+mod handwritten;
+#[cfg(feature = "iceoryx2")]
+mod iceoryx;
+mod peers;
+
+use std::process::Command;
+use std::time::Instant;
+
+use peers::Kind;
+
+/// What one child process does.
+#[derive(Debug, Clone, Copy)]
+enum Test {
+    /// Ping-pong of `size`-byte messages, copied in and out.
+    PingPong { size: usize, rounds: usize },
+    /// The same, written in place with a loan and read in place.
+    LoanPingPong { size: usize, rounds: usize },
+    /// The child streams `count` messages of `size` bytes.
+    Stream { size: usize, count: usize },
+}
+
+impl Test {
+    fn args(self) -> Vec<String> {
+        match self {
+            Test::PingPong { size, rounds } => {
+                vec!["pingpong".into(), size.to_string(), rounds.to_string()]
+            }
+            Test::LoanPingPong { size, rounds } => {
+                vec!["loan".into(), size.to_string(), rounds.to_string()]
+            }
+            Test::Stream { size, count } => {
+                vec!["stream".into(), size.to_string(), count.to_string()]
+            }
+        }
+    }
+
+    fn parse(args: &[String]) -> Test {
+        let n = |i: usize| args[i].parse::<usize>().expect("number");
+        match args[0].as_str() {
+            "pingpong" => Test::PingPong {
+                size: n(1),
+                rounds: n(2),
+            },
+            "loan" => Test::LoanPingPong {
+                size: n(1),
+                rounds: n(2),
+            },
+            "stream" => Test::Stream {
+                size: n(1),
+                count: n(2),
+            },
+            other => panic!("unknown test {other}"),
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("child") {
+        child(
+            Kind::parse(&args[1]),
+            &args[2],
+            args[3].parse().unwrap(),
+            Test::parse(&args[4..]),
+        );
+        return;
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let cpus = affinity::allowed();
+    let (mine, theirs) = match cpus.as_slice() {
+        [a, b, ..] => (*a, Some(*b)),
+        [a] => (*a, None),
+        [] => (0, None),
+    };
+    match theirs {
+        Some(t) => println!("pinned: this process on CPU {mine}, its peer on CPU {t}"),
+        None => {
+            println!("only one CPU allowed: both processes share it (figures are not comparable)")
+        }
+    }
+    affinity::pin(mine);
+    let kinds: Vec<Kind> = if cfg!(feature = "iceoryx2") {
+        vec![Kind::Handwritten, Kind::Ipcx, Kind::Iceoryx2]
+    } else {
+        println!("built without iceoryx2 (scripts/bench-shm builds it in)");
+        vec![Kind::Handwritten, Kind::Ipcx]
+    };
+    // `--only ipcx` (or hand-written, iceoryx2): one implementation.
+    let kinds = match args.iter().position(|a| a == "--only") {
+        Some(i) => vec![Kind::parse(&args[i + 1])],
+        None => kinds,
+    };
+    let scale = if quick { 10 } else { 1 };
+    let bench = Bench {
+        cpu: theirs.unwrap_or(mine),
+        kinds,
+    };
+
+    println!("\none-way latency, 64 B, ping-pong / 2 (p50 / p99 / p99.9), copied in and out:");
+    let lat = bench.latency(Test::PingPong {
+        size: 64,
+        rounds: 200_000 / scale,
+    });
+    println!("\nstreaming 64 B messages, one way:");
+    let small = bench.throughput(Test::Stream {
+        size: 64,
+        count: 20_000_000 / scale,
+    });
+    println!("\nstreaming 1 MiB messages, one way:");
+    let big = bench.throughput(Test::Stream {
+        size: 1 << 20,
+        count: 4_000 / scale,
+    });
+    println!("\none-way latency, 64 KiB written in place (loan) and read in place:");
+    let loan = bench.latency(Test::LoanPingPong {
+        size: 64 << 10,
+        rounds: 20_000 / scale,
+    });
+
+    println!("\nratios (ipcx / other, this run):");
+    ratio("latency p50 64 B", &lat, Kind::Handwritten, false);
+    ratio("latency p50 64 B", &lat, Kind::Iceoryx2, false);
+    ratio("throughput 64 B", &small, Kind::Handwritten, true);
+    ratio("throughput 64 B", &small, Kind::Iceoryx2, true);
+    ratio("throughput 1 MiB", &big, Kind::Handwritten, true);
+    ratio("latency p50 64 KiB loan", &loan, Kind::Iceoryx2, false);
+}
+
+fn ratio(what: &str, figures: &[(Kind, f64)], other: Kind, higher_is_better: bool) {
+    let get = |k| figures.iter().find(|(kind, _)| *kind == k).map(|(_, v)| *v);
+    if let (Some(ipcx), Some(o)) = (get(Kind::Ipcx), get(other)) {
+        let note = if higher_is_better {
+            "higher is better"
+        } else {
+            "lower is better"
+        };
+        println!(
+            "  {what:<26} ipcx / {:<13} {:>6.2}   ({note})",
+            other.name(),
+            ipcx / o
+        );
+    }
+}
+
+struct Bench {
+    cpu: usize,
+    kinds: Vec<Kind>,
+}
+
+impl Bench {
+    fn spawn(&self, kind: Kind, name: &str, test: Test) -> std::process::Child {
+        Command::new(std::env::current_exe().unwrap())
+            .arg("child")
+            .arg(kind.name())
+            .arg(name)
+            .arg(self.cpu.to_string())
+            .args(test.args())
+            .spawn()
+            .expect("spawn the peer")
+    }
+
+    /// p50 one-way latency (ns) per implementation.
+    fn latency(&self, test: Test) -> Vec<(Kind, f64)> {
+        let (size, rounds, loan) = match test {
+            Test::PingPong { size, rounds } => (size, rounds, false),
+            Test::LoanPingPong { size, rounds } => (size, rounds, true),
+            Test::Stream { .. } => unreachable!(),
+        };
+        let mut out = Vec::new();
+        for &kind in &self.kinds {
+            let name = unique("lat");
+            let mut pong = peers::receiver(kind, &format!("{name}-pong"), size);
+            let mut child = self.spawn(kind, &name, test);
+            let mut ping = peers::sender(kind, &format!("{name}-ping"), size);
+            let msg = vec![7u8; size];
+            let mut back = vec![0u8; size];
+            let mut rtts = Vec::with_capacity(rounds);
+            for _ in 0..rounds {
+                let t0 = Instant::now();
+                if loan {
+                    ping.send_loan(size, 7);
+                    pong.recv(&mut |b| assert!(b[0] == 7 && b[b.len() - 1] == 7));
+                } else {
+                    ping.send(&msg);
+                    pong.recv(&mut |b| back.copy_from_slice(b));
+                }
+                rtts.push(t0.elapsed().as_nanos() as u64);
+            }
+            drop(ping);
+            child.wait().expect("peer");
+            drop(pong);
+            cleanup(&name);
+            let warm = &mut rtts[rounds / 10..];
+            warm.sort_unstable();
+            let pct = |p: f64| warm[((warm.len() - 1) as f64 * p) as usize] as f64 / 2.0;
+            println!(
+                "  {:<13} {:>9.0} ns {:>9.0} ns {:>9.0} ns",
+                kind.name(),
+                pct(0.5),
+                pct(0.99),
+                pct(0.999)
+            );
+            out.push((kind, pct(0.5)));
+        }
+        out
+    }
+
+    /// Messages per second per implementation (and bytes per second).
+    fn throughput(&self, test: Test) -> Vec<(Kind, f64)> {
+        let Test::Stream { size, count } = test else {
+            unreachable!()
+        };
+        let mut out = Vec::new();
+        for &kind in &self.kinds {
+            let name = unique("tput");
+            let mut rx = peers::receiver(kind, &format!("{name}-ping"), size);
+            let mut child = self.spawn(kind, &name, test);
+            let mut buf = vec![0u8; size];
+            rx.recv(&mut |b| buf.copy_from_slice(b));
+            let t0 = Instant::now();
+            for _ in 1..count {
+                rx.recv(&mut |b| buf.copy_from_slice(b));
+            }
+            let secs = t0.elapsed().as_secs_f64();
+            child.wait().expect("peer");
+            drop(rx);
+            cleanup(&name);
+            let rate = (count - 1) as f64 / secs;
+            println!(
+                "  {:<13} {:>8.2} M msg/s {:>8.2} GB/s",
+                kind.name(),
+                rate / 1e6,
+                rate * size as f64 / 1e9
+            );
+            out.push((kind, rate));
+        }
+        out
+    }
+}
+
+/// The peer process: pinned, answers pings or streams.
+fn child(kind: Kind, name: &str, cpu: usize, test: Test) {
+    affinity::pin(cpu);
+    match test {
+        Test::PingPong { size, rounds } | Test::LoanPingPong { size, rounds } => {
+            let loan = matches!(test, Test::LoanPingPong { .. });
+            let mut ping = peers::receiver(kind, &format!("{name}-ping"), size);
+            let mut pong = peers::sender(kind, &format!("{name}-pong"), size);
+            let mut buf = vec![0u8; size];
+            for _ in 0..rounds {
+                if loan {
+                    ping.recv(&mut |b| assert!(b[0] == 7 && b[b.len() - 1] == 7));
+                    pong.send_loan(size, 7);
+                } else {
+                    ping.recv(&mut |b| buf.copy_from_slice(b));
+                    pong.send(&buf);
+                }
+            }
+        }
+        Test::Stream { size, count } => {
+            let mut tx = peers::sender(kind, &format!("{name}-ping"), size);
+            let msg = vec![7u8; size];
+            for _ in 0..count {
+                tx.send(&msg);
+            }
+        }
+    }
+}
+
+fn unique(what: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "ipcx-bench-{}-{what}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Removes the hand-written rings' files (ipcx removes its own).
+fn cleanup(name: &str) {
+    for dir in ["ping", "pong"] {
+        let _ = std::fs::remove_file(format!("/dev/shm/{name}-{dir}"));
+    }
+}
