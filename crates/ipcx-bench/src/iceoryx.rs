@@ -1,8 +1,11 @@
 //! iceoryx2 publish-subscribe over `[u8]` slices, configured to block
 //! (no overflow) like the other two, busy-polling like them.
 
+#![allow(unsafe_code)] // iceoryx2's loan API hands out uninitialised memory.
+
 use iceoryx2::port::publisher::Publisher;
 use iceoryx2::port::subscriber::Subscriber;
+use iceoryx2::port::update_connections::UpdateConnections;
 use iceoryx2::prelude::*;
 
 pub struct Pub {

@@ -95,10 +95,15 @@ fn main() {
     }
     affinity::pin(mine);
     let kinds: Vec<Kind> = if cfg!(feature = "iceoryx2") {
-        vec![Kind::Handwritten, Kind::Ipcx, Kind::Iceoryx2]
+        vec![
+            Kind::Handwritten,
+            Kind::Ipcx,
+            Kind::IpcxShared,
+            Kind::Iceoryx2,
+        ]
     } else {
         println!("built without iceoryx2 (scripts/bench-shm builds it in)");
-        vec![Kind::Handwritten, Kind::Ipcx]
+        vec![Kind::Handwritten, Kind::Ipcx, Kind::IpcxShared]
     };
     // `--only ipcx` (or hand-written, iceoryx2): one implementation.
     let kinds = match args.iter().position(|a| a == "--only") {
@@ -106,39 +111,75 @@ fn main() {
         None => kinds,
     };
     let scale = if quick { 10 } else { 1 };
+    // `--test NAME`: one figure (latency64, stream64, stream1m, loan64k).
+    let only = args
+        .iter()
+        .position(|a| a == "--test")
+        .map(|i| args[i + 1].clone());
+    let run = |name: &str| only.as_deref().is_none_or(|o| o == name);
     let bench = Bench {
         cpu: theirs.unwrap_or(mine),
         kinds,
     };
 
-    println!("\none-way latency, 64 B, ping-pong / 2 (p50 / p99 / p99.9), copied in and out:");
-    let lat = bench.latency(Test::PingPong {
-        size: 64,
-        rounds: 200_000 / scale,
-    });
-    println!("\nstreaming 64 B messages, one way:");
-    let small = bench.throughput(Test::Stream {
-        size: 64,
-        count: 20_000_000 / scale,
-    });
-    println!("\nstreaming 1 MiB messages, one way:");
-    let big = bench.throughput(Test::Stream {
-        size: 1 << 20,
-        count: 4_000 / scale,
-    });
-    println!("\none-way latency, 64 KiB written in place (loan) and read in place:");
-    let loan = bench.latency(Test::LoanPingPong {
-        size: 64 << 10,
-        rounds: 20_000 / scale,
-    });
+    let mut lat = Vec::new();
+    let mut small = Vec::new();
+    let mut big = Vec::new();
+    let mut loan = Vec::new();
+    if run("latency64") {
+        println!("\none-way latency, 64 B, ping-pong / 2 (p50 / p99 / p99.9), copied in and out:");
+        lat = bench.latency(Test::PingPong {
+            size: 64,
+            rounds: 200_000 / scale,
+        });
+    }
+    if run("stream64") {
+        println!("\nstreaming 64 B messages, one way:");
+        small = bench.throughput(Test::Stream {
+            size: 64,
+            count: 20_000_000 / scale,
+        });
+    }
+    if run("stream1m") {
+        println!("\nstreaming 1 MiB messages, one way:");
+        big = bench.throughput(Test::Stream {
+            size: 1 << 20,
+            count: 4_000 / scale,
+        });
+    }
+    if run("loan64k") {
+        println!("\none-way latency, 64 KiB written in place (loan) and read in place:");
+        loan = bench.latency(Test::LoanPingPong {
+            size: 64 << 10,
+            rounds: 20_000 / scale,
+        });
+    }
 
     println!("\nratios (ipcx / other, this run):");
     ratio("latency p50 64 B", &lat, Kind::Handwritten, false);
     ratio("latency p50 64 B", &lat, Kind::Iceoryx2, false);
     ratio("throughput 64 B", &small, Kind::Handwritten, true);
+    ratio_of(
+        "throughput 64 B",
+        &small,
+        Kind::IpcxShared,
+        Kind::Handwritten,
+    );
     ratio("throughput 64 B", &small, Kind::Iceoryx2, true);
     ratio("throughput 1 MiB", &big, Kind::Handwritten, true);
     ratio("latency p50 64 KiB loan", &loan, Kind::Iceoryx2, false);
+}
+
+fn ratio_of(what: &str, figures: &[(Kind, f64)], mine: Kind, other: Kind) {
+    let get = |k| figures.iter().find(|(kind, _)| *kind == k).map(|(_, v)| *v);
+    if let (Some(m), Some(o)) = (get(mine), get(other)) {
+        println!(
+            "  {what:<26} {} / {:<8} {:>6.2}   (higher is better)",
+            mine.name(),
+            other.name(),
+            m / o
+        );
+    }
 }
 
 fn ratio(what: &str, figures: &[(Kind, f64)], other: Kind, higher_is_better: bool) {
@@ -166,7 +207,7 @@ impl Bench {
     fn spawn(&self, kind: Kind, name: &str, test: Test) -> std::process::Child {
         Command::new(std::env::current_exe().unwrap())
             .arg("child")
-            .arg(kind.name())
+            .arg(kind.name().replace(" &self", "-shared"))
             .arg(name)
             .arg(self.cpu.to_string())
             .args(test.args())

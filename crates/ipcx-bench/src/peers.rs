@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ipcx::{Bytes, Receiver, Sender};
+use ipcx::{Bytes, Receiver, ReceiverGuard, Sender, SenderGuard};
 
 use crate::handwritten;
 
@@ -11,7 +11,10 @@ use crate::handwritten;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Handwritten,
+    /// ipcx through `Sender::lock` / `Receiver::lock` guards.
     Ipcx,
+    /// ipcx through `&self` calls (a lock per message; shareable ends).
+    IpcxShared,
     Iceoryx2,
 }
 
@@ -20,6 +23,7 @@ impl Kind {
         match self {
             Kind::Handwritten => "hand-written",
             Kind::Ipcx => "ipcx",
+            Kind::IpcxShared => "ipcx &self",
             Kind::Iceoryx2 => "iceoryx2",
         }
     }
@@ -28,6 +32,7 @@ impl Kind {
         match s {
             "hand-written" => Kind::Handwritten,
             "ipcx" => Kind::Ipcx,
+            "ipcx-shared" | "ipcx &self" => Kind::IpcxShared,
             "iceoryx2" => Kind::Iceoryx2,
             other => panic!("unknown implementation {other}"),
         }
@@ -37,7 +42,10 @@ impl Kind {
 /// The sending end of one direction.
 pub enum Tx {
     Handwritten(handwritten::Ring),
-    Ipcx(Sender<Bytes>),
+    /// Held by this thread for the whole run (`Sender::lock`), as a
+    /// single-threaded producer would; the end is leaked with it.
+    Ipcx(SenderGuard<'static, Bytes>),
+    IpcxShared(&'static Sender<Bytes>),
     #[cfg(feature = "iceoryx2")]
     Iceoryx2(crate::iceoryx::Pub),
 }
@@ -45,7 +53,8 @@ pub enum Tx {
 /// The receiving end of one direction.
 pub enum Rx {
     Handwritten(handwritten::Ring),
-    Ipcx(Receiver<Bytes>),
+    Ipcx(ReceiverGuard<'static, Bytes>),
+    IpcxShared(&'static Receiver<Bytes>),
     #[cfg(feature = "iceoryx2")]
     Iceoryx2(crate::iceoryx::Sub),
 }
@@ -66,7 +75,16 @@ pub fn receiver(kind: Kind, name: &str, size: usize) -> Rx {
         Kind::Handwritten => {
             Rx::Handwritten(handwritten::Ring::open(name, capacity_for(size), true))
         }
-        Kind::Ipcx => Rx::Ipcx(Receiver::open(ipcx_endpoint(name, size)).expect("ipcx receiver")),
+        Kind::Ipcx => {
+            let rx: Receiver<Bytes> =
+                Receiver::open(ipcx_endpoint(name, size)).expect("ipcx receiver");
+            Rx::Ipcx(Box::leak(Box::new(rx)).lock())
+        }
+        Kind::IpcxShared => {
+            let rx: Receiver<Bytes> =
+                Receiver::open(ipcx_endpoint(name, size)).expect("ipcx receiver");
+            Rx::IpcxShared(Box::leak(Box::new(rx)))
+        }
         #[cfg(feature = "iceoryx2")]
         Kind::Iceoryx2 => Rx::Iceoryx2(crate::iceoryx::Sub::open(name, size)),
         #[cfg(not(feature = "iceoryx2"))]
@@ -80,10 +98,18 @@ pub fn sender(kind: Kind, name: &str, size: usize) -> Tx {
         Kind::Handwritten => {
             Tx::Handwritten(handwritten::Ring::open(name, capacity_for(size), false))
         }
-        Kind::Ipcx => Tx::Ipcx(
-            Sender::open_timeout(ipcx_endpoint(name, size), Duration::from_secs(10))
-                .expect("ipcx sender"),
-        ),
+        Kind::Ipcx => {
+            let tx: Sender<Bytes> =
+                Sender::open_timeout(ipcx_endpoint(name, size), Duration::from_secs(10))
+                    .expect("ipcx sender");
+            Tx::Ipcx(Box::leak(Box::new(tx)).lock())
+        }
+        Kind::IpcxShared => {
+            let tx: Sender<Bytes> =
+                Sender::open_timeout(ipcx_endpoint(name, size), Duration::from_secs(10))
+                    .expect("ipcx sender");
+            Tx::IpcxShared(Box::leak(Box::new(tx)))
+        }
         #[cfg(feature = "iceoryx2")]
         Kind::Iceoryx2 => Tx::Iceoryx2(crate::iceoryx::Pub::open(name, size)),
         #[cfg(not(feature = "iceoryx2"))]
@@ -97,6 +123,7 @@ impl Tx {
         match self {
             Tx::Handwritten(r) => r.send(msg),
             Tx::Ipcx(s) => s.send_bytes(msg).expect("send"),
+            Tx::IpcxShared(s) => s.send_bytes(msg).expect("send"),
             #[cfg(feature = "iceoryx2")]
             Tx::Iceoryx2(p) => p.send(msg),
         }
@@ -107,6 +134,13 @@ impl Tx {
         match self {
             Tx::Handwritten(r) => r.send(&vec![byte; len]),
             Tx::Ipcx(s) => {
+                s.send_with(len, |buf| {
+                    buf.fill(byte);
+                    len
+                })
+                .expect("send");
+            }
+            Tx::IpcxShared(s) => {
                 s.send_with(len, |buf| {
                     buf.fill(byte);
                     len
@@ -125,6 +159,7 @@ impl Rx {
         match self {
             Rx::Handwritten(r) => r.recv(f),
             Rx::Ipcx(r) => r.recv_bytes_with(None, f).expect("recv"),
+            Rx::IpcxShared(r) => r.recv_bytes_with(None, f).expect("recv"),
             #[cfg(feature = "iceoryx2")]
             Rx::Iceoryx2(s) => s.recv(f),
         }

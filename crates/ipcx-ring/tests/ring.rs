@@ -299,6 +299,8 @@ fn corrupt_memory_gives_errors_never_out_of_bounds_reads() {
         let mut tx = Producer::new(&r).unwrap();
         let (mut errors, mut reads) = (0, 0);
         for round in 0..rounds {
+            // Write, scribble, read: the scribble can land on the unread record.
+            let _ = tx.try_write(&message(round, 8 + (round as usize % 60)));
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
@@ -311,7 +313,6 @@ fn corrupt_memory_gives_errors_never_out_of_bounds_reads() {
             // SAFETY: `at` is within the region and nothing else runs now;
             // the write stands for another process scribbling.
             unsafe { std::ptr::write_volatile(base.cast::<u64>().add(at), value) };
-            let _ = tx.try_write(&message(round, 8 + (round as usize % 60)));
             match rx.try_read() {
                 Ok(Some(m)) => {
                     reads += 1;

@@ -70,7 +70,8 @@ mod transport;
 mod wire;
 
 pub use channel::{
-    ByteReceiver, ByteSender, Bytes, Duplex, IntoIter, Iter, Listener, Pod, Receiver, Sender,
+    ByteReceiver, ByteSender, Bytes, Duplex, IntoIter, Iter, Listener, Pod, Receiver,
+    ReceiverGuard, Sender, SenderGuard,
 };
 pub use endpoint::{Endpoint, Scheme, UnixKind};
 pub use error::{

@@ -2,11 +2,13 @@
 //! per kind of transport) and every method is one call into it.
 
 mod duplex;
+mod guard;
 mod pod;
 mod receiver;
 mod sender;
 
 pub use duplex::{Duplex, Listener};
+pub use guard::{ReceiverGuard, SenderGuard};
 pub use pod::Pod;
 pub use receiver::{IntoIter, Iter, Receiver};
 pub use sender::Sender;

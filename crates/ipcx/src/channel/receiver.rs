@@ -28,10 +28,10 @@ use crate::transport;
 /// A bad message or connection (garbage, wrong type, too large) is returned
 /// as [`RecvError::Failed`] once; the receiver goes on with the others.
 pub struct Receiver<T> {
-    link: Mutex<Inbound>,
+    pub(super) link: Mutex<Inbound>,
     /// After [`Receiver::shutdown`]: receive only what is already there.
     stopped: AtomicBool,
-    info: Info,
+    pub(super) info: Info,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -100,7 +100,7 @@ impl<T> Receiver<T> {
 }
 
 impl Info {
-    fn label(&self) -> std::sync::Arc<str> {
+    pub(super) fn label(&self) -> std::sync::Arc<str> {
         self.local.to_string().into()
     }
 }

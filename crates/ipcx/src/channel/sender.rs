@@ -40,10 +40,10 @@ pub struct Sender<T> {
 }
 
 #[derive(Debug)]
-struct State {
-    link: Outbound,
+pub(super) struct State {
+    pub(super) link: Outbound,
     /// Reused encode buffer: no allocation per message once warm.
-    buf: Vec<u8>,
+    pub(super) buf: Vec<u8>,
 }
 
 impl<T> Sender<T> {
@@ -86,7 +86,7 @@ impl<T> Sender<T> {
         self.info.peer_cred
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    pub(super) fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while sending leaves the link usable or reporting errors.
         self.state
             .lock()
@@ -94,12 +94,20 @@ impl<T> Sender<T> {
     }
 }
 
+impl State {
+    pub(super) fn send_value<T: Serialize>(
+        &mut self,
+        msg: &T,
+        deadline: Deadline,
+    ) -> Result<(), Fail> {
+        codec::encode(msg, &mut self.buf).map_err(|e| e.at(self.link.label()))?;
+        self.link.send(&self.buf, deadline)
+    }
+}
+
 impl<T: Serialize> Sender<T> {
     fn send_until(&self, msg: &T, deadline: Deadline) -> Result<(), Fail> {
-        let mut state = self.lock();
-        let State { link, buf } = &mut *state;
-        codec::encode(msg, buf).map_err(|e| e.at(link.label()))?;
-        link.send(buf, deadline)
+        self.lock_state().send_value(msg, deadline)
     }
 
     /// Sends `msg`, blocking while the channel is full.
@@ -124,7 +132,7 @@ impl<T: Serialize> Sender<T> {
 impl<T> Sender<T> {
     /// Sends bytes as they are (Bytes and Pod channels).
     pub(super) fn send_raw_until(&self, msg: &[u8], deadline: Deadline) -> Result<(), Fail> {
-        self.lock().link.send(msg, deadline)
+        self.lock_state().link.send(msg, deadline)
     }
 
     /// Lends `len` bytes for `fill`, then sends what it wrote (a loan on shm:).
@@ -134,7 +142,7 @@ impl<T> Sender<T> {
         deadline: Deadline,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<usize, Fail> {
-        let mut state = self.lock();
+        let mut state = self.lock_state();
         let State { link, buf } = &mut *state;
         link.send_with(len, deadline, buf, fill)
     }
