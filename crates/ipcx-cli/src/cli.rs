@@ -17,8 +17,10 @@ ENDPOINTS:
   udp:HOST:PORT          UDP
   mq:/name               POSIX message queue (recv creates it)
   sysvmq:0x2a            System V message queue (or sysvmq:/path?proj=N)
+  shm:/name              shared-memory ring (recv creates it; no syscall per message)
 Options follow `?`: mode=0600, max_msg=16MiB, allow_uid=1000 (unix listeners),
-maxmsg=10, msgsize=8192, priority=N (mq), type=N, proj=N (sysvmq), persist=true (queues).";
+maxmsg=10, msgsize=8192, priority=N (mq), type=N, proj=N (sysvmq), persist=true
+(queues, shm), capacity=4MiB, readers=N, overflow=drop-oldest, wait=spin|block (shm).";
 
 /// Every IPC mechanism behind one tool.
 #[derive(Debug, Parser)]

@@ -25,6 +25,7 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_file(format!("/dev/shm/ipcx-cli-{}", std::process::id()));
     }
 }
 
@@ -95,6 +96,7 @@ fn endpoints(s: &Scratch) -> Vec<String> {
         format!("udp:127.0.0.1:{}", free_port("127.0.0.1:0")),
         format!("mq:/ipcx-cli-{}", std::process::id()),
         format!("sysvmq:{:#x}", sysv_key(1)),
+        format!("shm:/ipcx-cli-{}", std::process::id()),
     ]
 }
 
