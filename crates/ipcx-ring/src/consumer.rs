@@ -87,6 +87,7 @@ impl Consumer {
             .ok_or(NoFreeSlot { readers })?;
         let s = ring.slot(slot);
         let p = &ring.control().producer;
+        let mut first_seq = None;
         let head = match ring.geometry.overflow {
             // See Producer::refresh_floor for the other half.
             Overflow::Block => loop {
@@ -99,6 +100,9 @@ impl Consumer {
                 }
             },
             Overflow::DropOldest => {
+                // The number of the message at the tail, so the first read
+                // knows how many went by (seq first: see Producer::commit).
+                first_seq = Some(p.seq.load(Ordering::SeqCst));
                 let tail = p.tail.load(Ordering::SeqCst);
                 s.head.store(tail, Ordering::SeqCst);
                 s.state.store(SLOT_ACTIVE, Ordering::SeqCst);
@@ -121,7 +125,7 @@ impl Consumer {
             by_header: false,
             barrier: Barrier::Symmetric,
             missed: 0,
-            expect: None,
+            expect: first_seq,
             copy: Vec::new(),
             wake_producer: false,
             attached: true,

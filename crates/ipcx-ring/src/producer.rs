@@ -363,12 +363,14 @@ impl Producer {
         data.header(self.ring.index(r.pos))
             .store(header.encode(), Ordering::Release);
         self.seq = self.seq.wrapping_add(1);
+        self.publish(end);
+        // After the tail: a reader that reads `seq` then `tail` never
+        // expects a higher number than the record at that tail carries.
         self.ring
             .control()
             .producer
             .seq
-            .store(self.seq, Ordering::Relaxed);
-        self.publish(end);
+            .store(self.seq, Ordering::Release);
         self.wake_readers() | std::mem::take(&mut self.wake_pending)
     }
 

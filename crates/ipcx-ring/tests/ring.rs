@@ -190,7 +190,7 @@ fn drop_oldest_laps_a_slow_reader_and_counts_what_it_missed() {
     assert_eq!(*ids.last().unwrap(), 99);
     assert_eq!(
         ids.len() as u64 + missed,
-        100 - ids[0],
+        100,
         "every message read or counted"
     );
 }
@@ -214,7 +214,8 @@ fn drop_oldest_under_a_racing_producer_never_shows_a_torn_record() {
         assert!(ids.windows(2).all(|w| w[1] > w[0]), "in order");
         assert_eq!(
             ids.len() as u64 + missed,
-            N - ids.first().copied().unwrap_or(N)
+            N,
+            "every message read or counted"
         );
         assert_eq!(ids.last(), Some(&(N - 1)));
     }

@@ -25,7 +25,11 @@ fn main() {
     if let Ok(role) = std::env::var(harness::PEER_ENV) {
         peer(&role, &std::env::var(harness::EP_ENV).expect("IPCX_EP"));
     }
-    let tests: [(&str, fn()); 8] = [
+    let tests: [(&str, fn()); 9] = [
+        (
+            "drop_oldest_reports_what_was_missed",
+            drop_oldest_reports_what_was_missed,
+        ),
         ("kill_9_mid_stream", kill_9_mid_stream),
         (
             "dead_producer_noticed_while_asleep",
@@ -103,6 +107,16 @@ fn peer(role: &str, ep: &str) -> ! {
                 }
             }
         }
+        // Sends `IPCX_COUNT` messages without ever blocking, then waits.
+        "flood" => {
+            let tx = Sender::<Bytes>::open_timeout(ep, PATIENCE).expect("open");
+            let n: u64 = std::env::var("IPCX_COUNT").unwrap().parse().unwrap();
+            for seq in 0..n {
+                tx.try_send_bytes(message(seq)).expect("never full");
+            }
+            say("SENT");
+            wait_for_go();
+        }
         "send-one-hang" => {
             let tx = Sender::<Bytes>::open_timeout(ep, PATIENCE).expect("open");
             tx.send_bytes(message(0)).expect("send");
@@ -158,6 +172,37 @@ fn peer(role: &str, ep: &str) -> ! {
         other => panic!("unknown role {other}"),
     }
     std::process::exit(0)
+}
+
+/// `overflow=drop-oldest`: a sender in another process never blocks; a
+/// receiver that fell a ring behind gets the newest messages, intact and
+/// in order, and `missed()` counts every one it lost.
+fn drop_oldest_reports_what_was_missed() {
+    let s = Scratch::new("drop-oldest");
+    let ep = endpoint(&s, "?capacity=64KiB&overflow=drop-oldest");
+    let rx = Receiver::<Bytes>::open(&ep).expect("open");
+    let n = 2000u64;
+    let flood = Peer::spawn("flood", &ep, &[("count", n.to_string())]);
+    flood.expect("SENT");
+    let mut got = Vec::new();
+    while let Ok(m) = rx.try_recv_bytes() {
+        got.push(check(&m));
+    }
+    assert!(
+        !got.is_empty() && got.len() < n as usize,
+        "{} of {n}",
+        got.len()
+    );
+    assert!(
+        got.windows(2).all(|w| w[1] == w[0] + 1),
+        "the newest, in order"
+    );
+    assert_eq!(*got.last().unwrap(), n - 1);
+    assert_eq!(
+        got.len() as u64 + rx.missed(),
+        n,
+        "every message read or counted"
+    );
 }
 
 /// Many rounds: a producer sends as fast as it can and is SIGKILLed at a
