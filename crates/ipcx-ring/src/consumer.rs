@@ -5,7 +5,7 @@
 use crate::error::{Corruption, ReadError};
 use crate::layout::{Overflow, PRODUCER_CLOSED, SLOT_ACTIVE, SLOT_CLAIMING, SLOT_FREE};
 use crate::primitive::{fence, sleepers, Barrier, Ordering};
-use crate::record::{Header, Kind, EMPTY, HEADER_LEN};
+use crate::record::{aligned, Header, Kind, EMPTY, HEADER_LEN};
 use crate::ring::Ring;
 
 /// A DropOldest reader lapped this many times in one read gives up for now.
@@ -91,7 +91,7 @@ impl Consumer {
         let head = match ring.geometry.overflow {
             // See Producer::refresh_floor for the other half.
             Overflow::Block => loop {
-                let floor = p.floor.load(Ordering::SeqCst);
+                let floor = aligned(p.floor.load(Ordering::SeqCst));
                 s.head.store(floor, Ordering::SeqCst);
                 s.state.store(SLOT_ACTIVE, Ordering::SeqCst);
                 // A read-modify-write, against the one in `refresh_floor`.
@@ -103,7 +103,7 @@ impl Consumer {
                 // The number of the message at the tail, so the first read
                 // knows how many went by (seq first: see Producer::commit).
                 first_seq = Some(p.seq.load(Ordering::SeqCst));
-                let tail = p.tail.load(Ordering::SeqCst);
+                let tail = aligned(p.tail.load(Ordering::SeqCst));
                 s.head.store(tail, Ordering::SeqCst);
                 s.state.store(SLOT_ACTIVE, Ordering::SeqCst);
                 tail
@@ -204,13 +204,10 @@ impl Consumer {
     /// Releases the previous message first (see [`Consumer::take_wake`]).
     #[inline]
     pub fn try_read(&mut self) -> Result<Option<Message<'_>>, ReadError> {
-        Ok(match self.try_next()? {
-            Some(missed) => Some(Message {
-                bytes: self.held_bytes(),
-                missed,
-            }),
-            None => None,
-        })
+        Ok(self.try_next()?.map(|missed| Message {
+            bytes: self.held_bytes(),
+            missed,
+        }))
     }
 
     /// The payload of the message the last successful
@@ -377,7 +374,7 @@ impl Consumer {
         let p = &self.ring.control().producer;
         // Tail last: it only grows, so the two before cannot be past it.
         let claimed = p.claimed.load(Ordering::Acquire);
-        let oldest = p.oldest.load(Ordering::Acquire);
+        let oldest = aligned(p.oldest.load(Ordering::Acquire));
         let tail = p.tail.load(Ordering::Acquire);
         let capacity = self.ring.geometry.capacity as u64;
         if claimed > tail.saturating_add(capacity) || oldest > tail {

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use crate::error::{Corruption, WriteError};
 use crate::layout::{Overflow, PRODUCER_CLOSED, PRODUCER_NONE, PRODUCER_OPEN, SLOT_ACTIVE};
 use crate::primitive::{fence, sleepers, Barrier, Ordering};
-use crate::record::{record_len, Header, Kind, EMPTY, HEADER_LEN};
+use crate::record::{aligned, record_len, Header, Kind, EMPTY, HEADER_LEN};
 use crate::ring::Ring;
 
 /// The writing end of a ring. There is at most one per ring.
@@ -80,9 +80,9 @@ impl Producer {
             .map_err(|_| ProducerTaken)?;
         Ok(Producer {
             ring: ring.clone(),
-            tail: p.tail.load(Ordering::SeqCst),
+            tail: aligned(p.tail.load(Ordering::SeqCst)),
             seq: 0,
-            floor: p.floor.load(Ordering::SeqCst),
+            floor: aligned(p.floor.load(Ordering::SeqCst)),
             starts: VecDeque::new(),
             wake_pending: false,
             barrier: Barrier::Symmetric,
@@ -103,9 +103,9 @@ impl Producer {
         }
         let mut producer = Producer {
             ring: ring.clone(),
-            tail: p.tail.load(Ordering::SeqCst),
+            tail: aligned(p.tail.load(Ordering::SeqCst)),
             seq: p.seq.load(Ordering::SeqCst),
-            floor: p.floor.load(Ordering::SeqCst),
+            floor: aligned(p.floor.load(Ordering::SeqCst)),
             starts: VecDeque::new(),
             wake_pending: false,
             barrier: Barrier::Symmetric,
@@ -305,7 +305,7 @@ impl Producer {
             if slot.state.load(Ordering::SeqCst) != SLOT_ACTIVE {
                 continue;
             }
-            let mut head = slot.head.load(Ordering::SeqCst);
+            let mut head = aligned(slot.head.load(Ordering::SeqCst));
             if head > self.tail || self.tail - head > capacity {
                 if !drop_oldest {
                     return Err(WriteError::Corrupt(Corruption {

@@ -54,6 +54,13 @@ impl Header {
     }
 }
 
+/// A position read from shared memory, made safe to use: records start at
+/// multiples of 8, and a corrupt value must not make an unaligned index
+/// (it is then merely wrong, and the headers there say so).
+pub(crate) const fn aligned(pos: u64) -> u64 {
+    pos & !7
+}
+
 /// Bytes a record of `len` payload bytes takes: header + payload, rounded up to 8.
 pub(crate) const fn record_len(len: usize) -> usize {
     HEADER_LEN + ((len + 7) & !7)

@@ -59,6 +59,20 @@ fn parse_stat(stat: &str) -> Option<(char, u64)> {
     Some((state, start))
 }
 
+/// Pids of the processes that map `path` (from `/proc/*/maps`; processes
+/// this one may not inspect are skipped).
+pub(crate) fn mappers_of(path: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/maps"))
+                .is_ok_and(|maps| maps.lines().any(|line| line.ends_with(path)))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,18 +95,4 @@ mod tests {
         let line = "42 (a) b (c)) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 777 19 20";
         assert_eq!(parse_stat(line), Some(('S', 777)));
     }
-}
-
-/// Pids of the processes that map `path` (from `/proc/*/maps`; processes
-/// this one may not inspect are skipped).
-pub(crate) fn mappers_of(path: &str) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/maps"))
-                .is_ok_and(|maps| maps.lines().any(|line| line.ends_with(path)))
-        })
-        .collect()
 }

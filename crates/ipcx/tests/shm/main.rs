@@ -132,14 +132,9 @@ fn peer(role: &str, ep: &str) -> ! {
             let rx = Receiver::<Bytes>::open(ep).expect("open");
             say("READY");
             let mut next = 0;
-            loop {
-                match rx.recv_bytes() {
-                    Ok(m) => {
-                        assert_eq!(check(&m), next, "in order");
-                        next += 1;
-                    }
-                    Err(_) => break,
-                }
+            while let Ok(m) = rx.recv_bytes() {
+                assert_eq!(check(&m), next, "in order");
+                next += 1;
             }
             say(&format!("GOT {next}"));
         }
