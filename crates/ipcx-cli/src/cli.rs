@@ -40,6 +40,65 @@ pub(crate) enum Command {
     Recv(RecvArgs),
     /// Send or wait for signals that carry an integer (sigqueue / signalfd).
     Signal(SignalArgs),
+    /// Measure every mechanism between two processes on this machine, next
+    /// to the raw syscalls, with the hardware floors.
+    Bench(BenchArgs),
+    /// Recommend a mechanism for what you need, backed by measured figures.
+    Advise(AdviseArgs),
+    /// (internal) the peer process of `ipcx bench`.
+    #[command(hide = true)]
+    BenchPeer,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// A short run (a few seconds per mechanism, under 30 s in all on 2 cores).
+    #[arg(long)]
+    pub(crate) quick: bool,
+    /// Print every figure as JSON (the schema: `ipcx bench --help`).
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Also write an HTML page with plots to this file.
+    #[arg(long, value_name = "FILE.html")]
+    pub(crate) report: Option<std::path::PathBuf>,
+    /// Which mechanisms, comma-separated (default: all): pipe, fifo, unix,
+    /// unix+seqpacket, unix+dgram, tcp, udp, mq, sysvmq, shm, shm+spin, shm+block.
+    #[arg(long, value_name = "LIST")]
+    pub(crate) mechanisms: Option<String>,
+    /// Payload sizes, comma-separated (default 64,4KiB,64KiB,1MiB; --quick 64,64KiB).
+    #[arg(long, value_name = "LIST")]
+    pub(crate) sizes: Option<String>,
+    /// Multiply the number of rounds and messages (e.g. 0.1 or 5).
+    #[arg(long, value_name = "FACTOR")]
+    pub(crate) scale: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AdviseArgs {
+    /// Typical payload size (e.g. 200, 64KiB, 8MiB).
+    #[arg(long, default_value = "1KiB")]
+    pub(crate) size: String,
+    /// Messages per second needed.
+    #[arg(long, default_value_t = 1000.0)]
+    pub(crate) rate: f64,
+    /// How many processes receive each message.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) receivers: u32,
+    /// The processes run on different machines.
+    #[arg(long)]
+    pub(crate) remote: bool,
+    /// Messages need priorities.
+    #[arg(long)]
+    pub(crate) priorities: bool,
+    /// Messages must outlive the processes (a queue kept by the kernel).
+    #[arg(long)]
+    pub(crate) persistent: bool,
+    /// The processes are parent and child (they can share an anonymous pipe).
+    #[arg(long)]
+    pub(crate) related: bool,
+    /// Figures from a saved `ipcx bench --json` (otherwise a quick run measures them).
+    #[arg(long, value_name = "FILE.json")]
+    pub(crate) from: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

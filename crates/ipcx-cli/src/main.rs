@@ -1,5 +1,7 @@
 //! `ipcx`: send, receive, measure and inspect inter-process communication.
 
+mod advise;
+mod bench;
 mod cli;
 mod command;
 mod duration;
@@ -30,6 +32,9 @@ fn run() -> anyhow::Result<ExitCode> {
         cli::Command::Send(args) => command::send::run(args),
         cli::Command::Recv(args) => command::recv::run(args),
         cli::Command::Signal(args) => command::signal::run(args),
+        cli::Command::Bench(args) => bench::run(args),
+        cli::Command::Advise(args) => advise::run(args),
+        cli::Command::BenchPeer => bench::peer_main().map(|()| ExitCode::SUCCESS),
     }
 }
 

@@ -1,0 +1,77 @@
+//! One end of a two-way path between the bench and its peer: ipcx's
+//! channels, or the same mechanism driven by raw syscalls.
+
+use std::io::{self, Read, Write};
+use std::time::Duration;
+
+use ipcx::{Bytes, Receiver, Sender};
+
+/// Sends and receives whole messages.
+pub(crate) trait Link {
+    fn send(&mut self, msg: &[u8]) -> io::Result<()>;
+    /// Receives one message into `buf`, returning its length.
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+/// ipcx: one channel each way.
+pub(crate) struct IpcxLink {
+    pub(crate) tx: Sender<Bytes>,
+    pub(crate) rx: Receiver<Bytes>,
+}
+
+fn io_err(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+impl Link for IpcxLink {
+    fn send(&mut self, msg: &[u8]) -> io::Result<()> {
+        self.tx.send_bytes(msg).map_err(io_err)
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.rx
+            .recv_bytes_with(Some(Duration::from_secs(30)), |m| {
+                buf[..m.len()].copy_from_slice(m);
+                m.len()
+            })
+            .map_err(io_err)
+    }
+}
+
+/// A byte stream with a 4-byte length in front of each message: what a
+/// careful hand-written program does over a pipe, FIFO or stream socket.
+pub(crate) struct StreamLink<R, W> {
+    pub(crate) r: R,
+    pub(crate) w: W,
+    pub(crate) out: Vec<u8>,
+}
+
+impl<R: Read, W: Write> StreamLink<R, W> {
+    pub(crate) fn new(r: R, w: W) -> Self {
+        StreamLink {
+            r,
+            w,
+            out: Vec::new(),
+        }
+    }
+}
+
+impl<R: Read, W: Write> Link for StreamLink<R, W> {
+    fn send(&mut self, msg: &[u8]) -> io::Result<()> {
+        self.out.clear();
+        self.out
+            .extend_from_slice(&(msg.len() as u32).to_le_bytes());
+        self.out.extend_from_slice(msg);
+        self.w.write_all(&self.out)?;
+        // A no-op on files and sockets; stdout (the raw pipe peer) buffers.
+        self.w.flush()
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut len = [0u8; 4];
+        self.r.read_exact(&mut len)?;
+        let len = u32::from_le_bytes(len) as usize;
+        self.r.read_exact(&mut buf[..len])?;
+        Ok(len)
+    }
+}

@@ -1,0 +1,104 @@
+//! The mechanisms `ipcx bench` measures, their ipcx endpoints, and what the
+//! kernel limits.
+
+/// One mechanism as measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mechanism {
+    Pipe,
+    Fifo,
+    Unix,
+    SeqPacket,
+    Dgram,
+    Tcp,
+    Udp,
+    Mq,
+    SysvMq,
+    Shm,
+    ShmSpin,
+    ShmBlock,
+}
+
+impl Mechanism {
+    pub(crate) const ALL: [Mechanism; 12] = [
+        Mechanism::Pipe,
+        Mechanism::Fifo,
+        Mechanism::Unix,
+        Mechanism::SeqPacket,
+        Mechanism::Dgram,
+        Mechanism::Tcp,
+        Mechanism::Udp,
+        Mechanism::Mq,
+        Mechanism::SysvMq,
+        Mechanism::Shm,
+        Mechanism::ShmSpin,
+        Mechanism::ShmBlock,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Mechanism::Pipe => "pipe",
+            Mechanism::Fifo => "fifo",
+            Mechanism::Unix => "unix",
+            Mechanism::SeqPacket => "unix+seqpacket",
+            Mechanism::Dgram => "unix+dgram",
+            Mechanism::Tcp => "tcp",
+            Mechanism::Udp => "udp",
+            Mechanism::Mq => "mq",
+            Mechanism::SysvMq => "sysvmq",
+            Mechanism::Shm => "shm",
+            Mechanism::ShmSpin => "shm+spin",
+            Mechanism::ShmBlock => "shm+block",
+        }
+    }
+
+    pub(crate) fn parse(name: &str) -> Option<Mechanism> {
+        Mechanism::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// A raw-syscall baseline exists (the kernel mechanisms; a ring in
+    /// shared memory has no kernel path to compare with).
+    pub(crate) fn has_raw(self) -> bool {
+        !matches!(
+            self,
+            Mechanism::Shm | Mechanism::ShmSpin | Mechanism::ShmBlock
+        )
+    }
+
+    /// The largest message the mechanism carries in one piece, and why.
+    pub(crate) fn limit(self) -> Option<(usize, &'static str)> {
+        match self {
+            Mechanism::Udp => Some((65_000, "a UDP datagram is at most 65,507 bytes")),
+            Mechanism::Mq => Some((8_000, "POSIX queues: msgsize_max = 8192 here")),
+            Mechanism::SysvMq => Some((8_000, "System V queues: msgmax = 8192 here")),
+            Mechanism::Dgram | Mechanism::SeqPacket => {
+                Some((200_000, "Unix datagrams are bounded by the socket buffer"))
+            }
+            _ => None,
+        }
+    }
+
+    /// The ipcx endpoint of one direction (`which`: "ping" or "pong").
+    pub(crate) fn endpoint(self, dir: &str, tag: &str, which: &str, size: usize) -> String {
+        let shm = |wait: &str| {
+            let cap = (size * 8).max(1 << 16).next_power_of_two();
+            format!("shm:/{tag}-{which}?capacity={cap}{wait}")
+        };
+        match self {
+            Mechanism::Pipe => String::new(), // handed over as inherited fds
+            Mechanism::Fifo => format!("fifo:{dir}/{which}"),
+            Mechanism::Unix => format!("unix:{dir}/{which}.sock"),
+            Mechanism::SeqPacket => format!("unix+seqpacket:{dir}/{which}.sock"),
+            Mechanism::Dgram => format!("unix+dgram:{dir}/{which}.sock"),
+            Mechanism::Tcp => "tcp:127.0.0.1:0".into(),
+            Mechanism::Udp => "udp:127.0.0.1:0".into(),
+            Mechanism::Mq => format!("mq:/{tag}-{which}?maxmsg=10&msgsize=8192"),
+            Mechanism::SysvMq => {
+                let key = crate::bench::raw::sysv_key(tag, which);
+                format!("sysvmq:{key:#x}")
+            }
+            Mechanism::Shm => shm(""),
+            Mechanism::ShmSpin => shm("&wait=spin"),
+            Mechanism::ShmBlock => shm("&wait=block"),
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! `ipcx bench`: every mechanism measured between two real processes on
+//! this machine, ipcx next to the same mechanism driven by raw syscalls,
+//! with the hardware floors, in one run.
+//!
+//! Each point is a fresh pair of processes (`ipcx bench-peer`), pinned to
+//! two different CPUs when the machine allows. Latency is a ping-pong
+//! (the payload written and read on both sides; one-way = round trip / 2,
+//! a tenth of the rounds as warm-up, outliers kept); throughput is one
+//! side streaming to the other.
+
+mod link;
+pub(crate) mod machine;
+pub(crate) mod mechanism;
+mod pair;
+mod raw;
+pub(crate) mod report;
+pub(crate) mod results;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::{Instant, SystemTime};
+
+use anyhow::{Context, Result};
+
+use crate::cli::BenchArgs;
+use mechanism::Mechanism;
+use pair::{Role, Spec};
+use results::{LatencyPoint, Machine, Percentiles, Results, Skipped, ThroughputPoint};
+
+pub(crate) use pair::peer_main;
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub(crate) mechanisms: Vec<Mechanism>,
+    pub(crate) sizes: Vec<usize>,
+    pub(crate) quick: bool,
+    /// Multiplies the default message counts.
+    pub(crate) scale: f64,
+}
+
+impl Plan {
+    pub(crate) fn from_args(args: &BenchArgs) -> Result<Plan> {
+        let mechanisms = match &args.mechanisms {
+            None => Mechanism::ALL.to_vec(),
+            Some(list) => list
+                .split(',')
+                .map(|m| {
+                    Mechanism::parse(m.trim()).with_context(|| {
+                        let names: Vec<_> = Mechanism::ALL.iter().map(|m| m.name()).collect();
+                        format!("unknown mechanism `{m}` (known: {})", names.join(", "))
+                    })
+                })
+                .collect::<Result<_>>()?,
+        };
+        let sizes = match &args.sizes {
+            Some(list) => list
+                .split(',')
+                .map(|s| {
+                    ipcx::endpoint::parse_size(s.trim())
+                        .map(|n| n as usize)
+                        .filter(|n| (1..=64 << 20).contains(n))
+                        .with_context(|| format!("`{s}` is not a size from 1 byte to 64MiB"))
+                })
+                .collect::<Result<_>>()?,
+            None if args.quick => vec![64, 64 << 10],
+            None => vec![64, 4 << 10, 64 << 10, 1 << 20],
+        };
+        Ok(Plan {
+            mechanisms,
+            sizes,
+            quick: args.quick,
+            scale: args.scale.unwrap_or(1.0),
+        })
+    }
+
+    fn rounds(&self, size: usize) -> usize {
+        let base = if self.quick { 2_000.0 } else { 20_000.0 };
+        let by_size = if size > 64 << 10 { 0.1 } else { 1.0 };
+        ((base * by_size * self.scale) as usize).max(50)
+    }
+
+    fn stream_count(&self, size: usize) -> usize {
+        let bytes = if self.quick { 32e6 } else { 512e6 };
+        ((bytes * self.scale / size as f64) as usize)
+            .clamp(100, if self.quick { 100_000 } else { 2_000_000 })
+    }
+}
+
+pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
+    let plan = Plan::from_args(&args)?;
+    let results = measure(&plan, !args.json && std::io::stderr().is_terminal())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        report::print_table(&results);
+    }
+    if let Some(path) = &args.report {
+        std::fs::write(path, report::html(&results))
+            .with_context(|| format!("cannot write the report to {}", path.display()))?;
+        if !args.json {
+            println!("\nreport written to {}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the plan.
+pub(crate) fn measure(plan: &Plan, progress: bool) -> Result<Results> {
+    let started = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let cpus = machine::cpus();
+    let pinned = match cpus.as_slice() {
+        [a, b, ..] => Some((*a, *b)),
+        _ => None,
+    };
+    if pinned.is_none() && progress {
+        eprintln!("ipcx bench: one CPU allowed: both processes share it");
+    }
+    let (a, b) = pinned.unwrap_or((0, 0));
+    let machine = Machine {
+        cpus: cpus.len(),
+        pinned,
+        cache_line_ns: if pinned.is_some() {
+            machine::cache_line_one_way(a, b, if plan.quick { 200_000 } else { 2_000_000 })
+        } else {
+            f64::NAN
+        },
+        memcpy_gbps: machine::memcpy_gbps(if plan.quick { 4 } else { 20 }),
+    };
+    if pinned.is_some() {
+        machine::pin(a);
+    }
+    let dir = std::env::temp_dir().join(format!("ipcx-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut results = Results {
+        version: results::VERSION,
+        started,
+        quick: plan.quick,
+        machine,
+        latency: Vec::new(),
+        throughput: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let mut points = Vec::new();
+    for &m in &plan.mechanisms {
+        for &size in &plan.sizes {
+            if let Some((limit, why)) = m.limit().filter(|&(l, _)| size > l) {
+                results.skipped.push(Skipped {
+                    mechanism: m.name().into(),
+                    size,
+                    why: format!("{size} bytes is above {limit}: {why}"),
+                });
+                continue;
+            }
+            for raw in [false, true] {
+                if !raw || m.has_raw() {
+                    points.push((m, size, raw));
+                }
+            }
+        }
+    }
+    let total = points.len() * 2;
+    let mut done = 0;
+    let run_started = Instant::now();
+    for (n, (m, size, raw)) in points.into_iter().enumerate() {
+        let spec = Spec {
+            mechanism: m,
+            raw,
+            role: Role::Echo,
+            size,
+            count: plan.rounds(size),
+            dir: dir.to_str().context("temp dir")?.to_owned(),
+            tag: format!("ipcx-bench-{}-{n}", std::process::id()),
+            cpu: pinned.map(|(_, b)| b),
+        };
+        let imp = if raw { "raw" } else { "ipcx" };
+        for test in ["latency", "throughput"] {
+            done += 1;
+            if progress {
+                eprint!(
+                    "\r\x1b[K[{done}/{total}] {:>5.1}s  {} {imp} {test} {size} B",
+                    run_started.elapsed().as_secs_f64(),
+                    m.name()
+                );
+            }
+            let what = format!("{} ({imp}) {test} at {size} bytes", m.name());
+            let spec = Spec {
+                role: if test == "latency" {
+                    Role::Echo
+                } else {
+                    Role::Source
+                },
+                count: if test == "latency" {
+                    spec.count
+                } else {
+                    plan.stream_count(size)
+                },
+                tag: format!("{}-{}", spec.tag, &test[..1]),
+                ..spec.clone()
+            };
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir)?;
+            let load = machine::Load::now();
+            if test == "latency" {
+                let mut rtts = latency(&spec).with_context(|| what.clone())?;
+                let round_trip = Percentiles::of(&mut rtts);
+                results.latency.push(LatencyPoint {
+                    mechanism: m.name().into(),
+                    implementation: imp.into(),
+                    size,
+                    samples: rtts.len(),
+                    round_trip,
+                    one_way: round_trip.halved(),
+                    others_load: load.others_since(),
+                });
+            } else {
+                let rate = throughput(&spec).with_context(|| what.clone())?;
+                results.throughput.push(ThroughputPoint {
+                    mechanism: m.name().into(),
+                    implementation: imp.into(),
+                    size,
+                    messages: spec.count,
+                    messages_per_s: rate,
+                    bytes_per_s: rate * size as f64,
+                    others_load: load.others_since(),
+                });
+            }
+        }
+    }
+    if progress {
+        eprintln!(
+            "\r\x1b[Kdone in {:.1}s",
+            run_started.elapsed().as_secs_f64()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(results)
+}
+
+/// Round trips in ns, warm-up dropped.
+fn latency(spec: &Spec) -> Result<Vec<f64>> {
+    let (mut link, mut child) = spec.start()?;
+    let msg = vec![7u8; spec.size];
+    let mut buf = vec![0u8; spec.size.max(8192)];
+    let mut rtts = Vec::with_capacity(spec.count);
+    for _ in 0..spec.count {
+        let t0 = Instant::now();
+        link.send(&msg)?;
+        let n = link.recv(&mut buf)?;
+        rtts.push(t0.elapsed().as_nanos() as f64);
+        anyhow::ensure!(n == spec.size, "the echo came back {n} bytes long");
+    }
+    drop(link);
+    child.wait()?;
+    Ok(rtts.split_off(spec.count / 10))
+}
+
+/// Messages per second, first to last received.
+fn throughput(spec: &Spec) -> Result<f64> {
+    let (mut link, mut child) = spec.start()?;
+    let mut buf = vec![0u8; spec.size.max(8192)];
+    link.recv(&mut buf)?;
+    let t0 = Instant::now();
+    for _ in 1..spec.count {
+        link.recv(&mut buf)?;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    link.send(b"done")?;
+    drop(link);
+    child.wait()?;
+    Ok((spec.count - 1) as f64 / secs.max(1e-9))
+}

@@ -1,0 +1,337 @@
+//! Setting up a pair: this process and a peer process (`ipcx bench-peer`,
+//! this same binary), joined by one mechanism, through ipcx or raw
+//! syscalls. The peer learns what to do from `IPCX_BENCH_*` variables and,
+//! except over pipes (whose stdout is the data path), says `READY` on stdout.
+
+use std::io::{BufRead, BufReader};
+use std::os::fd::{IntoRawFd, OwnedFd};
+use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use ipcx::{Bytes, Receiver, Sender};
+use rustix::net::{AddressFamily, SocketAddrUnix, SocketType};
+
+use super::link::{IpcxLink, Link, StreamLink};
+use super::mechanism::Mechanism;
+use super::raw::{MqLink, PacketLink, SysvLink};
+
+/// What the peer does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Sends back every message, `count` times.
+    Echo,
+    /// Sends `count` messages.
+    Source,
+}
+
+/// One pair to set up.
+#[derive(Debug, Clone)]
+pub(crate) struct Spec {
+    pub(crate) mechanism: Mechanism,
+    pub(crate) raw: bool,
+    pub(crate) role: Role,
+    pub(crate) size: usize,
+    pub(crate) count: usize,
+    pub(crate) dir: String,
+    pub(crate) tag: String,
+    pub(crate) cpu: Option<usize>,
+}
+
+const OPEN_WAIT: Duration = Duration::from_secs(20);
+
+impl Spec {
+    fn command(&self, extra: &[(&str, String)]) -> Command {
+        let mut cmd = Command::new(std::env::current_exe().expect("current exe"));
+        cmd.arg("bench-peer")
+            .env("IPCX_BENCH_MECHANISM", self.mechanism.name())
+            .env("IPCX_BENCH_RAW", if self.raw { "1" } else { "0" })
+            .env(
+                "IPCX_BENCH_ROLE",
+                if self.role == Role::Echo {
+                    "echo"
+                } else {
+                    "source"
+                },
+            )
+            .env("IPCX_BENCH_SIZE", self.size.to_string())
+            .env("IPCX_BENCH_COUNT", self.count.to_string())
+            .env("IPCX_BENCH_DIR", &self.dir)
+            .env("IPCX_BENCH_TAG", &self.tag)
+            .env(
+                "IPCX_BENCH_CPU",
+                self.cpu.map_or(String::new(), |c| c.to_string()),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in extra {
+            cmd.env(format!("IPCX_BENCH_{k}"), v);
+        }
+        cmd
+    }
+
+    fn ep(&self, which: &str) -> String {
+        self.mechanism
+            .endpoint(&self.dir, &self.tag, which, self.size)
+    }
+
+    /// Starts the peer and joins it: this side's end of the pair.
+    pub(crate) fn start(&self) -> Result<(Box<dyn Link>, Child)> {
+        if self.raw {
+            self.start_raw()
+        } else {
+            self.start_ipcx()
+        }
+    }
+
+    fn start_ipcx(&self) -> Result<(Box<dyn Link>, Child)> {
+        if self.mechanism == Mechanism::Pipe {
+            let mut child = self.command(&[]).spawn().context("start the peer")?;
+            let to = child.stdin.take().expect("piped").into_raw_fd();
+            let from = child.stdout.take().expect("piped").into_raw_fd();
+            let tx = Sender::<Bytes>::open(format!("pipe:{to}"))?;
+            let rx = Receiver::<Bytes>::open(format!("pipe:{from}"))?;
+            return Ok((Box::new(IpcxLink { tx, rx }), child));
+        }
+        let rx = Receiver::<Bytes>::open(self.ep("pong"))?;
+        let pong = rx.endpoint().to_string();
+        let mut child = self
+            .command(&[("PONG", pong)])
+            .spawn()
+            .context("start the peer")?;
+        let ping = ready_line(&mut child)?;
+        let tx = Sender::<Bytes>::open_timeout(ping, OPEN_WAIT)?;
+        Ok((Box::new(IpcxLink { tx, rx }), child))
+    }
+
+    fn start_raw(&self) -> Result<(Box<dyn Link>, Child)> {
+        let dir = &self.dir;
+        Ok(match self.mechanism {
+            Mechanism::Pipe => {
+                let mut child = self.command(&[]).spawn()?;
+                let w = child.stdin.take().expect("piped");
+                let r = child.stdout.take().expect("piped");
+                (Box::new(StreamLink::new(r, w)), child)
+            }
+            Mechanism::Fifo => {
+                let (ping, pong) = (format!("{dir}/raw-ping"), format!("{dir}/raw-pong"));
+                for p in [&ping, &pong] {
+                    rustix::fs::mknodat(
+                        rustix::fs::CWD,
+                        p.as_str(),
+                        rustix::fs::FileType::Fifo,
+                        rustix::fs::Mode::from_raw_mode(0o600),
+                        0,
+                    )?;
+                }
+                let mut child = self.command(&[]).spawn()?;
+                // Same order on both sides: ping first, so neither blocks forever.
+                let w = std::fs::OpenOptions::new().write(true).open(&ping)?;
+                let r = std::fs::File::open(&pong)?;
+                ready_line(&mut child)?;
+                (Box::new(StreamLink::new(r, w)), child)
+            }
+            Mechanism::Unix => {
+                let path = format!("{dir}/raw.sock");
+                let listener = UnixListener::bind(&path)?;
+                let mut child = self.command(&[]).spawn()?;
+                let (s, _) = listener.accept()?;
+                ready_line(&mut child)?;
+                (Box::new(StreamLink::new(s.try_clone()?, s)), child)
+            }
+            Mechanism::Tcp => {
+                let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+                let port = listener.local_addr()?.port().to_string();
+                let mut child = self.command(&[("PORT", port)]).spawn()?;
+                let (s, _) = listener.accept()?;
+                s.set_nodelay(true)?;
+                ready_line(&mut child)?;
+                (Box::new(StreamLink::new(s.try_clone()?, s)), child)
+            }
+            Mechanism::SeqPacket => {
+                let path = format!("{dir}/raw.sock");
+                let fd = rustix::net::socket(AddressFamily::UNIX, SocketType::SEQPACKET, None)?;
+                rustix::net::bind(&fd, &SocketAddrUnix::new(path.as_str())?)?;
+                rustix::net::listen(&fd, 1)?;
+                let mut child = self.command(&[]).spawn()?;
+                let conn = rustix::net::accept(&fd)?;
+                ready_line(&mut child)?;
+                (Box::new(PacketLink(conn)), child)
+            }
+            Mechanism::Dgram => {
+                let (ping, pong) = (
+                    format!("{dir}/raw-ping.sock"),
+                    format!("{dir}/raw-pong.sock"),
+                );
+                let s = UnixDatagram::bind(&pong)?;
+                let mut child = self.command(&[]).spawn()?;
+                ready_line(&mut child)?; // the peer has bound `ping`
+                s.connect(&ping)?;
+                (Box::new(PacketLink(OwnedFd::from(s))), child)
+            }
+            Mechanism::Udp => {
+                let s = std::net::UdpSocket::bind("127.0.0.1:0")?;
+                let port = s.local_addr()?.port().to_string();
+                let mut child = self.command(&[("PORT", port)]).spawn()?;
+                let peer: std::net::SocketAddr = ready_line(&mut child)?.parse()?;
+                s.connect(peer)?;
+                (Box::new(PacketLink(OwnedFd::from(s))), child)
+            }
+            Mechanism::Mq => {
+                let link = MqLink::create(&self.tag)?;
+                let mut child = self.command(&[]).spawn()?;
+                ready_line(&mut child)?;
+                (Box::new(link), child)
+            }
+            Mechanism::SysvMq => {
+                let link = SysvLink::create()?;
+                let mut child = self.command(&[("ID", link.id().to_string())]).spawn()?;
+                ready_line(&mut child)?;
+                (Box::new(link), child)
+            }
+            Mechanism::Shm | Mechanism::ShmSpin | Mechanism::ShmBlock => {
+                return Err(anyhow!("shared memory has no raw kernel path"));
+            }
+        })
+    }
+}
+
+/// Reads the peer's `READY [info]` line.
+fn ready_line(child: &mut Child) -> Result<String> {
+    let out: &mut ChildStdout = child.stdout.as_mut().expect("piped");
+    let mut line = String::new();
+    BufReader::new(out).read_line(&mut line)?;
+    line.trim()
+        .strip_prefix("READY")
+        .map(|rest| rest.trim().to_owned())
+        .ok_or_else(|| anyhow!("the peer did not start: `{line}`"))
+}
+
+fn env(key: &str) -> String {
+    std::env::var(format!("IPCX_BENCH_{key}")).unwrap_or_default()
+}
+
+/// The peer process: joins the pair, then echoes or streams.
+pub(crate) fn peer_main() -> Result<()> {
+    let mechanism = Mechanism::parse(&env("MECHANISM")).context("mechanism")?;
+    if let Ok(cpu) = env("CPU").parse::<usize>() {
+        super::machine::pin(cpu);
+    }
+    let size: usize = env("SIZE").parse()?;
+    let count: usize = env("COUNT").parse()?;
+    let spec = Spec {
+        mechanism,
+        raw: env("RAW") == "1",
+        role: if env("ROLE") == "echo" {
+            Role::Echo
+        } else {
+            Role::Source
+        },
+        size,
+        count,
+        dir: env("DIR"),
+        tag: env("TAG"),
+        cpu: None,
+    };
+    let mut link = spec.join()?;
+    let mut buf = vec![0u8; size.max(8192)];
+    match spec.role {
+        Role::Echo => {
+            for _ in 0..count {
+                let n = link.recv(&mut buf)?;
+                link.send(&buf[..n])?;
+            }
+        }
+        Role::Source => {
+            let msg = vec![7u8; size];
+            for _ in 0..count {
+                link.send(&msg)?;
+            }
+            // Stay until the other side has read everything (a receiver
+            // may take the end of its peer for the end of the channel).
+            link.recv(&mut buf)?;
+        }
+    }
+    Ok(())
+}
+
+fn say_ready(info: &str) {
+    println!("READY {info}");
+}
+
+impl Spec {
+    /// The peer's side of the pair.
+    fn join(&self) -> Result<Box<dyn Link>> {
+        let dir = &self.dir;
+        if !self.raw {
+            if self.mechanism == Mechanism::Pipe {
+                let rx = Receiver::<Bytes>::open("pipe:0")?;
+                let tx = Sender::<Bytes>::open("pipe:1")?;
+                return Ok(Box::new(IpcxLink { tx, rx }));
+            }
+            let rx = Receiver::<Bytes>::open(self.ep("ping"))?;
+            say_ready(&rx.endpoint().to_string());
+            let tx = Sender::<Bytes>::open_timeout(env("PONG"), OPEN_WAIT)?;
+            return Ok(Box::new(IpcxLink { tx, rx }));
+        }
+        Ok(match self.mechanism {
+            Mechanism::Pipe => {
+                let r = std::io::stdin();
+                let w = std::io::stdout();
+                Box::new(StreamLink::new(r, w))
+            }
+            Mechanism::Fifo => {
+                let r = std::fs::File::open(format!("{dir}/raw-ping"))?;
+                let w = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(format!("{dir}/raw-pong"))?;
+                say_ready("");
+                Box::new(StreamLink::new(r, w))
+            }
+            Mechanism::Unix => {
+                let s = UnixStream::connect(format!("{dir}/raw.sock"))?;
+                say_ready("");
+                Box::new(StreamLink::new(s.try_clone()?, s))
+            }
+            Mechanism::Tcp => {
+                let s = std::net::TcpStream::connect(("127.0.0.1", env("PORT").parse::<u16>()?))?;
+                s.set_nodelay(true)?;
+                say_ready("");
+                Box::new(StreamLink::new(s.try_clone()?, s))
+            }
+            Mechanism::SeqPacket => {
+                let fd = rustix::net::socket(AddressFamily::UNIX, SocketType::SEQPACKET, None)?;
+                rustix::net::connect(&fd, &SocketAddrUnix::new(format!("{dir}/raw.sock"))?)?;
+                say_ready("");
+                Box::new(PacketLink(fd))
+            }
+            Mechanism::Dgram => {
+                let s = UnixDatagram::bind(format!("{dir}/raw-ping.sock"))?;
+                s.connect(format!("{dir}/raw-pong.sock"))?;
+                say_ready("");
+                Box::new(PacketLink(OwnedFd::from(s)))
+            }
+            Mechanism::Udp => {
+                let s = std::net::UdpSocket::bind("127.0.0.1:0")?;
+                s.connect(("127.0.0.1", env("PORT").parse::<u16>()?))?;
+                say_ready(&s.local_addr()?.to_string());
+                Box::new(PacketLink(OwnedFd::from(s)))
+            }
+            Mechanism::Mq => {
+                let link = MqLink::open(&self.tag)?;
+                say_ready("");
+                Box::new(link)
+            }
+            Mechanism::SysvMq => {
+                let link = SysvLink::open(env("ID").parse()?);
+                say_ready("");
+                Box::new(link)
+            }
+            Mechanism::Shm | Mechanism::ShmSpin | Mechanism::ShmBlock => {
+                return Err(anyhow!("shared memory has no raw kernel path"))
+            }
+        })
+    }
+}

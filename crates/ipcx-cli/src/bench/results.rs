@@ -1,0 +1,125 @@
+//! What `ipcx bench` measured, as written by `--json` (and read back by
+//! `ipcx advise --from`). The schema is these structs; times are in
+//! nanoseconds, rates per second.
+
+use serde::{Deserialize, Serialize};
+
+/// Layout version of the JSON.
+pub(crate) const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Results {
+    pub(crate) version: u32,
+    /// Seconds since the Unix epoch when the run started.
+    pub(crate) started: u64,
+    pub(crate) quick: bool,
+    pub(crate) machine: Machine,
+    pub(crate) latency: Vec<LatencyPoint>,
+    pub(crate) throughput: Vec<ThroughputPoint>,
+    /// Points not measured, and why (e.g. above a kernel's message size).
+    pub(crate) skipped: Vec<Skipped>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Machine {
+    pub(crate) cpus: usize,
+    /// The two CPUs the pair was pinned to; `null` when only one was allowed.
+    pub(crate) pinned: Option<(usize, usize)>,
+    /// One-way cache-line transfer between the two CPUs (the floor for any
+    /// shared-memory latency).
+    pub(crate) cache_line_ns: f64,
+    /// Single-core memcpy bandwidth (the ceiling for copying transports).
+    pub(crate) memcpy_gbps: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub(crate) struct Percentiles {
+    pub(crate) p50: f64,
+    pub(crate) p90: f64,
+    pub(crate) p99: f64,
+    pub(crate) p999: f64,
+    pub(crate) max: f64,
+}
+
+impl Percentiles {
+    /// Of `samples` (sorted here); outliers stay in.
+    pub(crate) fn of(samples: &mut [f64]) -> Percentiles {
+        samples.sort_by(f64::total_cmp);
+        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+        Percentiles {
+            p50: at(0.5),
+            p90: at(0.9),
+            p99: at(0.99),
+            p999: at(0.999),
+            max: samples[samples.len() - 1],
+        }
+    }
+
+    pub(crate) fn halved(self) -> Percentiles {
+        Percentiles {
+            p50: self.p50 / 2.0,
+            p90: self.p90 / 2.0,
+            p99: self.p99 / 2.0,
+            p999: self.p999 / 2.0,
+            max: self.max / 2.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct LatencyPoint {
+    pub(crate) mechanism: String,
+    /// "ipcx" or "raw".
+    pub(crate) implementation: String,
+    pub(crate) size: usize,
+    pub(crate) samples: usize,
+    pub(crate) round_trip: Percentiles,
+    pub(crate) one_way: Percentiles,
+    /// Share of the machine's CPU time used by other processes meanwhile.
+    pub(crate) others_load: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ThroughputPoint {
+    pub(crate) mechanism: String,
+    pub(crate) implementation: String,
+    pub(crate) size: usize,
+    pub(crate) messages: usize,
+    pub(crate) messages_per_s: f64,
+    pub(crate) bytes_per_s: f64,
+    pub(crate) others_load: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Skipped {
+    pub(crate) mechanism: String,
+    pub(crate) size: usize,
+    pub(crate) why: String,
+}
+
+/// Above this share of CPU time used by others, a point is marked noisy.
+pub(crate) const NOISY: f64 = 0.10;
+
+impl Results {
+    pub(crate) fn latency_of(
+        &self,
+        mechanism: &str,
+        imp: &str,
+        size: usize,
+    ) -> Option<&LatencyPoint> {
+        self.latency
+            .iter()
+            .find(|p| p.mechanism == mechanism && p.implementation == imp && p.size == size)
+    }
+
+    pub(crate) fn throughput_of(
+        &self,
+        mechanism: &str,
+        imp: &str,
+        size: usize,
+    ) -> Option<&ThroughputPoint> {
+        self.throughput
+            .iter()
+            .find(|p| p.mechanism == mechanism && p.implementation == imp && p.size == size)
+    }
+}

@@ -1,0 +1,177 @@
+//! `ipcx bench` and `ipcx advise` end to end: the real binary, real peer
+//! processes, every mechanism.
+
+use std::process::Command;
+
+use assert_cmd::prelude::*;
+use serde_json::Value;
+
+fn ipcx() -> Command {
+    Command::cargo_bin("ipcx").unwrap()
+}
+
+const KERNEL: [&str; 9] = [
+    "pipe",
+    "fifo",
+    "unix",
+    "unix+seqpacket",
+    "unix+dgram",
+    "tcp",
+    "udp",
+    "mq",
+    "sysvmq",
+];
+const SHM: [&str; 3] = ["shm", "shm+spin", "shm+block"];
+
+fn quick_json(extra: &[&str]) -> Value {
+    let out = ipcx()
+        .args(["bench", "--quick", "--json", "--scale", "0.2"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("well-formed JSON")
+}
+
+fn points<'a>(r: &'a Value, kind: &str, mechanism: &str, imp: &str) -> Vec<&'a Value> {
+    r[kind]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["mechanism"] == mechanism && p["implementation"] == imp)
+        .collect()
+}
+
+#[test]
+fn quick_json_has_every_mechanism_raw_baselines_and_ordered_percentiles() {
+    let dir = std::env::temp_dir().join(format!("ipcx-bench-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let report = dir.join("report.html");
+    let r = quick_json(&["--report", report.to_str().unwrap()]);
+    assert_eq!(r["version"], 1);
+    assert!(r["machine"]["memcpy_gbps"].as_f64().unwrap() > 0.0);
+    for m in KERNEL.iter().chain(SHM.iter()) {
+        assert!(!points(&r, "latency", m, "ipcx").is_empty(), "{m}: latency");
+        assert!(
+            !points(&r, "throughput", m, "ipcx").is_empty(),
+            "{m}: throughput"
+        );
+    }
+    for m in KERNEL {
+        assert_eq!(
+            points(&r, "latency", m, "raw").len(),
+            points(&r, "latency", m, "ipcx").len(),
+            "{m}: a raw baseline at every size"
+        );
+    }
+    for m in SHM {
+        assert!(
+            points(&r, "latency", m, "raw").is_empty(),
+            "{m}: no kernel baseline"
+        );
+    }
+    for p in r["latency"].as_array().unwrap() {
+        let w = &p["one_way"];
+        let v: Vec<f64> = ["p50", "p90", "p99", "p999", "max"]
+            .iter()
+            .map(|k| w[k].as_f64().unwrap())
+            .collect();
+        assert!(v[0] > 0.0 && v.windows(2).all(|x| x[0] <= x[1]), "{p}");
+        assert!((p["round_trip"]["p50"].as_f64().unwrap() - 2.0 * v[0]).abs() < 1.0);
+    }
+    for p in r["throughput"].as_array().unwrap() {
+        assert!(p["messages_per_s"].as_f64().unwrap() > 0.0, "{p}");
+    }
+    // Sizes above a queue's message size are reported as skipped, not cut.
+    let skipped = r["skipped"].as_array().unwrap();
+    assert!(skipped
+        .iter()
+        .any(|s| s["mechanism"] == "mq" && s["why"].as_str().unwrap().contains("msgsize_max")));
+    // One plot per figure: latency at each size, and throughput.
+    let html = std::fs::read_to_string(&report).unwrap();
+    let sizes = r["latency"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["size"].as_u64().unwrap())
+        .collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(html.matches("<svg").count(), sizes.len() + 1);
+    for size in &sizes {
+        let label = if *size < 1024 {
+            format!("{size} B")
+        } else {
+            format!("{} KiB", size / 1024)
+        };
+        assert!(
+            html.contains(&format!("<title>one-way latency at {label}</title>")),
+            "{label}"
+        );
+    }
+    assert!(html.contains("<title>throughput against payload size</title>"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn advise_recommends_with_reasons_and_figures() {
+    let dir = std::env::temp_dir().join(format!("ipcx-advise-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let saved = dir.join("bench.json");
+    let r = quick_json(&["--mechanisms", "unix,tcp,shm,mq", "--sizes", "64,64KiB"]);
+    std::fs::write(&saved, r.to_string()).unwrap();
+    let advise = |args: &[&str]| {
+        let out = ipcx()
+            .arg("advise")
+            .args(args)
+            .args(["--from", saved.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let big = advise(&["--size", "8MiB"]);
+    assert!(
+        big.starts_with("use shm:") && big.contains("because"),
+        "{big}"
+    );
+    assert!(
+        big.contains("measured on this machine") && big.contains("→ shm"),
+        "{big}"
+    );
+    assert!(advise(&["--remote"]).starts_with("use tcp:"));
+    assert!(advise(&["--receivers", "3"]).contains("readers=3"));
+    assert!(advise(&["--priorities"]).starts_with("use mq:"));
+    let plain = advise(&["--size", "200"]);
+    assert!(
+        plain.starts_with("use unix:") && plain.contains("not loopback TCP"),
+        "{plain}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unknown_mechanisms_and_bad_files_are_clear_errors() {
+    let out = ipcx()
+        .args(["bench", "--mechanisms", "carrier-pigeon"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("carrier-pigeon") && err.contains("unix+seqpacket"),
+        "{err}"
+    );
+    let out = ipcx()
+        .args(["advise", "--from", "/nonexistent.json"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.json"));
+}
