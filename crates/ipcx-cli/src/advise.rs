@@ -152,6 +152,7 @@ pub(crate) fn run(a: AdviseArgs) -> Result<ExitCode> {
                     sizes: vec![size.clamp(64, 64 << 10)],
                     quick: true,
                     scale: 0.5,
+                    count: None,
                 },
                 false,
             )?

@@ -71,6 +71,9 @@ pub(crate) struct BenchArgs {
     /// Multiply the number of rounds and messages (e.g. 0.1 or 5).
     #[arg(long, value_name = "FACTOR")]
     pub(crate) scale: Option<f64>,
+    /// Exactly this many ping-pong rounds and streamed messages per point.
+    #[arg(long, value_name = "N", conflicts_with = "scale")]
+    pub(crate) count: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,9 @@ pub(crate) trait Link {
     fn send(&mut self, msg: &[u8]) -> io::Result<()>;
     /// Receives one message into `buf`, returning its length.
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Like `recv`, but `None` after `timeout` without a message (for
+    /// lossy mechanisms, where waiting for every message may never end).
+    fn recv_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>>;
 }
 
 /// ipcx: one channel each way.
@@ -29,12 +32,25 @@ impl Link for IpcxLink {
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // No deadline, like the raw calls: a deadline makes some links poll
+        // (System V queues cannot be waited on with a timeout).
         self.rx
-            .recv_bytes_with(Some(Duration::from_secs(30)), |m| {
+            .recv_bytes_with(None, |m| {
                 buf[..m.len()].copy_from_slice(m);
                 m.len()
             })
             .map_err(io_err)
+    }
+
+    fn recv_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
+        match self.rx.recv_bytes_with(Some(timeout), |m| {
+            buf[..m.len()].copy_from_slice(m);
+            m.len()
+        }) {
+            Ok(n) => Ok(Some(n)),
+            Err(ipcx::RecvTimeoutError::Timeout) => Ok(None),
+            Err(e) => Err(io_err(e)),
+        }
     }
 }
 
@@ -73,5 +89,9 @@ impl<R: Read, W: Write> Link for StreamLink<R, W> {
         let len = u32::from_le_bytes(len) as usize;
         self.r.read_exact(&mut buf[..len])?;
         Ok(len)
+    }
+
+    fn recv_timeout(&mut self, buf: &mut [u8], _: Duration) -> io::Result<Option<usize>> {
+        self.recv(buf).map(Some) // streams lose nothing: no timeout needed
     }
 }

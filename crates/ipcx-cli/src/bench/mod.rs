@@ -18,7 +18,7 @@ pub(crate) mod results;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 
@@ -37,6 +37,8 @@ pub(crate) struct Plan {
     pub(crate) quick: bool,
     /// Multiplies the default message counts.
     pub(crate) scale: f64,
+    /// Overrides them.
+    pub(crate) count: Option<usize>,
 }
 
 impl Plan {
@@ -71,16 +73,23 @@ impl Plan {
             sizes,
             quick: args.quick,
             scale: args.scale.unwrap_or(1.0),
+            count: args.count.map(|n| n.max(20)),
         })
     }
 
     fn rounds(&self, size: usize) -> usize {
+        if let Some(n) = self.count {
+            return n;
+        }
         let base = if self.quick { 2_000.0 } else { 20_000.0 };
         let by_size = if size > 64 << 10 { 0.1 } else { 1.0 };
         ((base * by_size * self.scale) as usize).max(50)
     }
 
     fn stream_count(&self, size: usize) -> usize {
+        if let Some(n) = self.count {
+            return n;
+        }
         let bytes = if self.quick { 32e6 } else { 512e6 };
         ((bytes * self.scale / size as f64) as usize)
             .clamp(100, if self.quick { 100_000 } else { 2_000_000 })
@@ -216,12 +225,13 @@ pub(crate) fn measure(plan: &Plan, progress: bool) -> Result<Results> {
                     others_load: load.others_since(),
                 });
             } else {
-                let rate = throughput(&spec).with_context(|| what.clone())?;
+                let (rate, lost) = throughput(&spec).with_context(|| what.clone())?;
                 results.throughput.push(ThroughputPoint {
                     mechanism: m.name().into(),
                     implementation: imp.into(),
                     size,
                     messages: spec.count,
+                    lost,
                     messages_per_s: rate,
                     bytes_per_s: rate * size as f64,
                     others_load: load.others_since(),
@@ -253,22 +263,51 @@ fn latency(spec: &Spec) -> Result<Vec<f64>> {
         anyhow::ensure!(n == spec.size, "the echo came back {n} bytes long");
     }
     drop(link);
-    child.wait()?;
+    finish(&mut child)?;
     Ok(rtts.split_off(spec.count / 10))
 }
 
-/// Messages per second, first to last received.
-fn throughput(spec: &Spec) -> Result<f64> {
+/// Messages per second, first to last received, and how many were lost
+/// (UDP drops what its receiver has no room for: it is counted, not waited for).
+fn throughput(spec: &Spec) -> Result<(f64, usize)> {
     let (mut link, mut child) = spec.start()?;
     let mut buf = vec![0u8; spec.size.max(8192)];
+    let lossy = spec.mechanism == Mechanism::Udp;
     link.recv(&mut buf)?;
     let t0 = Instant::now();
-    for _ in 1..spec.count {
-        link.recv(&mut buf)?;
+    let mut last = t0;
+    let mut got = 1;
+    while got < spec.count {
+        if lossy {
+            match link.recv_timeout(&mut buf, Duration::from_millis(200))? {
+                Some(_) => last = Instant::now(),
+                None => break,
+            }
+        } else {
+            link.recv(&mut buf)?;
+        }
+        got += 1;
     }
-    let secs = t0.elapsed().as_secs_f64();
-    link.send(b"done")?;
+    if !lossy {
+        last = Instant::now();
+    }
+    let secs = last.duration_since(t0).as_secs_f64();
+    let _ = link.send(b"done");
     drop(link);
-    child.wait()?;
-    Ok((spec.count - 1) as f64 / secs.max(1e-9))
+    finish(&mut child)?;
+    Ok(((got - 1) as f64 / secs.max(1e-9), spec.count - got))
+}
+
+/// Waits for the peer to exit; one waiting for a lost "done" is killed.
+fn finish(child: &mut std::process::Child) -> Result<()> {
+    let until = Instant::now() + Duration::from_secs(2);
+    while child.try_wait()?.is_none() {
+        if Instant::now() > until {
+            let _ = child.kill();
+            child.wait()?;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
 }

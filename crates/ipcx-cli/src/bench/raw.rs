@@ -6,6 +6,7 @@
 use std::ffi::CString;
 use std::io;
 use std::os::fd::OwnedFd;
+use std::time::Duration;
 
 use rustix::net::{RecvFlags, SendFlags};
 
@@ -23,6 +24,21 @@ impl Link for PacketLink {
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let (n, _) = rustix::net::recv(&self.0, buf, RecvFlags::empty())?;
         Ok(n)
+    }
+
+    fn recv_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
+        let mut fds = [rustix::event::PollFd::new(
+            &self.0,
+            rustix::event::PollFlags::IN,
+        )];
+        let ts = rustix::event::Timespec {
+            tv_sec: timeout.as_secs() as i64,
+            tv_nsec: timeout.subsec_nanos() as _,
+        };
+        if rustix::event::poll(&mut fds, Some(&ts))? == 0 {
+            return Ok(None);
+        }
+        self.recv(buf).map(Some)
     }
 }
 
@@ -117,6 +133,10 @@ impl Link for MqLink {
         }
         Ok(n as usize)
     }
+
+    fn recv_timeout(&mut self, buf: &mut [u8], _: Duration) -> io::Result<Option<usize>> {
+        self.recv(buf).map(Some) // queues lose nothing
+    }
 }
 
 impl Drop for MqLink {
@@ -207,6 +227,10 @@ impl Link for SysvLink {
         let n = n as usize;
         buf[..n].copy_from_slice(&self.buf[LONG..LONG + n]);
         Ok(n)
+    }
+
+    fn recv_timeout(&mut self, buf: &mut [u8], _: Duration) -> io::Result<Option<usize>> {
+        self.recv(buf).map(Some) // queues lose nothing
     }
 }
 

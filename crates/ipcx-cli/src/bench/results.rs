@@ -85,6 +85,8 @@ pub(crate) struct ThroughputPoint {
     pub(crate) implementation: String,
     pub(crate) size: usize,
     pub(crate) messages: usize,
+    /// Messages sent but never received (UDP drops under load).
+    pub(crate) lost: usize,
     pub(crate) messages_per_s: f64,
     pub(crate) bytes_per_s: f64,
     pub(crate) others_load: f64,
