@@ -326,6 +326,7 @@ impl Drop for ShmWriter {
             futex::wake_all(self.segment.ring.data_ready_futex());
         }
         self.segment.header().producer.clear();
+        self.segment.leave();
         if !self.persist && self.segment.live_parties().is_empty() {
             self.segment.unlink();
         }
@@ -472,6 +473,7 @@ impl Drop for ShmReader {
             futex::wake_all(self.segment.ring.space_ready_futex());
         }
         self.segment.header().reader[self.consumer.slot()].clear();
+        self.segment.leave();
         if !self.persist && self.segment.live_parties().is_empty() {
             self.segment.unlink(); // the last one out removes the name
         }

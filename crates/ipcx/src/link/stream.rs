@@ -243,6 +243,8 @@ pub(crate) struct StreamReader {
     keepalive: Option<OwnedFd>,
     /// This end stopped taking messages ([`StreamReader::stop`]).
     stopped: bool,
+    /// See [`StreamReader::drained`].
+    drained: bool,
 }
 
 impl StreamReader {
@@ -282,6 +284,7 @@ impl StreamReader {
             peer: None,
             seen: None,
             closed: false,
+            drained: false,
             keepalive: None,
             stopped: false,
         }
@@ -460,12 +463,19 @@ impl StreamReader {
     }
 
     /// Reads once. `Ok(false)`: nothing there (only with `dont_wait`).
+    /// The last read took less than it had room for: the fd is most
+    /// likely empty now (a waiting reader polls before reading again).
+    pub(crate) fn drained(&self) -> bool {
+        self.drained
+    }
+
     pub(crate) fn read_more(&mut self, dont_wait: bool) -> Result<bool, Fail> {
         if self.closed {
             return Err(Fail::Disconnected);
         }
         self.make_room();
         let fd = self.fd.as_fd();
+        let room = self.buf.len() - self.end;
         match sys::read_some(fd, self.kind, &mut self.buf[self.end..], dont_wait) {
             Ok(0) => {
                 let partial = self.end - self.start;
@@ -482,6 +492,7 @@ impl StreamReader {
             }
             Ok(n) => {
                 self.end += n;
+                self.drained = n < room;
                 Ok(true)
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(false),

@@ -75,6 +75,9 @@ pub(crate) struct SegmentHeader {
     type_name: [u8; TYPE_NAME_MAX],
     ready: AtomicU32,
     _pad: u32,
+    /// The process that created the segment, recorded before `ready`: a
+    /// segment being set up is never taken for one left by the dead.
+    creator: Party,
     pub(crate) producer: Party,
     pub(crate) reader: [Party; Geometry::MAX_READERS],
 }
@@ -151,11 +154,13 @@ impl Segment {
                 type_name,
                 ready: AtomicU32::new(0),
                 _pad: 0,
+                creator: std::mem::zeroed(),
                 producer: std::mem::zeroed(),
                 reader: std::mem::zeroed(),
             })
         };
         let segment = Self::over(region, name, shape.geometry, shape.receives.clone())?;
+        segment.header().creator.set(ProcessId::me());
         segment.header().ready.store(1, Ordering::Release);
         Ok(Some(segment))
     }
@@ -256,6 +261,15 @@ impl Segment {
             .chain(readers)
             .filter(|p| p.is_alive())
             .collect()
+    }
+
+    /// This process is done with the segment: if it created it, it no
+    /// longer counts as a party (see `creator`).
+    pub(crate) fn leave(&self) {
+        let creator = &self.header().creator;
+        if creator.get() == ProcessId::me() {
+            creator.clear();
+        }
     }
 
     /// Removes the name (the mapping stays valid for whoever has it).
