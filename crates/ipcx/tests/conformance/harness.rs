@@ -104,6 +104,12 @@ impl Peer {
         self.child.id()
     }
 
+    /// True once the peer process has ended (without waiting for it).
+    #[allow(dead_code, reason = "used by the shm tests")]
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
     pub fn from_child(mut child: Child) -> Peer {
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, lines) = mpsc::channel();

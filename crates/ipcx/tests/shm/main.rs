@@ -334,10 +334,17 @@ fn scribbling_peer_causes_errors_not_crashes() {
         }
     }
     let scribbler = watcher.join().expect("the scribbler finished");
+    // The sender may have been the one to notice: its sends fail and it ends.
+    let sender_noticed = producer.has_exited();
     producer.kill();
     drop(scribbler);
-    eprintln!("scribbling: {good} messages, {errors} errors, {ends} disconnected");
-    assert!(errors + ends > 0, "the scribbling was noticed");
+    eprintln!(
+        "scribbling: {good} messages, {errors} errors, {ends} disconnected, sender ended: {sender_noticed}"
+    );
+    assert!(
+        errors + ends > 0 || sender_noticed,
+        "the scribbling was noticed"
+    );
     // The wrecked segment: refused while we still map it, replaced after.
     let second = Receiver::<Bytes>::open(&ep);
     if let Err(e) = &second {
