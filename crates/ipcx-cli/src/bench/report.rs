@@ -39,6 +39,22 @@ pub(crate) fn size_name(n: usize) -> String {
         + if n < 1024 { " B" } else { "" }
 }
 
+/// The ipcx/raw column: the ratio on ipcx rows that have a baseline.
+fn ratio_column(implementation: &str, ratio: Option<f64>) -> String {
+    match (implementation, ratio) {
+        ("ipcx", Some(ratio)) => format!("{ratio:>5.2}"),
+        _ => "     ".into(),
+    }
+}
+
+fn noise_note(others_load: f64) -> &'static str {
+    if others_load > NOISY {
+        "  (noisy)"
+    } else {
+        ""
+    }
+}
+
 /// The terminal table.
 pub(crate) fn print_table(r: &Results) {
     let m = &r.machine;
@@ -63,18 +79,9 @@ pub(crate) fn print_table(r: &Results) {
         rows.sort_by(|a, b| a.one_way.p50.total_cmp(&b.one_way.p50));
         for p in rows {
             let w = p.one_way;
-            let ratio = match (
-                p.implementation.as_str(),
-                r.latency_of(&p.mechanism, "raw", size),
-            ) {
-                ("ipcx", Some(raw)) => format!("{:>5.2}", w.p50 / raw.one_way.p50),
-                _ => "     ".into(),
-            };
-            let noisy = if p.others_load > NOISY {
-                "  (noisy)"
-            } else {
-                ""
-            };
+            let raw = r.latency_of(&p.mechanism, "raw", size);
+            let ratio = ratio_column(&p.implementation, raw.map(|raw| w.p50 / raw.one_way.p50));
+            let noisy = noise_note(p.others_load);
             println!(
                 "  {:<15} {:<5} {:>10} {:>10} {:>10} {:>10} {:>10}  {ratio}{noisy}",
                 p.mechanism,
@@ -93,18 +100,15 @@ pub(crate) fn print_table(r: &Results) {
         let mut rows: Vec<_> = r.throughput.iter().filter(|p| p.size == size).collect();
         rows.sort_by(|a, b| b.messages_per_s.total_cmp(&a.messages_per_s));
         for p in rows {
-            let ratio = match (
-                p.implementation.as_str(),
-                r.throughput_of(&p.mechanism, "raw", size),
-            ) {
-                ("ipcx", Some(raw)) => format!("{:>5.2}", p.messages_per_s / raw.messages_per_s),
-                _ => "     ".into(),
-            };
-            let noisy = if p.others_load > NOISY {
-                "  (noisy)"
-            } else {
-                ""
-            };
+            let raw = r.throughput_of(&p.mechanism, "raw", size);
+            let ratio = ratio_column(
+                &p.implementation,
+                raw.map(|raw| p.messages_per_s / raw.messages_per_s),
+            );
+            let mut noisy = noise_note(p.others_load).to_owned();
+            if p.lost > 0 {
+                noisy += &format!("  ({} of {} lost)", p.lost, p.messages);
+            }
             println!(
                 "    {:<15} {:<5} {:>11} {:>11}  {ratio}{noisy}",
                 p.mechanism,
