@@ -59,3 +59,15 @@ impl Info {
         (opened.link, info)
     }
 }
+
+/// Every handle can move to and be shared between threads (an epoll
+/// buffer holding raw pointers once made `Receiver` neither: this fails to
+/// compile instead).
+#[allow(dead_code)]
+fn handles_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Sender<Bytes>>();
+    check::<Receiver<Bytes>>();
+    check::<Listener>();
+    check::<Duplex<Bytes, Bytes>>();
+}

@@ -9,7 +9,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
-use rustix::event::{PollFd, PollFlags};
+use rustix::event::epoll;
 use rustix::io::Errno;
 use rustix::net::SocketFlags;
 
@@ -27,6 +27,8 @@ enum Reader {
 
 #[derive(Debug)]
 struct Conn {
+    /// Its key in the epoll set.
+    id: u64,
     reader: Reader,
     /// The last poll (or a fresh accept) said there may be bytes to read.
     readable: bool,
@@ -115,6 +117,10 @@ pub(crate) struct FanIn {
     next: usize,
     listener_readable: bool,
     had_sender: bool,
+    /// The listener and every connection, level-triggered: one syscall to
+    /// wait, no allocation, whatever the number of senders.
+    epoll: OwnedFd,
+    next_id: u64,
     /// Whether a peer that only sends gets this end's hello back. Not on
     /// TCP: if that peer has already closed, the hello makes its kernel
     /// reset the connection, and a reset discards what it sent but we
@@ -132,9 +138,18 @@ impl FanIn {
         local: Hello,
         allow_uid: Vec<u32>,
         label: Arc<str>,
-    ) -> Self {
+    ) -> Result<Self, Error> {
         let hello_bytes = super::encode_hello(&local, packets);
-        FanIn {
+        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)
+            .map_err(|e| Error::io("cannot create an epoll set", e.into()))?;
+        epoll::add(
+            &epoll,
+            &listener,
+            epoll::EventData::new_u64(LISTENER),
+            epoll::EventFlags::IN,
+        )
+        .map_err(|e| Error::io("cannot watch the listener", e.into()))?;
+        Ok(FanIn {
             listener: Some(listener),
             packets,
             local,
@@ -144,9 +159,11 @@ impl FanIn {
             next: 0,
             listener_readable: true,
             had_sender: false,
+            epoll,
+            next_id: 0,
             answer_senders,
             label,
-        }
+        })
     }
 
     pub(crate) fn recv(&mut self, deadline: Deadline) -> Result<&[u8], Fail> {
@@ -274,7 +291,21 @@ impl FanIn {
                     label,
                 ))
             };
+            let id = self.next_id;
+            self.next_id += 1;
+            let registered = match &reader {
+                Reader::Stream(r) => r.fd(),
+                Reader::Packet(r) => r.fd(),
+            };
+            epoll::add(
+                &self.epoll,
+                &**registered,
+                epoll::EventData::new_u64(id),
+                epoll::EventFlags::IN,
+            )
+            .map_err(|e| io_fail("cannot watch a connection", e.into(), &self.label))?;
             self.conns.push(Conn {
+                id,
                 reader,
                 readable: true,
                 answered: false,
@@ -286,28 +317,36 @@ impl FanIn {
     /// Waits for any connection or the listener; marks what is readable.
     /// Runs only when nothing is ready, i.e. when the caller is about to sleep.
     fn poll_all(&mut self, deadline: Deadline) -> Result<bool, Fail> {
-        let mut fds = Vec::with_capacity(self.conns.len() + 1);
-        let listening = usize::from(self.listener.is_some());
-        if let Some(listener) = &self.listener {
-            fds.push(PollFd::new(listener, PollFlags::IN));
-        }
-        fds.extend(
-            self.conns
-                .iter()
-                .map(|c| PollFd::from_borrowed_fd(c.fd().as_fd(), PollFlags::IN)),
-        );
-        if !sys::poll_many(&mut fds, deadline).map_err(|e| io_fail("poll", e, &self.label))? {
-            return Ok(false);
-        }
-        let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
-        drop(fds);
-        self.listener_readable = listening == 1 && ready[0];
-        for (conn, r) in self.conns.iter_mut().zip(&ready[listening..]) {
-            conn.readable |= *r;
+        // On the stack: no allocation per wait. Level-triggered, so what does
+        // not fit is reported by the next wait.
+        let mut buf = [const { std::mem::MaybeUninit::<epoll::Event>::uninit() }; 16];
+        let events = loop {
+            let timeout = sys::timespec_until(deadline);
+            match epoll::wait(&self.epoll, &mut buf, timeout.as_ref()) {
+                Ok((ready, _)) if !ready.is_empty() => break ready,
+                Ok(_) if deadline.is_some_and(|d| std::time::Instant::now() >= d) => {
+                    return Ok(false)
+                }
+                Ok(_) | Err(Errno::INTR) => continue,
+                Err(e) => return Err(io_fail("epoll_wait", e.into(), &self.label)),
+            }
+        };
+        for event in events.iter() {
+            match event.data.u64() {
+                LISTENER => self.listener_readable = self.listener.is_some(),
+                id => {
+                    if let Some(conn) = self.conns.iter_mut().find(|c| c.id == id) {
+                        conn.readable = true;
+                    }
+                }
+            }
         }
         Ok(true)
     }
 }
+
+/// The listener's key in the epoll set (connections count up from 0).
+const LISTENER: u64 = u64::MAX;
 
 /// Refuses a peer whose uid is not allowed; the error names it.
 pub(crate) fn check_allowed(

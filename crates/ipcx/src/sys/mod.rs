@@ -58,18 +58,20 @@ pub(crate) fn wait(fd: BorrowedFd<'_>, events: PollFlags, deadline: Deadline) ->
 
 /// `poll(2)` over several fds until one is ready; `Ok(false)` when the
 /// deadline passed. Retries on `EINTR` with the time that is left.
+/// What is left of `deadline`, as a timeout for poll-like calls (`None`: forever).
+pub(crate) fn timespec_until(deadline: Deadline) -> Option<Timespec> {
+    deadline.map(|d| {
+        let left = d.saturating_duration_since(Instant::now());
+        Timespec {
+            tv_sec: left.as_secs().try_into().unwrap_or(i64::MAX),
+            tv_nsec: left.subsec_nanos().into(),
+        }
+    })
+}
+
 pub(crate) fn poll_many(fds: &mut [PollFd<'_>], deadline: Deadline) -> io::Result<bool> {
     loop {
-        let timeout = match deadline {
-            None => None,
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                Some(Timespec {
-                    tv_sec: left.as_secs().try_into().unwrap_or(i64::MAX),
-                    tv_nsec: left.subsec_nanos().into(),
-                })
-            }
-        };
+        let timeout = timespec_until(deadline);
         match poll(fds, timeout.as_ref()) {
             Ok(0) => {
                 if deadline.is_some_and(|d| Instant::now() >= d) {

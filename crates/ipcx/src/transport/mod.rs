@@ -182,17 +182,18 @@ pub(crate) fn open_receiver(ep: &Endpoint, receives: TypeTag) -> Result<Opened<I
         Address::Mq(name) => mq::receiver(&ctx, name),
         Address::SysvMq(key) => sysvmq::receiver(&ctx, key),
         Address::Shm(name) => shm::receiver(&ctx, name),
-        Address::Unix(..) | Address::Tcp(_) => listen(ep).map(|o| {
-            o.map(|ls| {
+        Address::Unix(..) | Address::Tcp(_) => listen(ep).and_then(|o| {
+            o.try_map(|ls| {
                 let answer_senders = ep.scheme() != crate::Scheme::Tcp;
-                Inbound::FanIn(FanIn::new(
+                FanIn::new(
                     ls.fd,
                     ls.packets,
                     answer_senders,
                     ctx.hello.clone(),
                     ls.allow_uid,
                     ls.label,
-                ))
+                )
+                .map(Inbound::FanIn)
             })
         }),
     };
@@ -280,6 +281,18 @@ pub(crate) fn listen(ep: &Endpoint) -> Result<Opened<ListenSocket>, Error> {
 }
 
 impl<L> Opened<L> {
+    pub(crate) fn try_map<M>(
+        self,
+        f: impl FnOnce(L) -> Result<M, Error>,
+    ) -> Result<Opened<M>, Error> {
+        Ok(Opened {
+            link: f(self.link)?,
+            peer_cred: self.peer_cred,
+            cleanup: self.cleanup,
+            local: self.local,
+        })
+    }
+
     pub(crate) fn map<M>(self, f: impl FnOnce(L) -> M) -> Opened<M> {
         Opened {
             link: f(self.link),
