@@ -56,12 +56,6 @@ pub(crate) struct ShmReader {
     segment: Arc<Segment>,
 }
 
-/// What one attempt at the ring gave.
-enum Attempt<R> {
-    Done(R),
-    Again,
-}
-
 /// Spins, then sleeps on a futex, until `attempt` succeeds or the deadline
 /// passes; `check` runs every [`CHECK_EVERY`] while waiting.
 struct Waiter {
@@ -201,9 +195,7 @@ impl ShmWriter {
         // The fast path: room is there (no clock, no waiter).
         let wake = match self.producer.try_write(payload) {
             Ok(wake) => wake,
-            Err(WriteError::Full) => {
-                self.until(deadline, |p| p.try_write(payload).map(Attempt::Done))?
-            }
+            Err(WriteError::Full) => self.until(deadline, |p| p.try_write(payload))?,
             Err(e) => return Err(self.failed(e)),
         };
         if wake {
@@ -231,7 +223,7 @@ impl ShmWriter {
             self.send(&buf[..n], deadline)?;
             return Ok(n);
         }
-        let reservation = self.until(deadline, |p| p.try_reserve(len).map(Attempt::Done))?;
+        let reservation = self.until(deadline, |p| p.try_reserve(len))?;
         let n = fill(self.producer.reserved_mut(&reservation)).min(len);
         if self.producer.commit(reservation, n) {
             futex::wake_all(self.segment.ring.data_ready_futex());
@@ -239,17 +231,17 @@ impl ShmWriter {
         Ok(n)
     }
 
-    /// Runs `attempt` until it is done, waiting for room as the endpoint says.
+    /// Runs `attempt` until it is done, waiting for room (while it says
+    /// `Full`) as the endpoint says.
     fn until<R>(
         &mut self,
         deadline: Deadline,
-        mut attempt: impl FnMut(&mut Producer) -> Result<Attempt<R>, WriteError>,
+        mut attempt: impl FnMut(&mut Producer) -> Result<R, WriteError>,
     ) -> Result<R, Fail> {
         let mut waiter = Waiter::new(self.wait, deadline);
         loop {
-            match self.try_once(&mut attempt)? {
-                Attempt::Done(r) => return Ok(r),
-                Attempt::Again => {}
+            if let Some(done) = self.try_once(&mut attempt)? {
+                return Ok(done);
             }
             if waiter.spin()? {
                 if waiter.due() {
@@ -260,11 +252,10 @@ impl ShmWriter {
             let seen = self.producer.begin_wait();
             let barrier = membarrier::heavy();
             let again = self.try_once(&mut attempt);
-            if !matches!(again, Ok(Attempt::Again)) {
+            if !matches!(again, Ok(None)) {
                 self.producer.end_wait();
-                match again? {
-                    Attempt::Done(r) => return Ok(r),
-                    Attempt::Again => unreachable!(),
+                if let Some(done) = again? {
+                    return Ok(done);
                 }
             }
             futex::wait(
@@ -279,17 +270,18 @@ impl ShmWriter {
         }
     }
 
+    /// One attempt: `Ok(None)` while the ring is full.
     fn try_once<R>(
         &mut self,
-        attempt: &mut impl FnMut(&mut Producer) -> Result<Attempt<R>, WriteError>,
-    ) -> Result<Attempt<R>, Fail> {
+        attempt: &mut impl FnMut(&mut Producer) -> Result<R, WriteError>,
+    ) -> Result<Option<R>, Fail> {
         let result = attempt(&mut self.producer);
         if self.producer.take_wake() {
             futex::wake_all(self.segment.ring.data_ready_futex());
         }
         match result {
-            Ok(Attempt::Done(r)) => Ok(Attempt::Done(r)),
-            Ok(Attempt::Again) | Err(WriteError::Full) => Ok(Attempt::Again),
+            Ok(done) => Ok(Some(done)),
+            Err(WriteError::Full) => Ok(None),
             Err(e) => Err(self.failed(e)),
         }
     }
