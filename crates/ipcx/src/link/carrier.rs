@@ -73,8 +73,10 @@ impl Carrier {
                 scratch.clear();
                 parts.iter().for_each(|p| scratch.extend_from_slice(p));
                 loop {
-                    match mq.send(scratch, *priority) {
+                    match mq.send(scratch, *priority, deadline) {
                         Ok(()) => return Ok(()),
+                        // The deadline passed (by the wall clock the call
+                        // uses): poll says whether it did by ours too.
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                             wait(mq.as_fd(), PollFlags::OUT, deadline, label)?
                         }
@@ -136,7 +138,7 @@ impl Carrier {
                 }
             },
             Carrier::PosixMq { mq, .. } => loop {
-                match mq.receive(buf) {
+                match mq.receive(buf, deadline) {
                     Ok((n, _priority)) => {
                         return Ok(Received {
                             range: 0..n,

@@ -13,6 +13,8 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 
+use super::Deadline;
+
 /// Where the kernel's limits for POSIX queues are set.
 pub(crate) const MSG_MAX: &str = "/proc/sys/fs/mqueue/msg_max";
 pub(crate) const MSGSIZE_MAX: &str = "/proc/sys/fs/mqueue/msgsize_max";
@@ -53,7 +55,9 @@ pub(crate) fn open(name: &str, how: OpenMq) -> io::Result<(PosixMq, bool)> {
     } else {
         libc::O_WRONLY
     };
-    let flags = access | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    // Blocking: a wait is one mq_timedreceive / mq_timedsend, not a try,
+    // a poll and a second try.
+    let flags = access | libc::O_CLOEXEC;
     let mut created = false;
     let raw = match how.create {
         Some((mode, maxmsg, msgsize)) => {
@@ -124,55 +128,80 @@ pub(crate) fn unlink(name: &str) -> io::Result<()> {
     Ok(())
 }
 
-impl PosixMq {
-    /// Sends one message without blocking (`WouldBlock` when full).
-    pub(crate) fn send(&self, msg: &[u8], priority: u32) -> io::Result<()> {
-        use std::os::fd::AsRawFd;
-        loop {
-            // SAFETY: `msg` is valid for reads of `msg.len()` bytes during the
-            // call; the descriptor is open (owned by self).
-            let r = unsafe {
-                libc::mq_send(
-                    self.fd.as_raw_fd(),
-                    msg.as_ptr().cast(),
-                    msg.len(),
-                    priority,
-                )
-            };
-            if r == 0 {
-                return Ok(());
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
+/// `deadline` as the absolute CLOCK_REALTIME time the timed queue calls take.
+fn abs_timeout(deadline: std::time::Instant) -> libc::timespec {
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let at = now + left;
+    libc::timespec {
+        tv_sec: at.as_secs() as libc::time_t,
+        tv_nsec: at.subsec_nanos() as _,
+    }
+}
+
+/// Retries on EINTR; ETIMEDOUT (the deadline passed) reads as WouldBlock.
+fn retry(mut call: impl FnMut() -> isize) -> io::Result<usize> {
+    loop {
+        let r = call();
+        if r >= 0 {
+            return Ok(r as usize);
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::ETIMEDOUT) => return Err(io::ErrorKind::WouldBlock.into()),
+            _ => return Err(e),
         }
     }
+}
 
-    /// Receives one message without blocking into `buf` (at least
-    /// `msgsize` long); returns its length and priority.
-    pub(crate) fn receive(&self, buf: &mut [u8]) -> io::Result<(usize, u32)> {
+impl PosixMq {
+    /// Sends one message, waiting for room until `deadline` (`None`: as
+    /// long as it takes; `WouldBlock` once it passes).
+    pub(crate) fn send(&self, msg: &[u8], priority: u32, deadline: Deadline) -> io::Result<()> {
         use std::os::fd::AsRawFd;
+        let fd = self.fd.as_raw_fd();
+        let timeout = deadline.map(abs_timeout);
+        retry(|| {
+            // SAFETY: `msg` is valid for reads of `msg.len()` bytes and the
+            // timeout for one timespec during the call; the descriptor is open.
+            (unsafe {
+                match &timeout {
+                    None => libc::mq_send(fd, msg.as_ptr().cast(), msg.len(), priority),
+                    Some(t) => libc::mq_timedsend(fd, msg.as_ptr().cast(), msg.len(), priority, t),
+                }
+            }) as isize
+        })
+        .map(|_| ())
+    }
+
+    /// Receives one message into `buf` (at least `msgsize` long), waiting
+    /// until `deadline` as `send` does; returns its length and priority.
+    pub(crate) fn receive(&self, buf: &mut [u8], deadline: Deadline) -> io::Result<(usize, u32)> {
+        use std::os::fd::AsRawFd;
+        let fd = self.fd.as_raw_fd();
+        let timeout = deadline.map(abs_timeout);
         let mut priority = 0;
-        loop {
-            // SAFETY: `buf` is valid for writes of `buf.len()` bytes and
-            // `priority` for one u32 during the call; the descriptor is open.
-            let r = unsafe {
-                libc::mq_receive(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    &mut priority,
-                )
-            };
-            if r >= 0 {
-                return Ok((r as usize, priority));
+        let n = retry(|| {
+            // SAFETY: `buf` is valid for writes of `buf.len()` bytes, and
+            // `priority` and the timeout for one value each, during the
+            // call; the descriptor is open.
+            unsafe {
+                match &timeout {
+                    None => libc::mq_receive(fd, buf.as_mut_ptr().cast(), buf.len(), &mut priority),
+                    Some(t) => libc::mq_timedreceive(
+                        fd,
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                        &mut priority,
+                        t,
+                    ),
+                }
             }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        }
+        })?;
+        Ok((n, priority))
     }
 }
 
