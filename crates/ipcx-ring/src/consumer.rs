@@ -90,15 +90,24 @@ impl Consumer {
         let mut first_seq = None;
         let head = match ring.geometry.overflow {
             // See Producer::refresh_floor for the other half.
-            Overflow::Block => loop {
-                let floor = aligned(p.floor.load(Ordering::SeqCst));
-                s.head.store(floor, Ordering::SeqCst);
-                s.state.store(SLOT_ACTIVE, Ordering::SeqCst);
-                // A read-modify-write, against the one in `refresh_floor`.
-                if p.floor.fetch_add(0, Ordering::SeqCst) == floor {
-                    break floor;
+            Overflow::Block => {
+                let mut floor = aligned(p.floor.load(Ordering::SeqCst));
+                // A producer moves the floor only when it runs out of room,
+                // so this settles at once; a hostile peer changing it
+                // forever gets a wrong position, not a hang (fuzzing found
+                // the hang).
+                for _ in 0..1000 {
+                    s.head.store(floor, Ordering::SeqCst);
+                    s.state.store(SLOT_ACTIVE, Ordering::SeqCst);
+                    // A read-modify-write, against the one in `refresh_floor`.
+                    let now = aligned(p.floor.fetch_add(0, Ordering::SeqCst));
+                    if now == floor {
+                        break;
+                    }
+                    floor = now;
                 }
-            },
+                floor
+            }
             Overflow::DropOldest => {
                 // The number of the message at the tail, so the first read
                 // knows how many went by (seq first: see Producer::commit).

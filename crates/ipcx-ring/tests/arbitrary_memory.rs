@@ -65,3 +65,37 @@ proptest! {
         unsafe { std::alloc::dealloc(base, layout) };
     }
 }
+
+/// Fuzzing found these: positions near 2^64 overflowed arithmetic, and a
+/// floor that never reads back the same kept `attach` looping forever.
+#[test]
+fn positions_near_the_top_of_u64_neither_overflow_nor_hang() {
+    for byte in [0xff_u8, 0xf9, 0x7f] {
+        let g = geometry(false);
+        let layout = std::alloc::Layout::from_size_align(g.region_len(), 128).unwrap();
+        // SAFETY: non-zero size.
+        let base = unsafe { std::alloc::alloc(layout) };
+        // SAFETY: `base` has region_len bytes.
+        unsafe { std::ptr::write_bytes(base, byte, g.region_len()) };
+        // SAFETY: 128-aligned, region_len bytes, initialised, freed below.
+        let ring = unsafe { Ring::from_raw(std::ptr::NonNull::new(base).unwrap(), g) }.unwrap();
+        {
+            let mut rx = Consumer::attach(&ring).ok();
+            let mut tx = Producer::new(&ring)
+                .or_else(|_| Producer::take_over(&ring))
+                .ok();
+            for i in 0..20u8 {
+                if let Some(tx) = &mut tx {
+                    let _ = tx.try_write(&[i; 40]);
+                    let _ = tx.try_reserve(300);
+                }
+                if let Some(rx) = &mut rx {
+                    let _ = rx.try_read();
+                }
+            }
+        }
+        drop(ring);
+        // SAFETY: allocated above with this layout; the ring is gone.
+        unsafe { std::alloc::dealloc(base, layout) };
+    }
+}

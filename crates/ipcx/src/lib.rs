@@ -69,6 +69,35 @@ mod sys;
 mod transport;
 mod wire;
 
+/// Entry points for the fuzz targets in `fuzz/` (built with `--cfg
+/// fuzzing` only; not an API).
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Decodes a hello record from untrusted bytes.
+    pub fn hello(bytes: &[u8]) {
+        if let Ok((hello, len)) = crate::wire::hello::Hello::decode(bytes) {
+            assert!(len <= bytes.len());
+            let mut again = Vec::new();
+            hello.encode(&mut again);
+            assert_eq!(
+                crate::wire::hello::Hello::decode(&again).map(|(_, n)| n),
+                Ok(again.len())
+            );
+        }
+    }
+
+    /// Decodes a datagram header from untrusted bytes.
+    pub fn datagram_header(bytes: &[u8]) {
+        let _ = crate::wire::datagram::Header::decode(bytes);
+    }
+
+    /// Decodes a postcard payload as a typed message.
+    pub fn payload(bytes: &[u8]) {
+        let _ = crate::codec::decode::<(u64, String, Vec<u8>)>(bytes);
+    }
+}
+
 pub use channel::{
     ByteReceiver, ByteSender, Bytes, Duplex, IntoIter, Iter, Listener, Pod, Receiver,
     ReceiverGuard, Sender, SenderGuard,
