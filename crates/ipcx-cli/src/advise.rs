@@ -165,9 +165,7 @@ pub(crate) fn run(a: AdviseArgs) -> Result<ExitCode> {
 /// The figures behind the choice: the chosen mechanism next to the others
 /// measured at the nearest size.
 fn explain(r: &Results, choice: &Choice, size: usize) {
-    let mut sizes: Vec<usize> = r.latency.iter().map(|p| p.size).collect();
-    sizes.sort_unstable();
-    sizes.dedup();
+    let sizes = r.latency_sizes();
     let Some(&at) = sizes.iter().min_by_key(|s| s.abs_diff(size)) else {
         return;
     };

@@ -66,40 +66,33 @@ struct Futexes {
 
 /// Writes each message, sleeping while full, as ipcx's shm link does.
 fn write_blocking(tx: &mut Producer, fx: &Futexes, msgs: &[Vec<u8>]) {
-    for msg in msgs {
-        loop {
-            match tx.try_write(msg) {
-                Ok(wake) => {
-                    if wake {
-                        fx.data.wake();
-                    }
-                    break;
+    // One attempt: true once written; wakes readers the producer says to.
+    let attempt = |tx: &mut Producer, msg: &[u8]| {
+        let written = match tx.try_write(msg) {
+            Ok(wake) => {
+                if wake {
+                    fx.data.wake();
                 }
-                Err(WriteError::Full) => {
-                    if tx.take_wake() {
-                        fx.data.wake();
-                    }
-                    let seen = tx.begin_wait();
-                    match tx.try_write(msg) {
-                        Ok(wake) => {
-                            tx.end_wait();
-                            if wake {
-                                fx.data.wake();
-                            }
-                            break;
-                        }
-                        Err(WriteError::Full) => {
-                            if tx.take_wake() {
-                                fx.data.wake();
-                            }
-                            fx.space.wait(tx.ring().space_ready_futex(), seen);
-                            tx.end_wait();
-                        }
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-                Err(e) => panic!("{e}"),
+                true
             }
+            Err(WriteError::Full) => false,
+            Err(e) => panic!("{e}"),
+        };
+        if tx.take_wake() {
+            fx.data.wake();
+        }
+        written
+    };
+    for msg in msgs {
+        while !attempt(tx, msg) {
+            let seen = tx.begin_wait();
+            if !attempt(tx, msg) {
+                fx.space.wait(tx.ring().space_ready_futex(), seen);
+                tx.end_wait();
+                continue;
+            }
+            tx.end_wait();
+            break;
         }
     }
     if tx.close() {

@@ -67,9 +67,7 @@ pub(crate) fn print_table(r: &Results) {
         us(m.cache_line_ns),
         m.memcpy_gbps
     );
-    let mut sizes: Vec<usize> = r.latency.iter().map(|p| p.size).collect();
-    sizes.sort_unstable();
-    sizes.dedup();
+    let sizes = r.latency_sizes();
     for &size in &sizes {
         println!(
             "\none-way latency at {}, ranked (p50  p90  p99  p99.9  max; ipcx/raw at p50):",
@@ -161,9 +159,7 @@ pub(crate) fn html(r: &Results) -> String {
         us(m.cache_line_ns),
         m.memcpy_gbps
     );
-    let mut sizes: Vec<usize> = r.latency.iter().map(|p| p.size).collect();
-    sizes.sort_unstable();
-    sizes.dedup();
+    let sizes = r.latency_sizes();
     for &size in &sizes {
         out.push_str(&latency_plot(r, size));
     }

@@ -103,6 +103,14 @@ pub(crate) struct Skipped {
 pub(crate) const NOISY: f64 = 0.10;
 
 impl Results {
+    /// The payload sizes latency was measured at, ascending.
+    pub(crate) fn latency_sizes(&self) -> Vec<usize> {
+        let mut sizes: Vec<usize> = self.latency.iter().map(|p| p.size).collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        sizes
+    }
+
     pub(crate) fn latency_of(
         &self,
         mechanism: &str,
