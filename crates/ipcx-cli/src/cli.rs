@@ -38,6 +38,10 @@ pub(crate) enum Command {
     /// Receive messages and print each on its own line.
     #[command(after_help = ENDPOINTS)]
     Recv(RecvArgs),
+    /// Relay messages between two addresses, both ways or one way (socat for
+    /// every mechanism).
+    #[command(after_help = RELAY_ADDRESSES)]
+    Relay(RelayArgs),
     /// Send or wait for signals that carry an integer (sigqueue / signalfd).
     Signal(SignalArgs),
     /// Measure every mechanism between two processes on this machine, next
@@ -48,6 +52,66 @@ pub(crate) enum Command {
     /// (internal) the peer process of `ipcx bench`.
     #[command(hide = true)]
     BenchPeer,
+}
+
+const RELAY_ADDRESSES: &str = "\
+ADDRESSES:
+  any ENDPOINT           as for send/recv (see `ipcx --help`); ipcx framing by default
+  listen:ENDPOINT        accept clients on unix:, unix+seqpacket: or tcp:, one session each
+  -                      stdin and stdout
+  file:PATH              read, or written (created 0600, truncated; ?append=true, ?mode=)
+  exec:COMMAND           a `sh -c COMMAND` child's stdout and stdin
+Add ?frame= to say how bytes become messages:
+  frame=ipcx   ipcx's framing and hello (default for endpoints: the peer is ipcx)
+  frame=none   plain bytes (default for -, file:, exec:): each read is one message;
+               on unix+seqpacket:, unix+dgram:, udp: one packet is one message
+  frame=line   one message per line (the newline is not part of the message)
+Messages go both ways between two-way addresses (stdio, exec:, stream and seqpacket
+sockets), else from the first address to the second. Sockets connect unless listen:;
+unix+dgram: and udp: bind when read from. A message too large for the target is
+reported and counted, never cut. SIGTERM: stop accepting, write what was read, exit 0.
+SIGUSR1: print --stats now.
+
+EXAMPLES:
+  ipcx relay listen:tcp:127.0.0.1:8080?frame=none unix:/run/app.sock?frame=none
+  ipcx relay -u listen:unix:/run/in.sock?frame=line mq:/jobs
+  ipcx relay -u shm:/frames udp:10.0.0.2:9000";
+
+#[derive(Debug, Args)]
+pub(crate) struct RelayArgs {
+    /// The first address.
+    #[arg(allow_hyphen_values = true)]
+    pub(crate) a: String,
+    /// The second address.
+    #[arg(allow_hyphen_values = true)]
+    pub(crate) b: String,
+    /// One way only: from the first address to the second.
+    #[arg(short = 'u')]
+    pub(crate) unidirectional: bool,
+    /// One way only: from the second address to the first.
+    #[arg(short = 'U')]
+    pub(crate) reverse: bool,
+    /// Show each message on stderr as text, with its direction and time.
+    #[arg(short = 'v')]
+    pub(crate) verbose: bool,
+    /// Show each message on stderr as a hex dump.
+    #[arg(short = 'x')]
+    pub(crate) hex: bool,
+    /// Print messages, bytes and rates on exit (and on SIGUSR1).
+    #[arg(long)]
+    pub(crate) stats: bool,
+    /// Write one JSON object per event to FILE (`-`: stderr).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) json_log: Option<std::path::PathBuf>,
+    /// At most this many clients at once on a listener (more wait in its backlog).
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub(crate) max_clients: usize,
+    /// After one direction ends, how long the other may go on.
+    #[arg(short = 't', long, value_parser = parse_duration, default_value = "500ms", value_name = "DURATION")]
+    pub(crate) close_delay: Duration,
+    /// Wait up to this long for a target that is not there yet (a listener, a queue's receiver).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub(crate) wait: Option<Duration>,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@ mod bench;
 mod cli;
 mod command;
 mod duration;
+mod relay;
 
 use std::io;
 use std::process::ExitCode;
@@ -32,6 +33,7 @@ fn run() -> anyhow::Result<ExitCode> {
         cli::Command::Send(args) => command::send::run(args),
         cli::Command::Recv(args) => command::recv::run(args),
         cli::Command::Signal(args) => command::signal::run(args),
+        cli::Command::Relay(args) => relay::run(args),
         cli::Command::Bench(args) => bench::run(args),
         cli::Command::Advise(args) => advise::run(args),
         cli::Command::BenchPeer => bench::peer_main().map(|()| ExitCode::SUCCESS),

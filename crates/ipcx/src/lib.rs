@@ -63,6 +63,7 @@ pub mod endpoint;
 mod error;
 mod link;
 pub mod pipe;
+pub mod raw;
 pub mod signal;
 pub mod sync;
 mod sys;

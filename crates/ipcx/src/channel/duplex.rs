@@ -2,18 +2,12 @@
 //! seqpacket sockets (`unix:`, `unix+seqpacket:`, `tcp:`).
 
 use std::fmt;
-use std::os::fd::AsFd;
 use std::time::Duration;
-
-use rustix::event::PollFlags;
-use rustix::io::Errno;
-use rustix::net::SocketFlags;
 
 use super::{tag_of, Info, Receiver, Sender};
 use crate::endpoint::{Endpoint, ToEndpoint};
-use crate::error::{Error, ErrorKind, Fail};
-use crate::link::fanin::check_allowed;
-use crate::sys::{self, deadline_in, Deadline, PeerCred};
+use crate::error::{Error, ErrorKind};
+use crate::sys::{deadline_in, Deadline, PeerCred};
 use crate::transport::{self, ListenSocket, Opened};
 use crate::wire::hello::Hello;
 
@@ -74,29 +68,8 @@ impl Listener {
 
     fn accept_until<S, R>(&self, deadline: Deadline) -> Result<Duplex<S, R>, Error> {
         let label = &self.socket.label;
-        let fd = loop {
-            match rustix::net::accept_with(&self.socket.fd, SocketFlags::CLOEXEC) {
-                Ok(fd) => break fd,
-                Err(Errno::AGAIN) => {
-                    let ready = sys::wait(self.socket.fd.as_fd(), PollFlags::IN, deadline)
-                        .map_err(|e| Error::io("poll", e).at(label))?;
-                    if !ready {
-                        return Err(
-                            Error::new(ErrorKind::TimedOut, "no peer connected in time").at(label)
-                        );
-                    }
-                }
-                Err(Errno::INTR | Errno::CONNABORTED) => {}
-                Err(e) => return Err(Error::io("accept failed", e.into()).at(label)),
-            }
-        };
-        let peer_cred = sys::peer_cred(&fd)
-            .ok()
-            .filter(|_| self.info.local.scheme() != crate::Scheme::Tcp);
-        if let Err(Fail::Error(e)) = check_allowed(&self.socket.allow_uid, peer_cred, label) {
-            return Err(e);
-        }
-        let _ = rustix::net::sockopt::set_tcp_nodelay(&fd, true);
+        let tcp = self.info.local.scheme() == crate::Scheme::Tcp;
+        let (fd, peer_cred) = self.socket.accept(tcp, deadline)?;
         let max_msg = self.info.local.options().max_msg;
         let hello = Hello {
             sends: Some(tag_of::<S>()),

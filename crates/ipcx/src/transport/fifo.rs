@@ -14,7 +14,7 @@ use crate::error::{Error, ErrorKind};
 use crate::link::{Inbound, Outbound};
 
 /// Creates the FIFO if it does not exist. `Some(guard)` if this call made it.
-fn create_if_missing(path: &Path, mode: u32) -> Result<Option<RemoveOnDrop>, Error> {
+pub(crate) fn create_if_missing(path: &Path, mode: u32) -> Result<Option<RemoveOnDrop>, Error> {
     match rustix::fs::mknodat(CWD, path, FileType::Fifo, Mode::from_raw_mode(mode), 0) {
         Ok(()) => Ok(Some(
             RemoveOnDrop::new(path).map_err(|e| Error::io("FIFO vanished", e))?,
@@ -27,7 +27,7 @@ fn create_if_missing(path: &Path, mode: u32) -> Result<Option<RemoveOnDrop>, Err
     }
 }
 
-fn open(path: &Path, flags: OFlags) -> Result<OwnedFd, Error> {
+pub(crate) fn open(path: &Path, flags: OFlags) -> Result<OwnedFd, Error> {
     let fd = openat(
         CWD,
         path,
@@ -63,7 +63,7 @@ fn open(path: &Path, flags: OFlags) -> Result<OwnedFd, Error> {
 }
 
 /// The umask narrowed the mode `mknod` used: set it exactly, through the fd.
-fn set_mode(fd: &OwnedFd, mode: u32) -> Result<(), Error> {
+pub(crate) fn set_mode(fd: &OwnedFd, mode: u32) -> Result<(), Error> {
     rustix::fs::fchmod(fd, Mode::from_raw_mode(mode))
         .map_err(|e| Error::io("cannot set the FIFO's mode", e.into()))
 }

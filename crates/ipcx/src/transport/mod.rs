@@ -15,16 +15,16 @@
 //! | `shm:`            | shm (ring)   | attaches, one at a time | creates or attaches (broadcast) |
 
 pub(crate) mod cleanup;
-mod fifo;
+pub(crate) mod fifo;
 mod mq;
 pub(crate) mod pipe;
 pub(crate) mod shm;
-mod socket;
+pub(crate) mod socket;
 mod sysvmq;
 
 pub(crate) use socket::{handshake, Connection, Side};
-mod tcp;
-mod udp;
+pub(crate) mod tcp;
+pub(crate) mod udp;
 mod unix_dgram;
 
 use std::os::fd::OwnedFd;
@@ -149,7 +149,7 @@ pub(crate) fn open_sender(
         hello,
         deadline,
     };
-    retry_while_nobody_there(&ctx, || match ep.address() {
+    retry_while_nobody_there(ctx.deadline, &ctx.label, || match ep.address() {
         Address::Pipe(fd) => pipe::sender(&ctx, *fd),
         Address::Fifo(path) => fifo::sender(&ctx, path),
         Address::Unix(UnixKind::Dgram, addr) => unix_dgram::sender(&ctx, addr),
@@ -212,7 +212,7 @@ pub(crate) fn connect(
         hello,
         deadline,
     };
-    retry_while_nobody_there(&ctx, || connect_once(&ctx))
+    retry_while_nobody_there(ctx.deadline, &ctx.label, || connect_once(&ctx))
 }
 
 fn connect_once(ctx: &Ctx<'_>) -> Result<Opened<Connection>, Error> {
@@ -255,6 +255,46 @@ pub(crate) struct ListenSocket {
     pub(crate) packets: bool,
     pub(crate) label: Arc<str>,
     pub(crate) allow_uid: Vec<u32>,
+}
+
+impl ListenSocket {
+    /// Waits for the next peer and checks its uid against `allow_uid`
+    /// (a refused peer is an error; the socket goes on listening).
+    /// `tcp`: no peer credentials to report.
+    pub(crate) fn accept(
+        &self,
+        tcp: bool,
+        deadline: Deadline,
+    ) -> Result<(OwnedFd, Option<PeerCred>), Error> {
+        use rustix::event::PollFlags;
+        use rustix::io::Errno;
+        use std::os::fd::AsFd;
+        let label = &self.label;
+        let fd = loop {
+            match rustix::net::accept_with(&self.fd, rustix::net::SocketFlags::CLOEXEC) {
+                Ok(fd) => break fd,
+                Err(Errno::AGAIN) => {
+                    let ready = crate::sys::wait(self.fd.as_fd(), PollFlags::IN, deadline)
+                        .map_err(|e| Error::io("poll", e).at(label))?;
+                    if !ready {
+                        return Err(
+                            Error::new(ErrorKind::TimedOut, "no peer connected in time").at(label)
+                        );
+                    }
+                }
+                Err(Errno::INTR | Errno::CONNABORTED) => {}
+                Err(e) => return Err(Error::io("accept failed", e.into()).at(label)),
+            }
+        };
+        let peer_cred = crate::sys::peer_cred(&fd).ok().filter(|_| !tcp);
+        if let Err(crate::error::Fail::Error(e)) =
+            crate::link::fanin::check_allowed(&self.allow_uid, peer_cred, label)
+        {
+            return Err(e);
+        }
+        let _ = rustix::net::sockopt::set_tcp_nodelay(&fd, true);
+        Ok((fd, peer_cred))
+    }
 }
 
 pub(crate) fn listen(ep: &Endpoint) -> Result<Opened<ListenSocket>, Error> {
@@ -333,32 +373,30 @@ fn not_connection_oriented(ep: &Endpoint) -> Error {
 }
 
 /// Runs `open` until it stops failing with `NoPeer` or the deadline passes.
-fn retry_while_nobody_there<L>(
-    ctx: &Ctx<'_>,
-    mut open: impl FnMut() -> Result<Opened<L>, Error>,
-) -> Result<Opened<L>, Error> {
+pub(crate) fn retry_while_nobody_there<L>(
+    deadline: Deadline,
+    label: &Arc<str>,
+    mut open: impl FnMut() -> Result<L, Error>,
+) -> Result<L, Error> {
     let mut pause = Duration::from_millis(1);
     loop {
         match open() {
             Err(e)
                 if e.kind() == ErrorKind::NoPeer
-                    && ctx.deadline.is_some_and(|d| Instant::now() < d) =>
+                    && deadline.is_some_and(|d| Instant::now() < d) =>
             {
                 // Waiting for another process to appear: there is no event to
                 // wait on for "somebody binds this address", so back off.
-                let left = ctx
-                    .deadline
-                    .map_or(pause, |d| d.saturating_duration_since(Instant::now()));
+                let left = deadline.map_or(pause, |d| d.saturating_duration_since(Instant::now()));
                 std::thread::sleep(pause.min(left));
                 pause = (pause * 2).min(Duration::from_millis(20));
             }
-            Err(e) if e.kind() == ErrorKind::NoPeer && ctx.deadline.is_some() => {
+            Err(e) if e.kind() == ErrorKind::NoPeer && deadline.is_some() => {
                 return Err(
-                    Error::new(ErrorKind::TimedOut, "nobody came before the timeout")
-                        .at(&ctx.label),
+                    Error::new(ErrorKind::TimedOut, "nobody came before the timeout").at(label),
                 )
             }
-            other => return other.map_err(|e| e.at(&ctx.label)),
+            other => return other.map_err(|e| e.at(label)),
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::link::stream::{StreamReader, StreamWriter};
 use crate::link::{Inbound, Outbound};
 use crate::sys::{inherit, FdKind};
 
-fn adopt(fd: Option<i32>) -> Result<OwnedFd, Error> {
+pub(crate) fn adopt(fd: Option<i32>) -> Result<OwnedFd, Error> {
     let Some(fd) = fd else {
         return Err(Error::new(
             ErrorKind::Unsupported,

@@ -13,7 +13,7 @@ use crate::link::carrier::Carrier;
 use crate::link::{Inbound, Outbound};
 
 /// Largest UDP datagram (IP header and UDP header off the 64 KiB total).
-fn transport_max(addr: &SocketAddr) -> usize {
+pub(crate) fn transport_max(addr: &SocketAddr) -> usize {
     if addr.is_ipv4() {
         65_507
     } else {
