@@ -22,8 +22,11 @@ use super::source::{Next, Source};
 /// How often a waiting direction looks at the stop flag and the other side.
 const POLL: Duration = Duration::from_millis(100);
 
-/// After a stop request, a source is read until it has been quiet this long.
+/// After a stop request, a source is read until it has been quiet this
+/// long, or for at most [`MAX_DRAIN`] (a queue with a busy sender is never
+/// quiet; what the relay leaves there stays there).
 const DRAIN: Duration = Duration::from_millis(20);
+const MAX_DRAIN: Duration = Duration::from_secs(1);
 
 /// What every session shares.
 pub(crate) struct Ctx<'a> {
@@ -99,10 +102,12 @@ impl Session {
                     s.spawn(move || pump(ctx, id, half, first_end))
                 })
                 .collect();
-            threads
+            // Join every thread before judging (no short-circuit).
+            let results: Vec<bool> = threads
                 .into_iter()
                 .map(|t| t.join().unwrap_or(false))
-                .fold(true, |all_ok, ok| all_ok && ok)
+                .collect();
+            results.into_iter().all(|ok| ok)
         });
         for child in children {
             reap(ctx, id, child);
@@ -120,13 +125,17 @@ fn pump(ctx: &Ctx<'_>, id: u64, mut half: Half, first_end: &Mutex<Option<Instant
     let log = ctx.log;
     let arrow = half.dir.arrow();
     let mut buf = Vec::new();
-    let mut stopping = false;
+    let mut stopping = None::<Instant>;
     let result = loop {
-        if ctx.stop.requested() && !stopping {
-            half.source.stop();
-            stopping = true;
+        match stopping {
+            None if ctx.stop.requested() => {
+                half.source.stop();
+                stopping = Some(Instant::now());
+            }
+            Some(since) if since.elapsed() >= MAX_DRAIN => break Ok(()),
+            _ => {}
         }
-        let wait = if stopping { DRAIN } else { POLL };
+        let wait = if stopping.is_some() { DRAIN } else { POLL };
         match half.source.next(&mut buf, wait) {
             Ok(Next::Message) => match half.sink.put(&buf) {
                 Ok(()) => log.message(id, half.dir, &buf),
@@ -151,7 +160,7 @@ fn pump(ctx: &Ctx<'_>, id: u64, mut half: Half, first_end: &Mutex<Option<Instant
                 }
                 Err(PutError::Failed(e)) => break Err(e),
             },
-            Ok(Next::Idle) if stopping => break Ok(()),
+            Ok(Next::Idle) if stopping.is_some() => break Ok(()),
             Ok(Next::Idle) => {
                 let other_ended = first_end.lock().map(|t| *t).unwrap_or(None);
                 if other_ended.is_some_and(|t| t.elapsed() >= ctx.close_delay) {

@@ -181,6 +181,16 @@ pub(crate) enum Side {
     Accepting,
 }
 
+/// A peer that only sends may have sent its hello and messages and closed
+/// before it was accepted: our hello then cannot go out, but what it sent
+/// is queued and still to be read, so the accepting end goes on.
+fn hello_unless_gone(sent: Result<(), Fail>, side: Side) -> Result<(), Fail> {
+    match sent {
+        Err(Fail::Disconnected) if side == Side::Accepting => Ok(()),
+        other => other,
+    }
+}
+
 /// Sends this end's hello on a fresh connection and sets up the checks of
 /// the peer's. `max_msg` is this end's own limit for what it sends. Keeps the halves `local` says this end uses.
 pub(crate) fn handshake(
@@ -208,7 +218,7 @@ pub(crate) fn handshake(
     };
     let (outbound, inbound) = if packets {
         let mut writer = PacketWriter::new(fd.clone(), max_msg, label.clone());
-        writer.send_hello(local, deadline).map_err(fail)?;
+        hello_unless_gone(writer.send_hello(local, deadline), side).map_err(fail)?;
         let mut reader = PacketReader::new(fd, local.clone(), label.clone());
         if side == Side::Accepting {
             writer.limit_to(reader.recv_hello(deadline).map_err(fail)?.max_msg);
@@ -224,7 +234,7 @@ pub(crate) fn handshake(
         (Outbound::Packet(writer), Inbound::Packet(reader))
     } else {
         let mut writer = StreamWriter::new(fd.clone(), FdKind::Socket, max_msg, label.clone());
-        writer.send_hello(local, deadline).map_err(fail)?;
+        hello_unless_gone(writer.send_hello(local, deadline), side).map_err(fail)?;
         if side == Side::ConnectingNoAnswer {
             return Ok(Connection {
                 outbound: Some(Outbound::Stream(writer)),
