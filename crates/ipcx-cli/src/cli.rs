@@ -60,6 +60,7 @@ ADDRESSES:
   listen:ENDPOINT        accept clients on unix:, unix+seqpacket: or tcp:, one session each
   -                      stdin and stdout
   file:PATH              read, or written (created 0600, truncated; ?append=true, ?mode=)
+                         (?owner=USER[:GROUP] on file: and listen:unix: paths)
   exec:COMMAND           a `sh -c COMMAND` child's stdout and stdin
 Add ?frame= to say how bytes become messages:
   frame=ipcx   ipcx's framing and hello (default for endpoints: the peer is ipcx)

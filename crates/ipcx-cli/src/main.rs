@@ -6,6 +6,7 @@ mod cli;
 mod command;
 mod duration;
 mod relay;
+mod users;
 
 use std::io;
 use std::process::ExitCode;

@@ -740,3 +740,36 @@ fn bad_addresses_are_explained() {
         );
     }
 }
+
+/// `owner=` hands what the relay creates to another user (as root here),
+/// after creating it 0600: a socket file and an output file.
+#[test]
+fn owner_option_hands_created_files_over() {
+    use std::os::unix::fs::MetadataExt;
+    let s = Scratch::new("owner");
+    let sock = s.path("owned.sock");
+    let file = s.path("owned.txt");
+    let relay = relay(&[
+        "-u",
+        &format!("listen:unix:{sock}?frame=none&owner=65534:65534"),
+        &format!("file:{file}?owner=65534"),
+    ]);
+    wait_for_path(&sock);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::metadata(&sock).unwrap().uid() != 65534 {
+        assert!(Instant::now() < deadline, "the socket was not handed over");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let meta = std::fs::metadata(&sock).unwrap();
+    assert_eq!((meta.gid(), meta.mode() & 0o777), (65534, 0o600));
+    let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (65534, 0o600));
+    let mut conn = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    conn.write_all(b"to the file").unwrap();
+    drop(conn);
+    std::thread::sleep(Duration::from_millis(200));
+    relay.signal(libc::SIGTERM);
+    let out = relay.finish();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "to the file");
+}

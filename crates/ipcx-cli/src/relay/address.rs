@@ -57,6 +57,9 @@ pub(crate) struct Address {
     pub(crate) frame: Frame,
     /// `listen:`: accept clients, one relay session each.
     pub(crate) listen: bool,
+    /// `owner=USER[:GROUP]`: who gets what the relay creates (a file, a
+    /// listening socket's file).
+    pub(crate) owner: Option<(Option<u32>, Option<u32>)>,
 }
 
 /// What a side can do, which decides the relay's direction.
@@ -87,11 +90,13 @@ impl Address {
         let mut frame = None;
         let mut append = false;
         let mut mode = None;
+        let mut owner = None;
         let mut passed = Vec::new();
         for pair in query.into_iter().flat_map(|q| q.split('&')) {
             match pair.split_once('=') {
                 Some(("frame", v)) => frame = Some(Frame::parse(v)?),
                 Some(("append", v)) => append = parse_bool(v)?,
+                Some(("owner", v)) => owner = Some(crate::users::parse_owner(v)?),
                 Some(("mode", v)) => {
                     mode = Some(v.to_owned());
                     passed.push(pair);
@@ -116,7 +121,7 @@ impl Address {
             local("file:")?;
             let extra: Vec<_> = passed.iter().filter(|p| !p.starts_with("mode=")).collect();
             if !extra.is_empty() {
-                bail!("file: takes frame=, append= and mode= (not {extra:?})");
+                bail!("file: takes frame=, append=, mode= and owner= (not {extra:?})");
             }
             if path.is_empty() {
                 bail!("file: needs a path");
@@ -143,6 +148,7 @@ impl Address {
                 target: Target::Exec(command.to_owned()),
                 frame: Frame::None,
                 listen: false,
+                owner: None,
             })
             .and_then(|a| {
                 if command.trim().is_empty() {
@@ -167,6 +173,7 @@ impl Address {
             target,
             frame: frame.unwrap_or(default_frame),
             listen,
+            owner,
         };
         address.check()?;
         Ok(address)
@@ -174,6 +181,16 @@ impl Address {
 
     /// Whether `frame=` and `listen:` make sense for what is named.
     fn check(&self) -> anyhow::Result<()> {
+        if self.owner.is_some() {
+            let creates_a_file = match &self.target {
+                Target::File { .. } => true,
+                Target::Endpoint(ep) => self.listen && ep.path().is_some(),
+                _ => false,
+            };
+            if !creates_a_file {
+                bail!("owner= applies to file: and to listen: on a Unix socket path");
+            }
+        }
         let Target::Endpoint(ep) = &self.target else {
             if self.frame == Frame::Ipcx {
                 bail!("frame=ipcx needs an ipcx endpoint; -, file: and exec: are plain bytes");
@@ -298,7 +315,9 @@ mod tests {
             ("udp:127.0.0.1:9?frame=line", "keeps message boundaries"),
             ("-?frame=ipcx", "needs an ipcx endpoint"),
             ("tcp:127.0.0.1:1?frame=json", "expected ipcx, none or line"),
-            ("file:/tmp/x?owner=me", "file: takes"),
+            ("file:/tmp/x?color=red", "file: takes"),
+            ("file:/tmp/x?owner=no-such-user-here", "no user"),
+            ("listen:tcp:127.0.0.1:1?owner=root", "owner= applies to"),
             ("exec:", "needs a command"),
             ("nonsense:x", "unknown scheme"),
         ] {

@@ -31,6 +31,16 @@ use super::address::{is_connection_socket, Address, Frame, Target};
 use super::sink::{FdSink, IpcxSink, Sink};
 use super::source::{shared, Cut, FdSource, IpcxSource, Source};
 
+mod ids {
+    pub(super) fn uid(raw: u32) -> rustix::fs::Uid {
+        rustix::fs::Uid::from_raw(raw)
+    }
+
+    pub(super) fn gid(raw: u32) -> rustix::fs::Gid {
+        rustix::fs::Gid::from_raw(raw)
+    }
+}
+
 /// The part an address plays in a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
@@ -109,6 +119,10 @@ fn open_inner(addr: &Address, role: Role, wait: Option<Duration>) -> anyhow::Res
                         ),
                         _ => e.into(),
                     })?;
+                if let Some((uid, gid)) = addr.owner {
+                    rustix::fs::fchown(&file, uid.map(ids::uid), gid.map(ids::gid))
+                        .with_context(|| format!("cannot give {} to owner=", path.display()))?;
+                }
                 opened.sink = Some(Box::new(FdSink::new(shared(file), cut, None)));
             }
             Ok(opened)
@@ -248,6 +262,17 @@ impl Listening {
         } else {
             Listening::Raw(RawListener::bind(ep)?, cut_of(addr))
         };
+        // Created 0600 by root first, then handed over: never looser.
+        if let (Some((uid, gid)), Some(path)) = (addr.owner, ep.path()) {
+            rustix::fs::chownat(
+                rustix::fs::CWD,
+                path,
+                uid.map(ids::uid),
+                gid.map(ids::gid),
+                rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .with_context(|| format!("cannot give {} to owner=", path.display()))?;
+        }
         Ok(bound)
     }
 
