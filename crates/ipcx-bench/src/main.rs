@@ -98,12 +98,18 @@ fn main() {
         vec![
             Kind::Handwritten,
             Kind::Ipcx,
+            Kind::IpcxNoStats,
             Kind::IpcxShared,
             Kind::Iceoryx2,
         ]
     } else {
         println!("built without iceoryx2 (scripts/bench-shm builds it in)");
-        vec![Kind::Handwritten, Kind::Ipcx, Kind::IpcxShared]
+        vec![
+            Kind::Handwritten,
+            Kind::Ipcx,
+            Kind::IpcxNoStats,
+            Kind::IpcxShared,
+        ]
     };
     // `--only ipcx` (or hand-written, iceoryx2): one implementation.
     let kinds = match args.iter().position(|a| a == "--only") {
@@ -166,6 +172,9 @@ fn main() {
         Kind::Handwritten,
     );
     ratio("throughput 64 B", &small, Kind::Iceoryx2, true);
+    // The statistics area's cost: ipcx with it (the default) over without.
+    ratio("latency p50 64 B", &lat, Kind::IpcxNoStats, false);
+    ratio("throughput 64 B", &small, Kind::IpcxNoStats, true);
     ratio("throughput 1 MiB", &big, Kind::Handwritten, true);
     ratio("latency p50 64 KiB loan", &loan, Kind::Iceoryx2, false);
 }
@@ -207,7 +216,7 @@ impl Bench {
     fn spawn(&self, kind: Kind, name: &str, test: Test) -> std::process::Child {
         Command::new(std::env::current_exe().unwrap())
             .arg("child")
-            .arg(kind.name().replace(" &self", "-shared"))
+            .arg(kind.name().replace(" &self", "-shared").replace(' ', "-"))
             .arg(name)
             .arg(self.cpu.to_string())
             .args(test.args())

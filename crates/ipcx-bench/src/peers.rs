@@ -15,6 +15,8 @@ pub enum Kind {
     Ipcx,
     /// ipcx through `&self` calls (a lock per message; shareable ends).
     IpcxShared,
+    /// As `Ipcx`, with the statistics area off (`ipcx::stats::set_enabled`).
+    IpcxNoStats,
     Iceoryx2,
 }
 
@@ -24,6 +26,7 @@ impl Kind {
             Kind::Handwritten => "hand-written",
             Kind::Ipcx => "ipcx",
             Kind::IpcxShared => "ipcx &self",
+            Kind::IpcxNoStats => "ipcx no stats",
             Kind::Iceoryx2 => "iceoryx2",
         }
     }
@@ -33,6 +36,7 @@ impl Kind {
             "hand-written" => Kind::Handwritten,
             "ipcx" => Kind::Ipcx,
             "ipcx-shared" | "ipcx &self" => Kind::IpcxShared,
+            "ipcx-no-stats" | "ipcx no stats" => Kind::IpcxNoStats,
             "iceoryx2" => Kind::Iceoryx2,
             other => panic!("unknown implementation {other}"),
         }
@@ -75,7 +79,8 @@ pub fn receiver(kind: Kind, name: &str, size: usize) -> Rx {
         Kind::Handwritten => {
             Rx::Handwritten(handwritten::Ring::open(name, capacity_for(size), true))
         }
-        Kind::Ipcx => {
+        Kind::Ipcx | Kind::IpcxNoStats => {
+            ipcx::stats::set_enabled(kind == Kind::Ipcx);
             let rx: Receiver<Bytes> =
                 Receiver::open(ipcx_endpoint(name, size)).expect("ipcx receiver");
             Rx::Ipcx(Box::leak(Box::new(rx)).lock())
@@ -98,7 +103,8 @@ pub fn sender(kind: Kind, name: &str, size: usize) -> Tx {
         Kind::Handwritten => {
             Tx::Handwritten(handwritten::Ring::open(name, capacity_for(size), false))
         }
-        Kind::Ipcx => {
+        Kind::Ipcx | Kind::IpcxNoStats => {
+            ipcx::stats::set_enabled(kind == Kind::Ipcx);
             let tx: Sender<Bytes> =
                 Sender::open_timeout(ipcx_endpoint(name, size), Duration::from_secs(10))
                     .expect("ipcx sender");

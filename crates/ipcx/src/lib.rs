@@ -65,6 +65,7 @@ mod link;
 pub mod pipe;
 pub mod raw;
 pub mod signal;
+pub mod stats;
 pub mod sync;
 mod sys;
 mod transport;

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::receiver::RecvState;
 use super::sender::State;
 use super::{Bytes, Info, Receiver, Sender};
 use crate::codec;
 use crate::error::{Fail, RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
-use crate::link::Inbound;
 use crate::sys::{deadline_in, Deadline};
 
 /// A [`Sender`] held by one thread; see [`Sender::lock`].
@@ -28,7 +28,7 @@ pub struct SenderGuard<'a, T> {
 /// A [`Receiver`] held by one thread; see [`Receiver::lock`].
 #[derive(Debug)]
 pub struct ReceiverGuard<'a, T> {
-    link: MutexGuard<'a, Inbound>,
+    link: MutexGuard<'a, RecvState>,
     info: &'a Info,
     _type: PhantomData<fn() -> T>,
 }
@@ -93,8 +93,7 @@ impl SenderGuard<'_, Bytes> {
     /// Sends one message of raw bytes, blocking while the channel is full.
     pub fn send_bytes<B: AsRef<[u8]>>(&mut self, msg: B) -> Result<(), SendError<B>> {
         self.state
-            .link
-            .send(msg.as_ref(), None)
+            .send_raw(msg.as_ref(), None)
             .map_err(|f| SendError::from_fail(f, msg))
     }
 
@@ -104,8 +103,7 @@ impl SenderGuard<'_, Bytes> {
         len: usize,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<usize, SendError<()>> {
-        let State { link, buf } = &mut *self.state;
-        link.send_with(len, None, buf, fill)
+        self.state.send_in_place(len, None, fill)
             .map_err(|f| SendError::from_fail(f, ()))
     }
 }

@@ -12,7 +12,9 @@ use super::{tag_of, Bytes, Info};
 use crate::codec;
 use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::{Error, Fail, RecvError, RecvTimeoutError, TryRecvError};
+use crate::error::Fail as LinkFail;
 use crate::link::Inbound;
+use crate::stats::{Counter, Role};
 use crate::sys::{deadline_in, Deadline};
 use crate::transport;
 
@@ -28,7 +30,7 @@ use crate::transport;
 /// A bad message or connection (garbage, wrong type, too large) is returned
 /// as [`RecvError::Failed`] once; the receiver goes on with the others.
 pub struct Receiver<T> {
-    pub(super) link: Mutex<Inbound>,
+    pub(super) link: Mutex<RecvState>,
     /// After [`Receiver::shutdown`]: receive only what is already there.
     stopped: AtomicBool,
     pub(super) info: Info,
@@ -46,7 +48,10 @@ impl<T> Receiver<T> {
 
     pub(crate) fn from_parts(link: Inbound, info: Info) -> Self {
         Receiver {
-            link: Mutex::new(link),
+            link: Mutex::new(RecvState {
+                stats: Counter::new(Role::Receiver, &info.local.to_string()),
+                link,
+            }),
             stopped: AtomicBool::new(false),
             info,
             _type: PhantomData,
@@ -220,5 +225,37 @@ impl<T> fmt::Debug for Receiver<T> {
         f.debug_struct("Receiver")
             .field("endpoint", &self.info.local.to_string())
             .finish_non_exhaustive()
+    }
+}
+
+/// A receiver's link and its published counters, under one lock.
+#[derive(Debug)]
+pub(super) struct RecvState {
+    pub(super) link: Inbound,
+    pub(super) stats: Counter,
+}
+
+impl RecvState {
+    /// Receives one message, counting it.
+    #[inline]
+    pub(super) fn recv(&mut self, deadline: Deadline) -> Result<&[u8], LinkFail> {
+        let RecvState { link, stats } = self;
+        let got = link.recv(deadline);
+        match &got {
+            Ok(bytes) => stats.message(bytes.len()),
+            Err(LinkFail::Error(_)) => stats.error(),
+            Err(_) => {}
+        }
+        // Waiting for messages is a receiver's normal state, not blocking.
+        let _ = crate::sys::take_blocked();
+        got
+    }
+
+    pub(super) fn stop(&mut self) {
+        self.link.stop();
+    }
+
+    pub(super) fn missed(&self) -> u64 {
+        self.link.missed()
     }
 }

@@ -12,6 +12,7 @@ use crate::codec;
 use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::{Error, Fail, SendError, SendTimeoutError, TrySendError};
 use crate::link::Outbound;
+use crate::stats::{Counter, Role};
 use crate::sys::{deadline_in, Deadline, PeerCred};
 use crate::transport;
 
@@ -44,6 +45,8 @@ pub(super) struct State {
     pub(super) link: Outbound,
     /// Reused encode buffer: no allocation per message once warm.
     pub(super) buf: Vec<u8>,
+    /// Published counters (`ipcx::stats`).
+    pub(super) stats: Counter,
 }
 
 impl<T> Sender<T> {
@@ -70,6 +73,7 @@ impl<T> Sender<T> {
             state: Mutex::new(State {
                 link,
                 buf: Vec::new(),
+                stats: Counter::new(Role::Sender, &info.local.to_string()),
             }),
             info,
             _type: PhantomData,
@@ -101,7 +105,44 @@ impl State {
         deadline: Deadline,
     ) -> Result<(), Fail> {
         codec::encode(msg, &mut self.buf).map_err(|e| e.at(self.link.label()))?;
-        self.link.send(&self.buf, deadline)
+        let sent = self.link.send(&self.buf, deadline);
+        self.tally(&sent, self.buf.len());
+        sent
+    }
+
+    /// Sends bytes as they are.
+    #[inline]
+    pub(super) fn send_raw(&mut self, msg: &[u8], deadline: Deadline) -> Result<(), Fail> {
+        let sent = self.link.send(msg, deadline);
+        self.tally(&sent, msg.len());
+        sent
+    }
+
+    /// Lends `len` bytes for `fill`, then sends what it wrote.
+    pub(super) fn send_in_place(
+        &mut self,
+        len: usize,
+        deadline: Deadline,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<usize, Fail> {
+        let sent = self.link.send_with(len, deadline, &mut self.buf, fill);
+        let n = *sent.as_ref().unwrap_or(&0);
+        self.tally(&sent, n);
+        sent
+    }
+
+    /// Counts one send's outcome, and the time it waited for room.
+    #[inline]
+    fn tally<R>(&mut self, sent: &Result<R, Fail>, len: usize) {
+        match sent {
+            Ok(_) => self.stats.message(len),
+            Err(Fail::Error(_)) => self.stats.error(),
+            Err(_) => {}
+        }
+        let waited = crate::sys::take_blocked();
+        if waited != 0 {
+            self.stats.blocked(waited);
+        }
     }
 }
 
@@ -132,7 +173,7 @@ impl<T: Serialize> Sender<T> {
 impl<T> Sender<T> {
     /// Sends bytes as they are (Bytes and Pod channels).
     pub(super) fn send_raw_until(&self, msg: &[u8], deadline: Deadline) -> Result<(), Fail> {
-        self.lock_state().link.send(msg, deadline)
+        self.lock_state().send_raw(msg, deadline)
     }
 
     /// Lends `len` bytes for `fill`, then sends what it wrote (a loan on shm:).
@@ -142,9 +183,7 @@ impl<T> Sender<T> {
         deadline: Deadline,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<usize, Fail> {
-        let mut state = self.lock_state();
-        let State { link, buf } = &mut *state;
-        link.send_with(len, deadline, buf, fill)
+        self.lock_state().send_in_place(len, deadline, fill)
     }
 }
 

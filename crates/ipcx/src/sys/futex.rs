@@ -18,6 +18,7 @@ pub(crate) fn wait(word: &AtomicU32, seen: u32, timeout: Duration) {
         tv_sec: timeout.as_secs() as i64,
         tv_nsec: timeout.subsec_nanos() as _,
     };
+    let _timer = super::BlockedTimer::start();
     match futex::wait(word, futex::Flags::empty(), seen, Some(&ts)) {
         Ok(()) | Err(Errno::AGAIN | Errno::TIMEDOUT | Errno::INTR) => {}
         // EFAULT/EINVAL cannot happen for a mapped, aligned word; the caller

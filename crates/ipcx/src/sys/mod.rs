@@ -23,6 +23,34 @@ use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
 use rustix::net::{RecvFlags, SendFlags};
 
+thread_local! {
+    /// Nanoseconds this thread spent waiting in ipcx's waits (poll, futex)
+    /// since the channel layer last took them (see `stats`).
+    static BLOCKED_NS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Adds the time until it is dropped to this thread's waiting time.
+pub(crate) struct BlockedTimer(Instant);
+
+impl BlockedTimer {
+    pub(crate) fn start() -> BlockedTimer {
+        BlockedTimer(Instant::now())
+    }
+}
+
+impl Drop for BlockedTimer {
+    fn drop(&mut self) {
+        let ns = self.0.elapsed().as_nanos() as u64;
+        BLOCKED_NS.with(|b| b.set(b.get().saturating_add(ns)));
+    }
+}
+
+/// The waiting time noted since the last call (and resets it).
+#[inline]
+pub(crate) fn take_blocked() -> u64 {
+    BLOCKED_NS.with(|b| b.replace(0))
+}
+
 /// When a blocking operation gives up: `None` waits forever.
 pub(crate) type Deadline = Option<Instant>;
 
@@ -70,6 +98,7 @@ pub(crate) fn timespec_until(deadline: Deadline) -> Option<Timespec> {
 }
 
 pub(crate) fn poll_many(fds: &mut [PollFd<'_>], deadline: Deadline) -> io::Result<bool> {
+    let _timer = BlockedTimer::start();
     loop {
         let timeout = timespec_until(deadline);
         match poll(fds, timeout.as_ref()) {
