@@ -42,6 +42,16 @@ pub(crate) enum Command {
     /// every mechanism).
     #[command(after_help = RELAY_ADDRESSES)]
     Relay(RelayArgs),
+    /// List every IPC object on this machine: pipes, FIFOs, sockets, queues,
+    /// shared memory, semaphores (POSIX and System V), with the processes on them.
+    Ls(LsArgs),
+    /// Remove stale IPC objects: nobody uses them and their creators are gone.
+    Rm(RmArgs),
+    /// A live view of ipcx channels: messages/s, bytes/s, queue depth, blocked time.
+    Top(TopArgs),
+    /// (internal) list POSIX queues through a private mqueue mount.
+    #[command(hide = true, name = "mqueue-list")]
+    MqueueList,
     /// Send or wait for signals that carry an integer (sigqueue / signalfd).
     Signal(SignalArgs),
     /// Measure every mechanism between two processes on this machine, next
@@ -113,6 +123,57 @@ pub(crate) struct RelayArgs {
     /// Wait up to this long for a target that is not there yet (a listener, a queue's receiver).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub(crate) wait: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LsArgs {
+    /// Only names (or ipcx endpoints) containing this text.
+    pub(crate) name: Option<String>,
+    /// Only these kinds, comma-separated: pipe, fifo, unix, tcp, udp, mq,
+    /// posix-shm, posix-sem, sysv-msg, sysv-shm, sysv-sem (or socket, sysv, posix, shm).
+    #[arg(long = "type", short = 't', value_name = "LIST")]
+    pub(crate) r#type: Vec<String>,
+    /// Only objects this process holds or maps.
+    #[arg(long, short = 'p')]
+    pub(crate) pid: Option<i32>,
+    /// Only objects owned by this user (name or uid).
+    #[arg(long, short = 'u')]
+    pub(crate) user: Option<String>,
+    /// Only ipcx endpoints.
+    #[arg(long)]
+    pub(crate) ipcx: bool,
+    /// Print JSON (schema: docs/ls.md).
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Print the system limits of each mechanism instead.
+    #[arg(long)]
+    pub(crate) limits: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RmArgs {
+    /// What to look at: names, paths or keys (0x2a); none means every
+    /// ipcx object and every socket file under /tmp and /run.
+    pub(crate) names: Vec<String>,
+    /// Say what would be removed, remove nothing.
+    #[arg(long, short = 'n')]
+    pub(crate) dry_run: bool,
+    /// Remove the named objects even if in use or not known to be stale.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TopArgs {
+    /// Print one snapshot and exit (with --json: machine-readable).
+    #[arg(long)]
+    pub(crate) once: bool,
+    /// JSON output (with --once).
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Seconds between refreshes (and the window rates are measured over).
+    #[arg(long, short = 'd', value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
+    pub(crate) interval: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -5,7 +5,9 @@ mod bench;
 mod cli;
 mod command;
 mod duration;
+mod inventory;
 mod relay;
+mod top;
 mod users;
 
 use std::io;
@@ -35,6 +37,10 @@ fn run() -> anyhow::Result<ExitCode> {
         cli::Command::Recv(args) => command::recv::run(args),
         cli::Command::Signal(args) => command::signal::run(args),
         cli::Command::Relay(args) => relay::run(args),
+        cli::Command::Ls(args) => command::ls::run(args),
+        cli::Command::Rm(args) => command::rm::run(args),
+        cli::Command::Top(args) => top::run(args),
+        cli::Command::MqueueList => inventory::mqueue::helper_main().map(|()| ExitCode::SUCCESS),
         cli::Command::Bench(args) => bench::run(args),
         cli::Command::Advise(args) => advise::run(args),
         cli::Command::BenchPeer => bench::peer_main().map(|()| ExitCode::SUCCESS),

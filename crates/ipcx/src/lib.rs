@@ -61,6 +61,7 @@ mod channel;
 mod codec;
 pub mod endpoint;
 mod error;
+pub mod inspect;
 mod link;
 pub mod pipe;
 pub mod raw;

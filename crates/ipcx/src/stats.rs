@@ -224,13 +224,23 @@ fn claim(role: Role, endpoint: &str) -> Option<SlotRef> {
     let area = guard.as_mut()?;
     for i in 0..SLOTS {
         // SAFETY: slot i lies inside the AREA_LEN-byte mapping.
-        let slot = unsafe { &*area.region.as_ptr().add(HEADER_LEN + i * SLOT_LEN).cast::<Slot>() };
+        let slot = unsafe {
+            &*area
+                .region
+                .as_ptr()
+                .add(HEADER_LEN + i * SLOT_LEN)
+                .cast::<Slot>()
+        };
         if slot.state.load(Ordering::Relaxed) != 0 {
             continue;
         }
         let bytes = endpoint.as_bytes();
         let n = bytes.len().min(ENDPOINT_MAX);
-        for (w, chunk) in slot.endpoint.iter().zip(bytes[..n].chunks(8).chain(std::iter::repeat(&[][..]))) {
+        for (w, chunk) in slot
+            .endpoint
+            .iter()
+            .zip(bytes[..n].chunks(8).chain(std::iter::repeat(&[][..])))
+        {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
             w.0.store(u64::from_le_bytes(word), Ordering::Relaxed);
@@ -318,7 +328,12 @@ fn files() -> Vec<(u32, Option<u64>)> {
     };
     dir.flatten()
         .filter_map(|e| {
-            let pid = e.file_name().to_str()?.strip_prefix(FILE_PREFIX)?.parse().ok()?;
+            let pid = e
+                .file_name()
+                .to_str()?
+                .strip_prefix(FILE_PREFIX)?
+                .parse()
+                .ok()?;
             Some((pid, read_header(pid).map(|h| h.1)))
         })
         .collect()
@@ -387,7 +402,12 @@ pub fn read(pid: u32) -> Option<ProcessStats> {
     for i in 0..SLOTS {
         // SAFETY: slot i lies inside the mapping (length checked); every
         // field is atomic and any value is tolerated.
-        let slot = unsafe { &*region.as_ptr().add(HEADER_LEN + i * SLOT_LEN).cast::<Slot>() };
+        let slot = unsafe {
+            &*region
+                .as_ptr()
+                .add(HEADER_LEN + i * SLOT_LEN)
+                .cast::<Slot>()
+        };
         if slot.state.load(Ordering::Acquire) != 1 {
             continue;
         }
@@ -419,7 +439,10 @@ pub fn read(pid: u32) -> Option<ProcessStats> {
 
 /// Every process that publishes statistics (that the caller may read).
 pub fn read_all() -> Vec<ProcessStats> {
-    let mut all: Vec<ProcessStats> = files().into_iter().filter_map(|(pid, _)| read(pid)).collect();
+    let mut all: Vec<ProcessStats> = files()
+        .into_iter()
+        .filter_map(|(pid, _)| read(pid))
+        .collect();
     all.sort_by_key(|p| p.pid);
     all
 }

@@ -1,6 +1,9 @@
 //! One file per subcommand.
 
+pub(crate) mod limits;
+pub(crate) mod ls;
 pub(crate) mod recv;
+pub(crate) mod rm;
 pub(crate) mod send;
 pub(crate) mod signal;
 

@@ -44,9 +44,7 @@ pub(crate) fn collect(procs: &ProcessTable, out: &mut Vec<Object>) {
                 .fds
                 .iter()
                 .filter_map(|f| match &f.target {
-                    FdTarget::Path(p) if is_mqueue_fd(f.pid, f.fd) => {
-                        Some(p.display().to_string())
-                    }
+                    FdTarget::Path(p) if is_mqueue_fd(f.pid, f.fd) => Some(p.display().to_string()),
                     _ => None,
                 })
                 .collect();

@@ -18,7 +18,13 @@ pub(crate) fn collect(procs: &ProcessTable, out: &mut Vec<Object>) {
         match &fd.target {
             FdTarget::Pipe(ino) => {
                 seen.entry((0, *ino)).or_insert_with(|| {
-                    (Kind::Pipe, format!("pipe:[{ino}]"), fd.target.clone(), fd.pid, fd.fd)
+                    (
+                        Kind::Pipe,
+                        format!("pipe:[{ino}]"),
+                        fd.target.clone(),
+                        fd.pid,
+                        fd.fd,
+                    )
                 });
             }
             FdTarget::Path(path) => {

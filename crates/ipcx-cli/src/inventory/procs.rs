@@ -74,7 +74,11 @@ impl ProcessTable {
             return table;
         };
         for entry in entries.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
                 continue;
             };
             table.add(pid);
@@ -172,11 +176,6 @@ impl ProcessTable {
                 access: Access::Map,
             })
             .collect()
-    }
-
-    /// Whether `pid` is running (and visible).
-    pub(crate) fn alive(&self, pid: i32) -> bool {
-        self.commands.contains_key(&pid)
     }
 }
 

@@ -117,7 +117,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(row.local, "127.0.0.1:8080".parse().unwrap());
-        assert_eq!((row.state, row.tx_queue, row.rx_queue, row.uid, row.inode), (10, 2, 5, 1000, 4242));
+        assert_eq!(
+            (row.state, row.tx_queue, row.rx_queue, row.uid, row.inode),
+            (10, 2, 5, 1000, 4242)
+        );
         let v6 = parse_addr("00000000000000000000000001000000:0050").unwrap();
         assert_eq!(v6, "[::1]:80".parse().unwrap());
         assert_eq!(parse_row("garbage"), None);

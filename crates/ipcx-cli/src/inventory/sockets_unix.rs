@@ -119,7 +119,8 @@ pub(crate) fn dump() -> std::io::Result<Vec<UnixSocket>> {
     req.extend_from_slice(&0u16.to_ne_bytes()); // pad
     req.extend_from_slice(&u32::MAX.to_ne_bytes()); // every state
     req.extend_from_slice(&0u32.to_ne_bytes()); // any inode
-    let show = UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_UID;
+    let show =
+        UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_UID;
     req.extend_from_slice(&show.to_ne_bytes());
     req.extend_from_slice(&[0xff; 8]); // no cookie
     rustix::net::sendto(&fd, &req, SendFlags::empty(), &SocketAddrNetlink::new(0, 0))?;
@@ -227,7 +228,11 @@ mod tests {
             .find(|s| s.name.as_deref() == path.to_str())
             .expect("the listener is listed");
         assert_eq!((mine.socket_type, mine.state), (1, 10));
-        assert_eq!(mine.rqueue, Some(1), "one connection waiting to be accepted");
+        assert_eq!(
+            mine.rqueue,
+            Some(1),
+            "one connection waiting to be accepted"
+        );
         drop(listener);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -235,7 +240,11 @@ mod tests {
     #[test]
     fn garbage_replies_are_errors_not_panics() {
         let mut out = Vec::new();
-        for junk in [&[0xffu8; 40][..], &[16, 0, 0, 0, 20, 0][..], &[200, 0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..]] {
+        for junk in [
+            &[0xffu8; 40][..],
+            &[16, 0, 0, 0, 20, 0][..],
+            &[200, 0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..],
+        ] {
             let _ = parse_batch(junk, &mut out);
         }
         assert_eq!(parse_socket(&[1, 1, 1]), None);

@@ -103,7 +103,8 @@ impl SenderGuard<'_, Bytes> {
         len: usize,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<usize, SendError<()>> {
-        self.state.send_in_place(len, None, fill)
+        self.state
+            .send_in_place(len, None, fill)
             .map_err(|f| SendError::from_fail(f, ()))
     }
 }

@@ -1,0 +1,273 @@
+//! `ipcx rm`: removes IPC objects that are left over — nobody uses them and
+//! whoever made them is gone — and nothing in use unless `--force`.
+//!
+//! What counts as stale:
+//! * an ipcx `shm:` segment nobody maps (the segment records its parties);
+//! * an ipcx statistics file whose process is dead;
+//! * a socket file nobody listens on (every socket type refuses a connect);
+//! * a System V queue that is empty, or segment nobody attaches to, whose
+//!   last users (pids the kernel records) are dead;
+//! * a POSIX queue, segment or semaphore named on the command line that no
+//!   process holds or maps (their creators are not recorded anywhere).
+
+#![allow(unsafe_code)] // libc's IPC_RMID and mq_unlink; each block says why it is sound.
+
+use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
+use std::process::ExitCode;
+
+use rustix::io::Errno;
+use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+
+use crate::cli::RmArgs;
+use crate::inventory::{Inventory, Kind, Object};
+
+/// One decision about one object.
+struct Verdict {
+    what: String,
+    remove: bool,
+    why: String,
+}
+
+pub(crate) fn run(args: RmArgs) -> anyhow::Result<ExitCode> {
+    let inventory = Inventory::collect(|k| {
+        matches!(
+            k,
+            Kind::Mq
+                | Kind::PosixShm
+                | Kind::PosixSem
+                | Kind::SysvMsg
+                | Kind::SysvShm
+                | Kind::SysvSem
+        )
+    });
+    let named = |o: &Object| {
+        args.names.iter().any(|n| {
+            &o.name == n
+                || o.name.trim_start_matches('/') == n.trim_start_matches('/')
+                || o.key.as_deref() == Some(n.as_str())
+                || o.id.is_some_and(|id| id.to_string() == *n)
+                || o.ipcx.as_deref() == Some(n.as_str())
+        })
+    };
+    let mut verdicts = Vec::new();
+    for o in &inventory.objects {
+        let explicit = named(o);
+        if !args.names.is_empty() && !explicit {
+            continue;
+        }
+        if let Some(v) = judge(o, explicit, args.force) {
+            verdicts.push((v, o));
+        }
+    }
+    // Socket files: the paths named, or those under /tmp and /run.
+    let mut sockets = Vec::new();
+    if args.names.is_empty() {
+        for dir in ["/tmp", "/run"] {
+            find_sockets(Path::new(dir), 3, &mut sockets);
+        }
+    } else {
+        sockets.extend(
+            args.names
+                .iter()
+                .map(Path::new)
+                .filter(|p| {
+                    p.symlink_metadata()
+                        .is_ok_and(|m| m.file_type().is_socket())
+                })
+                .map(Path::to_path_buf),
+        );
+    }
+    let mut failed = 0;
+    for (v, o) in &verdicts {
+        report(&v.what, v.remove, &v.why, args.dry_run);
+        if v.remove && !args.dry_run {
+            if let Err(e) = remove(o) {
+                eprintln!("ipcx rm: cannot remove {}: {e}", v.what);
+                failed += 1;
+            }
+        }
+    }
+    for path in sockets {
+        let live = listening(&path);
+        let remove = !live || args.force && !args.names.is_empty();
+        let why = if live {
+            "somebody listens on it"
+        } else {
+            "nobody listens on it"
+        };
+        let what = format!("socket file {}", path.display());
+        report(&what, remove, why, args.dry_run);
+        if remove && !args.dry_run {
+            if let Err(e) = std::fs::remove_file(&path) {
+                eprintln!("ipcx rm: cannot remove {what}: {e}");
+                failed += 1;
+            }
+        }
+    }
+    if !args.names.is_empty()
+        && verdicts.is_empty()
+        && !args.names.iter().any(|n| Path::new(n).exists())
+    {
+        anyhow::bail!("nothing named {} was found", args.names.join(", "));
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn report(what: &str, remove: bool, why: &str, dry_run: bool) {
+    let verb = match (remove, dry_run) {
+        (true, true) => "would remove",
+        (true, false) => "removed",
+        (false, _) => "kept",
+    };
+    println!("{verb} {what}: {why}");
+}
+
+fn judge(o: &Object, explicit: bool, force: bool) -> Option<Verdict> {
+    let what = format!("{} {}", o.kind().name(), o.name);
+    let users: Vec<String> = o
+        .processes
+        .iter()
+        .map(|h| format!("{} ({})", h.pid, h.command))
+        .collect();
+    let in_use = !users.is_empty() || o.attached.is_some_and(|n| n > 0);
+    let verdict = |remove: bool, why: String| {
+        Some(Verdict {
+            what: what.clone(),
+            remove,
+            why,
+        })
+    };
+    if in_use {
+        let why = if users.is_empty() {
+            "attached by a process".to_owned()
+        } else {
+            format!("in use by {}", users.join(", "))
+        };
+        return match (explicit, force) {
+            (true, true) => verdict(true, format!("{why}, removed anyway (--force)")),
+            (true, false) => verdict(false, format!("{why} (--force to remove anyway)")),
+            _ => None,
+        };
+    }
+    let alive = |pid: Option<i32>| pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+    match o.kind() {
+        Kind::PosixShm
+            if o.ipcx
+                .as_deref()
+                .is_some_and(|e| e.starts_with("(statistics")) =>
+        {
+            let pid: Option<i32> = o.name.rsplit('.').next().and_then(|p| p.parse().ok());
+            (!alive(pid)).then(|| Verdict {
+                what: what.clone(),
+                remove: true,
+                why: "ipcx statistics of a process that is gone".into(),
+            })
+        }
+        Kind::PosixShm if o.ipcx.is_some() => verdict(true, "ipcx segment nobody maps".into()),
+        Kind::SysvMsg => {
+            let last_alive = alive(o.last_send_pid) || alive(o.last_recv_pid);
+            if o.messages == Some(0) && !last_alive || explicit && force {
+                verdict(true, "empty, and its last users are gone".into())
+            } else if explicit {
+                verdict(
+                    false,
+                    "holds messages or its last users run (--force to remove)".into(),
+                )
+            } else {
+                None
+            }
+        }
+        Kind::SysvShm => {
+            if !alive(o.creator_pid) || explicit && force {
+                verdict(true, "nobody attached, and its creator is gone".into())
+            } else if explicit {
+                verdict(false, "its creator still runs (--force to remove)".into())
+            } else {
+                None
+            }
+        }
+        _ if explicit => verdict(true, "named, and no process holds or maps it".into()),
+        _ => None,
+    }
+}
+
+fn remove(o: &Object) -> std::io::Result<()> {
+    match o.kind() {
+        Kind::PosixShm | Kind::PosixSem => {
+            let file = match o.kind() {
+                Kind::PosixSem => format!("sem.{}", o.name.trim_start_matches('/')),
+                _ => o.name.trim_start_matches('/').to_owned(),
+            };
+            std::fs::remove_file(format!("/dev/shm/{file}"))
+        }
+        Kind::Mq => {
+            let name = std::ffi::CString::new(o.name.as_str())?;
+            // SAFETY: a valid C string; mq_unlink only removes the name.
+            if unsafe { libc::mq_unlink(name.as_ptr()) } == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        }
+        Kind::SysvMsg | Kind::SysvShm | Kind::SysvSem => {
+            let id = o.id.unwrap_or(-1) as i32;
+            // SAFETY: IPC_RMID takes no buffer (null is allowed) and
+            // touches only the object named by id.
+            let rc = unsafe {
+                match o.kind() {
+                    Kind::SysvMsg => libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()),
+                    Kind::SysvShm => libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()),
+                    _ => libc::semctl(id, 0, libc::IPC_RMID),
+                }
+            };
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether anything accepts connections (or datagrams) at a socket file.
+fn listening(path: &Path) -> bool {
+    let Ok(addr) = SocketAddrUnix::new(path) else {
+        return true;
+    };
+    [SocketType::STREAM, SocketType::SEQPACKET, SocketType::DGRAM]
+        .into_iter()
+        .any(|ty| {
+            let Ok(fd) = rustix::net::socket_with(
+                AddressFamily::UNIX,
+                ty,
+                SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+                None,
+            ) else {
+                return true;
+            };
+            !matches!(
+                rustix::net::connect(&fd, &addr),
+                Err(Errno::CONNREFUSED | Errno::PROTOTYPE)
+            )
+        })
+}
+
+fn find_sockets(dir: &Path, depth: u32, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_socket() {
+            out.push(e.path());
+        } else if ft.is_dir() && depth > 0 {
+            find_sockets(&e.path(), depth - 1, out);
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Looking into ipcx objects from outside, for tools (`ipcx ls`, `ipcx
+//! top`): what a shared-memory segment holds and who is attached, without
+//! taking part in it.
+
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind};
+use crate::transport::shm::segment::{AttachError, Segment};
+
+/// What a `shm:` segment's header and ring say (values written by other
+/// processes: reported as found, used for nothing else).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ShmSegment {
+    /// Ring capacity in bytes.
+    pub capacity: u64,
+    /// Reader slots (broadcast width).
+    pub readers: usize,
+    /// `block` or `drop-oldest`.
+    pub overflow: &'static str,
+    /// The receivers' message type.
+    pub message_type: String,
+    /// The producer's pid while one is attached.
+    pub producer: Option<u32>,
+    /// Attached readers: pid and bytes not yet read by each.
+    pub attached_readers: Vec<(u32, u64)>,
+    /// Position after the last committed record (bytes ever written).
+    pub written: u64,
+}
+
+/// Describes the ipcx segment `name` (as in `shm:NAME`). An object that is
+/// not an ipcx segment is an [`ErrorKind::Protocol`] error.
+pub fn shm_segment(name: &str) -> Result<ShmSegment, Error> {
+    let name = if name.starts_with('/') {
+        name.to_owned()
+    } else {
+        format!("/{name}")
+    };
+    let segment = match Segment::attach(&name, Duration::ZERO) {
+        Ok(s) => s,
+        Err(AttachError::Missing) => {
+            return Err(Error::new(ErrorKind::NoPeer, format!("no segment {name}")))
+        }
+        Err(AttachError::NotReady) => {
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                format!("{name} is not a complete ipcx segment"),
+            ))
+        }
+        Err(AttachError::Error(e)) => return Err(e),
+    };
+    let geometry = segment.ring.geometry();
+    let snapshot = segment.ring.snapshot();
+    let header = segment.header();
+    Ok(ShmSegment {
+        capacity: geometry.capacity as u64,
+        readers: geometry.readers,
+        overflow: match geometry.overflow {
+            ipcx_ring::Overflow::Block => "block",
+            ipcx_ring::Overflow::DropOldest => "drop-oldest",
+        },
+        message_type: segment.receives.name.clone(),
+        producer: (snapshot.producer_state == 1)
+            .then(|| header.producer.get().pid)
+            .filter(|p| *p != 0),
+        attached_readers: snapshot
+            .readers
+            .iter()
+            .map(|&(slot, head)| {
+                (
+                    header.reader[slot].get().pid,
+                    snapshot.tail.saturating_sub(head),
+                )
+            })
+            .collect(),
+        written: snapshot.tail,
+    })
+}
