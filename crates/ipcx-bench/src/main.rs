@@ -123,6 +123,12 @@ fn main() {
         .position(|a| a == "--test")
         .map(|i| args[i + 1].clone());
     let run = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    // `--repeat N`: every figure N times, implementations interleaved; the
+    // ratios use each one's median (these machines are noisy).
+    let repeat = args
+        .iter()
+        .position(|a| a == "--repeat")
+        .map_or(1, |i| args[i + 1].parse::<usize>().expect("--repeat N"));
     let bench = Bench {
         cpu: theirs.unwrap_or(mine),
         kinds,
@@ -134,31 +140,55 @@ fn main() {
     let mut loan = Vec::new();
     if run("latency64") {
         println!("\none-way latency, 64 B, ping-pong / 2 (p50 / p99 / p99.9), copied in and out:");
-        lat = bench.latency(Test::PingPong {
-            size: 64,
-            rounds: 200_000 / scale,
-        });
+        lat = median(
+            (0..repeat)
+                .map(|_| {
+                    bench.latency(Test::PingPong {
+                        size: 64,
+                        rounds: 200_000 / scale,
+                    })
+                })
+                .collect(),
+        );
     }
     if run("stream64") {
         println!("\nstreaming 64 B messages, one way:");
-        small = bench.throughput(Test::Stream {
-            size: 64,
-            count: 20_000_000 / scale,
-        });
+        small = median(
+            (0..repeat)
+                .map(|_| {
+                    bench.throughput(Test::Stream {
+                        size: 64,
+                        count: 20_000_000 / scale,
+                    })
+                })
+                .collect(),
+        );
     }
     if run("stream1m") {
         println!("\nstreaming 1 MiB messages, one way:");
-        big = bench.throughput(Test::Stream {
-            size: 1 << 20,
-            count: 4_000 / scale,
-        });
+        big = median(
+            (0..repeat)
+                .map(|_| {
+                    bench.throughput(Test::Stream {
+                        size: 1 << 20,
+                        count: 4_000 / scale,
+                    })
+                })
+                .collect(),
+        );
     }
     if run("loan64k") {
         println!("\none-way latency, 64 KiB written in place (loan) and read in place:");
-        loan = bench.latency(Test::LoanPingPong {
-            size: 64 << 10,
-            rounds: 20_000 / scale,
-        });
+        loan = median(
+            (0..repeat)
+                .map(|_| {
+                    bench.latency(Test::LoanPingPong {
+                        size: 64 << 10,
+                        rounds: 20_000 / scale,
+                    })
+                })
+                .collect(),
+        );
     }
 
     println!("\nratios (ipcx / other, this run):");
@@ -177,6 +207,31 @@ fn main() {
     ratio("throughput 64 B", &small, Kind::IpcxNoStats, true);
     ratio("throughput 1 MiB", &big, Kind::Handwritten, true);
     ratio("latency p50 64 KiB loan", &loan, Kind::Iceoryx2, false);
+}
+
+/// Each implementation's median over several runs (one run: as is).
+fn median(runs: Vec<Vec<(Kind, f64)>>) -> Vec<(Kind, f64)> {
+    if runs.len() > 1 {
+        println!("  (medians of {} runs follow)", runs.len());
+    }
+    let Some(first) = runs.first() else {
+        return Vec::new();
+    };
+    first
+        .iter()
+        .map(|&(kind, _)| {
+            let mut values: Vec<f64> = runs
+                .iter()
+                .flat_map(|r| r.iter().filter(|(k, _)| *k == kind).map(|(_, v)| *v))
+                .collect();
+            values.sort_by(f64::total_cmp);
+            let m = values[values.len() / 2];
+            if runs.len() > 1 {
+                println!("  {:<13} median {m:>12.1}", kind.name());
+            }
+            (kind, m)
+        })
+        .collect()
 }
 
 fn ratio_of(what: &str, figures: &[(Kind, f64)], mine: Kind, other: Kind) {

@@ -83,7 +83,7 @@ const _: () = assert!(std::mem::size_of::<Header>() <= HEADER_LEN);
 const _: () = assert!(std::mem::size_of::<Slot>() == SLOT_LEN);
 
 /// Which end an endpoint is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// A [`Sender`](crate::Sender).

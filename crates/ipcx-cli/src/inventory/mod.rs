@@ -88,6 +88,9 @@ pub(crate) struct Object {
     /// The ipcx endpoint string, when this is an ipcx endpoint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) ipcx: Option<String>,
+    /// The inode (pipes, FIFOs, sockets): what `lsof` and `ss` show.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) inode: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) uid: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]

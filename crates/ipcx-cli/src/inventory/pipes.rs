@@ -47,8 +47,9 @@ pub(crate) fn collect(procs: &ProcessTable, out: &mut Vec<Object>) {
             FdTarget::Socket(_) => {}
         }
     }
-    for ((_, _), (kind, name, target, pid, fd)) in seen {
+    for ((_, inode), (kind, name, target, pid, fd)) in seen {
         let mut object = Object::new(kind, name.clone());
+        object.inode = Some(inode);
         object.processes = procs.holders(&target);
         if kind == Kind::Fifo {
             if let Ok(meta) = std::fs::symlink_metadata(&name) {

@@ -46,6 +46,7 @@ impl Row {
         o.state = Some(state_name(kind, self.state).to_owned());
         o.send_queue = Some(self.tx_queue);
         o.recv_queue = Some(self.rx_queue);
+        o.inode = (self.inode != 0).then_some(self.inode);
         if self.inode != 0 {
             o.processes = procs.holders(&FdTarget::Socket(self.inode));
         }

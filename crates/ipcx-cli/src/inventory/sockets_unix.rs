@@ -76,6 +76,7 @@ pub(crate) fn collect(procs: &ProcessTable, out: &mut Vec<Object>) {
             .to_owned(),
         );
         o.local = s.name.clone();
+        o.inode = Some(u64::from(s.inode));
         o.peer = s.peer.filter(|p| *p != 0).map(|p| match by_inode.get(&p) {
             Some(peer) => match (&peer.name, holder_of(procs, p)) {
                 (Some(n), _) => n.clone(),
