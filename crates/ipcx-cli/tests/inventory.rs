@@ -19,6 +19,30 @@ fn tag(what: &str) -> String {
     format!("ipcx-inv-{}-{what}", std::process::id())
 }
 
+/// A scratch directory, removed on drop (even when the test fails).
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(what: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(tag(what));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Kills the child and its process group (a shell's pipeline) on drop.
 struct Running(Child);
 
@@ -207,8 +231,7 @@ fn ss_unix() -> Vec<(u64, u64, u64, String)> {
 
 #[test]
 fn unix_sockets_and_queues_agree_with_ss() {
-    let dir = std::env::temp_dir().join(tag("ss"));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("ss");
     let path = dir.join("l.sock");
     let listener = UnixListener::bind(&path).unwrap();
     let _waiting = [
@@ -251,7 +274,6 @@ fn unix_sockets_and_queues_agree_with_ss() {
         .expect("the accepted end with 100 unread bytes");
     assert_eq!(server_end["socket_type"], "stream");
     drop(listener);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -322,13 +344,13 @@ fn posix_queue_shm_and_ipcx_endpoints_are_listed_and_marked() {
     for text in [&b"one"[..], b"three"] {
         // SAFETY: valid buffer and length.
         assert_eq!(
+            // SAFETY: valid buffer and length, on the queue opened above.
             unsafe { libc::mq_send(mqd, text.as_ptr().cast(), text.len(), 0) },
             0
         );
     }
     let shm = format!("shm:/{}", tag("ring"));
-    let dir = std::env::temp_dir().join(tag("eps"));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("eps");
     let unix = format!("unix:{}/e.sock", dir.display());
     let rx_shm = ipcx::ByteReceiver::open(&shm).unwrap();
     let rx_unix = ipcx::ByteReceiver::open(&unix).unwrap();
@@ -380,7 +402,6 @@ fn posix_queue_shm_and_ipcx_endpoints_are_listed_and_marked() {
         .iter()
         .all(|o| o["user"] == "nobody"));
     drop((rx_shm, rx_unix, tx_unix));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -427,8 +448,7 @@ fn rm_removes_only_what_is_stale() {
     std::thread::sleep(Duration::from_millis(100));
     child.kill().unwrap();
     child.wait().unwrap();
-    let dir = std::env::temp_dir().join(tag("rm"));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("rm");
     let stale_sock = dir.join("stale.sock");
     drop(UnixListener::bind(&stale_sock).unwrap()); // the file stays
     let live_sock = dir.join("live.sock");
@@ -491,11 +511,22 @@ fn rm_removes_only_what_is_stale() {
     assert!(std::path::Path::new(&format!("/dev/shm/{}", tag("live"))).exists());
     // A statistics file left by a killed process goes too.
     assert!(!std::path::Path::new(&format!("/dev/shm{stats}")).exists());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A sender and a receiver process on a POSIX queue, paced.
-fn traffic(q: &str) -> (Running, Running) {
+/// Unlinks a POSIX queue on drop: a killed receiver cannot.
+struct UnlinkQueue(String);
+
+impl Drop for UnlinkQueue {
+    fn drop(&mut self) {
+        let name = std::ffi::CString::new(self.0.trim_start_matches("mq:")).unwrap();
+        // SAFETY: a valid C string; removes only the name.
+        unsafe { libc::mq_unlink(name.as_ptr()) };
+    }
+}
+
+/// A sender and a receiver process on a POSIX queue, paced; the queue is
+/// removed when the last of the three is dropped.
+fn traffic(q: &str) -> (Running, Running, UnlinkQueue) {
     let rx = Running::spawn(
         ipcx()
             .args(["recv", q, "--timeout", "30s"])
@@ -511,13 +542,13 @@ fn traffic(q: &str) -> (Running, Running) {
             ))
             .stdout(Stdio::null()),
     );
-    (rx, tx)
+    (rx, tx, UnlinkQueue(q.to_owned()))
 }
 
 #[test]
 fn top_once_json_shows_rates_and_peers() {
     let q = format!("mq:/{}", tag("top"));
-    let (rx, _tx) = traffic(&q);
+    let (rx, _tx, _unlink) = traffic(&q);
     std::thread::sleep(Duration::from_millis(500));
     let out = ipcx()
         .args(["top", "--once", "--json", "--interval", "700ms"])
@@ -549,7 +580,7 @@ fn top_once_json_shows_rates_and_peers() {
 #[test]
 fn top_runs_in_a_real_terminal() {
     let q = format!("mq:/{}", tag("tmux"));
-    let (_rx, _tx) = traffic(&q);
+    let (_rx, _tx, _unlink) = traffic(&q);
     let session = tag("tmux");
     let exe = Command::cargo_bin("ipcx")
         .unwrap()

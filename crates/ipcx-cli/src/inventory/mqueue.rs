@@ -84,7 +84,7 @@ pub(crate) fn collect(procs: &ProcessTable, out: &mut Vec<Object>) {
 
 fn is_mqueue_fd(pid: i32, fd: i32) -> bool {
     rustix::fs::statfs(format!("/proc/{pid}/fd/{fd}"))
-        .map(|st| st.f_type as i64 == MQUEUE_MAGIC)
+        .map(|st| st.f_type == MQUEUE_MAGIC)
         .unwrap_or(false)
 }
 

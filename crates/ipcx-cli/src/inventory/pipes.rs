@@ -11,9 +11,12 @@ use rustix::process::{pidfd_getfd, pidfd_open, Pid, PidfdFlags, PidfdGetfdFlags}
 use super::procs::{FdTarget, ProcessTable};
 use super::{Kind, Object};
 
+/// One pipe or FIFO found: what it is, and one (pid, fd) to measure through.
+type Found = (Kind, String, FdTarget, i32, i32);
+
 pub(crate) fn collect(procs: &ProcessTable, out: &mut Vec<Object>) {
-    // inode → (kind, name, one (pid, fd) to measure through)
-    let mut seen: BTreeMap<(u64, u64), (Kind, String, FdTarget, i32, i32)> = BTreeMap::new();
+    // (device, inode) → what was found first
+    let mut seen: BTreeMap<(u64, u64), Found> = BTreeMap::new();
     for fd in &procs.fds {
         match &fd.target {
             FdTarget::Pipe(ino) => {
