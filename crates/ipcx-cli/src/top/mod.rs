@@ -54,13 +54,22 @@ fn print_table(rows: &[EndpointRow]) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{:>7} {:<12} {:<4} {:<32} {:>7} {:>8} {:>8} {:>9} {:>7} PEERS",
-        "PID", "COMMAND", "ROLE", "ENDPOINT", "MSG/S", "BYTES/S", "TOTAL", "QUEUE", "BLOCKED"
+        "{:>7} {:<12} {:<4} {:<32} {:>7} {:>8} {:>8} {:>9} {:>7} {:>5} PEERS",
+        "PID",
+        "COMMAND",
+        "ROLE",
+        "ENDPOINT",
+        "MSG/S",
+        "BYTES/S",
+        "TOTAL",
+        "QUEUE",
+        "BLOCKED",
+        "ERR"
     )?;
     for r in rows {
         writeln!(
             out,
-            "{:>7} {:<12} {:<4} {:<32} {:>7} {:>8} {:>8} {:>9} {:>6.0}% {}",
+            "{:>7} {:<12} {:<4} {:<32} {:>7} {:>8} {:>8} {:>9} {:>6.0}% {:>5} {}",
             r.pid,
             r.command,
             match r.role {
@@ -73,6 +82,7 @@ fn print_table(rows: &[EndpointRow]) -> anyhow::Result<()> {
             short(r.messages as f64),
             r.queue.as_deref().unwrap_or(""),
             r.blocked_fraction * 100.0,
+            r.errors,
             r.peers
                 .iter()
                 .map(u32::to_string)

@@ -53,8 +53,9 @@ impl SortBy {
     }
 }
 
-const HEADER: [&str; 10] = [
-    "PID", "COMMAND", "ROLE", "ENDPOINT", "MSG/S", "BYTES/S", "TOTAL", "QUEUE", "BLOCKED", "PEERS",
+const HEADER: [&str; 11] = [
+    "PID", "COMMAND", "ROLE", "ENDPOINT", "MSG/S", "BYTES/S", "TOTAL", "QUEUE", "BLOCKED", "ERR",
+    "PEERS",
 ];
 
 pub(crate) fn render(frame: &mut Frame<'_>, rows: &[EndpointRow], sort: SortBy, interval_s: f64) {
@@ -93,6 +94,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, rows: &[EndpointRow], sort: SortBy, 
             Cell::from(short(r.messages as f64)),
             Cell::from(r.queue.clone().unwrap_or_default()),
             Cell::from(format!("{:.0}%", r.blocked_fraction * 100.0)),
+            Cell::from(r.errors.to_string()),
             Cell::from(
                 r.peers
                     .iter()
@@ -112,6 +114,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, rows: &[EndpointRow], sort: SortBy, 
         Constraint::Length(7),
         Constraint::Length(9),
         Constraint::Length(7),
+        Constraint::Length(4),
         Constraint::Length(14),
     ];
     let table = Table::new(table_rows, widths)
@@ -119,7 +122,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, rows: &[EndpointRow], sort: SortBy, 
     frame.render_widget(table, body);
     frame.render_widget(
         Paragraph::new(Line::from(
-            "q quit   s sort   (errors: ipcx top --once --json)",
+            "q quit   s sort (msg/s, bytes/s, blocked, endpoint)",
         )),
         keys,
     );
@@ -139,7 +142,7 @@ mod tests {
             endpoint: endpoint.into(),
             messages: 123_456,
             bytes: 7_890_000,
-            errors: 0,
+            errors: 2,
             blocked_ns: 0,
             messages_per_s: rate,
             bytes_per_s: rate * 64.0,
@@ -159,11 +162,11 @@ mod tests {
             .unwrap();
         let expected = [
             "ipcx top - 2 endpoints, 1.5M msg/s received, every 1.0s, sorted by msg/s                            ",
-            "PID     COMMAND  ROLE ENDPOINT             MSG/S   BYTES/S  TOTAL   QUEUE     BLOCKED PEERS         ",
-            "4242    worker   recv shm:/frames          1.5M    96.0M    123k    3 msg     25%     17,18         ",
-            "4242    worker   recv mq:/jobs             20      1.3k     123k    3 msg     25%     17,18         ",
+            "PID     COMMAND ROLE ENDPOINT             MSG/S   BYTES/S TOTAL   QUEUE   BLOCKED ERR  PEERS        ",
+            "4242    worker  recv shm:/frames          1.5M    96.0M   123k    3 msg   25%     2    17,18        ",
+            "4242    worker  recv mq:/jobs             20      1.3k    123k    3 msg   25%     2    17,18        ",
             "                                                                                                    ",
-            "q quit   s sort   (errors: ipcx top --once --json)                                                  ",
+            "q quit   s sort (msg/s, bytes/s, blocked, endpoint)                                                 ",
         ];
         let buffer = terminal.backend().buffer();
         let lines: Vec<String> = (0..buffer.area.height)
