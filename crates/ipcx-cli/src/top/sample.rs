@@ -79,7 +79,19 @@ pub(crate) fn rows(prev: &Sample, cur: &Sample, inventory: Option<&Inventory>) -
                 .get(&(p.pid, e.endpoint.as_str(), e.role))
                 .copied()
                 .unwrap_or((0, 0, 0));
-            let object = inventory.and_then(|inv| find(inv, p.pid, &e.endpoint));
+            let objects = inventory.map_or_else(Vec::new, |inv| on_endpoint(inv, &e.endpoint));
+            // This process's own object first (its queue is the one it sees).
+            let own = objects
+                .iter()
+                .find(|o| o.processes.iter().any(|h| h.pid as u32 == p.pid))
+                .or(objects.first());
+            let mut peers: Vec<u32> = objects
+                .iter()
+                .flat_map(|o| o.processes.iter().map(|h| h.pid as u32))
+                .filter(|pid| *pid != p.pid)
+                .collect();
+            peers.sort_unstable();
+            peers.dedup();
             rows.push(EndpointRow {
                 pid: p.pid,
                 command: command.clone(),
@@ -92,18 +104,8 @@ pub(crate) fn rows(prev: &Sample, cur: &Sample, inventory: Option<&Inventory>) -
                 messages_per_s: e.messages.saturating_sub(m0) as f64 / secs,
                 bytes_per_s: e.bytes.saturating_sub(b0) as f64 / secs,
                 blocked_fraction: (e.blocked_ns.saturating_sub(blk0) as f64 / 1e9 / secs).min(1.0),
-                queue: object.and_then(queue_of),
-                peers: object.map_or_else(Vec::new, |o| {
-                    let mut peers: Vec<u32> = o
-                        .processes
-                        .iter()
-                        .map(|h| h.pid as u32)
-                        .filter(|pid| *pid != p.pid)
-                        .collect();
-                    peers.sort_unstable();
-                    peers.dedup();
-                    peers
-                }),
+                queue: own.and_then(|o| queue_of(o)),
+                peers,
             });
         }
     }
@@ -116,18 +118,13 @@ pub(crate) fn rows(prev: &Sample, cur: &Sample, inventory: Option<&Inventory>) -
     rows
 }
 
-/// The kernel object behind `pid`'s `endpoint`.
-fn find<'a>(inv: &'a Inventory, pid: u32, endpoint: &str) -> Option<&'a Object> {
+/// Every kernel object marked with `endpoint`: a listener, its accepted
+/// connections and its clients' sockets, or the one queue or ring.
+fn on_endpoint<'a>(inv: &'a Inventory, endpoint: &str) -> Vec<&'a Object> {
     inv.objects
         .iter()
-        .find(|o| {
-            o.ipcx.as_deref() == Some(endpoint) && o.processes.iter().any(|h| h.pid as u32 == pid)
-        })
-        .or_else(|| {
-            inv.objects
-                .iter()
-                .find(|o| o.ipcx.as_deref() == Some(endpoint))
-        })
+        .filter(|o| o.ipcx.as_deref() == Some(endpoint))
+        .collect()
 }
 
 fn queue_of(o: &Object) -> Option<String> {
