@@ -316,7 +316,17 @@ fn scribbling_peer_causes_errors_not_crashes() {
     };
     let (mut good, mut errors, mut ends) = (0u64, 0u64, 0u64);
     let until = Instant::now() + PATIENCE;
-    while !done.load(std::sync::atomic::Ordering::SeqCst) && Instant::now() < until {
+    // Receive while the scribbler works, then on until the wreck shows (the
+    // scribbling takes milliseconds; what it broke may be read later).
+    let mut settle = None;
+    loop {
+        if done.load(std::sync::atomic::Ordering::SeqCst) && settle.is_none() {
+            settle = Some(Instant::now() + Duration::from_secs(3));
+        }
+        let noticed = errors + ends > 0 || producer.has_exited();
+        if Instant::now() >= until || settle.is_some_and(|t| noticed || Instant::now() >= t) {
+            break;
+        }
         match rx.recv_bytes_timeout(Duration::from_millis(20)) {
             // A scribbled payload may not be a valid message any more,
             // but what arrives is bounded by the ring: look, don't trust.
