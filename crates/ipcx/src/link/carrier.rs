@@ -124,6 +124,25 @@ impl Carrier {
     ) -> Result<Received, Fail> {
         match self {
             Carrier::Socket(fd) => loop {
+                // Before a blocking receive, poll for a while (see
+                // sys::SPIN_BEFORE_SLEEP) with non-blocking receives.
+                if deadline.is_none() {
+                    let until = std::time::Instant::now() + sys::SPIN_BEFORE_SLEEP;
+                    while std::time::Instant::now() < until {
+                        match sys::recv_packet(fd.as_fd(), buf, true) {
+                            Ok(n) => {
+                                return Ok(Received {
+                                    range: 0..n.min(buf.len()),
+                                    full_len: n,
+                                })
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                sys::pause_between_polls()
+                            }
+                            Err(e) => return Err(io_fail("receive failed", e, label)),
+                        }
+                    }
+                }
                 match sys::recv_packet(fd.as_fd(), buf, deadline.is_some()) {
                     Ok(n) => {
                         return Ok(Received {
@@ -138,6 +157,23 @@ impl Carrier {
                 }
             },
             Carrier::PosixMq { mq, .. } => loop {
+                // Before a blocking receive, poll for a while with receives
+                // that return at once (see sys::SPIN_BEFORE_SLEEP).
+                if deadline.is_none() {
+                    let until = std::time::Instant::now() + sys::SPIN_BEFORE_SLEEP;
+                    loop {
+                        if let Ok((n, _)) = mq.receive(buf, Some(std::time::Instant::now())) {
+                            return Ok(Received {
+                                range: 0..n,
+                                full_len: n,
+                            });
+                        }
+                        if std::time::Instant::now() >= until {
+                            break;
+                        }
+                        sys::pause_between_polls();
+                    }
+                }
                 match mq.receive(buf, deadline) {
                     Ok((n, _priority)) => {
                         return Ok(Received {

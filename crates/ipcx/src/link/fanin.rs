@@ -167,6 +167,12 @@ impl FanIn {
     }
 
     pub(crate) fn recv(&mut self, deadline: Deadline) -> Result<&[u8], Fail> {
+        // Before sleeping, poll for a while (sys::SPIN_BEFORE_SLEEP): with
+        // one sender, a non-blocking read of its connection is the poll (one
+        // syscall that also takes the message); the whole set is looked at
+        // every 16th turn, so a new sender is not missed.
+        let mut spin_until = None;
+        let mut turns = 0u32;
         loop {
             if let Some((i, range)) = self.next_ready()? {
                 return Ok(self.conns[i].slice(range));
@@ -175,6 +181,21 @@ impl FanIn {
                 return Err(Fail::Disconnected);
             }
             if self.listener_readable && self.accept_pending()? {
+                continue;
+            }
+            let now = std::time::Instant::now();
+            let until = *spin_until.get_or_insert_with(|| {
+                let spin = now + sys::SPIN_BEFORE_SLEEP;
+                deadline.map_or(spin, |d| d.min(spin))
+            });
+            if now < until {
+                turns += 1;
+                if self.conns.len() == 1 && turns % 16 != 0 {
+                    self.conns[0].readable = true;
+                } else {
+                    self.poll_all(Some(now))?;
+                }
+                sys::pause_between_polls();
                 continue;
             }
             if !self.poll_all(deadline)? {

@@ -374,6 +374,8 @@ impl StreamReader {
         }
         match (deadline, self.kind) {
             (None, _) => {
+                // Poll a little before sleeping (see SPIN_BEFORE_SLEEP).
+                let _ = sys::spin_readable(self.fd.as_fd(), sys::SPIN_BEFORE_SLEEP, None);
                 self.read_more(false)?;
             }
             (Some(_), FdKind::Pipe) => {

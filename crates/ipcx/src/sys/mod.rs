@@ -78,6 +78,52 @@ pub(crate) enum FdKind {
     Socket,
 }
 
+/// How long a receiver polls (without sleeping) for the next message
+/// before it blocks in the kernel. A receiver that sleeps makes every
+/// send pay for waking it (an inter-processor interrupt and a context
+/// switch, several µs); one still polling when the message comes costs the
+/// sender nothing extra. The same idea as the kernel's `SO_BUSY_POLL`.
+pub(crate) const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(20);
+
+/// A short pause between two polls of the same queue: each poll takes the
+/// queue's lock, which the sender needs too.
+#[inline]
+pub(crate) fn pause_between_polls() {
+    for _ in 0..32 {
+        std::hint::spin_loop();
+    }
+}
+
+/// Polls `fd` without sleeping until it is readable, for at most `budget`
+/// (cut to the deadline). `Ok(true)`: readable now.
+pub(crate) fn spin_readable(
+    fd: BorrowedFd<'_>,
+    budget: Duration,
+    deadline: Deadline,
+) -> io::Result<bool> {
+    if budget.is_zero() {
+        return Ok(false);
+    }
+    let start = Instant::now();
+    let until = deadline.map_or(start + budget, |d| d.min(start + budget));
+    let zero = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    loop {
+        let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
+        match poll(&mut fds, Some(&zero)) {
+            Ok(0) | Err(Errno::INTR) => {}
+            Ok(_) => return Ok(true),
+            Err(e) => return Err(e.into()),
+        }
+        if Instant::now() >= until {
+            return Ok(false);
+        }
+        pause_between_polls();
+    }
+}
+
 /// Waits until `fd` is ready for `events`; `Ok(false)` when the deadline passed.
 /// Error and hang-up conditions count as ready: the next I/O call reports them.
 pub(crate) fn wait(fd: BorrowedFd<'_>, events: PollFlags, deadline: Deadline) -> io::Result<bool> {
