@@ -91,17 +91,24 @@ pub(crate) fn send_whole(
     deadline: Deadline,
     label: &Arc<str>,
 ) -> Result<(), Fail> {
+    // Never blocks inside send: a full queue is retried for a while (the
+    // receiver is likely taking a message right now: waking up after a
+    // sleep costs more), then waited for with poll, which is timed as the
+    // sender's blocked time (`ipcx::stats`).
+    let mut spin_until = None;
     loop {
-        match sys::write_parts(
-            fd.as_fd(),
-            FdKind::Socket,
-            parts,
-            0,
-            usize::MAX,
-            deadline.is_some(),
-        ) {
+        match sys::write_parts(fd.as_fd(), FdKind::Socket, parts, 0, usize::MAX, true) {
             Ok(_) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let now = std::time::Instant::now();
+                let until = *spin_until.get_or_insert_with(|| {
+                    let spin = now + sys::SPIN_BEFORE_SLEEP;
+                    deadline.map_or(spin, |d| d.min(spin))
+                });
+                if now < until {
+                    sys::pause_between_polls();
+                    continue;
+                }
                 if !sys::wait(fd.as_fd(), PollFlags::OUT, deadline)
                     .map_err(|e| io_fail("poll", e, label))?
                 {
