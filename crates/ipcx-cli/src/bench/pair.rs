@@ -15,7 +15,7 @@ use rustix::net::{AddressFamily, SocketAddrUnix, SocketType};
 
 use super::link::{IpcxLink, Link, StreamLink};
 use super::mechanism::Mechanism;
-use super::raw::{MqLink, PacketLink, SysvLink};
+use super::raw::{DgramLink, MqLink, PacketLink, SysvLink};
 
 /// What the peer does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,8 +168,11 @@ impl Spec {
                 let s = UnixDatagram::bind(&pong)?;
                 let mut child = self.command(&[]).spawn()?;
                 ready_line(&mut child)?; // the peer has bound `ping`
-                s.connect(&ping)?;
-                (Box::new(PacketLink(OwnedFd::from(s))), child)
+                let link = DgramLink {
+                    fd: OwnedFd::from(s),
+                    peer: SocketAddrUnix::new(ping.as_str())?,
+                };
+                (Box::new(link), child)
             }
             Mechanism::Udp => {
                 let s = std::net::UdpSocket::bind("127.0.0.1:0")?;
@@ -309,9 +312,11 @@ impl Spec {
             }
             Mechanism::Dgram => {
                 let s = UnixDatagram::bind(format!("{dir}/raw-ping.sock"))?;
-                s.connect(format!("{dir}/raw-pong.sock"))?;
                 say_ready("");
-                Box::new(PacketLink(OwnedFd::from(s)))
+                Box::new(DgramLink {
+                    fd: OwnedFd::from(s),
+                    peer: SocketAddrUnix::new(format!("{dir}/raw-pong.sock").as_str())?,
+                })
             }
             Mechanism::Udp => {
                 let s = std::net::UdpSocket::bind("127.0.0.1:0")?;

@@ -27,19 +27,51 @@ impl Link for PacketLink {
     }
 
     fn recv_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
-        let mut fds = [rustix::event::PollFd::new(
-            &self.0,
-            rustix::event::PollFlags::IN,
-        )];
-        let ts = rustix::event::Timespec {
-            tv_sec: timeout.as_secs() as i64,
-            tv_nsec: timeout.subsec_nanos() as _,
-        };
-        if rustix::event::poll(&mut fds, Some(&ts))? == 0 {
+        if !readable_within(&self.0, timeout)? {
             return Ok(None);
         }
         self.recv(buf).map(Some)
     }
+}
+
+/// Unix datagrams sent with `sendto` to the peer's path, from a socket
+/// that is not connected: the shape an ipcx `unix+dgram:` receiver has
+/// (it takes any number of senders). A pair of sockets connected to each
+/// other would be exempt from `net.unix.max_dgram_qlen` (the kernel lets a
+/// sender past a full queue when the receiver is connected back to it),
+/// which no many-to-one receiver can be.
+pub(crate) struct DgramLink {
+    pub(crate) fd: OwnedFd,
+    pub(crate) peer: rustix::net::SocketAddrUnix,
+}
+
+impl Link for DgramLink {
+    fn send(&mut self, msg: &[u8]) -> io::Result<()> {
+        rustix::net::sendto(&self.fd, msg, SendFlags::empty(), &self.peer)?;
+        Ok(())
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let (n, _) = rustix::net::recv(&self.fd, buf, RecvFlags::empty())?;
+        Ok(n)
+    }
+
+    fn recv_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
+        if !readable_within(&self.fd, timeout)? {
+            return Ok(None);
+        }
+        self.recv(buf).map(Some)
+    }
+}
+
+/// Whether `fd` becomes readable within `timeout`.
+fn readable_within(fd: &OwnedFd, timeout: Duration) -> io::Result<bool> {
+    let mut fds = [rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN)];
+    let ts = rustix::event::Timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: timeout.subsec_nanos() as _,
+    };
+    Ok(rustix::event::poll(&mut fds, Some(&ts))? > 0)
 }
 
 /// A key of our own for System V queues (`which`: ping or pong).
