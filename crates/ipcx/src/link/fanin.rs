@@ -191,18 +191,7 @@ impl FanIn {
             if now < until {
                 turns += 1;
                 if self.conns.len() == 1 && turns % 16 != 0 {
-                    // poll, not a non-blocking read: a read takes the
-                    // socket's lock, and TCP then queues what arrives
-                    // meanwhile on its backlog (4x slower, see tcp-drain).
-                    let fd = std::os::fd::AsFd::as_fd(&**self.conns[0].fd());
-                    let mut fds = [rustix::event::PollFd::from_borrowed_fd(fd, PollFlags::IN)];
-                    let zero = rustix::event::Timespec {
-                        tv_sec: 0,
-                        tv_nsec: 0,
-                    };
-                    if matches!(rustix::event::poll(&mut fds, Some(&zero)), Ok(n) if n > 0) {
-                        self.conns[0].readable = true;
-                    }
+                    self.look_at_lone_connection();
                 } else {
                     self.poll_all(Some(now))?;
                 }
@@ -212,6 +201,29 @@ impl FanIn {
             if !self.poll_all(deadline)? {
                 return Err(Fail::NotReady);
             }
+        }
+    }
+
+    /// One look at the only connection while spinning. On Unix sockets a
+    /// non-blocking read is the look (one syscall that also takes the
+    /// message). On TCP it is `poll`: a read takes the socket's lock, and
+    /// TCP then queues what arrives meanwhile on its backlog (see
+    /// `tcp-drain` in crates/ipcx-bench).
+    fn look_at_lone_connection(&mut self) {
+        let conn = &mut self.conns[0];
+        let tcp = matches!(&conn.reader, Reader::Stream(r) if r.reads_exactly());
+        if !tcp {
+            conn.readable = true;
+            return;
+        }
+        let fd = std::os::fd::AsFd::as_fd(&**conn.fd());
+        let mut fds = [rustix::event::PollFd::from_borrowed_fd(fd, PollFlags::IN)];
+        let zero = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        if matches!(rustix::event::poll(&mut fds, Some(&zero)), Ok(n) if n > 0) {
+            conn.readable = true;
         }
     }
 

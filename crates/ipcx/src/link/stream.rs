@@ -305,6 +305,11 @@ impl StreamReader {
         }
     }
 
+    /// Whether reads are cut to the frame being read (TCP).
+    pub(crate) fn reads_exactly(&self) -> bool {
+        self.exact_reads
+    }
+
     /// Stops taking messages: a socket is shut for reading (a Unix peer's
     /// further writes fail, so it knows they were not taken); what is
     /// already queued can still be read. A frame cut off by our own stop is
