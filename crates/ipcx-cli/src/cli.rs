@@ -20,7 +20,8 @@ ENDPOINTS:
   shm:/name              shared-memory ring (recv creates it; no syscall per message)
 Options follow `?`: mode=0600, max_msg=16MiB, allow_uid=1000 (unix listeners),
 maxmsg=10, msgsize=8192, priority=N (mq), type=N, proj=N (sysvmq), persist=true
-(queues, shm), capacity=4MiB, readers=N, overflow=drop-oldest, wait=spin|block (shm).";
+(queues, shm), capacity=4MiB, readers=N, overflow=drop-oldest (shm),
+wait=adaptive|block|spin (poll a while then sleep, sleep at once, never sleep).";
 
 /// Every IPC mechanism behind one tool.
 #[derive(Debug, Parser)]

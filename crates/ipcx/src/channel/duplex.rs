@@ -85,6 +85,14 @@ impl Listener {
             label,
             deadline,
         )?;
+        let mut conn = conn;
+        let spin = crate::sys::Spin::of(self.info.local.options().wait);
+        if let Some(link) = &mut conn.outbound {
+            link.set_spin(spin);
+        }
+        if let Some(link) = &mut conn.inbound {
+            link.set_spin(spin);
+        }
         let mut opened = Opened::new(conn, self.info.local.clone());
         opened.peer_cred = peer_cred;
         Duplex::from_opened(opened)

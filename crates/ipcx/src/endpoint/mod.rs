@@ -184,11 +184,11 @@ impl Scheme {
     /// The option keys this scheme accepts.
     pub fn options(self) -> &'static [&'static str] {
         match self {
-            Scheme::Pipe | Scheme::Tcp | Scheme::Udp => &["max_msg"],
-            Scheme::Fifo | Scheme::UnixDgram => &["mode", "max_msg"],
-            Scheme::Unix | Scheme::UnixSeqPacket => &["mode", "max_msg", "allow_uid"],
+            Scheme::Pipe | Scheme::Tcp | Scheme::Udp => &["max_msg", "wait"],
+            Scheme::Fifo | Scheme::UnixDgram => &["mode", "max_msg", "wait"],
+            Scheme::Unix | Scheme::UnixSeqPacket => &["mode", "max_msg", "allow_uid", "wait"],
             Scheme::Mq => &[
-                "mode", "max_msg", "maxmsg", "msgsize", "priority", "persist",
+                "mode", "max_msg", "maxmsg", "msgsize", "priority", "persist", "wait",
             ],
             Scheme::SysvMq => &["mode", "max_msg", "type", "proj", "persist"],
             Scheme::Shm => &[

@@ -61,10 +61,11 @@ impl Carrier {
         &mut self,
         parts: &[&[u8]],
         deadline: Deadline,
+        spin: sys::Spin,
         label: &Arc<str>,
     ) -> Result<(), Fail> {
         match self {
-            Carrier::Socket(fd) => send_whole(fd, parts, deadline, label),
+            Carrier::Socket(fd) => send_whole(fd, parts, deadline, spin, label),
             Carrier::PosixMq {
                 mq,
                 priority,
@@ -120,14 +121,15 @@ impl Carrier {
         &mut self,
         buf: &mut [u8],
         deadline: Deadline,
+        spin: sys::Spin,
         label: &Arc<str>,
     ) -> Result<Received, Fail> {
         match self {
             Carrier::Socket(fd) => loop {
                 // Before a blocking receive, poll for a while (see
-                // sys::SPIN_BEFORE_SLEEP) with non-blocking receives.
-                if deadline.is_none() {
-                    let until = std::time::Instant::now() + sys::SPIN_BEFORE_SLEEP;
+                // `wait=`, sys::Spin) with non-blocking receives.
+                if deadline.is_none() && !spin.is_off() {
+                    let until = spin.until(std::time::Instant::now(), None);
                     while std::time::Instant::now() < until {
                         match sys::recv_packet(fd.as_fd(), buf, true) {
                             Ok(n) => {
@@ -158,9 +160,9 @@ impl Carrier {
             },
             Carrier::PosixMq { mq, .. } => loop {
                 // Before a blocking receive, poll for a while with receives
-                // that return at once (see sys::SPIN_BEFORE_SLEEP).
-                if deadline.is_none() {
-                    let until = std::time::Instant::now() + sys::SPIN_BEFORE_SLEEP;
+                // that return at once (`wait=`, see sys::Spin).
+                if deadline.is_none() && !spin.is_off() {
+                    let until = spin.until(std::time::Instant::now(), None);
                     loop {
                         if let Ok((n, _)) = mq.receive(buf, Some(std::time::Instant::now())) {
                             return Ok(Received {

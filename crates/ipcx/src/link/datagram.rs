@@ -28,6 +28,8 @@ pub(crate) struct DatagramWriter {
     /// Largest payload: max_msg, or less where the transport carries less.
     limit: u32,
     label: Arc<str>,
+    /// How long a full queue is retried before waiting (`wait=`).
+    pub(crate) spin: sys::Spin,
 }
 
 impl DatagramWriter {
@@ -50,6 +52,7 @@ impl DatagramWriter {
             fingerprint: sends.fingerprint,
             limit,
             label,
+            spin: sys::Spin::ADAPTIVE,
         }
     }
 
@@ -68,7 +71,7 @@ impl DatagramWriter {
         }
         .encode();
         self.carrier
-            .send(&[&header, payload], deadline, &self.label)
+            .send(&[&header, payload], deadline, self.spin, &self.label)
     }
 }
 
@@ -82,9 +85,12 @@ impl Drop for DatagramWriter {
         .encode();
         // Wait a little for room in a busy receiver's queue, but never long:
         // a receiver that is gone or stuck simply does not hear the bye.
-        let _ = self
-            .carrier
-            .send(&[&bye], sys::deadline_in(BYE_PATIENCE), &self.label);
+        let _ = self.carrier.send(
+            &[&bye],
+            sys::deadline_in(BYE_PATIENCE),
+            self.spin,
+            &self.label,
+        );
     }
 }
 
@@ -97,6 +103,8 @@ pub(crate) struct DatagramReader {
     senders: HashSet<u32>,
     heard_from_any: bool,
     label: Arc<str>,
+    /// How long to poll before a blocking receive (`wait=`).
+    pub(crate) spin: sys::Spin,
 }
 
 impl DatagramReader {
@@ -116,6 +124,7 @@ impl DatagramReader {
             senders: HashSet::new(),
             heard_from_any: false,
             label,
+            spin: sys::Spin::ADAPTIVE,
         }
     }
 
@@ -130,7 +139,10 @@ impl DatagramReader {
             } else {
                 deadline
             };
-            let got = match self.carrier.recv(&mut self.buf, wait_until, &self.label) {
+            let got = match self
+                .carrier
+                .recv(&mut self.buf, wait_until, self.spin, &self.label)
+            {
                 Err(Fail::NotReady) if ended => return Err(Fail::Disconnected),
                 other => other?,
             };

@@ -117,6 +117,8 @@ pub(crate) struct FanIn {
     next: usize,
     listener_readable: bool,
     had_sender: bool,
+    /// How long to poll before sleeping (`wait=`).
+    pub(crate) spin: sys::Spin,
     /// The listener and every connection, level-triggered: one syscall to
     /// wait, no allocation, whatever the number of senders.
     epoll: OwnedFd,
@@ -159,6 +161,7 @@ impl FanIn {
             next: 0,
             listener_readable: true,
             had_sender: false,
+            spin: sys::Spin::ADAPTIVE,
             epoll,
             next_id: 0,
             answer_senders,
@@ -167,7 +170,7 @@ impl FanIn {
     }
 
     pub(crate) fn recv(&mut self, deadline: Deadline) -> Result<&[u8], Fail> {
-        // Before sleeping, poll for a while (sys::SPIN_BEFORE_SLEEP): with
+        // Before sleeping, poll for a while (`wait=`, sys::Spin): with
         // one sender, a non-blocking read of its connection is the poll (one
         // syscall that also takes the message); the whole set is looked at
         // every 16th turn, so a new sender is not missed.
@@ -184,10 +187,7 @@ impl FanIn {
                 continue;
             }
             let now = std::time::Instant::now();
-            let until = *spin_until.get_or_insert_with(|| {
-                let spin = now + sys::SPIN_BEFORE_SLEEP;
-                deadline.map_or(spin, |d| d.min(spin))
-            });
+            let until = *spin_until.get_or_insert_with(|| self.spin.until(now, deadline));
             if now < until {
                 turns += 1;
                 if self.conns.len() == 1 && turns % 16 != 0 {

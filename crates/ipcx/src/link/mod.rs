@@ -79,6 +79,16 @@ impl Outbound {
         Ok(n)
     }
 
+    /// How long a full channel is retried before waiting (`wait=`; the
+    /// ring has its own waiter, byte streams block in the kernel).
+    pub(crate) fn set_spin(&mut self, spin: crate::sys::Spin) {
+        match self {
+            Outbound::Packet(w) => w.spin = spin,
+            Outbound::Datagram(w) => w.spin = spin,
+            Outbound::Stream(_) | Outbound::Shm(_) => {}
+        }
+    }
+
     pub(crate) fn label(&self) -> &Arc<str> {
         match self {
             Outbound::Stream(w) => w.label(),
@@ -108,6 +118,17 @@ impl Inbound {
             Inbound::Datagram(_) => {}
             Inbound::FanIn(r) => r.stop(),
             Inbound::Shm(r) => r.stop(),
+        }
+    }
+
+    /// How long to poll before sleeping (`wait=`; the ring has its own
+    /// waiter).
+    pub(crate) fn set_spin(&mut self, spin: crate::sys::Spin) {
+        match self {
+            Inbound::Stream(r) => r.spin = spin,
+            Inbound::Datagram(r) => r.spin = spin,
+            Inbound::FanIn(r) => r.spin = spin,
+            Inbound::Packet(_) | Inbound::Shm(_) => {}
         }
     }
 

@@ -36,6 +36,8 @@ pub(crate) struct PacketWriter {
     max_msg: u32,
     label: Arc<str>,
     peer: AwaitPeer,
+    /// How long a full socket is retried before waiting (`wait=`).
+    pub(crate) spin: sys::Spin,
 }
 
 impl PacketWriter {
@@ -46,6 +48,7 @@ impl PacketWriter {
             max_msg,
             label,
             peer: AwaitPeer::default(),
+            spin: sys::Spin::ADAPTIVE,
         }
     }
 
@@ -69,8 +72,14 @@ impl PacketWriter {
         if payload.len() > self.max_msg as usize {
             return Err(too_large(payload.len(), self.max_msg, &self.label));
         }
-        send_whole(&self.fd, &[&[PACKET_DATA], payload], deadline, &self.label)
-            .map_err(|f| self.peer.explain(f))
+        send_whole(
+            &self.fd,
+            &[&[PACKET_DATA], payload],
+            deadline,
+            self.spin,
+            &self.label,
+        )
+        .map_err(|f| self.peer.explain(f))
     }
 
     pub(crate) fn send_hello(&mut self, hello: &Hello, deadline: Deadline) -> Result<(), Fail> {
@@ -78,6 +87,7 @@ impl PacketWriter {
             &self.fd,
             &[&super::encode_hello(hello, true)],
             deadline,
+            self.spin,
             &self.label,
         )
     }
@@ -89,6 +99,7 @@ pub(crate) fn send_whole(
     fd: &OwnedFd,
     parts: &[&[u8]],
     deadline: Deadline,
+    spin: sys::Spin,
     label: &Arc<str>,
 ) -> Result<(), Fail> {
     // Never blocks inside send: a full queue is retried for a while (the
@@ -101,10 +112,7 @@ pub(crate) fn send_whole(
             Ok(_) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 let now = std::time::Instant::now();
-                let until = *spin_until.get_or_insert_with(|| {
-                    let spin = now + sys::SPIN_BEFORE_SLEEP;
-                    deadline.map_or(spin, |d| d.min(spin))
-                });
+                let until = *spin_until.get_or_insert_with(|| spin.until(now, deadline));
                 if now < until {
                     sys::pause_between_polls();
                     continue;

@@ -237,6 +237,8 @@ pub(crate) struct StreamReader {
     /// crates/ipcx-bench). Reading the header, then the rest, keeps the
     /// queue from running dry while the sender streams.
     exact_reads: bool,
+    /// How long to poll before a blocking read (`wait=`).
+    pub(crate) spin: sys::Spin,
     max_msg: u32,
     label: Arc<str>,
     local: Hello,
@@ -287,6 +289,7 @@ impl StreamReader {
             );
         StreamReader {
             exact_reads,
+            spin: sys::Spin::ADAPTIVE,
             fd,
             kind,
             buf: vec![0; size],
@@ -394,8 +397,8 @@ impl StreamReader {
         }
         match (deadline, self.kind) {
             (None, _) => {
-                // Poll a little before sleeping (see SPIN_BEFORE_SLEEP).
-                let _ = sys::spin_readable(self.fd.as_fd(), sys::SPIN_BEFORE_SLEEP, None);
+                // Poll a little before sleeping (`wait=`, see sys::Spin).
+                let _ = sys::spin_readable(self.fd.as_fd(), self.spin, None);
                 self.read_more(false)?;
             }
             (Some(_), FdKind::Pipe) => {

@@ -78,12 +78,37 @@ pub(crate) enum FdKind {
     Socket,
 }
 
-/// How long a receiver polls (without sleeping) for the next message
-/// before it blocks in the kernel. A receiver that sleeps makes every
-/// send pay for waking it (an inter-processor interrupt and a context
-/// switch, several µs); one still polling when the message comes costs the
-/// sender nothing extra. The same idea as the kernel's `SO_BUSY_POLL`.
-pub(crate) const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(20);
+/// How long an end polls (without sleeping) before it blocks in the
+/// kernel: the endpoint's `wait=`. A receiver that sleeps makes every send
+/// pay for waking it (an inter-processor interrupt and a context switch,
+/// several µs); one still polling when the message comes costs the sender
+/// nothing extra. The same idea as the kernel's `SO_BUSY_POLL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Spin(Duration);
+
+impl Spin {
+    /// `wait=adaptive`, the default: poll for 20 µs, then sleep.
+    pub(crate) const ADAPTIVE: Spin = Spin(Duration::from_micros(20));
+
+    pub(crate) fn of(mode: crate::endpoint::WaitMode) -> Spin {
+        match mode {
+            crate::endpoint::WaitMode::Adaptive => Spin::ADAPTIVE,
+            crate::endpoint::WaitMode::Block => Spin(Duration::ZERO),
+            // Polls until the deadline, or practically forever.
+            crate::endpoint::WaitMode::Spin => Spin(Duration::from_secs(100 * 365 * 24 * 3600)),
+        }
+    }
+
+    /// When polling that starts `now` stops (never after the deadline).
+    pub(crate) fn until(self, now: Instant, deadline: Deadline) -> Instant {
+        let spin = now.checked_add(self.0).unwrap_or_else(far_future);
+        deadline.map_or(spin, |d| d.min(spin))
+    }
+
+    pub(crate) fn is_off(self) -> bool {
+        self.0.is_zero()
+    }
+}
 
 /// A short pause between two polls of the same queue: each poll takes the
 /// queue's lock, which the sender needs too.
@@ -94,18 +119,17 @@ pub(crate) fn pause_between_polls() {
     }
 }
 
-/// Polls `fd` without sleeping until it is readable, for at most `budget`
-/// (cut to the deadline). `Ok(true)`: readable now.
+/// Polls `fd` without sleeping until it is readable, for as long as
+/// `spin` says (cut to the deadline). `Ok(true)`: readable now.
 pub(crate) fn spin_readable(
     fd: BorrowedFd<'_>,
-    budget: Duration,
+    spin: Spin,
     deadline: Deadline,
 ) -> io::Result<bool> {
-    if budget.is_zero() {
+    if spin.is_off() {
         return Ok(false);
     }
-    let start = Instant::now();
-    let until = deadline.map_or(start + budget, |d| d.min(start + budget));
+    let until = spin.until(Instant::now(), deadline);
     let zero = Timespec {
         tv_sec: 0,
         tv_nsec: 0,

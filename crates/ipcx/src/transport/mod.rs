@@ -149,6 +149,7 @@ pub(crate) fn open_sender(
         hello,
         deadline,
     };
+    let spin = crate::sys::Spin::of(ep.options().wait);
     retry_while_nobody_there(ctx.deadline, &ctx.label, || match ep.address() {
         Address::Pipe(fd) => pipe::sender(&ctx, *fd),
         Address::Fifo(path) => fifo::sender(&ctx, path),
@@ -158,6 +159,10 @@ pub(crate) fn open_sender(
         Address::SysvMq(key) => sysvmq::sender(&ctx, key),
         Address::Shm(name) => shm::sender(&ctx, name),
         Address::Unix(..) | Address::Tcp(_) => connect_once(&ctx)?.map(|c| c.outbound).lift("send"),
+    })
+    .map(|mut opened| {
+        opened.link.set_spin(spin);
+        opened
     })
 }
 
@@ -197,7 +202,14 @@ pub(crate) fn open_receiver(ep: &Endpoint, receives: TypeTag) -> Result<Opened<I
             })
         }),
     };
-    opened.map_err(|e| e.at(&ctx.label))
+    opened
+        .map(|mut opened| {
+            opened
+                .link
+                .set_spin(crate::sys::Spin::of(ep.options().wait));
+            opened
+        })
+        .map_err(|e| e.at(&ctx.label))
 }
 
 /// Connects a two-way connection (stream and seqpacket sockets).
@@ -212,7 +224,16 @@ pub(crate) fn connect(
         hello,
         deadline,
     };
-    retry_while_nobody_there(ctx.deadline, &ctx.label, || connect_once(&ctx))
+    let spin = crate::sys::Spin::of(ep.options().wait);
+    retry_while_nobody_there(ctx.deadline, &ctx.label, || connect_once(&ctx)).map(|mut opened| {
+        if let Some(link) = &mut opened.link.outbound {
+            link.set_spin(spin);
+        }
+        if let Some(link) = &mut opened.link.inbound {
+            link.set_spin(spin);
+        }
+        opened
+    })
 }
 
 fn connect_once(ctx: &Ctx<'_>) -> Result<Opened<Connection>, Error> {

@@ -512,7 +512,7 @@ fn bad_input(t: &Transport) {
         let (rx, peer) = match t.endpoint(&s) {
             Some(ep) => {
                 let rx =
-                    Receiver::<Msg>::open(format!("{ep}{}", bad.options)).expect("open receiver");
+                    Receiver::<Msg>::open(with_options(&ep, bad.options)).expect("open receiver");
                 let peer = Peer::spawn("raw", &rx.endpoint().to_string(), &params);
                 (rx, peer)
             }
@@ -719,7 +719,7 @@ fn created_files(t: &Transport) {
         "the creator removes {path} when done"
     );
 
-    let rx = Receiver::<Msg>::open(format!("{ep}?mode=0640")).expect("open with mode");
+    let rx = Receiver::<Msg>::open(with_options(&ep, "?mode=0640")).expect("open with mode");
     assert_eq!(mode_of(&path), 0o640);
     drop(rx);
 
@@ -756,9 +756,9 @@ fn peer_credentials(t: &Transport) {
     // allow_uid: a listener any user may reach (abstract, or mode 0666) but
     // that accepts only root.
     let open_to_all = if ep.contains(":@") {
-        format!("{ep}?allow_uid=0")
+        with_options(&ep, "?allow_uid=0")
     } else {
-        format!("{ep}?mode=0666&allow_uid=0")
+        with_options(&ep, "?mode=0666&allow_uid=0")
     };
     let rx = Receiver::<Msg>::open(&open_to_all).expect("open listener");
     let _stranger = Peer::spawn_as(NOBODY, "try-open", &rx.endpoint().to_string());
@@ -816,13 +816,14 @@ fn queue_lifecycle(t: &Transport) {
     peer.finish();
     assert!(!exists(), "the creator removed the queue when done");
 
-    let rx = Receiver::<Msg>::open(format!("{ep}?persist=true")).expect("open persistent");
+    let rx = Receiver::<Msg>::open(with_options(&ep, "?persist=true")).expect("open persistent");
     drop(rx);
     assert!(exists(), "persist=true keeps the queue");
     raw::remove_queues(&s.mq_name(), s.sysv_key());
 
     if t.name == "mq" {
-        let e = Receiver::<Msg>::open(format!("{ep}?maxmsg=100000")).expect_err("above msg_max");
+        let e =
+            Receiver::<Msg>::open(with_options(&ep, "?maxmsg=100000")).expect_err("above msg_max");
         assert!(e.to_string().contains("/proc/sys/fs/mqueue/msg_max"), "{e}");
     }
 }
@@ -837,4 +838,12 @@ fn sysv_perms(key: u32) -> Option<String> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .find_map(|l| l.strip_prefix(&wanted).map(|rest| rest.trim().to_owned()))
+}
+
+/// `ep` with `options` (`?k=v&…`) added to any it already has.
+fn with_options(ep: &str, options: &str) -> String {
+    match options.strip_prefix('?') {
+        Some(rest) if ep.contains('?') => format!("{ep}&{rest}"),
+        _ => format!("{ep}{options}"),
+    }
 }

@@ -85,6 +85,23 @@ pub const ALL: &[Transport] = &[
         family: Family::Queue,
         template: Some(|s| format!("sysvmq:{:#x}", s.sysv_key())),
     },
+    // The same contract whatever the waiting (`wait=`: poll first by
+    // default, never, or only).
+    Transport {
+        name: "unix+seqpacket-block",
+        family: Family::Packet,
+        template: Some(|s| format!("unix+seqpacket:{}?wait=block", s.path("q"))),
+    },
+    Transport {
+        name: "unix+dgram-block",
+        family: Family::Datagram,
+        template: Some(|s| format!("unix+dgram:{}?wait=block", s.path("d"))),
+    },
+    Transport {
+        name: "tcp-spin",
+        family: Family::Stream,
+        template: Some(|_| "tcp:127.0.0.1:0?wait=spin".into()),
+    },
     Transport {
         name: "shm",
         family: Family::Ring,
@@ -129,7 +146,7 @@ impl Transport {
     /// A sender learns that the receiver is gone (a POSIX queue outlives
     /// its receiver's descriptor: nothing tells the sender).
     pub fn notices_receiver_death(&self) -> bool {
-        self.name != "mq"
+        !self.name.starts_with("mq")
     }
 
     /// Several processes can send to one receiver (a ring has one
