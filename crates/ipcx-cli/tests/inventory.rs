@@ -549,6 +549,11 @@ fn traffic(q: &str) -> (Running, Running, UnlinkQueue) {
 fn top_once_json_shows_rates_and_peers() {
     let q = format!("mq:/{}", tag("top"));
     let (rx, _tx, _unlink) = traffic(&q);
+    // A listening receiver too: its peers are found through the client's
+    // socket, whose peer is the listener's path.
+    let dir = TempDir::new("top");
+    let unix = format!("unix:{}/top.sock", dir.display());
+    let (_urx, _utx, _) = traffic(&unix);
     std::thread::sleep(Duration::from_millis(500));
     let out = ipcx()
         .args(["top", "--once", "--json", "--interval", "700ms"])
@@ -575,6 +580,25 @@ fn top_once_json_shows_rates_and_peers() {
         recv["peers"].as_array().unwrap().contains(&send["pid"]),
         "the receiver's peer is the sender: {recv}"
     );
+    let on_unix: Vec<&Value> = v["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["endpoint"] == unix)
+        .collect();
+    let urecv = on_unix
+        .iter()
+        .find(|e| e["role"] == "receiver")
+        .expect("unix receiver");
+    let usend = on_unix
+        .iter()
+        .find(|e| e["role"] == "sender")
+        .expect("unix sender");
+    assert!(
+        urecv["peers"].as_array().unwrap().contains(&usend["pid"]),
+        "a listener's peer is its client: {urecv}"
+    );
+    assert!(urecv["messages_per_s"].as_f64().unwrap() > 10.0, "{urecv}");
 }
 
 #[test]
