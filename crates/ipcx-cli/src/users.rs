@@ -54,26 +54,23 @@ pub(crate) fn user_name(uid: u32) -> String {
 
 /// A user given by name or number.
 pub(crate) fn uid_of(text: &str) -> anyhow::Result<u32> {
-    if let Ok(uid) = text.parse() {
-        return Ok(uid);
-    }
-    users()
-        .by_name
-        .get(text)
-        .copied()
-        .with_context(|| format!("no user `{text}` in /etc/passwd"))
+    id_of(users(), text, "user", "/etc/passwd")
 }
 
 /// A group given by name or number.
 pub(crate) fn gid_of(text: &str) -> anyhow::Result<u32> {
-    if let Ok(gid) = text.parse() {
-        return Ok(gid);
+    id_of(groups(), text, "group", "/etc/group")
+}
+
+fn id_of(names: &Names, text: &str, what: &str, file: &str) -> anyhow::Result<u32> {
+    if let Ok(id) = text.parse() {
+        return Ok(id);
     }
-    groups()
+    names
         .by_name
         .get(text)
         .copied()
-        .with_context(|| format!("no group `{text}` in /etc/group"))
+        .with_context(|| format!("no {what} `{text}` in {file}"))
 }
 
 /// `USER[:GROUP]` (names or numbers) as `(uid, gid)`; `None` keeps a part.

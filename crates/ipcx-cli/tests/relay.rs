@@ -62,6 +62,19 @@ fn ipcx() -> Command {
 struct Running(Child);
 
 impl Running {
+    /// Runs `cmd` with stdin for the test to write to (and stdout dropped):
+    /// the child, and its stdin.
+    fn fed(cmd: &mut Command) -> (Running, std::process::ChildStdin) {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        (Running(child), stdin)
+    }
+
     fn spawn(cmd: &mut Command) -> Running {
         Running(
             cmd.stdin(Stdio::null())
@@ -343,16 +356,7 @@ fn messages_stay_whole_across_udp_sysv_shm_and_posix_queues() {
         .map(|i| format!("{i}:{}", "m".repeat(i * 20)))
         .collect();
     // One sender, paced: UDP drops what a busy receiver has no room for.
-    let mut sender = Running(
-        ipcx()
-            .args(["send", &format!("udp:127.0.0.1:{port}")])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut stdin = sender.0.stdin.take().unwrap();
+    let (sender, mut stdin) = Running::fed(ipcx().args(["send", &format!("udp:127.0.0.1:{port}")]));
     for m in &messages {
         writeln!(stdin, "{m}").unwrap();
         std::thread::sleep(Duration::from_millis(2));
@@ -464,16 +468,8 @@ print(n)
         &[&sock],
     ));
     wait_for_path(&sock);
-    let mut relay = Running(
-        ipcx()
-            .args(["relay", "-u", "-", &format!("unix:{sock}?frame=none")])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut stdin = relay.0.stdin.take().unwrap();
+    let (mut relay, mut stdin) =
+        Running::fed(ipcx().args(["relay", "-u", "-", &format!("unix:{sock}?frame=none")]));
     let writer = std::thread::spawn(move || {
         let block = vec![0x5au8; 1 << 20];
         for _ in 0..total >> 20 {
@@ -522,16 +518,8 @@ fn sigterm_mid_transfer_loses_nothing() {
         &format!("mq:{b}"),
     ]);
     std::thread::sleep(Duration::from_millis(200));
-    let mut sender = Running(
-        ipcx()
-            .args(["send", "--wait", "5s", &format!("mq:{a}")])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut stdin = sender.0.stdin.take().unwrap();
+    let (mut sender, mut stdin) =
+        Running::fed(ipcx().args(["send", "--wait", "5s", &format!("mq:{a}")]));
     let feeder = std::thread::spawn(move || {
         for i in 0..total {
             if writeln!(stdin, "{i}").is_err() {
