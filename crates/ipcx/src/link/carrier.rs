@@ -126,23 +126,22 @@ impl Carrier {
     ) -> Result<Received, Fail> {
         match self {
             Carrier::Socket(fd) => loop {
-                // Before a blocking receive, poll for a while (see
-                // `wait=`, sys::Spin) with non-blocking receives.
-                if deadline.is_none() && !spin.is_off() {
-                    let until = spin.until(std::time::Instant::now(), None);
-                    while std::time::Instant::now() < until {
+                // Before a blocking receive, poll for a while (`wait=`,
+                // sys::Spin) with non-blocking receives.
+                if deadline.is_none() {
+                    let got = sys::spin_for(spin, None, || {
                         match sys::recv_packet(fd.as_fd(), buf, true) {
-                            Ok(n) => {
-                                return Ok(Received {
-                                    range: 0..n.min(buf.len()),
-                                    full_len: n,
-                                })
-                            }
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                                sys::pause_between_polls()
-                            }
-                            Err(e) => return Err(io_fail("receive failed", e, label)),
+                            Ok(n) => Ok(Some(n)),
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+                            Err(e) => Err(e),
                         }
+                    })
+                    .map_err(|e| io_fail("receive failed", e, label))?;
+                    if let Some(n) = got {
+                        return Ok(Received {
+                            range: 0..n.min(buf.len()),
+                            full_len: n,
+                        });
                     }
                 }
                 match sys::recv_packet(fd.as_fd(), buf, deadline.is_some()) {
@@ -161,19 +160,15 @@ impl Carrier {
             Carrier::PosixMq { mq, .. } => loop {
                 // Before a blocking receive, poll for a while with receives
                 // that return at once (`wait=`, see sys::Spin).
-                if deadline.is_none() && !spin.is_off() {
-                    let until = spin.until(std::time::Instant::now(), None);
-                    loop {
-                        if let Ok((n, _)) = mq.receive(buf, Some(std::time::Instant::now())) {
-                            return Ok(Received {
-                                range: 0..n,
-                                full_len: n,
-                            });
-                        }
-                        if std::time::Instant::now() >= until {
-                            break;
-                        }
-                        sys::pause_between_polls();
+                if deadline.is_none() {
+                    let now = || Some(std::time::Instant::now());
+                    let got = sys::spin_for(spin, None, || Ok(mq.receive(buf, now()).ok()))
+                        .unwrap_or(None);
+                    if let Some((n, _)) = got {
+                        return Ok(Received {
+                            range: 0..n,
+                            full_len: n,
+                        });
                     }
                 }
                 match mq.receive(buf, deadline) {

@@ -119,6 +119,30 @@ pub(crate) fn pause_between_polls() {
     }
 }
 
+/// Tries `attempt` until it gives something or `spin` runs out, cut to
+/// the deadline. The clock is read only after a first empty try, so a
+/// channel that has data pays nothing for the spin. `Ok(None)`: nothing.
+pub(crate) fn spin_for<T>(
+    spin: Spin,
+    deadline: Deadline,
+    mut attempt: impl FnMut() -> io::Result<Option<T>>,
+) -> io::Result<Option<T>> {
+    if spin.is_off() {
+        return Ok(None);
+    }
+    let mut until = None;
+    loop {
+        if let Some(got) = attempt()? {
+            return Ok(Some(got));
+        }
+        let now = Instant::now();
+        if now >= *until.get_or_insert_with(|| spin.until(now, deadline)) {
+            return Ok(None);
+        }
+        pause_between_polls();
+    }
+}
+
 /// Polls `fd` without sleeping until it is readable, for as long as
 /// `spin` says (cut to the deadline). `Ok(true)`: readable now.
 pub(crate) fn spin_readable(
@@ -126,26 +150,19 @@ pub(crate) fn spin_readable(
     spin: Spin,
     deadline: Deadline,
 ) -> io::Result<bool> {
-    if spin.is_off() {
-        return Ok(false);
-    }
-    let until = spin.until(Instant::now(), deadline);
     let zero = Timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    loop {
+    let ready = spin_for(spin, deadline, || {
         let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
         match poll(&mut fds, Some(&zero)) {
-            Ok(0) | Err(Errno::INTR) => {}
-            Ok(_) => return Ok(true),
-            Err(e) => return Err(e.into()),
+            Ok(0) | Err(Errno::INTR) => Ok(None),
+            Ok(_) => Ok(Some(())),
+            Err(e) => Err(e.into()),
         }
-        if Instant::now() >= until {
-            return Ok(false);
-        }
-        pause_between_polls();
-    }
+    })?;
+    Ok(ready.is_some())
 }
 
 /// Waits until `fd` is ready for `events`; `Ok(false)` when the deadline passed.
