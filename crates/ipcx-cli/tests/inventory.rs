@@ -601,34 +601,46 @@ fn top_once_json_shows_rates_and_peers() {
     assert!(urecv["messages_per_s"].as_f64().unwrap() > 10.0, "{urecv}");
 }
 
+/// `tmux` on a server socket of the test's own.
+fn tmux(sock: &std::path::Path) -> Command {
+    let mut cmd = Command::new("tmux");
+    cmd.arg("-S").arg(sock);
+    cmd
+}
+
 #[test]
 fn top_runs_in_a_real_terminal() {
     let q = format!("mq:/{}", tag("tmux"));
     let (_rx, _tx, _unlink) = traffic(&q);
     let session = tag("tmux");
+    // A tmux server of its own, whose socket goes with the directory.
+    let dir = TempDir::new("tmux");
+    let sock = dir.join("tmux.sock");
     let exe = Command::cargo_bin("ipcx")
         .unwrap()
         .get_program()
         .to_str()
         .unwrap()
         .to_owned();
-    let status = Command::new("tmux")
+    let status = tmux(&sock)
         .args(["new-session", "-d", "-s", &session, "-x", "160", "-y", "30"])
         .arg(format!("{exe} top --interval 300ms"))
         .status()
         .expect("tmux runs");
     assert!(status.success());
-    struct Kill(String);
+    /// Stops the test's tmux server, whatever happened.
+    struct Kill(std::path::PathBuf);
     impl Drop for Kill {
         fn drop(&mut self) {
-            let _ = Command::new("tmux")
-                .args(["kill-session", "-t", &self.0])
+            let _ = tmux(&self.0)
+                .arg("kill-server")
+                .stderr(Stdio::null())
                 .status();
         }
     }
-    let _kill = Kill(session.clone());
+    let _kill = Kill(sock.clone());
     let capture = || {
-        let out = Command::new("tmux")
+        let out = tmux(&sock)
             .args(["capture-pane", "-p", "-t", &session])
             .output()
             .unwrap();
@@ -652,12 +664,12 @@ fn top_runs_in_a_real_terminal() {
     };
     assert!(screen.contains("ipcx top"), "{screen}");
     assert!(screen.contains("MSG/S"), "{screen}");
-    let _ = Command::new("tmux")
+    let _ = tmux(&sock)
         .args(["send-keys", "-t", &session, "q"])
         .status();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let alive = Command::new("tmux")
+        let alive = tmux(&sock)
             .args(["has-session", "-t", &session])
             .stderr(Stdio::null())
             .status()
