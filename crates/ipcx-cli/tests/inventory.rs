@@ -56,10 +56,33 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
+        let group = self.0.id() as i32;
+        let members = group_members(group);
         // SAFETY: signalling the process group this test created.
-        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
+        unsafe { libc::kill(-group, libc::SIGKILL) };
         let _ = self.0.wait();
+        // A killed ipcx cannot remove its statistics file (ipcx::stats).
+        for pid in members {
+            let _ = std::fs::remove_file(format!("/dev/shm/ipcx-stats.{pid}"));
+        }
     }
+}
+
+/// The processes in process group `group` (field 5 of /proc/PID/stat).
+fn group_members(group: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<i32>().ok())
+                    == Some(group)
+            })
+        })
+        .collect()
 }
 
 fn ls(args: &[&str]) -> Value {
