@@ -161,9 +161,8 @@ impl Carrier {
                 // Before a blocking receive, poll for a while with receives
                 // that return at once (`wait=`, see sys::Spin).
                 if deadline.is_none() {
-                    let now = || Some(std::time::Instant::now());
-                    let got = sys::spin_for(spin, None, || Ok(mq.receive(buf, now()).ok()))
-                        .unwrap_or(None);
+                    let got =
+                        sys::spin_for(spin, None, || Ok(mq.try_receive(buf).ok())).unwrap_or(None);
                     if let Some((n, _)) = got {
                         return Ok(Received {
                             range: 0..n,

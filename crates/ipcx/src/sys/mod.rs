@@ -230,15 +230,31 @@ pub(crate) fn write_parts(
         n += 1;
     }
     let slices = &slices[..n];
+    // Small pieces are copied into one buffer and written with `write` or
+    // `send`: the kernel's `writev`/`sendmsg` path (copying the iovec array
+    // in, building an iterator over it) costs more than the copy. Measured
+    // with a C sender and receiver on Unix seqpacket, 64 B: `sendmsg` of 2
+    // pieces 1.25 M/s, copy + `send` 1.68 M/s; the copy stops paying off
+    // at about 2 KiB (1.04 M/s against 1.01 M/s at 4 KiB).
+    let total: usize = slices.iter().map(|s| s.len()).sum();
+    if let ([_, _, ..], true) = (slices, total <= GATHER_MAX) {
+        return GATHERED.with_borrow_mut(|buf| {
+            let mut at = 0;
+            for s in slices {
+                buf[at..at + s.len()].copy_from_slice(s);
+                at += s.len();
+            }
+            write_one(fd, kind, &buf[..total], dont_wait)
+        });
+    }
+    if let [one] = slices {
+        return write_one(fd, kind, one, dont_wait);
+    }
     loop {
         let result = match kind {
             FdKind::Pipe => rustix::io::writev(fd, slices),
             FdKind::Socket => {
-                let mut flags = SendFlags::NOSIGNAL;
-                if dont_wait {
-                    flags |= SendFlags::DONTWAIT;
-                }
-                rustix::net::sendmsg(fd, slices, &mut Default::default(), flags)
+                rustix::net::sendmsg(fd, slices, &mut Default::default(), send_flags(dont_wait))
             }
         };
         match result {
@@ -247,6 +263,39 @@ pub(crate) fn write_parts(
         }
     }
 }
+
+/// One `write` or `send` of `buf`, retried on EINTR.
+fn write_one(fd: BorrowedFd<'_>, kind: FdKind, buf: &[u8], dont_wait: bool) -> io::Result<usize> {
+    loop {
+        let result = match kind {
+            FdKind::Pipe => rustix::io::write(fd, buf),
+            FdKind::Socket => rustix::net::send(fd, buf, send_flags(dont_wait)),
+        };
+        match result {
+            Err(Errno::INTR) => continue,
+            other => return other.map_err(io::Error::from),
+        }
+    }
+}
+
+fn send_flags(dont_wait: bool) -> SendFlags {
+    if dont_wait {
+        SendFlags::NOSIGNAL | SendFlags::DONTWAIT
+    } else {
+        SendFlags::NOSIGNAL
+    }
+}
+
+thread_local! {
+    /// Where [`write_parts`] gathers small pieces (allocated once per thread,
+    /// not zeroed per call as a stack array would be).
+    static GATHERED: std::cell::RefCell<Box<[u8; GATHER_MAX]>> =
+        std::cell::RefCell::new(Box::new([0; GATHER_MAX]));
+}
+
+/// Up to this many bytes in several pieces are written as one copied
+/// buffer (see [`write_parts`]).
+const GATHER_MAX: usize = 2048;
 
 /// Reads what is there into `buf` with one syscall (blocking unless
 /// `dont_wait` on a socket). `Ok(0)` is end of stream.

@@ -180,9 +180,27 @@ impl PosixMq {
     /// Receives one message into `buf` (at least `msgsize` long), waiting
     /// until `deadline` as `send` does; returns its length and priority.
     pub(crate) fn receive(&self, buf: &mut [u8], deadline: Deadline) -> io::Result<(usize, u32)> {
+        self.receive_until(buf, deadline.map(abs_timeout))
+    }
+
+    /// Takes a message if one is waiting (`WouldBlock` if not), without
+    /// reading the clock: the deadline given is the epoch, long past.
+    pub(crate) fn try_receive(&self, buf: &mut [u8]) -> io::Result<(usize, u32)> {
+        let epoch = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        self.receive_until(buf, Some(epoch))
+    }
+
+    /// `receive` with the deadline as the kernel takes it (`None`: none).
+    fn receive_until(
+        &self,
+        buf: &mut [u8],
+        timeout: Option<libc::timespec>,
+    ) -> io::Result<(usize, u32)> {
         use std::os::fd::AsRawFd;
         let fd = self.fd.as_raw_fd();
-        let timeout = deadline.map(abs_timeout);
         let mut priority = 0;
         let n = retry(|| {
             // SAFETY: `buf` is valid for writes of `buf.len()` bytes, and
