@@ -306,6 +306,44 @@ fn shell_lines_into_a_queue_and_back_out() {
     assert_eq!(lines, expected);
 }
 
+/// A byte stream into a FIFO: reads are cut to what a FIFO writer sends in
+/// one atomic write (4092 bytes by default), so nothing is refused, and the
+/// bytes come out of the other side exact.
+#[test]
+fn a_stream_into_a_fifo_is_cut_to_atomic_writes() {
+    let s = Scratch::new("fifo");
+    let fifo = format!("fifo:{}", s.path("f"));
+    let reader = relay(&["-u", &fifo, "-"]);
+    wait_for_path(&s.path("f"));
+    // Its output is drained while the writer runs (300 kB outgrow a pipe).
+    let reader = std::thread::spawn(move || reader.finish());
+    let data = random_bytes(300_000, 7);
+    let out = ipcx()
+        .args(["relay", "-u", "--stats", "-", &fifo])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(&data)?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(" 0 refused"),
+        "{}",
+        text(&out.stderr)
+    );
+    let got = reader.join().unwrap();
+    assert!(got.status.success(), "{}", text(&got.stderr));
+    assert!(
+        got.stdout == data,
+        "{} bytes came out of 300000",
+        got.stdout.len()
+    );
+}
+
 /// Two-way through a child process: what goes in comes out sorted, after
 /// stdin's end reaches `sort` as a half-close.
 #[test]

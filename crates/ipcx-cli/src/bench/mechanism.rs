@@ -85,6 +85,12 @@ impl Mechanism {
         };
         match self {
             Mechanism::Pipe => String::new(), // handed over as inherited fds
+            // Above 4092 bytes a FIFO writer needs max_msg=, and then writes
+            // each frame under flock (many writers could interleave it).
+            Mechanism::Fifo if size > 4092 => format!(
+                "fifo:{dir}/{which}?max_msg={}",
+                2 * size.next_power_of_two()
+            ),
             Mechanism::Fifo => format!("fifo:{dir}/{which}"),
             Mechanism::Unix => format!("unix:{dir}/{which}.sock"),
             Mechanism::SeqPacket => format!("unix+seqpacket:{dir}/{which}.sock"),

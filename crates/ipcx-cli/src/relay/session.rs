@@ -61,7 +61,10 @@ impl Session {
                 Dir::AtoB => (&mut a, &mut b),
                 Dir::BtoA => (&mut b, &mut a),
             };
-            if let (Some(source), Some(sink)) = (from.source.take(), to.sink.take()) {
+            if let (Some(mut source), Some(sink)) = (from.source.take(), to.sink.take()) {
+                if let Some(max) = sink.max_message() {
+                    source.cut_reads_to(max.max(1));
+                }
                 halves.push(Half {
                     dir: *dir,
                     source,

@@ -31,12 +31,21 @@ pub(crate) trait Sink: Send {
 
     /// No more messages: close or half-close so the peer sees the end.
     fn finish(&mut self);
+
+    /// The largest message `put` takes, when the target has a limit.
+    fn max_message(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Messages to an ipcx sender (any transport).
 pub(crate) struct IpcxSink(pub(crate) Option<ByteSender>);
 
 impl Sink for IpcxSink {
+    fn max_message(&self) -> Option<usize> {
+        self.0.as_ref().map(|tx| tx.max_message_len())
+    }
+
     fn put(&mut self, msg: &[u8]) -> Result<(), PutError> {
         let Some(tx) = &self.0 else {
             return Err(PutError::Gone("already closed".into()));
@@ -163,6 +172,10 @@ impl Sink for FdSink {
 pub(crate) struct SharedSink(pub(crate) Arc<Mutex<Box<dyn Sink>>>);
 
 impl Sink for SharedSink {
+    fn max_message(&self) -> Option<usize> {
+        self.0.lock().ok().and_then(|sink| sink.max_message())
+    }
+
     fn put(&mut self, msg: &[u8]) -> Result<(), PutError> {
         match self.0.lock() {
             Ok(mut sink) => sink.put(msg),

@@ -32,6 +32,11 @@ pub(crate) trait Source: Send {
 
     /// Take no new senders from now on (what is queued still comes).
     fn stop(&mut self) {}
+
+    /// Where the source cuts a stream into messages by reads, cut them no
+    /// longer than `max` (what the sink takes: a FIFO's atomic write, a
+    /// UDP datagram, a queue's message size).
+    fn cut_reads_to(&mut self, _max: usize) {}
 }
 
 /// Reads of a plain stream are at most this long (one message each).
@@ -86,6 +91,9 @@ pub(crate) struct FdSource {
     /// Where lines are read before they join `pending`.
     scratch: Vec<u8>,
     ended: bool,
+    /// The longest read with [`Cut::Reads`]: [`CHUNK`], or less for a sink
+    /// that takes less.
+    chunk: usize,
 }
 
 impl FdSource {
@@ -97,6 +105,7 @@ impl FdSource {
             pending: Vec::new(),
             scratch: Vec::new(),
             ended: false,
+            chunk: CHUNK,
         }
     }
 
@@ -188,6 +197,10 @@ impl FdSource {
 }
 
 impl Source for FdSource {
+    fn cut_reads_to(&mut self, max: usize) {
+        self.chunk = max.min(CHUNK);
+    }
+
     fn next(&mut self, buf: &mut Vec<u8>, wait: Duration) -> anyhow::Result<Next> {
         buf.clear();
         if self.cut == Cut::Lines && self.take_line(buf) {
@@ -208,7 +221,7 @@ impl Source for FdSource {
         match self.cut {
             Cut::Packets => self.next_packet(buf, hung_up),
             Cut::Reads => {
-                buf.resize(CHUNK, 0);
+                buf.resize(self.chunk, 0);
                 match self.read_into(buf)? {
                     None => Ok(Next::Idle),
                     Some(0) => {

@@ -90,6 +90,31 @@ impl<T> Sender<T> {
         self.info.peer_cred
     }
 
+    /// The largest message, in bytes once encoded, this sender can send:
+    /// the endpoint's `max_msg`, lowered to what the mechanism carries in
+    /// one piece (a UDP datagram, a queue's message size, a FIFO's atomic
+    /// write, a ring) and to the receiver's `max_msg` once its hello has
+    /// come. Anything larger is refused with [`ErrorKind::TooLarge`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let path = std::env::temp_dir().join(format!("ipcx-doc-max-{}", std::process::id()));
+    /// let rx = ipcx::ByteReceiver::open(format!("fifo:{}", path.display()))?;
+    /// let tx = ipcx::ByteSender::open(rx.endpoint())?;
+    /// // A FIFO writer keeps each message one atomic write by default...
+    /// assert_eq!(tx.max_message_len(), 4092);
+    /// assert!(tx.send_bytes(vec![0u8; 5000]).is_err());
+    /// // ...and takes larger ones when the endpoint says so.
+    /// let big = ipcx::ByteSender::open(format!("fifo:{}?max_msg=1MiB", path.display()))?;
+    /// assert_eq!(big.max_message_len(), 1 << 20);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// [`ErrorKind::TooLarge`]: crate::ErrorKind::TooLarge
+    pub fn max_message_len(&self) -> usize {
+        self.lock_state().link.max_len()
+    }
+
     pub(super) fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while sending leaves the link usable or reporting errors.
         self.state

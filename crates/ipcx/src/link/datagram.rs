@@ -60,6 +60,10 @@ impl DatagramWriter {
         &self.label
     }
 
+    pub(crate) fn max_len(&self) -> usize {
+        self.limit as usize
+    }
+
     pub(crate) fn send(&mut self, payload: &[u8], deadline: Deadline) -> Result<(), Fail> {
         if payload.len() > self.limit as usize {
             return Err(too_large(payload.len(), self.limit, &self.label));

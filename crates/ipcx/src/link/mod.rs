@@ -97,6 +97,16 @@ impl Outbound {
             Outbound::Shm(w) => w.label(),
         }
     }
+
+    /// The largest payload a send takes now (see `Sender::max_message_len`).
+    pub(crate) fn max_len(&self) -> usize {
+        match self {
+            Outbound::Stream(w) => w.max_len(),
+            Outbound::Packet(w) => w.max_len(),
+            Outbound::Datagram(w) => w.max_len(),
+            Outbound::Shm(w) => w.max_len(),
+        }
+    }
 }
 
 /// The receiving side of any transport.

@@ -65,6 +65,10 @@ impl PacketWriter {
         &self.label
     }
 
+    pub(crate) fn max_len(&self) -> usize {
+        self.max_msg as usize
+    }
+
     pub(crate) fn send(&mut self, payload: &[u8], deadline: Deadline) -> Result<(), Fail> {
         if let Some(peer_max) = self.peer.check()? {
             self.limit_to(peer_max);

@@ -168,6 +168,10 @@ impl ShmWriter {
         &self.label
     }
 
+    pub(crate) fn max_len(&self) -> usize {
+        self.max_msg
+    }
+
     fn too_large(&self, len: usize) -> Fail {
         Fail::Error(
             Error::new(

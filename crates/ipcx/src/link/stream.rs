@@ -18,6 +18,10 @@ use crate::wire::{FRAME_HEADER, HELLO_MARKER};
 
 /// Writes are atomic on a pipe up to this size (`PIPE_BUF`).
 const PIPE_BUF: usize = 4096;
+/// The largest message a FIFO writer sends by default: its frame is one
+/// write of at most `PIPE_BUF` bytes, which the kernel never interleaves
+/// with another writer's, so no lock is needed.
+pub(crate) const FIFO_ATOMIC_MAX: u32 = (PIPE_BUF - FRAME_HEADER) as u32;
 /// First size of a reader's buffer; it grows only as data arrives.
 const INITIAL_BUFFER: usize = 64 * 1024;
 
@@ -29,9 +33,11 @@ pub(crate) struct StreamWriter {
     /// FIFOs can have many writers. A write above `PIPE_BUF` is not atomic,
     /// and any other writer's write (even a small, atomic one) could land
     /// inside it; so when `max_msg` allows such frames, every frame is
-    /// written under `flock` (two extra syscalls per message; set
-    /// `max_msg` ≤ 4092 on a FIFO to write lock-free).
+    /// written under `flock` (two extra syscalls per message). By default
+    /// a FIFO writer sends at most [`FIFO_ATOMIC_MAX`] and takes no lock.
     lock_frames: bool,
+    /// Said with a TooLarge error: why the limit is what it is.
+    limit_note: &'static str,
     max_msg: u32,
     label: Arc<str>,
     peer: AwaitPeer,
@@ -47,6 +53,7 @@ impl StreamWriter {
             fd,
             kind,
             lock_frames: false,
+            limit_note: "",
             max_msg,
             label,
             peer: AwaitPeer::default(),
@@ -67,6 +74,12 @@ impl StreamWriter {
         self
     }
 
+    /// Explains the size limit in TooLarge errors.
+    pub(crate) fn with_limit_note(mut self, note: &'static str) -> Self {
+        self.limit_note = note;
+        self
+    }
+
     /// Lowers the size limit to what the peer said it accepts.
     pub(crate) fn limit_to(&mut self, peer_max: u32) {
         self.max_msg = self.max_msg.min(peer_max);
@@ -76,12 +89,21 @@ impl StreamWriter {
         &self.label
     }
 
+    pub(crate) fn max_len(&self) -> usize {
+        self.max_msg as usize
+    }
+
     pub(crate) fn send(&mut self, payload: &[u8], deadline: Deadline) -> Result<(), Fail> {
         if let Some(peer_max) = self.peer.check()? {
             self.limit_to(peer_max);
         }
         if payload.len() > self.max_msg as usize {
-            return Err(too_large(payload.len(), self.max_msg, &self.label));
+            return Err(too_large_because(
+                payload.len(),
+                self.max_msg,
+                self.limit_note,
+                &self.label,
+            ));
         }
         let header = (payload.len() as u32).to_le_bytes();
         self.write_all(&[&header, payload], deadline)
@@ -560,9 +582,15 @@ impl StreamReader {
 }
 
 pub(crate) fn too_large(len: usize, limit: u32, label: &Arc<str>) -> Fail {
+    too_large_because(len, limit, "", label)
+}
+
+/// [`too_large`] with a note on where the limit comes from (may be empty).
+fn too_large_because(len: usize, limit: u32, note: &str, label: &Arc<str>) -> Fail {
+    let sep = if note.is_empty() { "" } else { ": " };
     Error::new(
         ErrorKind::TooLarge,
-        format!("a {len}-byte message is larger than max_msg ({limit} bytes)"),
+        format!("a {len}-byte message is larger than max_msg ({limit} bytes){sep}{note}"),
     )
     .at(label)
     .into()

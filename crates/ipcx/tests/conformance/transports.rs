@@ -35,10 +35,17 @@ pub const ALL: &[Transport] = &[
         family: Family::Stream,
         template: None,
     },
+    // A FIFO writer sends at most 4092 bytes (one atomic write) unless
+    // max_msg says more; then each frame is written under flock.
     Transport {
         name: "fifo",
         family: Family::Stream,
         template: Some(|s| format!("fifo:{}", s.path("f"))),
+    },
+    Transport {
+        name: "fifo-locked",
+        family: Family::Stream,
+        template: Some(|s| format!("fifo:{}?max_msg=2MiB", s.path("f"))),
     },
     Transport {
         name: "unix",
@@ -131,6 +138,8 @@ impl Transport {
     pub fn max_payload(&self) -> usize {
         match self.family {
             _ if self.is_udp() => 60_000,
+            // PIPE_BUF less the frame header and the message's encoding.
+            _ if self.name == "fifo" => 4080,
             Family::Stream | Family::Ring => 1 << 20,
             Family::Packet | Family::Datagram => 150_000,
             // msgsize_max/msgmax are 8192 here; less the headers.
@@ -158,7 +167,7 @@ impl Transport {
     /// Each sender has its own link, so a bad one can be cut off alone
     /// (a FIFO is one byte stream shared by all its writers).
     pub fn isolates_senders(&self) -> bool {
-        self.many_senders() && self.name != "fifo"
+        self.many_senders() && !self.name.starts_with("fifo")
     }
 
     /// A sender killed with SIGKILL is noticed (datagrams and queues have no connection).
