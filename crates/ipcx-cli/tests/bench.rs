@@ -84,7 +84,18 @@ fn quick_json_has_every_mechanism_raw_baselines_and_ordered_percentiles() {
         assert!((p["round_trip"]["p50"].as_f64().unwrap() - 2.0 * v[0]).abs() < 1.0);
     }
     for p in r["throughput"].as_array().unwrap() {
-        assert!(p["messages_per_s"].as_f64().unwrap() > 0.0, "{p}");
+        let rate = p["messages_per_s"].as_f64().unwrap();
+        assert!(rate > 0.0, "{p}");
+        // Three streams per point; the figure is their median.
+        let mut runs: Vec<f64> = p["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        runs.sort_by(f64::total_cmp);
+        assert_eq!(runs.len(), 3, "{p}");
+        assert_eq!(rate, runs[1], "{p}");
     }
     // Sizes above a queue's message size are reported as skipped, not cut.
     let skipped = r["skipped"].as_array().unwrap();

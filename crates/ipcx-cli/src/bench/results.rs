@@ -84,10 +84,16 @@ pub(crate) struct ThroughputPoint {
     pub(crate) mechanism: String,
     pub(crate) implementation: String,
     pub(crate) size: usize,
+    /// Messages sent, over all the streams.
     pub(crate) messages: usize,
     /// Messages sent but never received (UDP drops under load).
     pub(crate) lost: usize,
+    /// The median of `runs`.
     pub(crate) messages_per_s: f64,
+    /// Messages/s of each stream, in the order they ran (older results
+    /// have none).
+    #[serde(default)]
+    pub(crate) runs: Vec<f64>,
     pub(crate) bytes_per_s: f64,
     pub(crate) others_load: f64,
 }
