@@ -242,8 +242,7 @@ pub(crate) fn measure(plan: &Plan, progress: bool) -> Result<Results> {
                         tag: format!("{}{k}", spec.tag),
                         ..spec.clone()
                     };
-                    let (rate, lost_here) =
-                        throughput(&stream).with_context(|| what.clone())?;
+                    let (rate, lost_here) = throughput(&stream).with_context(|| what.clone())?;
                     runs.push(rate);
                     lost += lost_here;
                 }

@@ -128,6 +128,12 @@ pub(crate) fn unlink(name: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// A deadline long past: a timed queue call with it returns at once.
+const EPOCH: libc::timespec = libc::timespec {
+    tv_sec: 0,
+    tv_nsec: 0,
+};
+
 /// `deadline` as the absolute CLOCK_REALTIME time the timed queue calls take.
 fn abs_timeout(deadline: std::time::Instant) -> libc::timespec {
     let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -161,9 +167,17 @@ impl PosixMq {
     /// Sends one message, waiting for room until `deadline` (`None`: as
     /// long as it takes; `WouldBlock` once it passes).
     pub(crate) fn send(&self, msg: &[u8], priority: u32, deadline: Deadline) -> io::Result<()> {
+        self.send_until(msg, priority, deadline.map(abs_timeout))
+    }
+
+    fn send_until(
+        &self,
+        msg: &[u8],
+        priority: u32,
+        timeout: Option<libc::timespec>,
+    ) -> io::Result<()> {
         use std::os::fd::AsRawFd;
         let fd = self.fd.as_raw_fd();
-        let timeout = deadline.map(abs_timeout);
         retry(|| {
             // SAFETY: `msg` is valid for reads of `msg.len()` bytes and the
             // timeout for one timespec during the call; the descriptor is open.
@@ -186,11 +200,7 @@ impl PosixMq {
     /// Takes a message if one is waiting (`WouldBlock` if not), without
     /// reading the clock: the deadline given is the epoch, long past.
     pub(crate) fn try_receive(&self, buf: &mut [u8]) -> io::Result<(usize, u32)> {
-        let epoch = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        self.receive_until(buf, Some(epoch))
+        self.receive_until(buf, Some(EPOCH))
     }
 
     /// `receive` with the deadline as the kernel takes it (`None`: none).
