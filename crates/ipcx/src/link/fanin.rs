@@ -15,6 +15,7 @@ use rustix::net::SocketFlags;
 
 use super::packet::PacketReader;
 use super::stream::{io_fail, Item, StreamReader};
+use super::tcp_regime::TcpRegime;
 use crate::error::{Error, ErrorKind, Fail};
 use crate::sys::{self, Deadline, FdKind, PeerCred};
 use crate::wire::hello::Hello;
@@ -137,6 +138,8 @@ pub(crate) struct FanIn {
     next_id: u64,
     /// Messages taken since the receiver last slept (see `note_received`).
     streak: u32,
+    /// Keeps a lone TCP sender's stream coalesced (see `tcp_regime`).
+    tcp_regime: TcpRegime,
     /// Whether a peer that only sends gets this end's hello back. Not on
     /// TCP: if that peer has already closed, the hello makes its kernel
     /// reset the connection, and a reset discards what it sent but we
@@ -179,6 +182,7 @@ impl FanIn {
             epoll,
             next_id: 0,
             streak: 0,
+            tcp_regime: TcpRegime::default(),
             answer_senders,
             label,
         })
@@ -189,11 +193,18 @@ impl FanIn {
         // one sender, a non-blocking read of its connection is the poll (one
         // syscall that also takes the message); the whole set is looked at
         // every 16th turn, so a new sender is not missed.
+        self.tcp_regime.pause_if_eager(deadline);
         let mut spin_until = None;
+        // When this receive found nothing and began polling (not set
+        // again after a sleep).
+        let mut caught_up_since = None;
         let mut turns = 0u32;
         loop {
             if let Some((i, range)) = self.next_ready()? {
                 self.note_received();
+                if self.conns.len() == 1 && self.conns[0].is_tcp() {
+                    self.tcp_regime.on_message(caught_up_since);
+                }
                 return Ok(self.conns[i].slice(range));
             }
             if self.had_sender && self.conns.is_empty() {
@@ -203,7 +214,10 @@ impl FanIn {
                 continue;
             }
             let now = std::time::Instant::now();
-            let until = *spin_until.get_or_insert_with(|| self.spin.until(now, deadline));
+            let until = *spin_until.get_or_insert_with(|| {
+                caught_up_since = Some(now);
+                self.spin.until(now, deadline)
+            });
             if now < until {
                 turns += 1;
                 if self.conns.len() == 1 && turns % 16 != 0 {
@@ -216,6 +230,7 @@ impl FanIn {
             }
             watch_all(&self.epoll, &mut self.conns, &self.label)?;
             self.streak = 0;
+            caught_up_since = None;
             if !self.poll_all(deadline)? {
                 return Err(Fail::NotReady);
             }

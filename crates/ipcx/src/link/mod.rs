@@ -31,6 +31,7 @@ pub(crate) mod fanin;
 pub(crate) mod packet;
 pub(crate) mod shm;
 pub(crate) mod stream;
+mod tcp_regime;
 #[cfg(test)]
 mod tests;
 
