@@ -165,7 +165,19 @@ pub(crate) fn run(a: AdviseArgs) -> Result<ExitCode> {
 /// The figures behind the choice: the chosen mechanism next to the others
 /// measured at the nearest size.
 fn explain(r: &Results, choice: &Choice, size: usize) {
-    let sizes = r.latency_sizes();
+    // Sizes the chosen mechanism was measured at (a signal's 4 bytes alone
+    // would show nothing else), or any when it was not measured.
+    let chosen: Vec<usize> = r
+        .latency
+        .iter()
+        .filter(|p| p.mechanism == choice.mechanism.name())
+        .map(|p| p.size)
+        .collect();
+    let sizes = if chosen.is_empty() {
+        r.latency_sizes()
+    } else {
+        chosen
+    };
     let Some(&at) = sizes.iter().min_by_key(|s| s.abs_diff(size)) else {
         return;
     };

@@ -189,7 +189,8 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_name = "FILE.html")]
     pub(crate) report: Option<std::path::PathBuf>,
     /// Which mechanisms, comma-separated (default: all): pipe, fifo, unix,
-    /// unix+seqpacket, unix+dgram, tcp, udp, mq, sysvmq, shm, shm+spin, shm+block.
+    /// unix+seqpacket, unix+dgram, tcp, udp, mq, sysvmq, shm, shm+spin,
+    /// shm+block, shm+loan (the payload written and read in the ring).
     #[arg(long, value_name = "LIST")]
     pub(crate) mechanisms: Option<String>,
     /// Payload sizes, comma-separated (default 64,4KiB,64KiB,1MiB; --quick 64,64KiB).

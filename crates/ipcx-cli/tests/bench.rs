@@ -10,7 +10,7 @@ fn ipcx() -> Command {
     Command::cargo_bin("ipcx").unwrap()
 }
 
-const KERNEL: [&str; 9] = [
+const KERNEL: [&str; 10] = [
     "pipe",
     "fifo",
     "unix",
@@ -20,8 +20,9 @@ const KERNEL: [&str; 9] = [
     "udp",
     "mq",
     "sysvmq",
+    "signal",
 ];
-const SHM: [&str; 3] = ["shm", "shm+spin", "shm+block"];
+const SHM: [&str; 4] = ["shm", "shm+spin", "shm+block", "shm+loan"];
 
 fn quick_json(extra: &[&str]) -> Value {
     let out = ipcx()
@@ -61,6 +62,10 @@ fn quick_json_has_every_mechanism_raw_baselines_and_ordered_percentiles() {
             "{m}: throughput"
         );
     }
+    // A signal carries one 4-byte value: measured at that size only.
+    assert!(points(&r, "latency", "signal", "ipcx")
+        .iter()
+        .all(|p| p["size"] == 4));
     for m in KERNEL {
         assert_eq!(
             points(&r, "latency", m, "raw").len(),

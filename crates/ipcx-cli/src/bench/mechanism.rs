@@ -16,10 +16,14 @@ pub(crate) enum Mechanism {
     Shm,
     ShmSpin,
     ShmBlock,
+    /// The ring with the payload written and read where it lies.
+    ShmLoan,
+    /// A real-time signal with a 4-byte value.
+    Signal,
 }
 
 impl Mechanism {
-    pub(crate) const ALL: [Mechanism; 12] = [
+    pub(crate) const ALL: [Mechanism; 14] = [
         Mechanism::Pipe,
         Mechanism::Fifo,
         Mechanism::Unix,
@@ -32,6 +36,8 @@ impl Mechanism {
         Mechanism::Shm,
         Mechanism::ShmSpin,
         Mechanism::ShmBlock,
+        Mechanism::ShmLoan,
+        Mechanism::Signal,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -48,7 +54,22 @@ impl Mechanism {
             Mechanism::Shm => "shm",
             Mechanism::ShmSpin => "shm+spin",
             Mechanism::ShmBlock => "shm+block",
+            Mechanism::ShmLoan => "shm+loan",
+            Mechanism::Signal => "signal",
         }
+    }
+
+    /// The one payload size the mechanism carries, if it has only one.
+    pub(crate) fn fixed_size(self) -> Option<usize> {
+        (self == Mechanism::Signal).then_some(super::signal::PAYLOAD)
+    }
+
+    /// One of the shared-memory rings.
+    pub(crate) fn is_shm(self) -> bool {
+        matches!(
+            self,
+            Mechanism::Shm | Mechanism::ShmSpin | Mechanism::ShmBlock | Mechanism::ShmLoan
+        )
     }
 
     pub(crate) fn parse(name: &str) -> Option<Mechanism> {
@@ -58,10 +79,7 @@ impl Mechanism {
     /// A raw-syscall baseline exists (the kernel mechanisms; a ring in
     /// shared memory has no kernel path to compare with).
     pub(crate) fn has_raw(self) -> bool {
-        !matches!(
-            self,
-            Mechanism::Shm | Mechanism::ShmSpin | Mechanism::ShmBlock
-        )
+        !self.is_shm()
     }
 
     /// The largest message the mechanism carries in one piece, and why.
@@ -102,7 +120,8 @@ impl Mechanism {
                 let key = crate::bench::raw::sysv_key(tag, which);
                 format!("sysvmq:{key:#x}")
             }
-            Mechanism::Shm => shm(""),
+            Mechanism::Shm | Mechanism::ShmLoan => shm(""),
+            Mechanism::Signal => String::new(), // process ids, not endpoints
             Mechanism::ShmSpin => shm("&wait=spin"),
             Mechanism::ShmBlock => shm("&wait=block"),
         }

@@ -18,6 +18,7 @@ mod pair;
 mod raw;
 pub(crate) mod report;
 pub(crate) mod results;
+mod signal;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -157,7 +158,12 @@ pub(crate) fn measure(plan: &Plan, progress: bool) -> Result<Results> {
     };
     let mut points = Vec::new();
     for &m in &plan.mechanisms {
-        for &size in &plan.sizes {
+        // A signal carries one fixed-size value: measured at that size only.
+        let sizes = match m.fixed_size() {
+            Some(size) => vec![size],
+            None => plan.sizes.clone(),
+        };
+        for size in sizes {
             if let Some((limit, why)) = m.limit().filter(|&(l, _)| size > l) {
                 results.skipped.push(Skipped {
                     mechanism: m.name().into(),

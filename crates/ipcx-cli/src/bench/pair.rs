@@ -13,9 +13,10 @@ use anyhow::{anyhow, Context, Result};
 use ipcx::{Bytes, Receiver, Sender};
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketType};
 
-use super::link::{IpcxLink, Link, StreamLink};
+use super::link::{IpcxLink, Link, LoanLink, StreamLink};
 use super::mechanism::Mechanism;
 use super::raw::{DgramLink, MqLink, PacketLink, SysvLink};
+use super::signal::{self, IpcxSignalLink, RawSignalLink};
 
 /// What the peer does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +88,13 @@ impl Spec {
     }
 
     fn start_ipcx(&self) -> Result<(Box<dyn Link>, Child)> {
+        if self.mechanism == Mechanism::Signal {
+            // Blocked here before the peer exists, so nothing it sends is lost.
+            let link = IpcxSignalLink::new(signal::number()?)?;
+            let mut child = self.command(&[]).spawn().context("start the peer")?;
+            ready_line(&mut child)?;
+            return Ok((Box::new(link.to(child.id() as i32)), child));
+        }
         if self.mechanism == Mechanism::Pipe {
             let mut child = self.command(&[]).spawn().context("start the peer")?;
             let to = child.stdin.take().expect("piped").into_raw_fd();
@@ -103,7 +111,7 @@ impl Spec {
             .context("start the peer")?;
         let ping = ready_line(&mut child)?;
         let tx = Sender::<Bytes>::open_timeout(ping, OPEN_WAIT)?;
-        Ok((Box::new(IpcxLink { tx, rx }), child))
+        Ok((ipcx_link(self.mechanism, tx, rx), child))
     }
 
     fn start_raw(&self) -> Result<(Box<dyn Link>, Child)> {
@@ -194,10 +202,26 @@ impl Spec {
                 ready_line(&mut child)?;
                 (Box::new(link), child)
             }
-            Mechanism::Shm | Mechanism::ShmSpin | Mechanism::ShmBlock => {
+            Mechanism::Signal => {
+                let link = RawSignalLink::new(signal::number()?)?;
+                let mut child = self.command(&[]).spawn()?;
+                ready_line(&mut child)?;
+                (Box::new(link.to(child.id() as i32)), child)
+            }
+            Mechanism::Shm | Mechanism::ShmSpin | Mechanism::ShmBlock | Mechanism::ShmLoan => {
                 return Err(anyhow!("shared memory has no raw kernel path"));
             }
         })
+    }
+}
+
+/// The ipcx side of a pair: copies in and out, or (`shm+loan`) the payload
+/// written and read where it lies in the ring.
+fn ipcx_link(m: Mechanism, tx: Sender<Bytes>, rx: Receiver<Bytes>) -> Box<dyn Link> {
+    if m == Mechanism::ShmLoan {
+        Box::new(LoanLink { tx, rx })
+    } else {
+        Box::new(IpcxLink { tx, rx })
     }
 }
 
@@ -268,6 +292,17 @@ impl Spec {
     /// The peer's side of the pair.
     fn join(&self) -> Result<Box<dyn Link>> {
         let dir = &self.dir;
+        if self.mechanism == Mechanism::Signal {
+            let parent = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get());
+            let signal = signal::number()?;
+            let link: Box<dyn Link> = if self.raw {
+                Box::new(RawSignalLink::new(signal)?.to(parent))
+            } else {
+                Box::new(IpcxSignalLink::new(signal)?.to(parent))
+            };
+            say_ready("");
+            return Ok(link);
+        }
         if !self.raw {
             if self.mechanism == Mechanism::Pipe {
                 let rx = Receiver::<Bytes>::open("pipe:0")?;
@@ -277,7 +312,7 @@ impl Spec {
             let rx = Receiver::<Bytes>::open(self.ep("ping"))?;
             say_ready(&rx.endpoint().to_string());
             let tx = Sender::<Bytes>::open_timeout(env("PONG"), OPEN_WAIT)?;
-            return Ok(Box::new(IpcxLink { tx, rx }));
+            return Ok(ipcx_link(self.mechanism, tx, rx));
         }
         Ok(match self.mechanism {
             Mechanism::Pipe => {
@@ -334,9 +369,10 @@ impl Spec {
                 say_ready("");
                 Box::new(link)
             }
-            Mechanism::Shm | Mechanism::ShmSpin | Mechanism::ShmBlock => {
+            Mechanism::Shm | Mechanism::ShmSpin | Mechanism::ShmBlock | Mechanism::ShmLoan => {
                 return Err(anyhow!("shared memory has no raw kernel path"))
             }
+            Mechanism::Signal => unreachable!("joined above"),
         })
     }
 }
