@@ -126,49 +126,43 @@ impl Carrier {
     ) -> Result<Received, Fail> {
         match self {
             Carrier::Socket(fd) => loop {
-                // Before a blocking receive, poll for a while (`wait=`,
-                // sys::Spin) with non-blocking receives.
-                if deadline.is_none() {
-                    let got = sys::spin_for(spin, None, || {
-                        match sys::recv_packet(fd.as_fd(), buf, true) {
-                            Ok(n) => Ok(Some(n)),
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-                            Err(e) => Err(e),
-                        }
-                    })
+                // Poll for a while with non-blocking receives (`wait=`,
+                // sys::Spin; cut to the deadline), then sleep.
+                let mut take = || match sys::recv_packet(fd.as_fd(), buf, true) {
+                    Ok(n) => Ok(Some(n)),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+                    Err(e) => Err(e),
+                };
+                let mut got = sys::spin_for(spin, deadline, &mut take)
                     .map_err(|e| io_fail("receive failed", e, label))?;
-                    if let Some(n) = got {
-                        return Ok(Received {
-                            range: 0..n.min(buf.len()),
-                            full_len: n,
-                        });
-                    }
+                if got.is_none() && deadline.is_none() {
+                    got = Some(
+                        sys::recv_packet(fd.as_fd(), buf, false)
+                            .map_err(|e| io_fail("receive failed", e, label))?,
+                    );
+                } else if got.is_none() && spin.is_off() {
+                    got = take().map_err(|e| io_fail("receive failed", e, label))?;
                 }
-                match sys::recv_packet(fd.as_fd(), buf, deadline.is_some()) {
-                    Ok(n) => {
+                match got {
+                    Some(n) => {
                         return Ok(Received {
                             range: 0..n.min(buf.len()),
                             full_len: n,
                         })
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        wait(fd.as_fd(), PollFlags::IN, deadline, label)?
-                    }
-                    Err(e) => return Err(io_fail("receive failed", e, label)),
+                    None => wait(fd.as_fd(), PollFlags::IN, deadline, label)?,
                 }
             },
             Carrier::PosixMq { mq, .. } => loop {
-                // Before a blocking receive, poll for a while with receives
-                // that return at once (`wait=`, see sys::Spin).
-                if deadline.is_none() {
-                    let got =
-                        sys::spin_for(spin, None, || Ok(mq.try_receive(buf).ok())).unwrap_or(None);
-                    if let Some((n, _)) = got {
-                        return Ok(Received {
-                            range: 0..n,
-                            full_len: n,
-                        });
-                    }
+                // Poll for a while with receives that return at once
+                // (`wait=`, see sys::Spin; cut to the deadline), then sleep.
+                let got =
+                    sys::spin_for(spin, deadline, || Ok(mq.try_receive(buf).ok())).unwrap_or(None);
+                if let Some((n, _)) = got {
+                    return Ok(Received {
+                        range: 0..n,
+                        full_len: n,
+                    });
                 }
                 match mq.receive(buf, deadline) {
                     Ok((n, _priority)) => {

@@ -423,14 +423,18 @@ impl StreamReader {
                 let _ = sys::spin_readable(self.fd.as_fd(), self.spin, None);
                 self.read_more(false)?;
             }
+            // With a deadline too, poll first (cut to the deadline).
             (Some(_), FdKind::Pipe) => {
-                if !self.wait_readable(deadline)? {
+                if !self.spin_readable(deadline)? && !self.wait_readable(deadline)? {
                     return Err(Fail::NotReady);
                 }
                 self.read_more(false)?;
             }
             (Some(_), FdKind::Socket) => {
-                if !self.read_more(true)? && !self.wait_readable(deadline)? {
+                if !self.read_more(true)?
+                    && !self.spin_readable(deadline)?
+                    && !self.wait_readable(deadline)?
+                {
                     return Err(Fail::NotReady);
                 }
             }
@@ -440,6 +444,11 @@ impl StreamReader {
 
     fn wait_readable(&self, deadline: Deadline) -> Result<bool, Fail> {
         sys::wait(self.fd.as_fd(), PollFlags::IN, deadline)
+            .map_err(|e| io_fail("poll", e, &self.label))
+    }
+
+    fn spin_readable(&self, deadline: Deadline) -> Result<bool, Fail> {
+        sys::spin_readable(self.fd.as_fd(), self.spin, deadline)
             .map_err(|e| io_fail("poll", e, &self.label))
     }
 
