@@ -153,6 +153,7 @@ pub(crate) fn run(a: AdviseArgs) -> Result<ExitCode> {
                     quick: true,
                     scale: 0.5,
                     count: None,
+                    duration: None,
                 },
                 false,
             )?

@@ -202,6 +202,10 @@ pub(crate) struct BenchArgs {
     /// Exactly this many ping-pong rounds and streamed messages per point.
     #[arg(long, value_name = "N", conflicts_with = "scale")]
     pub(crate) count: Option<usize>,
+    /// About this long per point and test (e.g. 200ms, 2s): each point is
+    /// first timed on a short run, then its counts are set to fill it.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", conflicts_with_all = ["scale", "count"])]
+    pub(crate) duration: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]

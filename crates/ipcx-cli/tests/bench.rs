@@ -25,17 +25,9 @@ const KERNEL: [&str; 10] = [
 const SHM: [&str; 4] = ["shm", "shm+spin", "shm+block", "shm+loan"];
 
 fn quick_json(extra: &[&str]) -> Value {
-    let out = ipcx()
-        .args(["bench", "--quick", "--json", "--scale", "0.2"])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("well-formed JSON")
+    let mut args = vec!["--quick", "--scale", "0.2"];
+    args.extend_from_slice(extra);
+    bench_json(&args)
 }
 
 fn points<'a>(r: &'a Value, kind: &str, mechanism: &str, imp: &str) -> Vec<&'a Value> {
@@ -190,4 +182,42 @@ fn unknown_mechanisms_and_bad_files_are_clear_errors() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.json"));
+}
+
+/// `--duration` times each point on a short run first, then sizes its
+/// counts to fill the time: a fast mechanism gets many rounds.
+#[test]
+fn duration_sizes_each_point_to_the_time_given() {
+    let t0 = std::time::Instant::now();
+    let r = bench_json(&[
+        "--mechanisms",
+        "pipe",
+        "--sizes",
+        "64",
+        "--duration",
+        "100ms",
+    ]);
+    assert!(t0.elapsed() < std::time::Duration::from_secs(20));
+    for p in r["latency"].as_array().unwrap() {
+        // 100 ms of round trips of a few µs each (minus the warm-up tenth).
+        assert!(p["samples"].as_u64().unwrap() > 1000, "{p}");
+    }
+    for p in r["throughput"].as_array().unwrap() {
+        assert!(p["messages"].as_u64().unwrap() > 10_000, "{p}");
+    }
+}
+
+/// `ipcx bench --json` with the arguments given.
+fn bench_json(args: &[&str]) -> Value {
+    let out = ipcx()
+        .args(["bench", "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("well-formed JSON")
 }

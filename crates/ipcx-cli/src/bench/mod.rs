@@ -43,6 +43,8 @@ pub(crate) struct Plan {
     pub(crate) scale: f64,
     /// Overrides them.
     pub(crate) count: Option<usize>,
+    /// Sizes the counts of each point to take about this long.
+    pub(crate) duration: Option<Duration>,
 }
 
 impl Plan {
@@ -78,6 +80,7 @@ impl Plan {
             quick: args.quick,
             scale: args.scale.unwrap_or(1.0),
             count: args.count.map(|n| n.max(20)),
+            duration: args.duration,
         })
     }
 
@@ -220,6 +223,15 @@ pub(crate) fn measure(plan: &Plan, progress: bool) -> Result<Results> {
             };
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir)?;
+            let spec = match plan.duration {
+                Some(d) => {
+                    let sized = fill(&spec, d).with_context(|| what.clone())?;
+                    let _ = std::fs::remove_dir_all(&dir);
+                    std::fs::create_dir_all(&dir)?;
+                    sized
+                }
+                None => spec,
+            };
             let load = machine::Load::now();
             if test == "latency" {
                 let mut rtts = latency(&spec).with_context(|| what.clone())?;
@@ -275,6 +287,27 @@ pub(crate) fn measure(plan: &Plan, progress: bool) -> Result<Results> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(results)
+}
+
+/// `spec` with its count set so that the test takes about `d`: timed
+/// first on a short run (a tenth of a quick run's messages).
+fn fill(spec: &Spec, d: Duration) -> Result<Spec> {
+    let trial = Spec {
+        count: (spec.count / 10).clamp(50, 10_000),
+        tag: format!("{}c", spec.tag),
+        ..spec.clone()
+    };
+    let per_message = if spec.role == Role::Echo {
+        let rtts = latency(&trial)?;
+        rtts.iter().sum::<f64>() / rtts.len().max(1) as f64 * 1e-9
+    } else {
+        1.0 / throughput(&trial)?.0.max(1.0)
+    };
+    let count = (d.as_secs_f64() / per_message.max(1e-9)) as usize;
+    Ok(Spec {
+        count: count.clamp(100, 50_000_000),
+        ..spec.clone()
+    })
 }
 
 /// Streams per throughput point (the median is reported).
