@@ -534,6 +534,17 @@ fn rm_removes_only_what_is_stale() {
     assert!(std::path::Path::new(&format!("/dev/shm/{}", tag("live"))).exists());
     // A statistics file left by a killed process goes too.
     assert!(!std::path::Path::new(&format!("/dev/shm{stats}")).exists());
+
+    // A stale socket file named alone: removed, and that is a success.
+    let alone = dir.join("alone.sock");
+    drop(UnixListener::bind(&alone).unwrap());
+    let out = ipcx().arg("rm").arg(&alone).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!alone.exists());
 }
 
 /// Unlinks a POSIX queue on drop: a killed receiver cannot.

@@ -148,8 +148,8 @@ pub(crate) fn measure(plan: &Plan, progress: bool) -> Result<Results> {
     if pinned.is_some() {
         machine::pin(a);
     }
-    let dir = std::env::temp_dir().join(format!("ipcx-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+    let scratch = Scratch::new()?;
+    let dir = scratch.0.clone();
     let mut results = Results {
         version: results::VERSION,
         started,
@@ -221,13 +221,11 @@ pub(crate) fn measure(plan: &Plan, progress: bool) -> Result<Results> {
                 tag: format!("{}-{}", spec.tag, &test[..1]),
                 ..spec.clone()
             };
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir)?;
+            scratch.renew()?;
             let spec = match plan.duration {
                 Some(d) => {
                     let sized = fill(&spec, d).with_context(|| what.clone())?;
-                    let _ = std::fs::remove_dir_all(&dir);
-                    std::fs::create_dir_all(&dir)?;
+                    scratch.renew()?;
                     sized
                 }
                 None => spec,
@@ -252,8 +250,7 @@ pub(crate) fn measure(plan: &Plan, progress: bool) -> Result<Results> {
                 for k in 0..STREAMS {
                     if k > 0 {
                         // A fresh directory per pair (raw sockets are bound there).
-                        let _ = std::fs::remove_dir_all(&dir);
-                        std::fs::create_dir_all(&dir)?;
+                        scratch.renew()?;
                     }
                     let stream = Spec {
                         count: per_stream,
@@ -285,7 +282,6 @@ pub(crate) fn measure(plan: &Plan, progress: bool) -> Result<Results> {
             run_started.elapsed().as_secs_f64()
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(results)
 }
 
@@ -308,6 +304,30 @@ fn fill(spec: &Spec, d: Duration) -> Result<Spec> {
         count: count.clamp(100, 50_000_000),
         ..spec.clone()
     })
+}
+
+/// The directory the pairs put their FIFOs and socket files in, emptied
+/// for each pair and removed when the run ends, failed or not.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Scratch> {
+        let dir = std::env::temp_dir().join(format!("ipcx-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Scratch(dir))
+    }
+
+    fn renew(&self) -> Result<()> {
+        let _ = std::fs::remove_dir_all(&self.0);
+        std::fs::create_dir_all(&self.0)?;
+        Ok(())
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Streams per throughput point (the median is reported).

@@ -60,6 +60,9 @@ pub(crate) fn run(args: RmArgs) -> anyhow::Result<ExitCode> {
             verdicts.push((v, o));
         }
     }
+    // Looked at before anything is removed: a named file removed below
+    // was found.
+    let named_paths_existed = args.names.iter().any(|n| Path::new(n).exists());
     // Socket files: the paths named, or those under /tmp and /run.
     let mut sockets = Vec::new();
     if args.names.is_empty() {
@@ -105,10 +108,7 @@ pub(crate) fn run(args: RmArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    if !args.names.is_empty()
-        && verdicts.is_empty()
-        && !args.names.iter().any(|n| Path::new(n).exists())
-    {
+    if !args.names.is_empty() && verdicts.is_empty() && !named_paths_existed {
         anyhow::bail!("nothing named {} was found", args.names.join(", "));
     }
     Ok(if failed == 0 {
