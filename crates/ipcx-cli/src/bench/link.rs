@@ -9,62 +9,43 @@ use ipcx::{Bytes, Receiver, Sender};
 /// Sends and receives whole messages.
 pub(crate) trait Link {
     fn send(&mut self, msg: &[u8]) -> io::Result<()>;
-    /// Receives one message into `buf`, returning its length.
+    /// Receives one message, returning its length. Where the payload
+    /// lands is the link's business: a raw `read` leaves it in `buf`; ipcx
+    /// lends it where it arrived and the link reads it there.
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize>;
     /// Like `recv`, but `None` after `timeout` without a message (for
     /// lossy mechanisms, where waiting for every message may never end).
     fn recv_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>>;
+    /// Receives one message and sends it back (the ping-pong peer).
+    fn echo(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        let n = self.recv(buf)?;
+        self.send(&buf[..n])
+    }
 }
 
 /// ipcx: one channel each way.
+///
+/// A received message is lent where it arrived (`recv_bytes_with`), as a
+/// raw `read` leaves it in the caller's buffer; it is not copied again.
+/// On a kernel transport the kernel's copy into ipcx's buffer is the read,
+/// as it is into a raw loop's. On a ring nothing copies it on the way, so
+/// the receiver reads every word of it where it lies (`read_in_place`).
 pub(crate) struct IpcxLink {
     pub(crate) tx: Sender<Bytes>,
     pub(crate) rx: Receiver<Bytes>,
+    /// Read each message where it lies (shared memory).
+    pub(crate) read_in_place: bool,
+    /// Write each payload straight into the ring (`Sender::send_with`,
+    /// `shm+loan`) instead of copying it from a buffer made beforehand.
+    pub(crate) loan: bool,
 }
 
 fn io_err(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(e.to_string())
 }
 
-impl Link for IpcxLink {
-    fn send(&mut self, msg: &[u8]) -> io::Result<()> {
-        self.tx.send_bytes(msg).map_err(io_err)
-    }
-
-    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        // No deadline, like the raw calls: a deadline makes some links poll
-        // (System V queues cannot be waited on with a timeout).
-        self.rx
-            .recv_bytes_with(None, |m| {
-                buf[..m.len()].copy_from_slice(m);
-                m.len()
-            })
-            .map_err(io_err)
-    }
-
-    fn recv_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
-        match self.rx.recv_bytes_with(Some(timeout), |m| {
-            buf[..m.len()].copy_from_slice(m);
-            m.len()
-        }) {
-            Ok(n) => Ok(Some(n)),
-            Err(ipcx::RecvTimeoutError::Timeout) => Ok(None),
-            Err(e) => Err(io_err(e)),
-        }
-    }
-}
-
-/// `shm+loan`: the sender writes the payload straight into the ring
-/// (`Sender::send_with`) and the receiver reads it where it lies
-/// (`recv_bytes_with`), summing its words instead of copying it out. The
-/// payload is still written and read once each, as in every other link.
-pub(crate) struct LoanLink {
-    pub(crate) tx: Sender<Bytes>,
-    pub(crate) rx: Receiver<Bytes>,
-}
-
-/// Reads every byte of `m` (8 at a time) so that a lent message is really read.
-fn touch(m: &[u8]) -> u64 {
+/// Reads every byte of `m` (8 at a time), so that a lent message is read.
+fn read_all(m: &[u8]) -> u64 {
     let words = m.chunks_exact(8);
     let tail = words.remainder().iter().map(|&b| u64::from(b)).sum::<u64>();
     words.fold(tail, |acc, w| {
@@ -72,10 +53,21 @@ fn touch(m: &[u8]) -> u64 {
     })
 }
 
-impl Link for LoanLink {
+/// Takes a lent message: its length, after reading it if asked.
+fn take(m: &[u8], read_in_place: bool) -> usize {
+    if read_in_place {
+        std::hint::black_box(read_all(m));
+    }
+    m.len()
+}
+
+impl Link for IpcxLink {
     fn send(&mut self, msg: &[u8]) -> io::Result<()> {
-        // The payload is generated in place, as a loan is meant to be used;
-        // its first byte stands for what a producer would write.
+        if !self.loan {
+            return self.tx.send_bytes(msg).map_err(io_err);
+        }
+        // Generated in place, as a loan is meant to be used; the first
+        // byte stands for what a producer would write.
         let first = msg.first().copied().unwrap_or(0);
         self.tx
             .send_with(msg.len(), |slot| {
@@ -86,30 +78,44 @@ impl Link for LoanLink {
             .map_err(io_err)
     }
 
-    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    fn recv(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+        // No deadline, like the raw calls: a deadline makes some links poll
+        // (System V queues cannot be waited on with a timeout).
+        let read_in_place = self.read_in_place;
         self.rx
-            .recv_bytes_with(None, |m| {
-                std::hint::black_box(touch(m));
-                if let (Some(b), Some(&first)) = (buf.first_mut(), m.first()) {
-                    *b = first; // an echo sends back what it got
-                }
-                m.len()
-            })
+            .recv_bytes_with(None, |m| take(m, read_in_place))
             .map_err(io_err)
     }
 
-    fn recv_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
-        match self.rx.recv_bytes_with(Some(timeout), |m| {
-            std::hint::black_box(touch(m));
-            if let (Some(b), Some(&first)) = (buf.first_mut(), m.first()) {
-                *b = first;
-            }
-            m.len()
-        }) {
+    fn recv_timeout(&mut self, _buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
+        let read_in_place = self.read_in_place;
+        match self
+            .rx
+            .recv_bytes_with(Some(timeout), |m| take(m, read_in_place))
+        {
             Ok(n) => Ok(Some(n)),
             Err(ipcx::RecvTimeoutError::Timeout) => Ok(None),
             Err(e) => Err(io_err(e)),
         }
+    }
+
+    /// Sends the message back from where it was lent: no copy in between.
+    fn echo(&mut self, _buf: &mut [u8]) -> io::Result<()> {
+        let (tx, loan) = (&self.tx, self.loan);
+        self.rx
+            .recv_bytes_with(None, |m| {
+                if loan {
+                    tx.send_with(m.len(), |slot| {
+                        slot.copy_from_slice(m);
+                        m.len()
+                    })
+                    .map(|_| ())
+                    .map_err(io_err)
+                } else {
+                    tx.send_bytes(m).map_err(io_err)
+                }
+            })
+            .map_err(io_err)?
     }
 }
 

@@ -13,7 +13,7 @@ use anyhow::{anyhow, Context, Result};
 use ipcx::{Bytes, Receiver, Sender};
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketType};
 
-use super::link::{IpcxLink, Link, LoanLink, StreamLink};
+use super::link::{IpcxLink, Link, StreamLink};
 use super::mechanism::Mechanism;
 use super::raw::{DgramLink, MqLink, PacketLink, SysvLink};
 use super::signal::{self, IpcxSignalLink, RawSignalLink};
@@ -101,7 +101,7 @@ impl Spec {
             let from = child.stdout.take().expect("piped").into_raw_fd();
             let tx = Sender::<Bytes>::open(format!("pipe:{to}"))?;
             let rx = Receiver::<Bytes>::open(format!("pipe:{from}"))?;
-            return Ok((Box::new(IpcxLink { tx, rx }), child));
+            return Ok((ipcx_link(self.mechanism, tx, rx), child));
         }
         let rx = Receiver::<Bytes>::open(self.ep("pong"))?;
         let pong = rx.endpoint().to_string();
@@ -215,14 +215,14 @@ impl Spec {
     }
 }
 
-/// The ipcx side of a pair: copies in and out, or (`shm+loan`) the payload
-/// written and read where it lies in the ring.
+/// The ipcx side of a pair (see [`IpcxLink`]).
 fn ipcx_link(m: Mechanism, tx: Sender<Bytes>, rx: Receiver<Bytes>) -> Box<dyn Link> {
-    if m == Mechanism::ShmLoan {
-        Box::new(LoanLink { tx, rx })
-    } else {
-        Box::new(IpcxLink { tx, rx })
-    }
+    Box::new(IpcxLink {
+        tx,
+        rx,
+        read_in_place: m.is_shm(),
+        loan: m == Mechanism::ShmLoan,
+    })
 }
 
 /// Reads the peer's `READY [info]` line.
@@ -267,8 +267,7 @@ pub(crate) fn peer_main() -> Result<()> {
     match spec.role {
         Role::Echo => {
             for _ in 0..count {
-                let n = link.recv(&mut buf)?;
-                link.send(&buf[..n])?;
+                link.echo(&mut buf)?;
             }
         }
         Role::Source => {
@@ -307,7 +306,7 @@ impl Spec {
             if self.mechanism == Mechanism::Pipe {
                 let rx = Receiver::<Bytes>::open("pipe:0")?;
                 let tx = Sender::<Bytes>::open("pipe:1")?;
-                return Ok(Box::new(IpcxLink { tx, rx }));
+                return Ok(ipcx_link(self.mechanism, tx, rx));
             }
             let rx = Receiver::<Bytes>::open(self.ep("ping"))?;
             say_ready(&rx.endpoint().to_string());
