@@ -4,7 +4,7 @@
 use ipcx::{ErrorKind, Receiver, RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use std::collections::HashMap;
 
-use crate::harness::{eventually, Peer, Scratch, PATIENCE};
+use crate::harness::{eventually, Peer, Scratch, Watchdog, PATIENCE};
 use crate::raw;
 use crate::transports::{parent_receives, parent_sends, Family, Transport, SHORT};
 use crate::Msg;
@@ -13,6 +13,7 @@ pub type Case = fn(&Transport);
 
 pub const ALL: &[(&str, Case)] = &[
     ("boundaries_and_order", boundaries_and_order),
+    ("bursts_and_pauses", bursts_and_pauses),
     ("blocks_when_full", blocks_when_full),
     ("timeouts_and_sender_death", timeouts_and_sender_death),
     ("receiver_gone_fails_sends", receiver_gone_fails_sends),
@@ -97,6 +98,41 @@ fn boundaries_and_order(t: &Transport) {
             sizes[seq as usize % sizes.len()],
             "boundary moved"
         );
+        assert!(m.is_intact(), "payload of message {seq} corrupted");
+    }
+    expect_disconnected(&rx);
+    peer.finish();
+}
+
+/// Bursts of messages with pauses longer than a receiver polls between
+/// them: every message arrives, in order, whether the receiver waits with
+/// a timeout or without one. (A streaming receiver stops watching a lone
+/// Unix connection in epoll and must take it back before it sleeps; TCP
+/// watches its regime; receivers with a deadline poll, then sleep.)
+fn bursts_and_pauses(t: &Transport) {
+    let s = Scratch::new(t.name);
+    let (burst, bursts) = (100u64, 5u64);
+    let (rx, peer) = parent_receives::<Msg>(
+        t,
+        &s,
+        "send",
+        &[
+            ("count", (burst * bursts).to_string()),
+            ("sizes", "64".into()),
+            ("burst", burst.to_string()),
+            ("pause_ms", "30".into()),
+        ],
+    );
+    // Some receives wait without a timeout: a lost wake-up would hang.
+    let _dog = Watchdog::new(&format!("{}: bursts_and_pauses", t.name), PATIENCE);
+    for seq in 0..burst * bursts {
+        // Half the bursts taken with a timeout, half without.
+        let m = if (seq / burst) % 2 == 0 {
+            recv_msg(&rx)
+        } else {
+            rx.recv().expect("a message after a pause")
+        };
+        assert_eq!(m.seq, seq, "messages out of order");
         assert!(m.is_intact(), "payload of message {seq} corrupted");
     }
     expect_disconnected(&rx);

@@ -54,7 +54,14 @@ fn send(ep: &str) {
     let sizes = sizes();
     let n = count();
     let offset: u64 = param("offset").map_or(0, |o| o.parse().expect("offset"));
+    // `burst=B&pause_ms=P`: a pause after every B messages.
+    let burst: u64 = param("burst").map_or(u64::MAX, |b| b.parse().expect("burst"));
+    let pause =
+        Duration::from_millis(param("pause_ms").map_or(0, |p| p.parse().expect("pause_ms")));
     for i in 0..n {
+        if i > 0 && i % burst == 0 {
+            std::thread::sleep(pause);
+        }
         tx.send(Msg::new(offset + i, sizes[i as usize % sizes.len()]))
             .expect("peer sends");
     }
