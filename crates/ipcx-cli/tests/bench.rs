@@ -161,6 +161,41 @@ fn advise_recommends_with_reasons_and_figures() {
         plain.starts_with("use unix:") && plain.contains("not loopback TCP"),
         "{plain}"
     );
+
+    // The measurements refine the rules. With the 64-byte figures set to
+    // known rates: unix 1 M/s, shm 5 M/s, mq 1 M/s.
+    let mut r = r;
+    for p in r["throughput"].as_array_mut().unwrap() {
+        if p["size"] == 64 && p["implementation"] == "ipcx" {
+            let rate = match p["mechanism"].as_str().unwrap() {
+                "shm" => 5e6,
+                _ => 1e6,
+            };
+            p["messages_per_s"] = rate.into();
+        }
+    }
+    std::fs::write(&saved, r.to_string()).unwrap();
+    // 300 k/s: the rule of thumb says a ring, but unix carried 1 M here.
+    let rate = advise(&["--size", "64", "--rate", "300000"]);
+    assert!(
+        rate.starts_with("use unix:") && rate.contains("the rule of thumb said shm"),
+        "{rate}"
+    );
+    // 800 k/s: unix is not twice that; the ring is.
+    let rate = advise(&["--size", "64", "--rate", "800000"]);
+    assert!(rate.starts_with("use shm:"), "{rate}");
+    // 4 M/s: nothing is twice that here: said so.
+    let rate = advise(&["--size", "64", "--rate", "4000000"]);
+    assert!(
+        rate.starts_with("use shm:") && rate.contains("batch several messages"),
+        "{rate}"
+    );
+    // A requirement stands, with a warning when the rate is too high.
+    let prio = advise(&["--size", "64", "--priorities", "--rate", "900000"]);
+    assert!(
+        prio.starts_with("use mq:") && prio.contains("batch several messages"),
+        "{prio}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
