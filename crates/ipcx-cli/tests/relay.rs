@@ -784,9 +784,11 @@ fn owner_option_hands_created_files_over() {
         &format!("file:{file}?owner=65534"),
     ]);
     wait_for_path(&sock);
+    // Each is created 0600 by root first, then handed over: wait for both.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::metadata(&sock).unwrap().uid() != 65534 {
-        assert!(Instant::now() < deadline, "the socket was not handed over");
+    let owner = |path: &str| std::fs::metadata(path).map_or(0, |m| m.uid());
+    while owner(&sock) != 65534 || owner(&file) != 65534 {
+        assert!(Instant::now() < deadline, "the files were not handed over");
         std::thread::sleep(Duration::from_millis(5));
     }
     let meta = std::fs::metadata(&sock).unwrap();
