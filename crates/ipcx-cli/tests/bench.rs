@@ -131,18 +131,10 @@ fn advise_recommends_with_reasons_and_figures() {
     let r = quick_json(&["--mechanisms", "unix,tcp,shm,mq", "--sizes", "64,64KiB"]);
     std::fs::write(&saved, r.to_string()).unwrap();
     let advise = |args: &[&str]| {
-        let out = ipcx()
-            .arg("advise")
-            .args(args)
-            .args(["--from", saved.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let mut all = vec!["advise"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--from", saved.to_str().unwrap()]);
+        String::from_utf8(stdout_of(&all)).unwrap()
     };
     let big = advise(&["--size", "8MiB"]);
     assert!(
@@ -244,15 +236,18 @@ fn duration_sizes_each_point_to_the_time_given() {
 
 /// `ipcx bench --json` with the arguments given.
 fn bench_json(args: &[&str]) -> Value {
-    let out = ipcx()
-        .args(["bench", "--json"])
-        .args(args)
-        .output()
-        .unwrap();
+    let mut all = vec!["bench", "--json"];
+    all.extend_from_slice(args);
+    serde_json::from_slice(&stdout_of(&all)).expect("well-formed JSON")
+}
+
+/// What `ipcx ARGS` prints, once it has exited successfully.
+fn stdout_of(args: &[&str]) -> Vec<u8> {
+    let out = ipcx().args(args).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("well-formed JSON")
+    out.stdout
 }
