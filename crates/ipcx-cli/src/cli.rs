@@ -292,9 +292,14 @@ pub(crate) struct SendArgs {
 pub(crate) struct RecvArgs {
     /// Where to receive, e.g. unix:/run/app.sock.
     pub(crate) endpoint: String,
-    /// Exit after this many messages (otherwise when every sender is gone).
+    /// Exit after this many messages, taking new senders until then
+    /// (otherwise exit when every sender so far is gone).
     #[arg(short = 'n', long = "count", value_name = "COUNT")]
     pub(crate) count: Option<u64>,
+    /// Keep taking new senders until stopped (SIGTERM, SIGINT, SIGHUP),
+    /// as the endpoint option serve=true.
+    #[arg(long)]
+    pub(crate) serve: bool,
     /// Give up (exit status 1) when no message arrives for this long.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub(crate) timeout: Option<Duration>,

@@ -226,8 +226,10 @@ fn duration_sizes_each_point_to_the_time_given() {
     ]);
     assert!(t0.elapsed() < std::time::Duration::from_secs(20));
     for p in r["latency"].as_array().unwrap() {
-        // 100 ms of round trips of a few µs each (minus the warm-up tenth).
-        assert!(p["samples"].as_u64().unwrap() > 1000, "{p}");
+        // 100 ms of round trips of a few µs each (minus the warm-up tenth):
+        // thousands on a quiet machine; a loaded one (a build beside it)
+        // measured 855 once, so the bound only says "sized, not fixed".
+        assert!(p["samples"].as_u64().unwrap() > 200, "{p}");
     }
     for p in r["throughput"].as_array().unwrap() {
         assert!(p["messages"].as_u64().unwrap() > 10_000, "{p}");

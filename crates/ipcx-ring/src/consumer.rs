@@ -44,6 +44,9 @@ pub struct Consumer {
     /// The producer sleeps for room and must be woken (after a release).
     wake_producer: bool,
     attached: bool,
+    /// After [`Consumer::stop_at_tail`]: records at or past this position
+    /// are not read.
+    limit: Option<u64>,
 }
 
 /// One message, lent by [`Consumer::try_read`] until the next read.
@@ -71,6 +74,14 @@ impl std::fmt::Display for NoFreeSlot {
 impl std::error::Error for NoFreeSlot {}
 
 impl Consumer {
+    /// Reads no further than what the producer has committed now: later
+    /// records are left in the ring (an orderly stop delivers what was sent
+    /// before it, and ends even while the producer goes on).
+    pub fn stop_at_tail(&mut self) {
+        let tail = self.ring.control().producer.tail.load(Ordering::Acquire);
+        self.limit = Some(tail.max(self.head));
+    }
+
     /// Attaches a new reader. On a blocking ring it starts at the oldest
     /// message still in the ring that no reader has released (messages sent
     /// before the first reader came wait for it); on a `DropOldest` ring at
@@ -138,6 +149,7 @@ impl Consumer {
             copy: Vec::new(),
             wake_producer: false,
             attached: true,
+            limit: None,
         })
     }
 
@@ -239,6 +251,12 @@ impl Consumer {
         }
         if self.held.is_some() {
             self.wake_producer |= self.release();
+        }
+        if self.limit.is_some_and(|limit| self.head >= limit) {
+            if self.published != self.head {
+                self.wake_producer |= self.publish();
+            }
+            return Ok(None);
         }
         let capacity = self.ring.geometry.capacity;
         let drop_oldest = self.ring.geometry.overflow == Overflow::DropOldest;

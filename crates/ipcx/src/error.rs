@@ -33,6 +33,8 @@ pub enum ErrorKind {
     Decode,
     /// Opening did not complete before its deadline.
     TimedOut,
+    /// A [`Stop`](crate::Stop) ended the operation (an orderly stop, not a fault).
+    Stopped,
     /// Any other operating-system error.
     Io,
 }
@@ -153,8 +155,21 @@ pub(crate) enum Fail {
     NotReady,
     /// The peer is gone; no more messages will pass.
     Disconnected,
+    /// The deadline's [`Stop`](crate::Stop) was triggered while waiting.
+    Stopped,
     /// Something else; the message says what.
     Error(Error),
+}
+
+impl From<crate::sys::Woke> for Result<(), Fail> {
+    /// A wait's end as the link sees it: go on, or give up.
+    fn from(woke: crate::sys::Woke) -> Self {
+        match woke {
+            crate::sys::Woke::Ready => Ok(()),
+            crate::sys::Woke::TimedOut => Err(Fail::NotReady),
+            crate::sys::Woke::Stopped => Err(Fail::Stopped),
+        }
+    }
 }
 
 impl From<Error> for Fail {
@@ -335,7 +350,8 @@ impl From<Fail> for RecvError {
         match f {
             Fail::Error(e) => RecvError::Failed(e),
             // Without a deadline NotReady cannot happen; treat it as the end.
-            Fail::NotReady | Fail::Disconnected => RecvError::Disconnected,
+            // A stopped receiver ends like a closed channel.
+            Fail::NotReady | Fail::Disconnected | Fail::Stopped => RecvError::Disconnected,
         }
     }
 }
@@ -344,7 +360,7 @@ impl From<Fail> for TryRecvError {
     fn from(f: Fail) -> Self {
         match f {
             Fail::NotReady => TryRecvError::Empty,
-            Fail::Disconnected => TryRecvError::Disconnected,
+            Fail::Disconnected | Fail::Stopped => TryRecvError::Disconnected,
             Fail::Error(e) => TryRecvError::Failed(e),
         }
     }
@@ -354,7 +370,7 @@ impl From<Fail> for RecvTimeoutError {
     fn from(f: Fail) -> Self {
         match f {
             Fail::NotReady => RecvTimeoutError::Timeout,
-            Fail::Disconnected => RecvTimeoutError::Disconnected,
+            Fail::Disconnected | Fail::Stopped => RecvTimeoutError::Disconnected,
             Fail::Error(e) => RecvTimeoutError::Failed(e),
         }
     }
@@ -364,6 +380,7 @@ impl<T> SendError<T> {
     pub(crate) fn from_fail(f: Fail, msg: T) -> Self {
         match f {
             Fail::Error(e) => SendError::Failed(msg, e),
+            Fail::Stopped => SendError::Failed(msg, crate::Stop::error("send")),
             Fail::NotReady | Fail::Disconnected => SendError::Disconnected(msg),
         }
     }
@@ -374,6 +391,7 @@ impl<T> TrySendError<T> {
         match f {
             Fail::NotReady => TrySendError::Full(msg),
             Fail::Disconnected => TrySendError::Disconnected(msg),
+            Fail::Stopped => TrySendError::Failed(msg, crate::Stop::error("send")),
             Fail::Error(e) => TrySendError::Failed(msg, e),
         }
     }
@@ -384,6 +402,7 @@ impl<T> SendTimeoutError<T> {
         match f {
             Fail::NotReady => SendTimeoutError::Timeout(msg),
             Fail::Disconnected => SendTimeoutError::Disconnected(msg),
+            Fail::Stopped => SendTimeoutError::Failed(msg, crate::Stop::error("send")),
             Fail::Error(e) => SendTimeoutError::Failed(msg, e),
         }
     }

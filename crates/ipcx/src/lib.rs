@@ -67,6 +67,7 @@ pub mod pipe;
 pub mod raw;
 pub mod signal;
 pub mod stats;
+mod stop;
 pub mod sync;
 mod sys;
 mod transport;
@@ -102,7 +103,7 @@ pub mod fuzzing {
 }
 
 pub use channel::{
-    ByteReceiver, ByteSender, Bytes, Duplex, IntoIter, Iter, Listener, Pod, Receiver,
+    ByteReceiver, ByteSender, Bytes, Duplex, IntoIter, Iter, Listener, OpenOptions, Pod, Receiver,
     ReceiverGuard, Sender, SenderGuard,
 };
 pub use endpoint::{Endpoint, Scheme, UnixKind};
@@ -110,4 +111,5 @@ pub use error::{
     Error, ErrorKind, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
     TrySendError,
 };
+pub use stop::{Stop, STOP_SIGNALS};
 pub use sys::PeerCred;

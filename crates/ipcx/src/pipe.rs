@@ -90,7 +90,7 @@ fn sender_on<T>(fd: OwnedFd) -> Result<Sender<T>, Error> {
         ep: &ep,
         label: transport::label_of(&ep),
         hello,
-        deadline: None,
+        deadline: crate::sys::Deadline::NEVER,
     };
     let writer = transport::pipe::writer(&ctx, fd)?;
     Ok(Sender::from_parts(Outbound::Stream(writer), info(ep)))
@@ -107,7 +107,7 @@ fn receiver_on<T>(fd: OwnedFd) -> Receiver<T> {
         ep: &ep,
         label: transport::label_of(&ep),
         hello,
-        deadline: None,
+        deadline: crate::sys::Deadline::NEVER,
     };
     let reader = transport::pipe::reader(&ctx, fd);
     Receiver::from_parts(Inbound::Stream(reader), info(ep))

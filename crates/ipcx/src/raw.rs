@@ -37,7 +37,7 @@ use rustix::fs::OFlags;
 
 use crate::endpoint::{Address, Endpoint, ToEndpoint, UnixKind};
 use crate::error::{Error, ErrorKind};
-use crate::sys::{deadline_in, Deadline, PeerCred};
+use crate::sys::{Deadline, PeerCred};
 use crate::transport::{self, fifo, label_of, socket, tcp, udp, ListenSocket, RemoveOnDrop};
 
 /// Which way a one-way object (`fifo:`, `pipe:N`) is opened.
@@ -80,7 +80,7 @@ impl RawConn {
     pub fn connect(endpoint: impl ToEndpoint, timeout: Option<Duration>) -> Result<RawConn, Error> {
         let ep = endpoint.to_endpoint()?;
         let label = label_of(&ep);
-        let deadline = timeout.and_then(deadline_in);
+        let deadline = Deadline::after(timeout);
         transport::retry_while_nobody_there(deadline, &label, || connect_once(&ep, deadline))
             .map_err(|e| e.at(&label))
     }
@@ -106,7 +106,7 @@ impl RawConn {
     ) -> Result<RawConn, Error> {
         let ep = endpoint.to_endpoint()?;
         let label = label_of(&ep);
-        let deadline = timeout.and_then(deadline_in);
+        let deadline = Deadline::after(timeout);
         match ep.address() {
             Address::Pipe(fd) => Ok(RawConn::new(transport::pipe::adopt(*fd)?, ep.clone())),
             Address::Fifo(path) => transport::retry_while_nobody_there(deadline, &label, || {
@@ -181,7 +181,7 @@ impl fmt::Debug for RawConn {
     }
 }
 
-fn connect_once(ep: &Endpoint, deadline: Deadline) -> Result<RawConn, Error> {
+fn connect_once(ep: &Endpoint, deadline: Deadline<'_>) -> Result<RawConn, Error> {
     match ep.address() {
         Address::Unix(kind, addr) => {
             let fd = socket::connect_unix(*kind, addr)?;
@@ -278,16 +278,16 @@ impl RawListener {
     /// Waits for the next peer. A peer refused by `allow_uid` is an
     /// error; the listener goes on.
     pub fn accept(&self) -> Result<RawConn, Error> {
-        self.accept_until(None)
+        self.accept_until(Deadline::NEVER)
     }
 
     /// Like [`RawListener::accept`], waiting at most `timeout`
     /// ([`ErrorKind::TimedOut`] then).
     pub fn accept_timeout(&self, timeout: Duration) -> Result<RawConn, Error> {
-        self.accept_until(deadline_in(timeout))
+        self.accept_until(Deadline::after(Some(timeout)))
     }
 
-    fn accept_until(&self, deadline: Deadline) -> Result<RawConn, Error> {
+    fn accept_until(&self, deadline: Deadline<'_>) -> Result<RawConn, Error> {
         let tcp = self.local.scheme() == crate::Scheme::Tcp;
         let (fd, peer_cred) = self.socket.accept(tcp, deadline)?;
         let mut conn = RawConn::new(fd, self.local.clone());

@@ -13,9 +13,10 @@
 //! fault in the process itself (SIGSEGV, SIGBUS, SIGFPE, SIGILL) are
 //! delivered to the faulting thread and are not for messaging.
 //!
-//! [`Shutdown`] turns SIGTERM, SIGINT and SIGHUP into an orderly stop: the
-//! first one sets a flag the program checks; a second one gets the
-//! signal's default action at once (so a second Ctrl-C always kills).
+//! [`Stop::on_signals`](crate::Stop::on_signals) turns SIGTERM, SIGINT and
+//! SIGHUP into an orderly stop: the first one wakes every end opened with
+//! the stop; a second one gets the signal's default action at once (so a
+//! second Ctrl-C always kills).
 //!
 //! A receiver blocks its signals in the thread that creates it: create it
 //! before starting other threads (they inherit the mask), or a signal may
@@ -34,14 +35,12 @@
 
 use std::fmt;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use rustix::event::PollFlags;
 
 use crate::error::{Error, ErrorKind};
-use crate::sys::{self, signal as raw};
+use crate::sys::{self, signal as raw, Deadline};
 
 /// A signal taken by a [`SignalReceiver`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,15 +171,16 @@ impl SignalReceiver {
 
     /// Waits for the next signal.
     pub fn recv(&self) -> Result<Received, Error> {
-        self.recv_until(None).map(|r| r.expect("no deadline"))
+        self.recv_until(Deadline::NEVER)
+            .map(|r| r.expect("no deadline"))
     }
 
     /// Waits at most `timeout`; `Ok(None)` if nothing came.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Received>, Error> {
-        self.recv_until(sys::deadline_in(timeout))
+        self.recv_until(sys::Deadline::after(Some(timeout)))
     }
 
-    fn recv_until(&self, deadline: sys::Deadline) -> Result<Option<Received>, Error> {
+    fn recv_until(&self, deadline: Deadline<'_>) -> Result<Option<Received>, Error> {
         // Like every ipcx receiver, poll (non-blocking reads) for up to
         // 20 µs before sleeping: a signal that comes meanwhile costs its
         // sender no wake-up. Measured (`ipcx bench --mechanisms signal`):
@@ -199,9 +199,9 @@ impl SignalReceiver {
             match take() {
                 Ok(Some(s)) => return Ok(Some(received(s))),
                 Ok(None) => {
-                    if !sys::wait(self.fd.as_fd(), PollFlags::IN, deadline)
-                        .map_err(|e| Error::io("poll", e))?
-                    {
+                    let woke = sys::wait(self.fd.as_fd(), PollFlags::IN, deadline)
+                        .map_err(|e| Error::io("poll", e))?;
+                    if woke != sys::Woke::Ready {
                         return Ok(None);
                     }
                 }
@@ -230,83 +230,5 @@ impl fmt::Debug for SignalReceiver {
     }
 }
 
-/// The signals that ask a program to stop.
-pub const STOP_SIGNALS: [i32; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
-
-/// An orderly-stop request from SIGTERM, SIGINT or SIGHUP.
-///
-/// After [`install`](Shutdown::install) the first such signal only sets a
-/// flag ([`requested`](Shutdown::requested)); the program then stops taking
-/// work (e.g. [`Receiver::shutdown`](crate::Receiver::shutdown)), finishes
-/// what it has, and exits 0. A second signal runs the default action
-/// immediately: nothing can make a stuck shutdown unkillable. Dropping the
-/// token removes the handlers. Built on `signal-hook`.
-///
-/// ```
-/// let stop = ipcx::signal::Shutdown::install()?;
-/// assert!(!stop.requested());
-/// # Ok::<(), ipcx::Error>(())
-/// ```
-pub struct Shutdown {
-    requested: Arc<AtomicBool>,
-    which: Arc<AtomicUsize>,
-    ids: Vec<signal_hook::SigId>,
-}
-
-impl Shutdown {
-    /// Installs the handlers for [`STOP_SIGNALS`].
-    pub fn install() -> Result<Shutdown, Error> {
-        let requested = Arc::new(AtomicBool::new(false));
-        let which = Arc::new(AtomicUsize::new(0));
-        let mut ids = Vec::new();
-        let fail = |e: std::io::Error| Error::io("cannot install the shutdown handlers", e);
-        for sig in STOP_SIGNALS {
-            // Order matters: the default action is armed by the flag, which
-            // the handler registered after it sets (signal-hook runs them in
-            // order), so only a second signal gets the default action.
-            ids.push(
-                signal_hook::flag::register_conditional_default(sig, Arc::clone(&requested))
-                    .map_err(fail)?,
-            );
-            ids.push(
-                signal_hook::flag::register_usize(sig, Arc::clone(&which), sig as usize)
-                    .map_err(fail)?,
-            );
-            ids.push(signal_hook::flag::register(sig, Arc::clone(&requested)).map_err(fail)?);
-        }
-        Ok(Shutdown {
-            requested,
-            which,
-            ids,
-        })
-    }
-
-    /// Whether a stop signal has arrived.
-    pub fn requested(&self) -> bool {
-        self.requested.load(Ordering::SeqCst)
-    }
-
-    /// The stop signal that arrived, if one did.
-    pub fn signal(&self) -> Option<i32> {
-        match self.which.load(Ordering::SeqCst) {
-            0 => None,
-            s => Some(s as i32),
-        }
-    }
-}
-
-impl Drop for Shutdown {
-    fn drop(&mut self) {
-        for id in self.ids.drain(..) {
-            signal_hook::low_level::unregister(id);
-        }
-    }
-}
-
-impl fmt::Debug for Shutdown {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Shutdown")
-            .field("requested", &self.requested())
-            .finish_non_exhaustive()
-    }
-}
+/// The signals that ask a program to stop (see [`Stop::on_signals`](crate::Stop::on_signals)).
+pub use crate::stop::STOP_SIGNALS;

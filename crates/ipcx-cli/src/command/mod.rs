@@ -6,6 +6,7 @@ pub(crate) mod recv;
 pub(crate) mod rm;
 pub(crate) mod send;
 pub(crate) mod signal;
+mod stdin_lines;
 
 use anyhow::{bail, Context};
 use ipcx::{Endpoint, Scheme};

@@ -1,58 +1,44 @@
-//! `ipcx recv ENDPOINT [-n COUNT]`
+//! `ipcx recv ENDPOINT [-n COUNT] [--serve]`
 
 use std::io::{self, Write};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ipcx::signal::{self, Shutdown};
-use ipcx::{ByteReceiver, RecvTimeoutError};
+use ipcx::{signal, ByteReceiver, OpenOptions, RecvTimeoutError, Stop};
 
 use crate::cli::RecvArgs;
-
-/// How often a waiting receiver looks whether a stop was requested.
-const STOP_CHECK: Duration = Duration::from_millis(100);
 
 pub(crate) fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
     // SIGTERM, SIGINT, SIGHUP: stop taking messages, print what is already
     // queued, exit 0. A second one kills at once.
-    let stop = Shutdown::install()?;
+    let stop = Stop::on_signals()?;
     let ep = super::endpoint_with(&args.endpoint, None, args.msg_type)?;
-    let rx = ByteReceiver::open(&ep)
+    let mut options = OpenOptions::new();
+    options.stop(&stop);
+    // With a count, a listening receiver takes new senders until it has
+    // them all (`ipcx recv -n 3` and three `ipcx send` calls).
+    if (args.serve || args.count.is_some()) && ep.scheme().options().contains(&"serve") {
+        options.serve(true);
+    }
+    let rx = ByteReceiver::open_with(&ep, &options)
         .with_context(|| format!("cannot open {} for receiving", args.endpoint))?;
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let mut received = 0u64;
     let mut failures = 0u64;
-    let mut stopping = false;
-    let mut last = Instant::now();
     while args.count.is_none_or(|n| received < n) {
-        if stop.requested() && !stopping {
-            rx.shutdown();
-            stopping = true;
-            let name = stop
-                .signal()
-                .map_or_else(|| "a stop signal".into(), signal::name);
-            eprintln!("ipcx recv: {name}: no longer taking messages; printing what is queued");
-        }
-        let wait = match args.timeout {
-            Some(t) => STOP_CHECK.min(t.saturating_sub(last.elapsed())),
-            None => STOP_CHECK,
-        };
-        match rx.recv_bytes_with(Some(wait), |msg| print(&mut out, msg, args.hex)) {
+        match rx.recv_bytes_with(args.timeout, |msg| print(&mut out, msg, args.hex)) {
             Ok(written) => {
                 written.context("cannot write to stdout")?;
                 received += 1;
-                last = Instant::now();
             }
             Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {
-                if let Some(t) = args.timeout.filter(|t| last.elapsed() >= *t) {
-                    anyhow::bail!(
-                        "{}: no message for {t:?} ({received} received)",
-                        rx.endpoint()
-                    );
-                }
+                let t = args.timeout.unwrap_or_default();
+                anyhow::bail!(
+                    "{}: no message for {t:?} ({received} received)",
+                    rx.endpoint()
+                );
             }
             Err(RecvTimeoutError::Failed(err)) => {
                 // One bad message or sender; the others go on.
@@ -60,6 +46,14 @@ pub(crate) fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
                 failures += 1;
             }
         }
+    }
+    if stop.is_stopped() {
+        let name = stop
+            .signal()
+            .map_or_else(|| "a stop signal".into(), signal::name);
+        eprintln!(
+            "ipcx recv: {name}: stopped after printing what was queued ({received} received)"
+        );
     }
     Ok(if failures == 0 {
         ExitCode::SUCCESS

@@ -1,37 +1,52 @@
 //! `ipcx send ENDPOINT [MESSAGE…]`
 
-use std::io::{self, BufRead};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use ipcx::{ByteSender, SendError};
+use ipcx::{ByteSender, ErrorKind, OpenOptions, SendError, Stop};
 
+use super::stdin_lines::StdinLines;
 use crate::cli::SendArgs;
 
 pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
+    // SIGTERM, SIGINT, SIGHUP: stop reading and sending, exit 0 (what was
+    // sent stays sent). A second one kills at once.
+    let stop = Stop::on_signals()?;
     let ep = super::endpoint_with(&args.endpoint, args.priority, args.msg_type)?;
-    let tx = match args.wait {
-        Some(wait) => ByteSender::open_timeout(&ep, wait),
-        None => ByteSender::open(&ep),
+    let mut options = OpenOptions::new();
+    options.stop(&stop);
+    if let Some(wait) = args.wait {
+        options.timeout(wait);
     }
-    .with_context(|| format!("cannot open {} for sending", args.endpoint))?;
-
+    let tx = match ByteSender::open_with(&ep, &options) {
+        Err(e) if e.kind() == ErrorKind::Stopped => return Ok(ExitCode::SUCCESS),
+        other => other.with_context(|| format!("cannot open {} for sending", args.endpoint))?,
+    };
     if !args.messages.is_empty() {
         for msg in &args.messages {
-            send_one(&tx, msg.as_bytes())?;
+            if !send_one(&tx, msg.as_bytes())? {
+                break;
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }
-    for line in io::stdin().lock().split(b'\n') {
-        let line = line.context("cannot read stdin")?;
-        send_one(&tx, &line)?;
+    let mut lines = StdinLines::new(&stop);
+    while let Some(line) = lines.next_line().context("cannot read stdin")? {
+        if !send_one(&tx, line)? {
+            break;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn send_one(tx: &ByteSender, msg: &[u8]) -> anyhow::Result<()> {
-    tx.send_bytes(msg).map_err(|e| match e {
-        SendError::Disconnected(_) => anyhow::anyhow!("{}: the receiver is gone", tx.endpoint()),
-        SendError::Failed(_, err) => anyhow::Error::new(err),
-    })
+/// Sends one message; `Ok(false)` when a stop ended the sending.
+fn send_one(tx: &ByteSender, msg: &[u8]) -> anyhow::Result<bool> {
+    match tx.send_bytes(msg) {
+        Ok(()) => Ok(true),
+        Err(SendError::Failed(_, err)) if err.kind() == ErrorKind::Stopped => Ok(false),
+        Err(SendError::Disconnected(_)) => {
+            anyhow::bail!("{}: the receiver is gone", tx.endpoint())
+        }
+        Err(SendError::Failed(_, err)) => Err(anyhow::Error::new(err)),
+    }
 }

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use ipcx::signal::Shutdown;
+use ipcx::Stop;
 use serde_json::json;
 
 use crate::cli::RelayArgs;
@@ -35,7 +35,7 @@ const TICK: Duration = Duration::from_millis(100);
 
 pub(crate) fn run(args: RelayArgs) -> anyhow::Result<ExitCode> {
     // SIGTERM/SIGINT/SIGHUP: stop accepting, write what was read, exit 0.
-    let stop = Shutdown::install()?;
+    let stop = Stop::on_signals()?;
     let usr1 = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(libc::SIGUSR1, Arc::clone(&usr1))
         .context("cannot install the SIGUSR1 handler")?;
@@ -201,7 +201,7 @@ fn serve(ctx: &Ctx<'_>, plan: &Plan<'_>, usr1: &AtomicBool) -> anyhow::Result<()
         while let Some(listener) = &listening {
             report_if_asked(ctx, usr1);
             let served_once = once && next_id > 0;
-            if ctx.stop.requested() || (served_once && active.load(Ordering::SeqCst) == 0) {
+            if ctx.stop.is_stopped() || (served_once && active.load(Ordering::SeqCst) == 0) {
                 // Stop accepting: the socket (and its file) goes now.
                 listening = None;
                 continue;

@@ -31,7 +31,7 @@ const MAX_DRAIN: Duration = Duration::from_secs(1);
 /// What every session shares.
 pub(crate) struct Ctx<'a> {
     pub(crate) log: &'a Log,
-    pub(crate) stop: &'a ipcx::signal::Shutdown,
+    pub(crate) stop: &'a ipcx::Stop,
     /// How long one direction may go on after the other has ended.
     pub(crate) close_delay: Duration,
 }
@@ -131,7 +131,7 @@ fn pump(ctx: &Ctx<'_>, id: u64, mut half: Half, first_end: &Mutex<Option<Instant
     let mut stopping = None::<Instant>;
     let result = loop {
         match stopping {
-            None if ctx.stop.requested() => {
+            None if ctx.stop.is_stopped() => {
                 half.source.stop();
                 stopping = Some(Instant::now());
             }

@@ -4,12 +4,13 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::{tag_of, Info, Receiver, Sender};
+use super::{tag_of, Info, OpenOptions, Receiver, Sender};
 use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::{Error, ErrorKind};
-use crate::sys::{deadline_in, Deadline, PeerCred};
+use crate::sys::{Deadline, PeerCred};
 use crate::transport::{self, ListenSocket, Opened};
 use crate::wire::hello::Hello;
+use crate::Stop;
 
 /// A listening socket that hands out one [`Duplex`] per connecting peer.
 ///
@@ -37,6 +38,7 @@ use crate::wire::hello::Hello;
 pub struct Listener {
     socket: ListenSocket,
     info: Info,
+    stop: Option<Stop>,
 }
 
 impl Listener {
@@ -46,7 +48,19 @@ impl Listener {
     pub fn bind(endpoint: impl ToEndpoint) -> Result<Listener, Error> {
         let ep = endpoint.to_endpoint()?;
         let (socket, info) = Info::split(transport::listen(&ep)?);
-        Ok(Listener { socket, info })
+        Ok(Listener {
+            socket,
+            info,
+            stop: None,
+        })
+    }
+
+    /// Like [`Listener::bind`], with a [`Stop`] that ends a waiting
+    /// [`accept`](Listener::accept) (with [`ErrorKind::Stopped`]).
+    pub fn bind_with(endpoint: impl ToEndpoint, options: &OpenOptions) -> Result<Listener, Error> {
+        let mut listener = Listener::bind(endpoint)?;
+        listener.stop = options.stop.clone();
+        Ok(listener)
     }
 
     /// The endpoint as bound (for `tcp:…:0`, with the port chosen).
@@ -57,17 +71,18 @@ impl Listener {
     /// Waits for a peer, exchanges hellos, and returns the connection.
     /// A peer that is refused (uid, type) is an error; the listener goes on.
     pub fn accept<S, R>(&self) -> Result<Duplex<S, R>, Error> {
-        self.accept_until(None)
+        self.accept_until(Deadline::NEVER)
     }
 
     /// Like [`Listener::accept`], waiting at most `timeout` (for the peer
     /// and for its hello).
     pub fn accept_timeout<S, R>(&self, timeout: Duration) -> Result<Duplex<S, R>, Error> {
-        self.accept_until(deadline_in(timeout))
+        self.accept_until(Deadline::after(Some(timeout)))
     }
 
-    fn accept_until<S, R>(&self, deadline: Deadline) -> Result<Duplex<S, R>, Error> {
+    fn accept_until<S, R>(&self, deadline: Deadline<'_>) -> Result<Duplex<S, R>, Error> {
         let label = &self.socket.label;
+        let deadline = deadline.with_stop(self.stop.as_ref().map(Stop::core));
         let tcp = self.info.local.scheme() == crate::Scheme::Tcp;
         let (fd, peer_cred) = self.socket.accept(tcp, deadline)?;
         let max_msg = self.info.local.options().max_msg;
@@ -121,15 +136,15 @@ pub struct Duplex<S, R> {
 impl<S, R> Duplex<S, R> {
     /// Connects to a [`Listener`] at `endpoint`.
     pub fn connect(endpoint: impl ToEndpoint) -> Result<Self, Error> {
-        Self::connect_until(endpoint, None)
+        Self::connect_until(endpoint, Deadline::NEVER)
     }
 
     /// Like [`Duplex::connect`], waiting up to `timeout` for a listener.
     pub fn connect_timeout(endpoint: impl ToEndpoint, timeout: Duration) -> Result<Self, Error> {
-        Self::connect_until(endpoint, deadline_in(timeout))
+        Self::connect_until(endpoint, Deadline::after(Some(timeout)))
     }
 
-    fn connect_until(endpoint: impl ToEndpoint, deadline: Deadline) -> Result<Self, Error> {
+    fn connect_until(endpoint: impl ToEndpoint, deadline: Deadline<'_>) -> Result<Self, Error> {
         let ep = endpoint.to_endpoint()?;
         let max_msg = ep.options().max_msg;
         let hello = Hello {

@@ -6,7 +6,7 @@
 
 use std::marker::PhantomData;
 use std::sync::MutexGuard;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -16,7 +16,7 @@ use super::sender::State;
 use super::{Bytes, Info, Receiver, Sender};
 use crate::codec;
 use crate::error::{Fail, RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
-use crate::sys::{deadline_in, Deadline};
+use crate::sys::Deadline;
 
 /// A [`Sender`] held by one thread; see [`Sender::lock`].
 #[derive(Debug)]
@@ -77,14 +77,14 @@ impl<T: Serialize> SenderGuard<'_, T> {
     /// Sends `msg`, blocking while the channel is full.
     pub fn send(&mut self, msg: T) -> Result<(), SendError<T>> {
         self.state
-            .send_value(&msg, None)
+            .send_value(&msg, Deadline::NEVER)
             .map_err(|f| SendError::from_fail(f, msg))
     }
 
     /// Sends `msg` if that can be done without waiting; else gives it back.
     pub fn try_send(&mut self, msg: T) -> Result<(), TrySendError<T>> {
         self.state
-            .send_value(&msg, Some(Instant::now()))
+            .send_value(&msg, Deadline::now())
             .map_err(|f| TrySendError::from_fail(f, msg))
     }
 }
@@ -93,7 +93,7 @@ impl SenderGuard<'_, Bytes> {
     /// Sends one message of raw bytes, blocking while the channel is full.
     pub fn send_bytes<B: AsRef<[u8]>>(&mut self, msg: B) -> Result<(), SendError<B>> {
         self.state
-            .send_raw(msg.as_ref(), None)
+            .send_raw(msg.as_ref(), Deadline::NEVER)
             .map_err(|f| SendError::from_fail(f, msg))
     }
 
@@ -104,7 +104,7 @@ impl SenderGuard<'_, Bytes> {
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<usize, SendError<()>> {
         self.state
-            .send_in_place(len, None, fill)
+            .send_in_place(len, Deadline::NEVER, fill)
             .map_err(|f| SendError::from_fail(f, ()))
     }
 }
@@ -112,24 +112,23 @@ impl SenderGuard<'_, Bytes> {
 impl<T> ReceiverGuard<'_, T> {
     fn with_bytes<R>(
         &mut self,
-        deadline: Deadline,
+        deadline: Deadline<'_>,
         f: impl FnOnce(&[u8]) -> Result<R, crate::Error>,
     ) -> Result<R, Fail> {
-        let bytes = self.link.recv(deadline)?;
-        f(bytes).map_err(|e| Fail::Error(e.at(&self.info.label())))
+        self.link.with_bytes(deadline, self.info, f)
     }
 }
 
 impl<T: DeserializeOwned> ReceiverGuard<'_, T> {
     /// Receives a message, blocking while the channel is empty.
     pub fn recv(&mut self) -> Result<T, RecvError> {
-        self.with_bytes(None, codec::decode::<T>)
+        self.with_bytes(Deadline::NEVER, codec::decode::<T>)
             .map_err(RecvError::from)
     }
 
     /// Receives a message if one is there now.
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        self.with_bytes(Some(Instant::now()), codec::decode::<T>)
+        self.with_bytes(Deadline::now(), codec::decode::<T>)
             .map_err(TryRecvError::from)
     }
 }
@@ -142,7 +141,7 @@ impl ReceiverGuard<'_, Bytes> {
         timeout: Option<Duration>,
         f: impl FnOnce(&[u8]) -> R,
     ) -> Result<R, RecvTimeoutError> {
-        self.with_bytes(timeout.and_then(deadline_in), |b| Ok(f(b)))
+        self.with_bytes(Deadline::after(timeout), |b| Ok(f(b)))
             .map_err(RecvTimeoutError::from)
     }
 }

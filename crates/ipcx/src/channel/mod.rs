@@ -3,12 +3,14 @@
 
 mod duplex;
 mod guard;
+mod options;
 mod pod;
 mod receiver;
 mod sender;
 
 pub use duplex::{Duplex, Listener};
 pub use guard::{ReceiverGuard, SenderGuard};
+pub use options::OpenOptions;
 pub use pod::Pod;
 pub use receiver::{IntoIter, Iter, Receiver};
 pub use sender::Sender;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::{Bytes, Receiver, Sender};
 use crate::error::{Error, ErrorKind, RecvError, RecvTimeoutError, SendError};
-use crate::sys::deadline_in;
+use crate::sys::Deadline;
 
 /// Marks a channel of plain-old-data values of `T`:
 /// `Sender<Pod<T>>` / `Receiver<Pod<T>>`.
@@ -34,7 +34,7 @@ pub struct Pod<T>(PhantomData<T>);
 impl<T: bytemuck::Pod> Sender<Pod<T>> {
     /// Sends a copy of `value`'s bytes.
     pub fn send_pod(&self, value: &T) -> Result<(), SendError<()>> {
-        self.send_raw_until(bytemuck::bytes_of(value), None)
+        self.send_raw_until(bytemuck::bytes_of(value), Deadline::NEVER)
             .map_err(|f| SendError::from_fail(f, ()))
     }
 
@@ -42,7 +42,7 @@ impl<T: bytemuck::Pod> Sender<Pod<T>> {
     /// then sends it: no copy on `shm:` (elsewhere it is built in a buffer).
     pub fn send_with(&self, fill: impl FnOnce(&mut T)) -> Result<(), SendError<()>> {
         let size = std::mem::size_of::<T>();
-        self.send_in_place(size, None, |buf| {
+        self.send_in_place(size, Deadline::NEVER, |buf| {
             buf.fill(0);
             match bytemuck::try_from_bytes_mut::<T>(buf) {
                 Ok(value) => fill(value),
@@ -72,7 +72,7 @@ impl Sender<Bytes> {
         len: usize,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<usize, SendError<()>> {
-        self.send_in_place(len, None, fill)
+        self.send_in_place(len, Deadline::NEVER, fill)
             .map_err(|f| SendError::from_fail(f, ()))
     }
 }
@@ -80,7 +80,7 @@ impl Sender<Bytes> {
 impl<T: bytemuck::Pod> Receiver<Pod<T>> {
     /// Receives a value (a copy), blocking while the channel is empty.
     pub fn recv_pod(&self) -> Result<T, RecvError> {
-        self.with_bytes(None, |b| view::<T, T>(b, |v| *v))
+        self.with_bytes(Deadline::NEVER, |b| view::<T, T>(b, |v| *v))
             .map_err(RecvError::from)
     }
 
@@ -91,7 +91,7 @@ impl<T: bytemuck::Pod> Receiver<Pod<T>> {
         timeout: Option<Duration>,
         f: impl FnOnce(&T) -> R,
     ) -> Result<R, RecvTimeoutError> {
-        self.with_bytes(timeout.and_then(deadline_in), |b| view::<T, R>(b, f))
+        self.with_bytes(Deadline::after(timeout), |b| view::<T, R>(b, f))
             .map_err(RecvTimeoutError::from)
     }
 }

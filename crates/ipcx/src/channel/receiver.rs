@@ -2,21 +2,21 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use super::{tag_of, Bytes, Info};
+use super::{tag_of, Bytes, Info, OpenOptions};
 use crate::codec;
 use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::Fail as LinkFail;
 use crate::error::{Error, Fail, RecvError, RecvTimeoutError, TryRecvError};
 use crate::link::Inbound;
 use crate::stats::{Counter, Role};
-use crate::sys::{deadline_in, Deadline};
+use crate::sys::Deadline;
 use crate::transport;
+use crate::Stop;
 
 /// The receiving end of a channel of `T`, on any mechanism.
 ///
@@ -31,8 +31,6 @@ use crate::transport;
 /// as [`RecvError::Failed`] once; the receiver goes on with the others.
 pub struct Receiver<T> {
     pub(super) link: Mutex<RecvState>,
-    /// After [`Receiver::shutdown`]: receive only what is already there.
-    stopped: AtomicBool,
     pub(super) info: Info,
     _type: PhantomData<fn() -> T>,
 }
@@ -46,13 +44,25 @@ impl<T> Receiver<T> {
         Ok(Self::from_parts(link, info))
     }
 
+    /// Opens with [`OpenOptions`]: a [`Stop`] that wakes every blocked
+    /// receive (the receiver then delivers what was already queued and
+    /// ends, as after [`Receiver::shutdown`]), and serving (a listening
+    /// receiver that keeps taking new senders after the last one left).
+    pub fn open_with(endpoint: impl ToEndpoint, options: &OpenOptions) -> Result<Self, Error> {
+        let ep = options.apply(endpoint.to_endpoint()?);
+        let rx = Self::open(&ep)?;
+        rx.link.lock().unwrap_or_else(|p| p.into_inner()).stop = options.stop.clone();
+        Ok(rx)
+    }
+
     pub(crate) fn from_parts(link: Inbound, info: Info) -> Self {
         Receiver {
             link: Mutex::new(RecvState {
                 stats: Counter::new(Role::Receiver, &info.local.to_string()),
                 link,
+                stop: None,
+                draining: false,
             }),
-            stopped: AtomicBool::new(false),
             info,
             _type: PhantomData,
         }
@@ -71,12 +81,15 @@ impl<T> Receiver<T> {
     /// queued is still received; then `recv` returns `Disconnected`,
     /// without waiting. (Pipes, FIFOs, TCP, UDP and queues cannot refuse
     /// their senders: what they send after the last receive is not read.)
+    ///
+    /// This takes the receiver's lock, so a receive blocked in another
+    /// thread finishes first; to wake one, open with a [`Stop`]
+    /// ([`OpenOptions::stop`]) and trigger it.
     pub fn shutdown(&self) {
         self.link
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .stop();
-        self.stopped.store(true, Ordering::SeqCst);
     }
 
     /// How many messages an `overflow=drop-oldest` shared-memory ring
@@ -92,15 +105,13 @@ impl<T> Receiver<T> {
     /// Receives one message's bytes and hands them to `f` without copying.
     pub(super) fn with_bytes<R>(
         &self,
-        deadline: Deadline,
+        deadline: Deadline<'_>,
         f: impl FnOnce(&[u8]) -> Result<R, Error>,
     ) -> Result<R, Fail> {
-        let mut link = self
-            .link
+        self.link
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let bytes = link.recv(deadline)?;
-        f(bytes).map_err(|e| Fail::Error(e.at(&self.info.label())))
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .with_bytes(deadline, &self.info, f)
     }
 }
 
@@ -111,24 +122,23 @@ impl Info {
 }
 
 impl<T: DeserializeOwned> Receiver<T> {
-    fn recv_until(&self, deadline: Deadline) -> Result<T, Fail> {
+    fn recv_until(&self, deadline: Deadline<'_>) -> Result<T, Fail> {
         self.with_bytes(deadline, codec::decode::<T>)
     }
 
     /// Receives a message, blocking while the channel is empty.
     pub fn recv(&self) -> Result<T, RecvError> {
-        self.recv_until(None).map_err(RecvError::from)
+        self.recv_until(Deadline::NEVER).map_err(RecvError::from)
     }
 
     /// Receives a message if one is there now.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        self.recv_until(Some(Instant::now()))
-            .map_err(TryRecvError::from)
+        self.recv_until(Deadline::now()).map_err(TryRecvError::from)
     }
 
     /// Receives a message, waiting at most `timeout`.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.recv_until(deadline_in(timeout))
+        self.recv_until(Deadline::after(Some(timeout)))
             .map_err(RecvTimeoutError::from)
     }
 
@@ -142,19 +152,19 @@ impl<T: DeserializeOwned> Receiver<T> {
 impl Receiver<Bytes> {
     /// Receives one raw message, blocking while the channel is empty.
     pub fn recv_bytes(&self) -> Result<Vec<u8>, RecvError> {
-        self.with_bytes(None, |b| Ok(b.to_vec()))
+        self.with_bytes(Deadline::NEVER, |b| Ok(b.to_vec()))
             .map_err(RecvError::from)
     }
 
     /// Receives one raw message if one is there now.
     pub fn try_recv_bytes(&self) -> Result<Vec<u8>, TryRecvError> {
-        self.with_bytes(Some(Instant::now()), |b| Ok(b.to_vec()))
+        self.with_bytes(Deadline::now(), |b| Ok(b.to_vec()))
             .map_err(TryRecvError::from)
     }
 
     /// Receives one raw message, waiting at most `timeout`.
     pub fn recv_bytes_timeout(&self, timeout: Duration) -> Result<Vec<u8>, RecvTimeoutError> {
-        self.with_bytes(deadline_in(timeout), |b| Ok(b.to_vec()))
+        self.with_bytes(Deadline::after(Some(timeout)), |b| Ok(b.to_vec()))
             .map_err(RecvTimeoutError::from)
     }
 
@@ -165,7 +175,7 @@ impl Receiver<Bytes> {
         timeout: Option<Duration>,
         f: impl FnOnce(&[u8]) -> R,
     ) -> Result<R, RecvTimeoutError> {
-        self.with_bytes(timeout.and_then(deadline_in), |b| Ok(f(b)))
+        self.with_bytes(Deadline::after(timeout), |b| Ok(f(b)))
             .map_err(RecvTimeoutError::from)
     }
 }
@@ -228,31 +238,83 @@ impl<T> fmt::Debug for Receiver<T> {
     }
 }
 
+/// Counts a received message and hands it to `f`.
+#[inline]
+fn finish<R>(
+    stats: &mut Counter,
+    bytes: &[u8],
+    info: &Info,
+    f: impl FnOnce(&[u8]) -> Result<R, Error>,
+) -> Result<R, LinkFail> {
+    stats.message(bytes.len());
+    // Waiting for messages is a receiver's normal state, not blocking.
+    let _ = crate::sys::take_blocked();
+    f(bytes).map_err(|e| LinkFail::Error(e.at(&info.label())))
+}
+
 /// A receiver's link and its published counters, under one lock.
 #[derive(Debug)]
 pub(super) struct RecvState {
     pub(super) link: Inbound,
     pub(super) stats: Counter,
+    /// Wakes a blocked receive; once triggered the receiver drains and ends.
+    pub(super) stop: Option<Stop>,
+    /// Stopped (by the stop or `shutdown`): what is queued, then the end.
+    pub(super) draining: bool,
 }
 
 impl RecvState {
-    /// Receives one message, counting it.
+    /// Receives one message, counts it and lends it to `f`; `f`'s error
+    /// is the message's (a decode error), named after `info`'s endpoint.
+    /// Once the stop came (or `shutdown`), only what is already queued is
+    /// taken, then the channel reports its end.
     #[inline]
-    pub(super) fn recv(&mut self, deadline: Deadline) -> Result<&[u8], LinkFail> {
-        let RecvState { link, stats } = self;
-        let got = link.recv(deadline);
-        match &got {
-            Ok(bytes) => stats.message(bytes.len()),
-            Err(LinkFail::Error(_)) => stats.error(),
-            Err(_) => {}
+    pub(super) fn with_bytes<R>(
+        &mut self,
+        deadline: Deadline<'_>,
+        info: &Info,
+        f: impl FnOnce(&[u8]) -> Result<R, Error>,
+    ) -> Result<R, LinkFail> {
+        if !self.draining && self.stop.as_ref().is_some_and(Stop::is_stopped) {
+            self.stop();
         }
-        // Waiting for messages is a receiver's normal state, not blocking.
+        let deadline = match (self.draining, self.stop.as_ref()) {
+            (true, _) => Deadline::now(),
+            (false, stop) => deadline.with_stop(stop.map(Stop::core)),
+        };
+        let RecvState { link, stats, .. } = self;
+        // Lent bytes cannot outlive a second receive: `f` runs in the arm.
+        let fail = match link.recv(deadline) {
+            Ok(bytes) => return finish(stats, bytes, info, f),
+            Err(LinkFail::Stopped) => None,
+            Err(other) => Some(other),
+        };
+        let fail = match fail {
+            Some(fail) => fail,
+            None => {
+                // Woken by the stop: drain what is queued.
+                self.stop();
+                match self.link.recv(Deadline::now()) {
+                    Ok(bytes) => return finish(&mut self.stats, bytes, info, f),
+                    Err(fail) => fail,
+                }
+            }
+        };
+        if let LinkFail::Error(_) = fail {
+            self.stats.error();
+        }
         let _ = crate::sys::take_blocked();
-        got
+        match fail {
+            LinkFail::NotReady if self.draining => Err(LinkFail::Disconnected),
+            other => Err(other),
+        }
     }
 
     pub(super) fn stop(&mut self) {
-        self.link.stop();
+        if !self.draining {
+            self.link.stop();
+            self.draining = true;
+        }
     }
 
     pub(super) fn missed(&self) -> u64 {

@@ -3,18 +3,19 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{tag_of, Bytes, Info};
+use super::{tag_of, Bytes, Info, OpenOptions};
 use crate::codec;
 use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::{Error, Fail, SendError, SendTimeoutError, TrySendError};
 use crate::link::Outbound;
 use crate::stats::{Counter, Role};
-use crate::sys::{deadline_in, Deadline, PeerCred};
+use crate::sys::{Deadline, PeerCred};
 use crate::transport;
+use crate::Stop;
 
 /// The sending end of a channel of `T`, on any mechanism.
 ///
@@ -47,21 +48,38 @@ pub(super) struct State {
     pub(super) buf: Vec<u8>,
     /// Published counters (`ipcx::stats`).
     pub(super) stats: Counter,
+    /// Ends waits early, and refuses sends once triggered.
+    pub(super) stop: Option<Stop>,
 }
 
 impl<T> Sender<T> {
     /// Opens the sending end of `endpoint`. Fails at once if nobody is
     /// there (no listener, no FIFO reader); see [`Sender::open_timeout`].
     pub fn open(endpoint: impl ToEndpoint) -> Result<Self, Error> {
-        Self::open_until(endpoint, None)
+        Self::open_until(endpoint, Deadline::NEVER)
     }
 
     /// Like [`Sender::open`], but waits up to `timeout` for a receiver to appear.
     pub fn open_timeout(endpoint: impl ToEndpoint, timeout: Duration) -> Result<Self, Error> {
-        Self::open_until(endpoint, deadline_in(timeout))
+        Self::open_until(endpoint, Deadline::after(Some(timeout)))
     }
 
-    fn open_until(endpoint: impl ToEndpoint, deadline: Deadline) -> Result<Self, Error> {
+    /// Opens with [`OpenOptions`]: how long to wait for a receiver to
+    /// appear, and a [`Stop`] that ends that wait and every later blocked
+    /// send.
+    pub fn open_with(endpoint: impl ToEndpoint, options: &OpenOptions) -> Result<Self, Error> {
+        let stop = options.stop.as_ref().map(Stop::core);
+        let deadline = Deadline::after(options.timeout).with_stop(stop);
+        let mut sender = Self::open_until(endpoint, deadline)?;
+        sender
+            .state
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .stop = options.stop.clone();
+        Ok(sender)
+    }
+
+    fn open_until(endpoint: impl ToEndpoint, deadline: Deadline<'_>) -> Result<Self, Error> {
         let ep = endpoint.to_endpoint()?;
         let opened = transport::open_sender(&ep, tag_of::<T>(), deadline)?;
         let (link, info) = Info::split(opened);
@@ -74,6 +92,7 @@ impl<T> Sender<T> {
                 link,
                 buf: Vec::new(),
                 stats: Counter::new(Role::Sender, &info.local.to_string()),
+                stop: None,
             }),
             info,
             _type: PhantomData,
@@ -127,9 +146,10 @@ impl State {
     pub(super) fn send_value<T: Serialize>(
         &mut self,
         msg: &T,
-        deadline: Deadline,
+        deadline: Deadline<'_>,
     ) -> Result<(), Fail> {
         codec::encode(msg, &mut self.buf).map_err(|e| e.at(self.link.label()))?;
+        let deadline = watch(&self.stop, deadline)?;
         let sent = self.link.send(&self.buf, deadline);
         self.tally(&sent, self.buf.len());
         sent
@@ -137,7 +157,8 @@ impl State {
 
     /// Sends bytes as they are.
     #[inline]
-    pub(super) fn send_raw(&mut self, msg: &[u8], deadline: Deadline) -> Result<(), Fail> {
+    pub(super) fn send_raw(&mut self, msg: &[u8], deadline: Deadline<'_>) -> Result<(), Fail> {
+        let deadline = watch(&self.stop, deadline)?;
         let sent = self.link.send(msg, deadline);
         self.tally(&sent, msg.len());
         sent
@@ -147,9 +168,10 @@ impl State {
     pub(super) fn send_in_place(
         &mut self,
         len: usize,
-        deadline: Deadline,
+        deadline: Deadline<'_>,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<usize, Fail> {
+        let deadline = watch(&self.stop, deadline)?;
         let sent = self.link.send_with(len, deadline, &mut self.buf, fill);
         let n = *sent.as_ref().unwrap_or(&0);
         self.tally(&sent, n);
@@ -171,33 +193,43 @@ impl State {
     }
 }
 
+/// The deadline with the end's stop to watch; `Stopped` once it came.
+#[inline]
+fn watch<'a>(stop: &'a Option<Stop>, deadline: Deadline<'_>) -> Result<Deadline<'a>, Fail> {
+    match stop {
+        None => Ok(deadline.with_stop(None)),
+        Some(s) if s.is_stopped() => Err(Fail::Stopped),
+        Some(s) => Ok(deadline.with_stop(Some(s.core()))),
+    }
+}
+
 impl<T: Serialize> Sender<T> {
-    fn send_until(&self, msg: &T, deadline: Deadline) -> Result<(), Fail> {
+    fn send_until(&self, msg: &T, deadline: Deadline<'_>) -> Result<(), Fail> {
         self.lock_state().send_value(msg, deadline)
     }
 
     /// Sends `msg`, blocking while the channel is full.
     pub fn send(&self, msg: T) -> Result<(), SendError<T>> {
-        self.send_until(&msg, None)
+        self.send_until(&msg, Deadline::NEVER)
             .map_err(|f| SendError::from_fail(f, msg))
     }
 
     /// Sends `msg` if that can be done without waiting; else gives it back.
     pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
-        self.send_until(&msg, Some(Instant::now()))
+        self.send_until(&msg, Deadline::now())
             .map_err(|f| TrySendError::from_fail(f, msg))
     }
 
     /// Sends `msg`, waiting at most `timeout` for room.
     pub fn send_timeout(&self, msg: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
-        self.send_until(&msg, deadline_in(timeout))
+        self.send_until(&msg, Deadline::after(Some(timeout)))
             .map_err(|f| SendTimeoutError::from_fail(f, msg))
     }
 }
 
 impl<T> Sender<T> {
     /// Sends bytes as they are (Bytes and Pod channels).
-    pub(super) fn send_raw_until(&self, msg: &[u8], deadline: Deadline) -> Result<(), Fail> {
+    pub(super) fn send_raw_until(&self, msg: &[u8], deadline: Deadline<'_>) -> Result<(), Fail> {
         self.lock_state().send_raw(msg, deadline)
     }
 
@@ -205,7 +237,7 @@ impl<T> Sender<T> {
     pub(super) fn send_in_place(
         &self,
         len: usize,
-        deadline: Deadline,
+        deadline: Deadline<'_>,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<usize, Fail> {
         self.lock_state().send_in_place(len, deadline, fill)
@@ -213,19 +245,19 @@ impl<T> Sender<T> {
 }
 
 impl Sender<Bytes> {
-    fn send_bytes_until(&self, msg: &[u8], deadline: Deadline) -> Result<(), Fail> {
+    fn send_bytes_until(&self, msg: &[u8], deadline: Deadline<'_>) -> Result<(), Fail> {
         self.send_raw_until(msg, deadline)
     }
 
     /// Sends one message of raw bytes, blocking while the channel is full.
     pub fn send_bytes<B: AsRef<[u8]>>(&self, msg: B) -> Result<(), SendError<B>> {
-        self.send_bytes_until(msg.as_ref(), None)
+        self.send_bytes_until(msg.as_ref(), Deadline::NEVER)
             .map_err(|f| SendError::from_fail(f, msg))
     }
 
     /// Sends raw bytes if that can be done without waiting.
     pub fn try_send_bytes<B: AsRef<[u8]>>(&self, msg: B) -> Result<(), TrySendError<B>> {
-        self.send_bytes_until(msg.as_ref(), Some(Instant::now()))
+        self.send_bytes_until(msg.as_ref(), Deadline::now())
             .map_err(|f| TrySendError::from_fail(f, msg))
     }
 
@@ -235,7 +267,7 @@ impl Sender<Bytes> {
         msg: B,
         timeout: Duration,
     ) -> Result<(), SendTimeoutError<B>> {
-        self.send_bytes_until(msg.as_ref(), deadline_in(timeout))
+        self.send_bytes_until(msg.as_ref(), Deadline::after(Some(timeout)))
             .map_err(|f| SendTimeoutError::from_fail(f, msg))
     }
 }

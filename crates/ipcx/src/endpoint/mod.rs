@@ -184,13 +184,16 @@ impl Scheme {
     /// The option keys this scheme accepts.
     pub fn options(self) -> &'static [&'static str] {
         match self {
-            Scheme::Pipe | Scheme::Tcp | Scheme::Udp => &["max_msg", "wait"],
-            Scheme::Fifo | Scheme::UnixDgram => &["mode", "max_msg", "wait"],
-            Scheme::Unix | Scheme::UnixSeqPacket => &["mode", "max_msg", "allow_uid", "wait"],
+            Scheme::Pipe | Scheme::Udp => &["max_msg", "wait"],
+            Scheme::Tcp => &["max_msg", "wait", "serve"],
+            Scheme::Fifo | Scheme::UnixDgram => &["mode", "max_msg", "wait", "serve"],
+            Scheme::Unix | Scheme::UnixSeqPacket => {
+                &["mode", "max_msg", "allow_uid", "wait", "serve"]
+            }
             Scheme::Mq => &[
-                "mode", "max_msg", "maxmsg", "msgsize", "priority", "persist", "wait",
+                "mode", "max_msg", "maxmsg", "msgsize", "priority", "persist", "wait", "serve",
             ],
-            Scheme::SysvMq => &["mode", "max_msg", "type", "proj", "persist"],
+            Scheme::SysvMq => &["mode", "max_msg", "type", "proj", "persist", "serve"],
             Scheme::Shm => &[
                 "mode", "max_msg", "capacity", "readers", "overflow", "wait", "persist",
             ],

@@ -41,6 +41,11 @@ pub struct Options {
     /// queue or segment in place when it is done (by default the last one
     /// out removes it).
     pub persist: bool,
+    /// `serve=true` (receivers of `fifo:`, `unix:`, `unix+seqpacket:`,
+    /// `unix+dgram:`, `tcp:`, `mq:`, `sysvmq:`): keep taking new senders
+    /// after every sender so far is gone; the receiver ends only when
+    /// stopped. Default `false`: iteration ends with the last sender.
+    pub serve: bool,
     /// `capacity=4MiB` (`shm:`): bytes of ring when this end creates the
     /// segment (a power of two, default 1 MiB). An opener with `capacity=`
     /// set requires the segment to have exactly that.
@@ -114,6 +119,7 @@ impl Default for Options {
             msg_type: 0,
             proj: None,
             persist: false,
+            serve: false,
             capacity: None,
             readers: None,
             overflow: Overflow::Block,
@@ -134,6 +140,7 @@ pub(crate) enum Key {
     Type,
     Proj,
     Persist,
+    Serve,
     Capacity,
     Readers,
     Overflow,
@@ -141,7 +148,7 @@ pub(crate) enum Key {
 }
 
 impl Key {
-    pub(crate) const ALL: [Key; 13] = [
+    pub(crate) const ALL: [Key; 14] = [
         Key::Mode,
         Key::MaxMsg,
         Key::AllowUid,
@@ -151,6 +158,7 @@ impl Key {
         Key::Type,
         Key::Proj,
         Key::Persist,
+        Key::Serve,
         Key::Capacity,
         Key::Readers,
         Key::Overflow,
@@ -168,6 +176,7 @@ impl Key {
             Key::Type => "type",
             Key::Proj => "proj",
             Key::Persist => "persist",
+            Key::Serve => "serve",
             Key::Capacity => "capacity",
             Key::Readers => "readers",
             Key::Overflow => "overflow",
@@ -243,13 +252,8 @@ impl Options {
                         format!("proj=`{value}` is not a project id from 1 to 255")
                     })?);
             }
-            Key::Persist => {
-                self.persist = match value {
-                    "true" | "1" | "yes" => true,
-                    "false" | "0" | "no" => false,
-                    _ => return Err(format!("persist=`{value}` is not true or false")),
-                };
-            }
+            Key::Persist => self.persist = parse_bool("persist", value)?,
+            Key::Serve => self.serve = parse_bool("serve", value)?,
             Key::Capacity => {
                 self.capacity = Some(
                     parse_size(value)
@@ -311,6 +315,7 @@ impl Options {
             Key::Type => self.msg_type != d.msg_type,
             Key::Proj => self.proj.is_some(),
             Key::Persist => self.persist,
+            Key::Serve => self.serve,
             Key::Capacity => self.capacity.is_some(),
             Key::Readers => self.readers.is_some(),
             Key::Overflow => self.overflow != d.overflow,
@@ -336,7 +341,7 @@ impl Options {
             Key::Priority => write!(out, "{}", self.priority),
             Key::Type => write!(out, "{}", self.msg_type),
             Key::Proj => write!(out, "{}", self.proj.unwrap_or_default()),
-            Key::Persist => write!(out, "true"),
+            Key::Persist | Key::Serve => write!(out, "true"),
             Key::Capacity => write!(out, "{}", format_size(self.capacity.unwrap_or_default())),
             Key::Readers => write!(out, "{}", self.readers.unwrap_or_default()),
             Key::Overflow => write!(out, "{}", self.overflow.name()),
@@ -392,5 +397,14 @@ mod tests {
         assert_eq!(format_size(16 << 20), "16MiB");
         assert_eq!(format_size(1000), "1000");
         assert_eq!(format_size(1536), "1536");
+    }
+}
+
+/// `true`/`false` (also `1`/`0`, `yes`/`no`) for option `key`.
+fn parse_bool(key: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(format!("{key}=`{value}` is not true or false")),
     }
 }

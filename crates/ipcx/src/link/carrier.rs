@@ -6,7 +6,7 @@ use std::io;
 use std::ops::Range;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::event::PollFlags;
 
@@ -15,7 +15,7 @@ use super::stream::io_fail;
 use crate::error::{Error, ErrorKind, Fail};
 use crate::sys::mqueue::PosixMq;
 use crate::sys::sysv::SysvQueue;
-use crate::sys::{self, Deadline};
+use crate::sys::{self, Deadline, Woke};
 
 #[derive(Debug)]
 pub(crate) enum Carrier {
@@ -57,10 +57,28 @@ impl Carrier {
         }
     }
 
+    /// Stops taking messages: how many a draining receiver may still take.
+    /// A Unix datagram socket is shut for reading (its senders' later sends
+    /// fail, so they know): what is queued, at most a full buffer's worth.
+    /// A queue: what it holds now (later messages stay in it for the next
+    /// receiver). UDP cannot refuse senders: at most what its receive
+    /// buffer could hold at the stop (one datagram per 256 bytes of it).
+    pub(crate) fn stop(&mut self) -> usize {
+        match self {
+            Carrier::Socket(fd) => {
+                let _ = rustix::net::shutdown(&*fd, rustix::net::Shutdown::Read);
+                let buffer = rustix::net::sockopt::socket_recv_buffer_size(&*fd).unwrap_or(1 << 20);
+                buffer / 256 + 1
+            }
+            Carrier::PosixMq { mq, .. } => mq.queued().unwrap_or(0),
+            Carrier::SysvMq { queue, .. } => queue.queued().unwrap_or(0),
+        }
+    }
+
     pub(crate) fn send(
         &mut self,
         parts: &[&[u8]],
-        deadline: Deadline,
+        deadline: Deadline<'_>,
         spin: sys::Spin,
         label: &Arc<str>,
     ) -> Result<(), Fail> {
@@ -101,7 +119,7 @@ impl Carrier {
             } => {
                 let mut pause = Duration::from_micros(50);
                 loop {
-                    match queue.send(*mtype, parts, scratch, deadline.is_some()) {
+                    match queue.send(*mtype, parts, scratch, deadline.is_bounded()) {
                         Ok(()) => return Ok(()),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                             pause_until(deadline, &mut pause)?
@@ -120,7 +138,7 @@ impl Carrier {
     pub(crate) fn recv(
         &mut self,
         buf: &mut [u8],
-        deadline: Deadline,
+        deadline: Deadline<'_>,
         spin: sys::Spin,
         label: &Arc<str>,
     ) -> Result<Received, Fail> {
@@ -135,7 +153,7 @@ impl Carrier {
                 };
                 let mut got = sys::spin_for(spin, deadline, &mut take)
                     .map_err(|e| io_fail("receive failed", e, label))?;
-                if got.is_none() && deadline.is_none() {
+                if got.is_none() && !deadline.is_bounded() {
                     got = Some(
                         sys::recv_packet(fd.as_fd(), buf, false)
                             .map_err(|e| io_fail("receive failed", e, label))?,
@@ -180,7 +198,7 @@ impl Carrier {
             Carrier::SysvMq { queue, mtype, .. } => {
                 let mut pause = Duration::from_micros(50);
                 loop {
-                    match queue.recv(buf, *mtype, deadline.is_some()) {
+                    match queue.recv(buf, *mtype, deadline.is_bounded()) {
                         Ok((_, range)) => {
                             return Ok(Received {
                                 full_len: range.len(),
@@ -204,26 +222,30 @@ impl Carrier {
 fn wait(
     fd: std::os::fd::BorrowedFd<'_>,
     events: PollFlags,
-    deadline: Deadline,
+    deadline: Deadline<'_>,
     label: &Arc<str>,
 ) -> Result<(), Fail> {
     match sys::wait(fd, events, deadline) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(Fail::NotReady),
+        Ok(woke) => woke.into(),
         Err(e) => Err(io_fail("poll", e, label)),
     }
 }
 
-/// System V queues cannot be polled: pause (growing to 2 ms) until the deadline.
-fn pause_until(deadline: Deadline, pause: &mut Duration) -> Result<(), Fail> {
-    let Some(d) = deadline else { return Ok(()) };
-    let now = Instant::now();
-    if now >= d {
-        return Err(Fail::NotReady);
+/// System V queues cannot be polled: pause until the deadline, growing to
+/// 2 ms with a time limit and to 5 ms when only a stop bounds the wait
+/// (an idle receiver then looks at its queue 200 times a second; the stop
+/// itself wakes the pause at once).
+fn pause_until(deadline: Deadline<'_>, pause: &mut Duration) -> Result<(), Fail> {
+    if !deadline.is_bounded() {
+        return Ok(());
     }
-    std::thread::sleep((*pause).min(d - now));
-    *pause = (*pause * 2).min(Duration::from_millis(2));
-    Ok(())
+    let woke = sys::pause(*pause, deadline);
+    let most = if deadline.is_unlimited() { 5 } else { 2 };
+    *pause = (*pause * 2).min(Duration::from_millis(most));
+    match woke {
+        Woke::Ready => Ok(()),
+        other => other.into(),
+    }
 }
 
 pub(crate) fn too_big(len: usize, limit: usize, what: &str, label: &Arc<str>) -> Fail {

@@ -64,7 +64,7 @@ impl DatagramWriter {
         self.limit as usize
     }
 
-    pub(crate) fn send(&mut self, payload: &[u8], deadline: Deadline) -> Result<(), Fail> {
+    pub(crate) fn send(&mut self, payload: &[u8], deadline: Deadline<'_>) -> Result<(), Fail> {
         if payload.len() > self.limit as usize {
             return Err(too_large(payload.len(), self.limit, &self.label));
         }
@@ -91,7 +91,7 @@ impl Drop for DatagramWriter {
         // a receiver that is gone or stuck simply does not hear the bye.
         let _ = self.carrier.send(
             &[&bye],
-            sys::deadline_in(BYE_PATIENCE),
+            Deadline::after(Some(BYE_PATIENCE)),
             self.spin,
             &self.label,
         );
@@ -111,6 +111,10 @@ pub(crate) struct DatagramReader {
     label: Arc<str>,
     /// How long to poll before a blocking receive (`wait=`).
     pub(crate) spin: sys::Spin,
+    /// After a stop: how many more datagrams (data or bye) may be taken.
+    drain_left: Option<usize>,
+    /// Senders' byes do not end the channel (`serve=true`).
+    serve: bool,
 }
 
 impl DatagramReader {
@@ -132,20 +136,35 @@ impl DatagramReader {
             last_sender: None,
             label,
             spin: sys::Spin::ADAPTIVE,
+            drain_left: None,
+            serve: false,
         }
     }
 
-    pub(crate) fn recv(&mut self, deadline: Deadline) -> Result<&[u8], Fail> {
+    /// Keeps receiving after every sender said bye (`serve=true`).
+    pub(crate) fn serve(&mut self, serve: bool) {
+        self.serve = serve;
+    }
+
+    /// Stops taking messages: only what the carrier still holds now is read.
+    pub(crate) fn stop(&mut self) {
+        if self.drain_left.is_none() {
+            self.drain_left = Some(self.carrier.stop());
+        }
+    }
+
+    pub(crate) fn recv(&mut self, deadline: Deadline<'_>) -> Result<&[u8], Fail> {
         loop {
             // Every sender heard from has said bye. That ends the channel only
             // once nothing is left: on a queue, other senders' messages of a
             // lower priority (or type) can still be waiting behind a bye.
-            let ended = self.heard_from_any && self.senders.is_empty();
-            let wait_until = if ended {
-                Some(std::time::Instant::now())
-            } else {
-                deadline
-            };
+            let ended = self.heard_from_any && self.senders.is_empty() && !self.serve;
+            match &mut self.drain_left {
+                Some(0) => return Err(Fail::Disconnected),
+                Some(left) => *left -= 1,
+                None => {}
+            }
+            let wait_until = if ended { Deadline::now() } else { deadline };
             let got = match self
                 .carrier
                 .recv(&mut self.buf, wait_until, self.spin, &self.label)

@@ -130,6 +130,8 @@ pub(crate) struct FanIn {
     next: usize,
     listener_readable: bool,
     had_sender: bool,
+    /// Keep accepting after the last sender left (`serve=true`).
+    pub(crate) serve: bool,
     /// How long to poll before sleeping (`wait=`).
     pub(crate) spin: sys::Spin,
     /// The listener and every connection, level-triggered: one syscall to
@@ -178,6 +180,7 @@ impl FanIn {
             next: 0,
             listener_readable: true,
             had_sender: false,
+            serve: false,
             spin: sys::Spin::ADAPTIVE,
             epoll,
             next_id: 0,
@@ -188,12 +191,12 @@ impl FanIn {
         })
     }
 
-    pub(crate) fn recv(&mut self, deadline: Deadline) -> Result<&[u8], Fail> {
+    pub(crate) fn recv(&mut self, deadline: Deadline<'_>) -> Result<&[u8], Fail> {
         // Before sleeping, poll for a while (`wait=`, sys::Spin): with
         // one sender, a non-blocking read of its connection is the poll (one
         // syscall that also takes the message); the whole set is looked at
         // every 16th turn, so a new sender is not missed.
-        self.tcp_regime.pause_if_eager(deadline);
+        self.tcp_regime.pause_if_eager(deadline.instant());
         let mut spin_until = None;
         // When this receive found nothing and began polling (not set
         // again after a sleep).
@@ -207,7 +210,8 @@ impl FanIn {
                 }
                 return Ok(self.conns[i].slice(range));
             }
-            if self.had_sender && self.conns.is_empty() {
+            if self.had_sender && self.conns.is_empty() && (!self.serve || self.listener.is_none())
+            {
                 return Err(Fail::Disconnected);
             }
             if self.listener_readable && self.accept_pending()? {
@@ -223,7 +227,7 @@ impl FanIn {
                 if self.conns.len() == 1 && turns % 16 != 0 {
                     self.look_at_lone_connection();
                 } else {
-                    self.poll_all(Some(now))?;
+                    self.poll_all(Deadline::at(now))?;
                 }
                 sys::pause_between_polls();
                 continue;
@@ -409,17 +413,25 @@ impl FanIn {
 
     /// Waits for any connection or the listener; marks what is readable.
     /// Runs only when nothing is ready, i.e. when the caller is about to sleep.
-    fn poll_all(&mut self, deadline: Deadline) -> Result<bool, Fail> {
+    fn poll_all(&mut self, deadline: Deadline<'_>) -> Result<bool, Fail> {
         // On the stack: no allocation per wait. Level-triggered, so what does
         // not fit is reported by the next wait.
         let mut buf = [const { std::mem::MaybeUninit::<epoll::Event>::uninit() }; 16];
         let events = loop {
-            let timeout = sys::timespec_until(deadline);
+            // With a stop, sleep in poll on the epoll set and the stop (one
+            // more syscall, only on the way to sleep), then collect.
+            let mut timeout = sys::timespec_until(deadline);
+            if deadline.stop().is_some() {
+                match sys::wait(self.epoll.as_fd(), PollFlags::IN, deadline) {
+                    Ok(sys::Woke::Ready) => timeout = Some(ZERO),
+                    Ok(sys::Woke::TimedOut) => return Ok(false),
+                    Ok(sys::Woke::Stopped) => return Err(Fail::Stopped),
+                    Err(e) => return Err(io_fail("poll", e, &self.label)),
+                }
+            }
             match epoll::wait(&self.epoll, &mut buf, timeout.as_ref()) {
                 Ok((ready, _)) if !ready.is_empty() => break ready,
-                Ok(_) if deadline.is_some_and(|d| std::time::Instant::now() >= d) => {
-                    return Ok(false)
-                }
+                Ok(_) if deadline.has_passed() => return Ok(false),
                 Ok(_) | Err(Errno::INTR) => continue,
                 Err(e) => return Err(io_fail("epoll_wait", e.into(), &self.label)),
             }
@@ -440,6 +452,11 @@ impl FanIn {
 
 /// The listener's key in the epoll set (connections count up from 0).
 const LISTENER: u64 = u64::MAX;
+
+const ZERO: rustix::event::Timespec = rustix::event::Timespec {
+    tv_sec: 0,
+    tv_nsec: 0,
+};
 
 /// Puts every connection back in the epoll set (before sleeping, or when a
 /// second sender comes: the round robin relies on the set for all but a

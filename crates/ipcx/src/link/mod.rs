@@ -52,7 +52,7 @@ pub(crate) enum Outbound {
 }
 
 impl Outbound {
-    pub(crate) fn send(&mut self, payload: &[u8], deadline: Deadline) -> Result<(), Fail> {
+    pub(crate) fn send(&mut self, payload: &[u8], deadline: Deadline<'_>) -> Result<(), Fail> {
         match self {
             Outbound::Stream(w) => w.send(payload, deadline),
             Outbound::Packet(w) => w.send(payload, deadline),
@@ -66,7 +66,7 @@ impl Outbound {
     pub(crate) fn send_with(
         &mut self,
         len: usize,
-        deadline: Deadline,
+        deadline: Deadline<'_>,
         scratch: &mut Vec<u8>,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<usize, Fail> {
@@ -126,7 +126,7 @@ impl Inbound {
         match self {
             Inbound::Stream(r) => r.stop(),
             Inbound::Packet(r) => r.stop(),
-            Inbound::Datagram(_) => {}
+            Inbound::Datagram(r) => r.stop(),
             Inbound::FanIn(r) => r.stop(),
             Inbound::Shm(r) => r.stop(),
         }
@@ -143,6 +143,19 @@ impl Inbound {
         }
     }
 
+    /// Keeps taking new senders after every sender so far is gone
+    /// (`serve=true`): a listener keeps accepting, a FIFO keeps its own
+    /// write end (no end of file), a datagram reader ignores byes. Rings
+    /// and pipes take it as `false`.
+    pub(crate) fn set_serve(&mut self, serve: bool) {
+        match self {
+            Inbound::Stream(r) => r.serve = serve,
+            Inbound::Datagram(r) => r.serve(serve),
+            Inbound::FanIn(r) => r.serve = serve,
+            Inbound::Packet(_) | Inbound::Shm(_) => {}
+        }
+    }
+
     /// Messages lost to an `overflow=drop-oldest` ring (0 elsewhere).
     pub(crate) fn missed(&self) -> u64 {
         match self {
@@ -151,7 +164,7 @@ impl Inbound {
         }
     }
 
-    pub(crate) fn recv(&mut self, deadline: Deadline) -> Result<&[u8], Fail> {
+    pub(crate) fn recv(&mut self, deadline: Deadline<'_>) -> Result<&[u8], Fail> {
         match self {
             Inbound::Stream(r) => r.recv(deadline),
             Inbound::Packet(r) => r.recv(deadline),

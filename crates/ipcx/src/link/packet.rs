@@ -69,7 +69,7 @@ impl PacketWriter {
         self.max_msg as usize
     }
 
-    pub(crate) fn send(&mut self, payload: &[u8], deadline: Deadline) -> Result<(), Fail> {
+    pub(crate) fn send(&mut self, payload: &[u8], deadline: Deadline<'_>) -> Result<(), Fail> {
         if let Some(peer_max) = self.peer.check()? {
             self.limit_to(peer_max);
         }
@@ -86,7 +86,7 @@ impl PacketWriter {
         .map_err(|f| self.peer.explain(f))
     }
 
-    pub(crate) fn send_hello(&mut self, hello: &Hello, deadline: Deadline) -> Result<(), Fail> {
+    pub(crate) fn send_hello(&mut self, hello: &Hello, deadline: Deadline<'_>) -> Result<(), Fail> {
         send_whole(
             &self.fd,
             &[&super::encode_hello(hello, true)],
@@ -102,7 +102,7 @@ impl PacketWriter {
 pub(crate) fn send_whole(
     fd: &OwnedFd,
     parts: &[&[u8]],
-    deadline: Deadline,
+    deadline: Deadline<'_>,
     spin: sys::Spin,
     label: &Arc<str>,
 ) -> Result<(), Fail> {
@@ -121,11 +121,10 @@ pub(crate) fn send_whole(
                     sys::pause_between_polls();
                     continue;
                 }
-                if !sys::wait(fd.as_fd(), PollFlags::OUT, deadline)
-                    .map_err(|e| io_fail("poll", e, label))?
-                {
-                    return Err(Fail::NotReady);
-                }
+                Result::from(
+                    sys::wait(fd.as_fd(), PollFlags::OUT, deadline)
+                        .map_err(|e| io_fail("poll", e, label))?,
+                )?;
             }
             Err(e) if sys::is_disconnect(&e) => return Err(Fail::Disconnected),
             Err(e) if e.raw_os_error() == Some(rustix::io::Errno::MSGSIZE.raw_os_error()) => {
@@ -198,26 +197,26 @@ impl PacketReader {
         let _ = rustix::net::shutdown(&*self.fd, rustix::net::Shutdown::Read);
     }
 
-    pub(crate) fn recv(&mut self, deadline: Deadline) -> Result<&[u8], Fail> {
+    pub(crate) fn recv(&mut self, deadline: Deadline<'_>) -> Result<&[u8], Fail> {
         let range = self.recv_range(deadline)?;
         Ok(&self.buf[range])
     }
 
-    pub(crate) fn recv_hello(&mut self, deadline: Deadline) -> Result<Hello, Fail> {
+    pub(crate) fn recv_hello(&mut self, deadline: Deadline<'_>) -> Result<Hello, Fail> {
         loop {
             if let Some(peer) = &self.peer {
                 return Ok(peer.clone());
             }
             // Before the hello, read_packet yields a hello or an error, never data.
-            if self.read_packet(deadline.is_some())?.is_none() {
+            if self.read_packet(deadline.is_bounded())?.is_none() {
                 self.wait_readable(deadline)?;
             }
         }
     }
 
-    pub(crate) fn recv_range(&mut self, deadline: Deadline) -> Result<Range<usize>, Fail> {
+    pub(crate) fn recv_range(&mut self, deadline: Deadline<'_>) -> Result<Range<usize>, Fail> {
         loop {
-            match self.read_packet(deadline.is_some())? {
+            match self.read_packet(deadline.is_bounded())? {
                 Some(Item::Frame(range)) => return Ok(range),
                 Some(Item::Hello) => {}
                 None => self.wait_readable(deadline)?,
@@ -225,10 +224,9 @@ impl PacketReader {
         }
     }
 
-    fn wait_readable(&self, deadline: Deadline) -> Result<(), Fail> {
+    fn wait_readable(&self, deadline: Deadline<'_>) -> Result<(), Fail> {
         match sys::wait(self.fd.as_fd(), PollFlags::IN, deadline) {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(Fail::NotReady),
+            Ok(woke) => woke.into(),
             Err(e) => Err(io_fail("poll", e, &self.label)),
         }
     }

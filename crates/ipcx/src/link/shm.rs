@@ -68,9 +68,9 @@ pub(crate) struct ShmReader {
 
 /// Spins, then sleeps on a futex, until `attempt` succeeds or the deadline
 /// passes; `check` runs every [`CHECK_EVERY`] while waiting.
-struct Waiter {
+struct Waiter<'a> {
     mode: WaitMode,
-    deadline: Deadline,
+    deadline: Deadline<'a>,
     spins: u32,
     /// Still in the spinning phase (the clock is read every 64 spins).
     spinning: bool,
@@ -79,8 +79,8 @@ struct Waiter {
     last_check: Option<Instant>,
 }
 
-impl Waiter {
-    fn new(mode: WaitMode, deadline: Deadline) -> Waiter {
+impl<'a> Waiter<'a> {
+    fn new(mode: WaitMode, deadline: Deadline<'a>) -> Waiter<'a> {
         Waiter {
             mode,
             deadline,
@@ -100,8 +100,11 @@ impl Waiter {
         };
         if !spin || self.spins % 64 == 0 {
             let now = Instant::now();
-            if self.deadline.is_some_and(|d| now >= d) {
+            if self.deadline.passed_at(now) {
                 return Err(Fail::NotReady);
+            }
+            if self.deadline.is_stopped() {
+                return Err(Fail::Stopped);
             }
             self.last_check.get_or_insert(now);
         }
@@ -123,10 +126,7 @@ impl Waiter {
         } else {
             Duration::from_millis(1)
         };
-        let left = self
-            .deadline
-            .map_or(most, |d| d.saturating_duration_since(Instant::now()));
-        left.min(most)
+        self.deadline.left().map_or(most, |left| left.min(most))
     }
 
     /// True when it is time to look at the peer again (checked every 64
@@ -200,7 +200,7 @@ impl ShmWriter {
 
     /// Copies `payload` into the ring as one message.
     #[inline]
-    pub(crate) fn send(&mut self, payload: &[u8], deadline: Deadline) -> Result<(), Fail> {
+    pub(crate) fn send(&mut self, payload: &[u8], deadline: Deadline<'_>) -> Result<(), Fail> {
         if payload.len() > self.max_msg {
             return Err(self.too_large(payload.len()));
         }
@@ -227,7 +227,7 @@ impl ShmWriter {
     pub(crate) fn send_with(
         &mut self,
         len: usize,
-        deadline: Deadline,
+        deadline: Deadline<'_>,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<usize, Fail> {
         if len > self.max_msg {
@@ -251,7 +251,7 @@ impl ShmWriter {
     /// `Full`) as the endpoint says.
     fn until<R>(
         &mut self,
-        deadline: Deadline,
+        deadline: Deadline<'_>,
         mut attempt: impl FnMut(&mut Producer) -> Result<R, WriteError>,
     ) -> Result<R, Fail> {
         let mut waiter = Waiter::new(self.wait, deadline);
@@ -274,9 +274,10 @@ impl ShmWriter {
                     return Ok(done);
                 }
             }
-            futex::wait(
+            futex::wait_or_stop(
                 self.segment.ring.space_ready_futex(),
                 seen,
+                deadline.stop(),
                 waiter.nap_after(barrier),
             );
             self.producer.end_wait();
@@ -370,6 +371,7 @@ impl ShmReader {
     /// Stops waiting for messages: what is in the ring is still read.
     pub(crate) fn stop(&mut self) {
         self.stopped = true;
+        self.consumer.stop_at_tail();
     }
 
     /// Messages lost to `overflow=drop-oldest` so far.
@@ -379,7 +381,7 @@ impl ShmReader {
 
     /// The next message, lent in place until the next call.
     #[inline]
-    pub(crate) fn recv(&mut self, deadline: Deadline) -> Result<&[u8], Fail> {
+    pub(crate) fn recv(&mut self, deadline: Deadline<'_>) -> Result<&[u8], Fail> {
         // The fast path: a message is there (no clock, no waiter).
         if !self.take_one()? {
             self.wait_for_one(deadline)?;
@@ -389,7 +391,7 @@ impl ShmReader {
 
     /// Waits until a message is taken, or the producer is gone, or the
     /// deadline passes.
-    fn wait_for_one(&mut self, deadline: Deadline) -> Result<(), Fail> {
+    fn wait_for_one(&mut self, deadline: Deadline<'_>) -> Result<(), Fail> {
         let mut waiter = Waiter::new(self.wait, deadline);
         loop {
             if self.take_one()? {
@@ -419,9 +421,10 @@ impl ShmReader {
                 took?;
                 break;
             }
-            futex::wait(
+            futex::wait_or_stop(
                 self.segment.ring.data_ready_futex(),
                 seen,
+                deadline.stop(),
                 waiter.nap_after(barrier),
             );
             self.consumer.end_wait();

@@ -12,7 +12,7 @@ use rustix::event::PollFlags;
 
 use super::{AwaitPeer, PeerHello};
 use crate::error::{Error, ErrorKind, Fail};
-use crate::sys::{self, Deadline, FdKind};
+use crate::sys::{self, Deadline, FdKind, Woke};
 use crate::wire::hello::{Hello, HelloError};
 use crate::wire::{FRAME_HEADER, HELLO_MARKER};
 
@@ -93,7 +93,7 @@ impl StreamWriter {
         self.max_msg as usize
     }
 
-    pub(crate) fn send(&mut self, payload: &[u8], deadline: Deadline) -> Result<(), Fail> {
+    pub(crate) fn send(&mut self, payload: &[u8], deadline: Deadline<'_>) -> Result<(), Fail> {
         if let Some(peer_max) = self.peer.check()? {
             self.limit_to(peer_max);
         }
@@ -110,7 +110,7 @@ impl StreamWriter {
             .map_err(|f| self.peer.explain(f))
     }
 
-    pub(crate) fn send_hello(&mut self, hello: &Hello, deadline: Deadline) -> Result<(), Fail> {
+    pub(crate) fn send_hello(&mut self, hello: &Hello, deadline: Deadline<'_>) -> Result<(), Fail> {
         self.write_all(&[&super::encode_hello(hello, false)], deadline)
     }
 
@@ -118,13 +118,13 @@ impl StreamWriter {
     /// never torn, so if the deadline passes after part of it went out, the
     /// rest is kept (and, on a FIFO, the lock held) and written before the
     /// next frame or when the writer is dropped. The message counts as sent.
-    fn write_all(&mut self, parts: &[&[u8]], deadline: Deadline) -> Result<(), Fail> {
+    fn write_all(&mut self, parts: &[&[u8]], deadline: Deadline<'_>) -> Result<(), Fail> {
         if !self.pending.is_empty() {
             let tail = std::mem::take(&mut self.pending);
-            let written = self.write_until(&[&tail], deadline)?;
+            let (written, woke) = self.write_until(&[&tail], deadline)?;
             if written < tail.len() {
                 self.pending = tail[written..].to_vec();
-                return Err(Fail::NotReady);
+                return Result::from(woke);
             }
             self.unlock();
         }
@@ -132,10 +132,10 @@ impl StreamWriter {
             self.lock(deadline)?;
         }
         let total: usize = parts.iter().map(|p| p.len()).sum();
-        let written = self.write_until(parts, deadline)?;
+        let (written, woke) = self.write_until(parts, deadline)?;
         if written == 0 && total > 0 {
             self.unlock();
-            return Err(Fail::NotReady);
+            return Result::from(woke);
         }
         if written < total {
             let mut rest = Vec::with_capacity(total - written);
@@ -151,27 +151,36 @@ impl StreamWriter {
         Ok(())
     }
 
-    /// Writes `parts` until done or the deadline passes; returns how much went out.
-    fn write_until(&mut self, parts: &[&[u8]], deadline: Deadline) -> Result<usize, Fail> {
+    /// Writes `parts` until done or the deadline passes (or its stop comes);
+    /// returns how much went out and, if not all, why it stopped.
+    fn write_until(
+        &mut self,
+        parts: &[&[u8]],
+        deadline: Deadline<'_>,
+    ) -> Result<(usize, Woke), Fail> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let fd = self.fd.as_fd();
         // A blocking pipe write above PIPE_BUF can block part-way: with a
         // deadline, write PIPE_BUF at a time, each after poll said "room".
-        let chunk = if deadline.is_some() && self.kind == FdKind::Pipe {
+        let chunk = if deadline.is_bounded() && self.kind == FdKind::Pipe {
             PIPE_BUF
         } else {
             usize::MAX
         };
         let mut done = 0;
         while done < total {
-            if chunk == PIPE_BUF && !self.wait_writable(deadline)? {
-                break;
+            if chunk == PIPE_BUF {
+                let woke = self.wait_writable(deadline)?;
+                if woke != Woke::Ready {
+                    return Ok((done, woke));
+                }
             }
-            match sys::write_parts(fd, self.kind, parts, done, chunk, deadline.is_some()) {
+            match sys::write_parts(fd, self.kind, parts, done, chunk, deadline.is_bounded()) {
                 Ok(n) => done += n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if !self.wait_writable(deadline)? {
-                        break;
+                    let woke = self.wait_writable(deadline)?;
+                    if woke != Woke::Ready {
+                        return Ok((done, woke));
                     }
                 }
                 Err(e) if sys::is_disconnect(&e) => {
@@ -182,10 +191,10 @@ impl StreamWriter {
                 Err(e) => return Err(io_fail("write failed", e, &self.label)),
             }
         }
-        Ok(done)
+        Ok((done, Woke::Ready))
     }
 
-    fn wait_writable(&self, deadline: Deadline) -> Result<bool, Fail> {
+    fn wait_writable(&self, deadline: Deadline<'_>) -> Result<Woke, Fail> {
         sys::wait(self.fd.as_fd(), PollFlags::OUT, deadline)
             .map_err(|e| io_fail("poll", e, &self.label))
     }
@@ -193,21 +202,22 @@ impl StreamWriter {
     /// Takes the FIFO's flock, waiting no longer than the deadline. Another
     /// writer holds it only while its frame goes out; flock has no timed
     /// form, so with a deadline it is tried and retried after short pauses.
-    fn lock(&mut self, deadline: Deadline) -> Result<(), Fail> {
+    fn lock(&mut self, deadline: Deadline<'_>) -> Result<(), Fail> {
         use rustix::fs::FlockOperation::{LockExclusive, NonBlockingLockExclusive};
         let fail = |e: rustix::io::Errno| io_fail("cannot lock the FIFO", e.into(), &self.label);
-        match deadline {
-            None => rustix::fs::flock(&*self.fd, LockExclusive).map_err(fail)?,
-            Some(d) => loop {
+        if deadline.is_bounded() {
+            loop {
                 match rustix::fs::flock(&*self.fd, NonBlockingLockExclusive) {
                     Ok(()) => break,
-                    Err(rustix::io::Errno::WOULDBLOCK) if std::time::Instant::now() < d => {
-                        std::thread::sleep(std::time::Duration::from_micros(200));
+                    Err(rustix::io::Errno::WOULDBLOCK) => {
+                        let pause = std::time::Duration::from_micros(200);
+                        Result::from(sys::pause(pause, deadline))?;
                     }
-                    Err(rustix::io::Errno::WOULDBLOCK) => return Err(Fail::NotReady),
                     Err(e) => return Err(fail(e)),
                 }
-            },
+            }
+        } else {
+            rustix::fs::flock(&*self.fd, LockExclusive).map_err(fail)?;
         }
         self.locked = true;
         Ok(())
@@ -227,7 +237,7 @@ impl Drop for StreamWriter {
     fn drop(&mut self) {
         if !self.pending.is_empty() {
             let tail = std::mem::take(&mut self.pending);
-            let _ = self.write_until(&[&tail], None);
+            let _ = self.write_until(&[&tail], Deadline::NEVER);
         }
         self.unlock();
     }
@@ -274,6 +284,12 @@ pub(crate) struct StreamReader {
     keepalive: Option<OwnedFd>,
     /// This end stopped taking messages ([`StreamReader::stop`]).
     stopped: bool,
+    /// A FIFO reader keeps its own write end for good (`serve=true`): the
+    /// next writer is waited for when one closes.
+    pub(crate) serve: bool,
+    /// After a stop on a pipe or FIFO: the bytes still to read (what was
+    /// in the pipe at the stop; a writer that goes on is not waited for).
+    drain_left: Option<usize>,
     /// See [`StreamReader::drained`].
     drained: bool,
 }
@@ -327,6 +343,8 @@ impl StreamReader {
             drained: false,
             keepalive: None,
             stopped: false,
+            serve: false,
+            drain_left: None,
         }
     }
 
@@ -340,8 +358,14 @@ impl StreamReader {
     /// already queued can still be read. A frame cut off by our own stop is
     /// not an error.
     pub(crate) fn stop(&mut self) {
-        if self.kind == FdKind::Socket {
-            let _ = rustix::net::shutdown(&*self.fd, rustix::net::Shutdown::Read);
+        match self.kind {
+            FdKind::Socket => {
+                let _ = rustix::net::shutdown(&*self.fd, rustix::net::Shutdown::Read);
+            }
+            FdKind::Pipe if !self.stopped => {
+                self.drain_left = Some(rustix::io::ioctl_fionread(&*self.fd).unwrap_or(0) as usize);
+            }
+            FdKind::Pipe => {}
         }
         self.keepalive = None;
         self.stopped = true;
@@ -369,13 +393,13 @@ impl StreamReader {
     }
 
     /// Receives the next message.
-    pub(crate) fn recv(&mut self, deadline: Deadline) -> Result<&[u8], Fail> {
+    pub(crate) fn recv(&mut self, deadline: Deadline<'_>) -> Result<&[u8], Fail> {
         let range = self.recv_range(deadline)?;
         Ok(&self.buf[range])
     }
 
     /// Waits for the peer's hello (handshake), leaving any bytes after it buffered.
-    pub(crate) fn recv_hello(&mut self, deadline: Deadline) -> Result<Hello, Fail> {
+    pub(crate) fn recv_hello(&mut self, deadline: Deadline<'_>) -> Result<Hello, Fail> {
         loop {
             if let Some(peer) = &self.peer {
                 return Ok(peer.clone());
@@ -399,7 +423,7 @@ impl StreamReader {
         }
     }
 
-    pub(crate) fn recv_range(&mut self, deadline: Deadline) -> Result<Range<usize>, Fail> {
+    pub(crate) fn recv_range(&mut self, deadline: Deadline<'_>) -> Result<Range<usize>, Fail> {
         loop {
             match self.next_item()? {
                 Some(Item::Frame(range)) => return Ok(range),
@@ -413,41 +437,40 @@ impl StreamReader {
         &self.buf[range]
     }
 
-    fn wait_and_read(&mut self, deadline: Deadline) -> Result<(), Fail> {
+    fn wait_and_read(&mut self, deadline: Deadline<'_>) -> Result<(), Fail> {
         if self.closed {
             return Err(Fail::Disconnected);
         }
-        match (deadline, self.kind) {
-            (None, _) => {
+        match (deadline.is_bounded(), self.kind) {
+            (false, _) => {
                 // Poll a little before sleeping (`wait=`, see sys::Spin).
-                let _ = sys::spin_readable(self.fd.as_fd(), self.spin, None);
+                let _ = sys::spin_readable(self.fd.as_fd(), self.spin, deadline);
                 self.read_more(false)?;
             }
-            // With a deadline too, poll first (cut to the deadline).
-            (Some(_), FdKind::Pipe) => {
-                if !self.spin_readable(deadline)? && !self.wait_readable(deadline)? {
-                    return Err(Fail::NotReady);
+            // With a deadline or a stop, poll first (cut to the deadline).
+            (true, FdKind::Pipe) => {
+                if !self.spin_readable(deadline)? {
+                    self.wait_readable(deadline)?;
                 }
                 self.read_more(false)?;
             }
-            (Some(_), FdKind::Socket) => {
-                if !self.read_more(true)?
-                    && !self.spin_readable(deadline)?
-                    && !self.wait_readable(deadline)?
-                {
-                    return Err(Fail::NotReady);
+            (true, FdKind::Socket) => {
+                if !self.read_more(true)? && !self.spin_readable(deadline)? {
+                    self.wait_readable(deadline)?;
+                    self.read_more(true)?;
                 }
             }
         }
         Ok(())
     }
 
-    fn wait_readable(&self, deadline: Deadline) -> Result<bool, Fail> {
+    fn wait_readable(&self, deadline: Deadline<'_>) -> Result<(), Fail> {
         sys::wait(self.fd.as_fd(), PollFlags::IN, deadline)
-            .map_err(|e| io_fail("poll", e, &self.label))
+            .map_err(|e| io_fail("poll", e, &self.label))?
+            .into()
     }
 
-    fn spin_readable(&self, deadline: Deadline) -> Result<bool, Fail> {
+    fn spin_readable(&self, deadline: Deadline<'_>) -> Result<bool, Fail> {
         sys::spin_readable(self.fd.as_fd(), self.spin, deadline)
             .map_err(|e| io_fail("poll", e, &self.label))
     }
@@ -514,7 +537,9 @@ impl StreamReader {
             return Err(self.broken(ErrorKind::TypeMismatch, why));
         }
         self.peer = Some(hello);
-        self.keepalive = None;
+        if !self.serve {
+            self.keepalive = None;
+        }
         Ok(())
     }
 
@@ -536,6 +561,13 @@ impl StreamReader {
             let missing = (self.start + self.need).saturating_sub(self.end);
             room = room.min(missing.max(1));
         }
+        if let Some(left) = self.drain_left {
+            if left == 0 {
+                self.closed = true;
+                return Err(Fail::Disconnected);
+            }
+            room = room.min(left);
+        }
         let end = self.end + room;
         match sys::read_some(fd, self.kind, &mut self.buf[self.end..end], dont_wait) {
             Ok(0) => {
@@ -553,6 +585,9 @@ impl StreamReader {
             }
             Ok(n) => {
                 self.end += n;
+                if let Some(left) = &mut self.drain_left {
+                    *left -= n.min(*left);
+                }
                 self.drained = n < room;
                 Ok(true)
             }

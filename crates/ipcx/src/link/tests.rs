@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use super::stream::{StreamReader, StreamWriter};
 use crate::codec::TypeTag;
 use crate::error::Fail;
-use crate::sys::FdKind;
+use crate::sys::{Deadline, FdKind};
 use crate::wire::hello::Hello;
 
 fn pipe() -> (OwnedFd, OwnedFd) {
@@ -35,7 +35,7 @@ fn label() -> Arc<str> {
 fn read_all(mut reader: StreamReader) -> Vec<Result<Vec<u8>, String>> {
     let mut out = Vec::new();
     loop {
-        match reader.recv(None) {
+        match reader.recv(Deadline::NEVER) {
             Ok(m) => out.push(Ok(m.to_vec())),
             Err(Fail::Disconnected) => return out,
             Err(Fail::Error(e)) => {
@@ -44,7 +44,7 @@ fn read_all(mut reader: StreamReader) -> Vec<Result<Vec<u8>, String>> {
                     return out;
                 }
             }
-            Err(Fail::NotReady) => unreachable!("no deadline"),
+            Err(Fail::NotReady | Fail::Stopped) => unreachable!("no deadline, no stop"),
         }
     }
 }
@@ -59,9 +59,9 @@ proptest! {
         let writer = std::thread::spawn(move || {
             let mut w = StreamWriter::new(Arc::new(w), FdKind::Pipe, 1 << 20, label());
             let hello = Hello { sends: Some(TypeTag::bytes()), receives: None, max_msg: 0 };
-            w.send_hello(&hello, None).expect("hello");
+            w.send_hello(&hello, Deadline::NEVER).expect("hello");
             for m in &sent {
-                w.send(m, None).expect("send");
+                w.send(m, Deadline::NEVER).expect("send");
             }
         });
         let got = read_all(StreamReader::new(Arc::new(r), FdKind::Pipe, receiver_hello(1 << 20), label()));

@@ -107,6 +107,20 @@ pub(crate) fn open(name: &str, how: OpenMq) -> io::Result<(PosixMq, bool)> {
     ))
 }
 
+impl PosixMq {
+    /// How many messages the queue holds now (`mq_curmsgs`).
+    pub(crate) fn queued(&self) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: mq_attr is plain data; all-zero is a valid value.
+        let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
+        // SAFETY: the descriptor is an open queue; `attr` is writable.
+        if unsafe { libc::mq_getattr(self.fd.as_raw_fd(), &mut attr) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(attr.mq_curmsgs as usize)
+    }
+}
+
 fn open_existing(name: &CString, flags: i32) -> io::Result<i32> {
     // SAFETY: `name` is a valid C string; without O_CREAT no variadic
     // arguments are read.
@@ -147,6 +161,16 @@ fn abs_timeout(deadline: std::time::Instant) -> libc::timespec {
     }
 }
 
+/// The timeout a queue call gets: a try when there is a stop to watch
+/// (the caller then waits in `poll` on the queue's fd and the stop).
+fn kernel_timeout(deadline: Deadline<'_>) -> Option<libc::timespec> {
+    if deadline.stop().is_some() {
+        Some(EPOCH)
+    } else {
+        deadline.instant().map(abs_timeout)
+    }
+}
+
 /// Retries on EINTR; ETIMEDOUT (the deadline passed) reads as WouldBlock.
 fn retry(mut call: impl FnMut() -> isize) -> io::Result<usize> {
     loop {
@@ -166,8 +190,9 @@ fn retry(mut call: impl FnMut() -> isize) -> io::Result<usize> {
 impl PosixMq {
     /// Sends one message, waiting for room until `deadline` (`None`: as
     /// long as it takes; `WouldBlock` once it passes).
-    pub(crate) fn send(&self, msg: &[u8], priority: u32, deadline: Deadline) -> io::Result<()> {
-        self.send_until(msg, priority, deadline.map(abs_timeout))
+    /// With a stop to watch it only tries (the caller polls the queue's fd).
+    pub(crate) fn send(&self, msg: &[u8], priority: u32, deadline: Deadline<'_>) -> io::Result<()> {
+        self.send_until(msg, priority, kernel_timeout(deadline))
     }
 
     fn send_until(
@@ -193,8 +218,12 @@ impl PosixMq {
 
     /// Receives one message into `buf` (at least `msgsize` long), waiting
     /// until `deadline` as `send` does; returns its length and priority.
-    pub(crate) fn receive(&self, buf: &mut [u8], deadline: Deadline) -> io::Result<(usize, u32)> {
-        self.receive_until(buf, deadline.map(abs_timeout))
+    pub(crate) fn receive(
+        &self,
+        buf: &mut [u8],
+        deadline: Deadline<'_>,
+    ) -> io::Result<(usize, u32)> {
+        self.receive_until(buf, kernel_timeout(deadline))
     }
 
     /// Takes a message if one is waiting (`WouldBlock` if not), without

@@ -136,6 +136,17 @@ impl SysvQueue {
         }
     }
 
+    /// How many messages the queue holds now (`msg_qnum` from `IPC_STAT`).
+    pub(crate) fn queued(&self) -> io::Result<usize> {
+        // SAFETY: msqid_ds is plain data; all-zero is a valid value.
+        let mut ds: libc::msqid_ds = unsafe { std::mem::zeroed() };
+        // SAFETY: IPC_STAT writes one msqid_ds into `ds`, valid and writable.
+        if unsafe { libc::msgctl(self.id, libc::IPC_STAT, &mut ds) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(ds.msg_qnum as usize)
+    }
+
     /// Removes the queue (`IPC_RMID`): blocked and later callers get `EIDRM`/`EINVAL`.
     pub(crate) fn remove(&self) -> io::Result<()> {
         // SAFETY: IPC_RMID ignores the buffer argument; null is allowed.

@@ -73,7 +73,7 @@ pub(crate) struct Ctx<'a> {
     pub(crate) ep: &'a Endpoint,
     pub(crate) label: Arc<str>,
     pub(crate) hello: Hello,
-    pub(crate) deadline: Deadline,
+    pub(crate) deadline: Deadline<'a>,
 }
 
 impl Ctx<'_> {
@@ -136,7 +136,7 @@ pub(crate) fn label_of(ep: &Endpoint) -> Arc<str> {
 pub(crate) fn open_sender(
     ep: &Endpoint,
     sends: TypeTag,
-    deadline: Deadline,
+    deadline: Deadline<'_>,
 ) -> Result<Opened<Outbound>, Error> {
     let hello = Hello {
         sends: Some(sends),
@@ -177,7 +177,7 @@ pub(crate) fn open_receiver(ep: &Endpoint, receives: TypeTag) -> Result<Opened<I
         ep,
         label: label_of(ep),
         hello,
-        deadline: None,
+        deadline: Deadline::NEVER,
     };
     let opened = match ep.address() {
         Address::Pipe(fd) => pipe::receiver(&ctx, *fd),
@@ -207,6 +207,7 @@ pub(crate) fn open_receiver(ep: &Endpoint, receives: TypeTag) -> Result<Opened<I
             opened
                 .link
                 .set_spin(crate::sys::Spin::of(ep.options().wait));
+            opened.link.set_serve(ep.options().serve);
             opened
         })
         .map_err(|e| e.at(&ctx.label))
@@ -216,7 +217,7 @@ pub(crate) fn open_receiver(ep: &Endpoint, receives: TypeTag) -> Result<Opened<I
 pub(crate) fn connect(
     ep: &Endpoint,
     hello: Hello,
-    deadline: Deadline,
+    deadline: Deadline<'_>,
 ) -> Result<Opened<Connection>, Error> {
     let ctx = Ctx {
         ep,
@@ -285,7 +286,7 @@ impl ListenSocket {
     pub(crate) fn accept(
         &self,
         tcp: bool,
-        deadline: Deadline,
+        deadline: Deadline<'_>,
     ) -> Result<(OwnedFd, Option<PeerCred>), Error> {
         use rustix::event::PollFlags;
         use rustix::io::Errno;
@@ -295,12 +296,20 @@ impl ListenSocket {
             match rustix::net::accept_with(&self.fd, rustix::net::SocketFlags::CLOEXEC) {
                 Ok(fd) => break fd,
                 Err(Errno::AGAIN) => {
-                    let ready = crate::sys::wait(self.fd.as_fd(), PollFlags::IN, deadline)
+                    let woke = crate::sys::wait(self.fd.as_fd(), PollFlags::IN, deadline)
                         .map_err(|e| Error::io("poll", e).at(label))?;
-                    if !ready {
-                        return Err(
-                            Error::new(ErrorKind::TimedOut, "no peer connected in time").at(label)
-                        );
+                    match woke {
+                        crate::sys::Woke::Ready => {}
+                        crate::sys::Woke::TimedOut => {
+                            return Err(Error::new(
+                                ErrorKind::TimedOut,
+                                "no peer connected in time",
+                            )
+                            .at(label))
+                        }
+                        crate::sys::Woke::Stopped => {
+                            return Err(crate::Stop::error("accept").at(label))
+                        }
                     }
                 }
                 Err(Errno::INTR | Errno::CONNABORTED) => {}
@@ -395,24 +404,27 @@ fn not_connection_oriented(ep: &Endpoint) -> Error {
 
 /// Runs `open` until it stops failing with `NoPeer` or the deadline passes.
 pub(crate) fn retry_while_nobody_there<L>(
-    deadline: Deadline,
+    deadline: Deadline<'_>,
     label: &Arc<str>,
     mut open: impl FnMut() -> Result<L, Error>,
 ) -> Result<L, Error> {
     let mut pause = Duration::from_millis(1);
     loop {
         match open() {
+            Err(e) if e.kind() == ErrorKind::NoPeer && deadline.is_stopped() => {
+                return Err(crate::Stop::error("waiting for a receiver").at(label))
+            }
             Err(e)
                 if e.kind() == ErrorKind::NoPeer
-                    && deadline.is_some_and(|d| Instant::now() < d) =>
+                    && deadline.instant().is_some_and(|d| Instant::now() < d) =>
             {
                 // Waiting for another process to appear: there is no event to
-                // wait on for "somebody binds this address", so back off.
-                let left = deadline.map_or(pause, |d| d.saturating_duration_since(Instant::now()));
-                std::thread::sleep(pause.min(left));
+                // wait on for "somebody binds this address", so back off (a
+                // stop wakes the pause at once).
+                crate::sys::pause(pause, deadline);
                 pause = (pause * 2).min(Duration::from_millis(20));
             }
-            Err(e) if e.kind() == ErrorKind::NoPeer && deadline.is_some() => {
+            Err(e) if e.kind() == ErrorKind::NoPeer && !deadline.is_unlimited() => {
                 return Err(
                     Error::new(ErrorKind::TimedOut, "nobody came before the timeout").at(label),
                 )

@@ -200,11 +200,12 @@ pub(crate) fn handshake(
     side: Side,
     max_msg: u32,
     label: &Arc<str>,
-    deadline: Deadline,
+    deadline: Deadline<'_>,
 ) -> Result<Connection, Error> {
     let fd = Arc::new(fd);
     let fail = |f: Fail| match f {
         Fail::Error(e) => e,
+        Fail::Stopped => crate::Stop::error("handshake").at(label),
         Fail::NotReady => Error::new(
             ErrorKind::TimedOut,
             "the peer did not send its hello in time",

@@ -56,10 +56,10 @@ pub(crate) fn bind(ep: &Endpoint, hp: &HostPort) -> Result<(OwnedFd, Endpoint), 
 }
 
 /// Connects (blocking fd, `TCP_NODELAY`), bounded by the deadline.
-pub(crate) fn connect(hp: &HostPort, deadline: Deadline) -> Result<OwnedFd, Error> {
+pub(crate) fn connect(hp: &HostPort, deadline: Deadline<'_>) -> Result<OwnedFd, Error> {
     let mut last = None;
     for addr in resolve(hp)? {
-        let result = match deadline {
+        let result = match deadline.instant() {
             None => TcpStream::connect(addr),
             Some(d) => match d
                 .checked_duration_since(Instant::now())

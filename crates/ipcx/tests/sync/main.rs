@@ -125,12 +125,12 @@ fn peer(role: &str, name: &str) -> ! {
             });
         }
         "shutdown-twice" => {
-            let stop = ipcx::signal::Shutdown::install().expect("install");
+            let stop = ipcx::Stop::on_signals().expect("install");
             // SAFETY: raise(2) with a valid signal number.
             unsafe { libc::raise(libc::SIGTERM) };
             say(&format!(
                 "REQUESTED {} {:?}",
-                stop.requested(),
+                stop.is_stopped(),
                 stop.signal()
             ));
             // SAFETY: as above. The second one must end the process.
