@@ -51,8 +51,17 @@ impl<T> Receiver<T> {
     pub fn open_with(endpoint: impl ToEndpoint, options: &OpenOptions) -> Result<Self, Error> {
         let ep = options.apply(endpoint.to_endpoint()?);
         let rx = Self::open(&ep)?;
-        rx.link.lock().unwrap_or_else(|p| p.into_inner()).stop = options.stop.clone();
-        Ok(rx)
+        Ok(match &options.stop {
+            Some(stop) => rx.with_stop(stop),
+            None => rx,
+        })
+    }
+
+    /// This receiver, woken by `stop` from now on (for ends opened another
+    /// way: [`pipe::from_child`](crate::pipe::from_child), a [`Duplex`](crate::Duplex) half).
+    pub fn with_stop(mut self, stop: &Stop) -> Self {
+        self.link.get_mut().unwrap_or_else(|p| p.into_inner()).stop = Some(stop.clone());
+        self
     }
 
     pub(crate) fn from_parts(link: Inbound, info: Info) -> Self {

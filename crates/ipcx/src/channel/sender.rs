@@ -70,13 +70,18 @@ impl<T> Sender<T> {
     pub fn open_with(endpoint: impl ToEndpoint, options: &OpenOptions) -> Result<Self, Error> {
         let stop = options.stop.as_ref().map(Stop::core);
         let deadline = Deadline::after(options.timeout).with_stop(stop);
-        let mut sender = Self::open_until(endpoint, deadline)?;
-        sender
-            .state
-            .get_mut()
-            .unwrap_or_else(|p| p.into_inner())
-            .stop = options.stop.clone();
-        Ok(sender)
+        let sender = Self::open_until(endpoint, deadline)?;
+        Ok(match &options.stop {
+            Some(stop) => sender.with_stop(stop),
+            None => sender,
+        })
+    }
+
+    /// This sender, stopped by `stop` from now on (for ends opened another
+    /// way, e.g. [`pipe::to_child`](crate::pipe::to_child)).
+    pub fn with_stop(mut self, stop: &Stop) -> Self {
+        self.state.get_mut().unwrap_or_else(|p| p.into_inner()).stop = Some(stop.clone());
+        self
     }
 
     fn open_until(endpoint: impl ToEndpoint, deadline: Deadline<'_>) -> Result<Self, Error> {

@@ -168,6 +168,9 @@ impl Carrier {
                             full_len: n,
                         })
                     }
+                    // A socket shut for reading (a stop) polls readable
+                    // with nothing to take: the deadline still ends it.
+                    None if deadline.has_passed() => return Err(Fail::NotReady),
                     None => wait(fd.as_fd(), PollFlags::IN, deadline, label)?,
                 }
             },

@@ -223,6 +223,9 @@ impl FanIn {
                 self.spin.until(now, deadline)
             });
             if now < until {
+                if deadline.is_stopped() {
+                    return Err(Fail::Stopped);
+                }
                 turns += 1;
                 if self.conns.len() == 1 && turns % 16 != 0 {
                     self.look_at_lone_connection();

@@ -8,6 +8,7 @@ mod cases;
 mod harness;
 mod peer;
 mod raw;
+mod stopping;
 mod transports;
 
 use libtest_mimic::{Arguments, Trial};
@@ -49,12 +50,15 @@ fn main() {
     let trials = transports::ALL
         .iter()
         .flat_map(|t| {
-            cases::ALL.iter().map(move |(name, case)| {
-                Trial::test(format!("{}::{name}", t.name), move || {
-                    case(t);
-                    Ok(())
+            cases::ALL
+                .iter()
+                .chain(stopping::ALL)
+                .map(move |(name, case)| {
+                    Trial::test(format!("{}::{name}", t.name), move || {
+                        case(t);
+                        Ok(())
+                    })
                 })
-            })
         })
         .collect();
     libtest_mimic::run(&args, trials).exit();

@@ -62,8 +62,13 @@ fn send(ep: &str) {
         if i > 0 && i % burst == 0 {
             std::thread::sleep(pause);
         }
-        tx.send(Msg::new(offset + i, sizes[i as usize % sizes.len()]))
-            .expect("peer sends");
+        let sent = tx.send(Msg::new(offset + i, sizes[i as usize % sizes.len()]));
+        // `until_gone`: a receiver that stops is the expected end.
+        if sent.is_err() && param("until_gone").is_some() {
+            say(format_args!("GONE {i}"));
+            return;
+        }
+        sent.expect("peer sends");
     }
     say(format_args!("SENT {n}"));
     if param("hang").is_some() {
