@@ -1,0 +1,128 @@
+//! What the CLI tests share: scratch directories, the `ipcx` binary, a
+//! receiver process killed on drop, endpoints of every transport, and
+//! queues removed on drop.
+#![allow(dead_code, reason = "each test binary uses its own part")]
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+
+/// A scratch directory removed on drop.
+pub struct Scratch(pub std::path::PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("ipcx-cli-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    pub fn path(&self, file: &str) -> String {
+        self.0.join(file).to_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_file(format!("/dev/shm/ipcx-cli-{}", std::process::id()));
+    }
+}
+
+pub fn ipcx() -> Command {
+    Command::cargo_bin("ipcx").unwrap()
+}
+
+/// Kills the child on drop, so a failing test leaves no process behind.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let pid = self.0.id();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        // A killed ipcx cannot remove its statistics file (ipcx::stats).
+        let _ = std::fs::remove_file(format!("/dev/shm/ipcx-stats.{pid}"));
+    }
+}
+
+pub fn spawn_recv(args: &[&str]) -> Running {
+    Running(
+        ipcx()
+            .arg("recv")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Waits for the receiver to exit; returns (success, stdout, stderr).
+pub fn finish(mut r: Running) -> (bool, String, String) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = r.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "ipcx recv did not exit");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let (mut out, mut err) = (String::new(), String::new());
+    if let Some(mut o) = r.0.stdout.take() {
+        o.read_to_string(&mut out).unwrap();
+    }
+    if let Some(mut e) = r.0.stderr.take() {
+        e.read_to_string(&mut err).unwrap();
+    }
+    (status.success(), out, err)
+}
+
+/// A port the kernel says is free now (TCP and UDP alike, most likely).
+pub fn free_port(any: &str) -> u16 {
+    std::net::TcpListener::bind(any)
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn endpoints(s: &Scratch) -> Vec<String> {
+    vec![
+        format!("fifo:{}", s.path("fifo")),
+        format!("unix:{}", s.path("stream.sock")),
+        format!("unix:@ipcx-cli-{}", std::process::id()),
+        format!("unix+seqpacket:{}", s.path("seq.sock")),
+        format!("unix+dgram:{}", s.path("dgram.sock")),
+        format!("tcp:127.0.0.1:{}", free_port("127.0.0.1:0")),
+        format!("tcp:[::1]:{}", free_port("[::1]:0")),
+        format!("udp:127.0.0.1:{}", free_port("127.0.0.1:0")),
+        format!("mq:/ipcx-cli-{}", std::process::id()),
+        format!("sysvmq:{:#x}", sysv_key(1)),
+        format!("shm:/ipcx-cli-{}", std::process::id()),
+    ]
+}
+
+/// A System V key of this test process's own.
+pub fn sysv_key(n: u32) -> u32 {
+    0x5000_0000 | (std::process::id() << 4) | n
+}
+
+/// Removes a POSIX queue and a System V queue on drop, even if the test fails.
+pub struct Queues(pub String, pub u32);
+
+impl Drop for Queues {
+    fn drop(&mut self) {
+        let name = std::ffi::CString::new(self.0.as_str()).unwrap();
+        // SAFETY: `name` is a valid C string; msgget/msgctl take integers and
+        // IPC_RMID ignores the null buffer.
+        unsafe {
+            libc::mq_unlink(name.as_ptr());
+            let id = libc::msgget(self.1 as i32, 0);
+            if id >= 0 {
+                libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut());
+            }
+        }
+    }
+}
