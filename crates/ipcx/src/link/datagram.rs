@@ -115,7 +115,20 @@ pub(crate) struct DatagramReader {
     drain_left: Option<usize>,
     /// Senders' byes do not end the channel (`serve=true`).
     serve: bool,
+    /// Bad datagrams: how many, and when one was last reported.
+    bad: BadDatagrams,
 }
+
+/// See [`DatagramReader::dropped`].
+#[derive(Debug, Default)]
+struct BadDatagrams {
+    total: u64,
+    unreported: u64,
+    last: Option<(ErrorKind, std::time::Instant)>,
+}
+
+/// A flood of bad datagrams is reported at most this often.
+const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl DatagramReader {
     pub(crate) fn new(
@@ -138,6 +151,7 @@ impl DatagramReader {
             spin: sys::Spin::ADAPTIVE,
             drain_left: None,
             serve: false,
+            bad: BadDatagrams::default(),
         }
     }
 
@@ -173,18 +187,30 @@ impl DatagramReader {
                 other => other?,
             };
             if got.full_len > got.range.len() || got.full_len > self.max_msg as usize + HEADER {
-                return Err(self.dropped(
-                    ErrorKind::TooLarge,
-                    format!(
-                        "dropped a {}-byte message: max_msg is {}",
-                        got.full_len.saturating_sub(HEADER),
-                        self.max_msg
-                    ),
-                ));
+                let why = format!(
+                    "dropped a {}-byte message: max_msg is {}",
+                    got.full_len.saturating_sub(HEADER),
+                    self.max_msg
+                );
+                match self.dropped(ErrorKind::TooLarge, why) {
+                    Some(fail) => return Err(fail),
+                    None => continue,
+                }
             }
             let message = got.range;
-            let header = Header::decode(&self.buf[message.clone()])
-                .map_err(|why| self.dropped(ErrorKind::Protocol, why))?;
+            let header = match Header::decode(&self.buf[message.clone()]) {
+                Ok(header) => header,
+                Err(why) => {
+                    let why = format!(
+                        "{why}: not from an ipcx sender? Plain datagrams are read with \
+                         `?frame=none` (ipcx recv, ipcx relay)"
+                    );
+                    match self.dropped(ErrorKind::Protocol, why) {
+                        Some(fail) => return Err(fail),
+                        None => continue,
+                    }
+                }
+            };
             match header.kind {
                 Kind::Bye => {
                     self.senders.remove(&header.sender);
@@ -206,21 +232,45 @@ impl DatagramReader {
                     return Ok(&self.buf[message.start + HEADER..message.end]);
                 }
                 Kind::Data => {
-                    return Err(self.dropped(
-                        ErrorKind::TypeMismatch,
-                        format!(
-                            "type mismatch: this end receives `{}` (fingerprint {:016x}) but a \
-                             datagram carries fingerprint {:016x}",
-                            self.receives.name, self.receives.fingerprint, header.fingerprint
-                        ),
-                    ))
+                    let why = format!(
+                        "type mismatch: this end receives `{}` (fingerprint {:016x}) but a \
+                         datagram carries fingerprint {:016x}",
+                        self.receives.name, self.receives.fingerprint, header.fingerprint
+                    );
+                    if let Some(fail) = self.dropped(ErrorKind::TypeMismatch, why) {
+                        return Err(fail);
+                    }
                 }
             }
         }
     }
 
-    /// One bad datagram is dropped and reported; the receiver goes on.
-    fn dropped(&self, kind: ErrorKind, why: String) -> Fail {
-        Error::new(kind, why).at(&self.label).into()
+    /// A bad datagram is dropped and the receiver goes on. It is reported
+    /// unless one of the same kind was within the last second: a flood
+    /// gives one error a second (saying how many it stands for), not one
+    /// per datagram. `None`: dropped without a report.
+    fn dropped(&mut self, kind: ErrorKind, why: String) -> Option<Fail> {
+        let now = std::time::Instant::now();
+        let bad = &mut self.bad;
+        bad.total += 1;
+        if bad
+            .last
+            .is_some_and(|(k, at)| k == kind && now.duration_since(at) < REPORT_EVERY)
+        {
+            bad.unreported += 1;
+            return None;
+        }
+        bad.last = Some((kind, now));
+        let also = std::mem::take(&mut bad.unreported);
+        let why = match also {
+            0 => why,
+            n => format!("{why} ({n} more like it dropped without a report)"),
+        };
+        Some(Error::new(kind, why).at(&self.label).into())
+    }
+
+    /// Bad datagrams dropped so far, reported or not.
+    pub(crate) fn dropped_total(&self) -> u64 {
+        self.bad.total
     }
 }

@@ -61,6 +61,9 @@ pub(crate) struct ShmReader {
     label: Arc<str>,
     persist: bool,
     stopped: bool,
+    /// The ring was found corrupt: reported once, then the channel ends
+    /// (nothing read from it afterwards could be trusted).
+    corrupt: bool,
     /// Messages a `overflow=drop-oldest` ring overwrote before we read them.
     missed: u64,
     segment: Arc<Segment>,
@@ -363,6 +366,7 @@ impl ShmReader {
             label,
             persist,
             stopped: false,
+            corrupt: false,
             missed: 0,
             segment,
         }
@@ -382,6 +386,9 @@ impl ShmReader {
     /// The next message, lent in place until the next call.
     #[inline]
     pub(crate) fn recv(&mut self, deadline: Deadline<'_>) -> Result<&[u8], Fail> {
+        if self.corrupt {
+            return Err(Fail::Disconnected);
+        }
         // The fast path: a message is there (no clock, no waiter).
         if !self.take_one()? {
             self.wait_for_one(deadline)?;
@@ -465,9 +472,19 @@ impl ShmReader {
             }
             Ok(None) => Ok(false),
             Err(ReadError::Closed) => Err(Fail::Disconnected),
-            Err(ReadError::Corrupt(c)) => Err(Fail::Error(
-                Error::new(ErrorKind::Protocol, c.to_string()).at(&self.label),
-            )),
+            Err(ReadError::Corrupt(c)) => {
+                self.corrupt = true;
+                Err(Fail::Error(
+                    Error::new(
+                        ErrorKind::Protocol,
+                        format!(
+                            "{c}: the ring was written by something other than its ipcx \
+                             sender; this receiver stops reading it (reopen to start afresh)"
+                        ),
+                    )
+                    .at(&self.label),
+                ))
+            }
         }
     }
 

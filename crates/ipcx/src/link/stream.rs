@@ -292,6 +292,13 @@ pub(crate) struct StreamReader {
     drain_left: Option<usize>,
     /// See [`StreamReader::drained`].
     drained: bool,
+    /// A pipe or FIFO whose stream broke (a writer that is not ipcx, a
+    /// frame out of step): bytes are dropped until the next valid hello,
+    /// which is where a new writer starts. Nothing is reported meanwhile.
+    resync: bool,
+    /// The stream broke before: a marker that does not decode as a hello
+    /// is more of the same garbage, skipped rather than reported.
+    recovering: bool,
 }
 
 impl StreamReader {
@@ -345,6 +352,8 @@ impl StreamReader {
             stopped: false,
             serve: false,
             drain_left: None,
+            resync: false,
+            recovering: false,
         }
     }
 
@@ -478,7 +487,10 @@ impl StreamReader {
     /// The next complete item already in the buffer: a frame, or a hello
     /// (checked and recorded). `None`: more bytes are needed.
     pub(crate) fn next_item(&mut self) -> Result<Option<Item>, Fail> {
-        {
+        loop {
+            if self.resync && !self.skip_to_hello() {
+                return Ok(None);
+            }
             let avail = &self.buf[self.start..self.end];
             if avail.len() < FRAME_HEADER {
                 self.need = FRAME_HEADER;
@@ -496,6 +508,12 @@ impl StreamReader {
                         self.need = FRAME_HEADER + n;
                         return Ok(None);
                     }
+                    Err(HelloError::Invalid(_)) if self.recovering => {
+                        // Resynchronising: not a hello after all.
+                        self.start += 1;
+                        self.resync = true;
+                        continue;
+                    }
                     Err(HelloError::Invalid(why)) => {
                         return Err(self.broken(ErrorKind::Protocol, why));
                     }
@@ -505,9 +523,12 @@ impl StreamReader {
                 return Err(self.broken(
                     ErrorKind::Protocol,
                     format!(
-                        "the peer did not start with an ipcx hello (first bytes {:02x?}); \
-                         is it an ipcx endpoint?",
-                        &avail[..FRAME_HEADER]
+                        "{} did not start with an ipcx hello (first bytes {:02x?}, {:?}): not an \
+                         ipcx sender? A plain program's text is read with `?frame=line`, raw \
+                         bytes with `?frame=none` (ipcx recv, ipcx relay)",
+                        self.writer_name(),
+                        &avail[..FRAME_HEADER],
+                        String::from_utf8_lossy(&avail[..avail.len().min(16)]),
                     ),
                 ));
             }
@@ -527,7 +548,7 @@ impl StreamReader {
                 return Ok(Some(Item::Frame(range)));
             }
             self.need = total;
-            Ok(None)
+            return Ok(None);
         }
     }
 
@@ -573,7 +594,17 @@ impl StreamReader {
             Ok(0) => {
                 let partial = self.end - self.start;
                 self.closed = true;
-                if partial > 0 && !self.stopped {
+                if partial > 0 && self.peer.is_none() && !self.recovering && !self.stopped {
+                    let msg = format!(
+                        "{} sent {partial} bytes that are not an ipcx hello ({:?}) and closed: \
+                         not an ipcx sender? A plain program's text is read with `?frame=line`, \
+                         raw bytes with `?frame=none`",
+                        self.writer_name(),
+                        String::from_utf8_lossy(&self.buf[self.start..self.end]),
+                    );
+                    return Err(Error::new(ErrorKind::Protocol, msg).at(&self.label).into());
+                }
+                if partial > 0 && !self.stopped && !self.resync {
                     let msg = format!(
                         "the peer closed the connection in the middle of a message \
                          ({partial} of {} bytes arrived)",
@@ -618,10 +649,52 @@ impl StreamReader {
         }
     }
 
-    /// Marks the stream unusable and returns the error that made it so.
+    /// Returns the error that broke the stream. A socket is closed (its
+    /// peer's connection is dropped; what is buffered is discarded, so the
+    /// error is reported once). A pipe or FIFO, shared by whoever writes
+    /// to it, drops bytes until the next writer's hello (`resync`).
     fn broken(&mut self, kind: ErrorKind, why: String) -> Fail {
-        self.closed = true;
+        match self.kind {
+            FdKind::Socket => {
+                self.closed = true;
+                self.start = self.end;
+            }
+            FdKind::Pipe => {
+                self.peer = None;
+                self.start += 1.min(self.end - self.start);
+                self.resync = true;
+                self.recovering = true;
+            }
+        }
         Error::new(kind, why).at(&self.label).into()
+    }
+
+    /// Resynchronising: drops bytes up to the next hello marker. `true`
+    /// when one is at the start of the buffer; else all but the last few
+    /// bytes (a marker's beginning) are dropped and more must be read.
+    fn skip_to_hello(&mut self) -> bool {
+        let marker = HELLO_MARKER.to_le_bytes();
+        let avail = &self.buf[self.start..self.end];
+        match avail.windows(marker.len()).position(|w| w == marker) {
+            Some(at) => {
+                self.start += at;
+                self.resync = false;
+                true
+            }
+            None => {
+                self.start = self.end - avail.len().min(marker.len() - 1);
+                self.need = FRAME_HEADER;
+                false
+            }
+        }
+    }
+
+    /// Who wrote what is being read, for error messages.
+    fn writer_name(&self) -> &'static str {
+        match self.kind {
+            FdKind::Socket => "the peer",
+            FdKind::Pipe => "a writer",
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! Run one: `cargo test -p ipcx --test conformance -- unix+dgram::bad_input`.
 
 mod cases;
+mod foreign;
 mod harness;
 mod peer;
 mod raw;
@@ -53,6 +54,7 @@ fn main() {
             cases::ALL
                 .iter()
                 .chain(stopping::ALL)
+                .chain(foreign::ALL)
                 .map(move |(name, case)| {
                     Trial::test(format!("{}::{name}", t.name), move || {
                         case(t);

@@ -138,7 +138,11 @@ fn recv(ep: &str) {
 /// Writes raw bytes (hex chunks separated by commas in IPCX_RAW) straight to
 /// the endpoint, bypassing ipcx: one write per chunk on streams, one packet
 /// or datagram per chunk otherwise.
+///
+/// `repeat=N`: every chunk N times, without pauses (a flood); a write the
+/// receiver refuses then ends the peer quietly (it was cut off).
 fn raw(ep: &str) {
+    let repeat: usize = param("repeat").map_or(1, |r| r.parse().expect("repeat"));
     let chunks: Vec<Vec<u8>> = param("raw")
         .expect("IPCX_RAW")
         .split(',')
@@ -146,8 +150,9 @@ fn raw(ep: &str) {
             (0..c.len())
                 .step_by(2)
                 .map(|i| u8::from_str_radix(&c[i..i + 2], 16).expect("hex"))
-                .collect()
+                .collect::<Vec<u8>>()
         })
+        .flat_map(|c| std::iter::repeat_n(c, repeat))
         .collect();
     let (scheme, addr) = ep.split_once(':').expect("scheme");
     let addr = addr.split('?').next().expect("address");
@@ -179,7 +184,7 @@ fn raw(ep: &str) {
             let s = std::os::unix::net::UnixDatagram::unbound().expect("socket");
             s.connect_addr(&unix_addr(addr)).expect("connect");
             for c in &chunks {
-                s.send(c).expect("send");
+                written(s.send(c));
             }
             say("WROTE");
         }
@@ -223,12 +228,25 @@ fn raw(ep: &str) {
             .expect("address");
             rustix::net::connect(&s, &sa).expect("connect");
             for c in &chunks {
-                rustix::net::send(&s, c, SendFlags::empty()).expect("send");
+                written(rustix::net::send(&s, c, SendFlags::empty()).map_err(std::io::Error::from));
             }
             say("WROTE");
             wait_for_go();
         }
         other => panic!("raw peer cannot speak {other}"),
+    }
+}
+
+/// A raw write's outcome: a failure ends a flood quietly (the receiver cut
+/// it off, as it should), and fails any other raw peer.
+fn written<T>(result: std::io::Result<T>) {
+    match result {
+        Ok(_) => {}
+        Err(e) if param("repeat").is_some() => {
+            say(format_args!("CUT {e}"));
+            std::process::exit(0);
+        }
+        Err(e) => panic!("raw write: {e}"),
     }
 }
 
@@ -243,10 +261,12 @@ fn unix_addr(addr: &str) -> std::os::unix::net::SocketAddr {
 /// Writes each chunk separately (so the receiver may see them in separate
 /// reads), then, with IPCX_HANG, keeps the connection open until told.
 fn write_chunks(w: &mut impl Write, chunks: &[Vec<u8>]) {
+    let flood = param("repeat").is_some();
     for c in chunks {
-        w.write_all(c).expect("raw write");
-        w.flush().expect("flush");
-        std::thread::sleep(Duration::from_millis(5));
+        written(w.write_all(c).and_then(|()| w.flush()));
+        if !flood {
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
     say("WROTE");
     if param("hang").is_some() {

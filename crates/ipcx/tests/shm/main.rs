@@ -343,6 +343,14 @@ fn scribbling_peer_causes_errors_not_crashes() {
             Err(RecvTimeoutError::Timeout) => {}
         }
     }
+    if errors > 0 {
+        // Reported once: a corrupt ring ends the channel, no error loop.
+        assert_eq!(errors, 1, "a corrupt ring is reported once");
+        assert!(matches!(
+            rx.recv_bytes_timeout(Duration::from_millis(20)),
+            Err(RecvTimeoutError::Disconnected)
+        ));
+    }
     let scribbler = watcher.join().expect("the scribbler finished");
     // The sender may have been the one to notice: its sends fail and it ends.
     let sender_noticed = producer.has_exited();
