@@ -443,6 +443,28 @@ impl Consumer {
         w.waiters.fetch_sub(1, Ordering::SeqCst);
     }
 
+    /// Before a [`Consumer::begin_wait`] for a sleep on a doorbell fd
+    /// rather than the futex: whoever wakes the readers will also ring
+    /// this slot's doorbell. Undo with [`Consumer::disarm_bell`].
+    pub fn arm_bell(&self) {
+        let bit = 1u64 << self.slot;
+        self.ring
+            .control()
+            .data_ready
+            .bells
+            .fetch_or(bit, Ordering::SeqCst);
+    }
+
+    /// After the doorbell sleep.
+    pub fn disarm_bell(&self) {
+        let bit = 1u64 << self.slot;
+        self.ring
+            .control()
+            .data_ready
+            .bells
+            .fetch_and(!bit, Ordering::SeqCst);
+    }
+
     /// Leaves the ring now (dropping does it too); its slot is free again.
     /// Returns true if the producer sleeps for room and must be woken (it
     /// may have been waiting for us). Reads after this return `Closed`.

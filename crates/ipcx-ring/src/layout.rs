@@ -131,6 +131,11 @@ pub(crate) struct WakeLine {
     pub(crate) futex: AtomicU32,
     /// Sleepers announced (incremented before sleeping).
     pub(crate) waiters: AtomicU32,
+    /// Sleepers that wait on a doorbell fd instead of the futex (in a
+    /// `poll` over several things): one bit per reader slot on the
+    /// data-ready line, bit 0 for the producer on the space-ready line.
+    /// Whoever wakes the futex rings the doorbells of the bits set.
+    pub(crate) bells: AtomicU64,
 }
 
 /// The fixed head of the region.
@@ -154,6 +159,32 @@ pub(crate) struct ReaderSlot {
     pub(crate) head: AtomicU64,
     /// [`SLOT_FREE`], [`SLOT_CLAIMING`] or [`SLOT_ACTIVE`].
     pub(crate) state: AtomicU32,
+}
+
+/// What the producer is doing, as the status line says (a value another
+/// process wrote: anything else is [`ProducerState::Invalid`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProducerState {
+    /// No producer has attached yet.
+    NotYet,
+    /// A producer is attached (it may have died: check its process).
+    Open,
+    /// The producer closed the ring: what it committed is all there is.
+    Closed,
+    /// Not a state this code writes (a scribbled line).
+    Invalid(u32),
+}
+
+impl ProducerState {
+    /// Decodes the raw status word.
+    pub fn from_raw(raw: u32) -> ProducerState {
+        match raw {
+            PRODUCER_NONE => ProducerState::NotYet,
+            PRODUCER_OPEN => ProducerState::Open,
+            PRODUCER_CLOSED => ProducerState::Closed,
+            other => ProducerState::Invalid(other),
+        }
+    }
 }
 
 pub(crate) const PRODUCER_NONE: u32 = 0;

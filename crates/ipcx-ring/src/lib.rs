@@ -42,7 +42,7 @@ mod ring;
 
 pub use consumer::{Consumer, Message, NoFreeSlot};
 pub use error::{Corruption, ReadError, WriteError};
-pub use layout::{Geometry, GeometryError, Overflow, MAX_RECORD_LEN};
+pub use layout::{Geometry, GeometryError, Overflow, ProducerState, MAX_RECORD_LEN};
 pub use primitive::Barrier;
 pub use producer::{Producer, ProducerTaken, Reservation};
 pub use ring::{Ring, Snapshot};

@@ -425,6 +425,41 @@ impl Producer {
         w.waiters.fetch_sub(1, Ordering::SeqCst);
     }
 
+    /// Before a [`Producer::begin_wait`] for a sleep on a doorbell fd:
+    /// a reader that wakes the producer also rings its doorbell.
+    pub fn arm_bell(&self) {
+        self.ring
+            .control()
+            .space_ready
+            .bells
+            .fetch_or(1, Ordering::SeqCst);
+    }
+
+    /// After the doorbell sleep.
+    pub fn disarm_bell(&self) {
+        self.ring
+            .control()
+            .space_ready
+            .bells
+            .store(0, Ordering::SeqCst);
+    }
+
+    /// Bytes free for the next message now (what the slowest reader has
+    /// released), for a readiness check; 0 when full.
+    pub fn free_bytes(&self) -> usize {
+        let tail = self.ring.control().producer.tail.load(Ordering::Relaxed);
+        let capacity = self.ring.geometry.capacity as u64;
+        if self.ring.geometry.overflow == Overflow::DropOldest {
+            return capacity as usize;
+        }
+        let slowest = (0..self.ring.geometry.readers)
+            .filter(|&i| self.ring.slot(i).state.load(Ordering::Acquire) == SLOT_ACTIVE)
+            .map(|i| self.ring.slot(i).head.load(Ordering::Acquire))
+            .min()
+            .unwrap_or(tail);
+        capacity.saturating_sub(tail.saturating_sub(slowest)) as usize
+    }
+
     /// Tells readers no more messages come; they read what is committed,
     /// then get [`ReadError::Closed`](crate::ReadError::Closed). Returns
     /// true if readers must be woken.

@@ -8,7 +8,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 use crate::data::Data;
-use crate::layout::{Control, Geometry, GeometryError, ReaderSlot};
+use crate::layout::{Control, Geometry, GeometryError, ProducerState, ReaderSlot};
 use crate::primitive::AtomicU64;
 
 /// A view of one ring. Cloning it is cheap; [`Producer`](crate::Producer)
@@ -127,13 +127,37 @@ impl Ring {
         &self.control().space_ready.futex
     }
 
-    /// The producer's state: 0 none yet, 1 open, 2 closed (one atomic load).
+    /// The producer's state (one atomic load).
     #[inline]
-    pub fn producer_state(&self) -> u32 {
+    pub fn producer_state(&self) -> ProducerState {
+        ProducerState::from_raw(
+            self.control()
+                .status
+                .state
+                .load(crate::primitive::Ordering::Acquire),
+        )
+    }
+
+    /// Reader slots sleeping on a doorbell for data (see [`Consumer::arm_bell`]).
+    ///
+    /// [`Consumer::arm_bell`]: crate::Consumer::arm_bell
+    #[inline]
+    pub fn data_ready_bells(&self) -> u64 {
         self.control()
-            .status
-            .state
-            .load(crate::primitive::Ordering::Acquire)
+            .data_ready
+            .bells
+            .load(crate::primitive::Ordering::SeqCst)
+    }
+
+    /// Whether the producer sleeps on a doorbell for room (see
+    /// [`Producer::arm_bell`](crate::Producer::arm_bell)).
+    #[inline]
+    pub fn space_ready_bell(&self) -> bool {
+        self.control()
+            .space_ready
+            .bells
+            .load(crate::primitive::Ordering::SeqCst)
+            != 0
     }
 
     /// A snapshot for tools: the producer's position and every reader's.
@@ -142,7 +166,7 @@ impl Ring {
         let p = &self.control().producer;
         Snapshot {
             tail: p.tail.load(Relaxed),
-            producer_state: self.control().status.state.load(Relaxed),
+            producer_state: ProducerState::from_raw(self.control().status.state.load(Relaxed)),
             readers: (0..self.geometry.readers)
                 .filter(|&i| self.slot(i).state.load(Relaxed) == crate::layout::SLOT_ACTIVE)
                 .map(|i| (i, self.slot(i).head.load(Relaxed)))
@@ -156,8 +180,8 @@ impl Ring {
 pub struct Snapshot {
     /// Position after the last committed record.
     pub tail: u64,
-    /// 0 no producer yet, 1 open, 2 closed.
-    pub producer_state: u32,
+    /// What the producer was doing.
+    pub producer_state: ProducerState,
     /// (slot, position of the next record it reads) per attached reader.
     pub readers: Vec<(usize, u64)>,
 }

@@ -59,7 +59,7 @@ pub fn shm_segment(name: &str) -> Result<ShmSegment, Error> {
             ipcx_ring::Overflow::DropOldest => "drop-oldest",
         },
         message_type: segment.receives.name.clone(),
-        producer: (snapshot.producer_state == 1)
+        producer: (snapshot.producer_state == ipcx_ring::ProducerState::Open)
             .then(|| header.producer.get().pid)
             .filter(|p| *p != 0),
         attached_readers: snapshot

@@ -19,7 +19,7 @@
 //! let producer = Sender::<Job>::open(&endpoint)?;
 //! producer.send(Job { id: 1, name: "resize".into() })?;
 //! drop(producer);
-//! let received: Vec<Job> = jobs.iter().collect::<Result<_, _>>()?;
+//! let received: Vec<Job> = jobs.iter().collect(); // ends when every sender is gone
 //! assert_eq!(received, [Job { id: 1, name: "resize".into() }]);
 //! # drop(jobs); std::fs::remove_dir(&dir)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -102,9 +102,11 @@ pub mod fuzzing {
     }
 }
 
+#[doc(hidden)]
+pub use channel::{__select_recv_result, __select_send_result};
 pub use channel::{
-    ByteReceiver, ByteSender, Bytes, Duplex, IntoIter, Iter, Listener, OpenOptions, Pod, Receiver,
-    ReceiverGuard, Sender, SenderGuard,
+    ByteReceiver, ByteSender, Bytes, Duplex, IntoIter, Iter, Listener, OpenOptions, Pod,
+    ReadyTimeoutError, Receiver, ReceiverGuard, Select, Sender, SenderGuard, TryReadyError,
 };
 pub use endpoint::{Endpoint, Scheme, UnixKind};
 pub use error::{

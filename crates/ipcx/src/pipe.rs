@@ -16,7 +16,7 @@
 //! // Child ("worker"):
 //! let jobs = ipcx::Receiver::<u64>::open(std::env::var("JOBS")?)?;
 //! for job in &jobs {
-//!     println!("job {}", job?);
+//!     println!("job {job}");
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -6,6 +6,8 @@ mod guard;
 mod options;
 mod pod;
 mod receiver;
+mod select;
+mod select_macro;
 mod sender;
 
 pub use duplex::{Duplex, Listener};
@@ -13,6 +15,9 @@ pub use guard::{ReceiverGuard, SenderGuard};
 pub use options::OpenOptions;
 pub use pod::Pod;
 pub use receiver::{IntoIter, Iter, Receiver};
+pub use select::{ReadyTimeoutError, Select, TryReadyError};
+#[doc(hidden)]
+pub use select_macro::{__select_recv_result, __select_send_result};
 pub use sender::Sender;
 
 use crate::codec::TypeTag;

@@ -71,6 +71,7 @@ impl<T> Receiver<T> {
                 link,
                 stop: None,
                 draining: false,
+                errors: PeerErrors::default(),
             }),
             info,
             _type: PhantomData,
@@ -99,6 +100,27 @@ impl<T> Receiver<T> {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .stop();
+    }
+
+    /// How many bad messages or peers this receiver has met and dropped
+    /// (garbage, wrong types, oversized messages; datagrams dropped
+    /// without a report included). Neither ends the channel.
+    pub fn errors(&self) -> u64 {
+        let state = self
+            .link
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.errors.count + state.link.unreported_errors()
+    }
+
+    /// The errors met since the last call, oldest first (at most the last
+    /// 16 are kept): what iteration skipped, and what `recv` returned.
+    pub fn take_errors(&self) -> Vec<Error> {
+        let mut state = self
+            .link
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.errors.recent.drain(..).collect()
     }
 
     /// How many messages an `overflow=drop-oldest` shared-memory ring
@@ -151,8 +173,25 @@ impl<T: DeserializeOwned> Receiver<T> {
             .map_err(RecvTimeoutError::from)
     }
 
-    /// Iterates over messages until every sender is gone. Each item is a
-    /// `Result`: a bad message is an `Err` and iteration goes on.
+    /// Iterates over messages until every sender is gone (or a stop). A
+    /// bad message or peer does not end the loop: it is skipped, counted
+    /// ([`Receiver::errors`]) and kept ([`Receiver::take_errors`]).
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("ipcx-doc-iter-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let ep = format!("unix:{}/jobs.sock", dir.display());
+    /// let jobs = ipcx::Receiver::<u32>::open(&ep)?;
+    /// let tx = ipcx::Sender::<u32>::open(&ep)?;
+    /// // A peer that is not ipcx: dropped and noted, the loop goes on.
+    /// std::os::unix::net::UnixStream::connect(dir.join("jobs.sock"))?;
+    /// tx.send(7)?;
+    /// drop(tx);
+    /// let all: Vec<u32> = jobs.iter().collect();
+    /// assert_eq!(all, [7]);
+    /// # drop(jobs); std::fs::remove_dir(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn iter(&self) -> Iter<'_, T> {
         Iter { rx: self }
     }
@@ -196,13 +235,18 @@ pub struct Iter<'a, T> {
 }
 
 impl<T: DeserializeOwned> Iterator for Iter<'_, T> {
-    type Item = Result<T, Error>;
+    type Item = T;
 
-    fn next(&mut self) -> Option<Self::Item> {
-        match self.rx.recv() {
-            Ok(msg) => Some(Ok(msg)),
-            Err(RecvError::Disconnected) => None,
-            Err(RecvError::Failed(e)) => Some(Err(e)),
+    /// The next message; `None` once every sender is gone (or the stop
+    /// came and what was queued is taken). A bad message or peer is
+    /// skipped: it is counted and kept for [`Receiver::take_errors`].
+    fn next(&mut self) -> Option<T> {
+        loop {
+            match self.rx.recv() {
+                Ok(msg) => return Some(msg),
+                Err(RecvError::Disconnected) => return None,
+                Err(RecvError::Failed(_)) => {}
+            }
         }
     }
 }
@@ -214,15 +258,15 @@ pub struct IntoIter<T> {
 }
 
 impl<T: DeserializeOwned> Iterator for IntoIter<T> {
-    type Item = Result<T, Error>;
+    type Item = T;
 
-    fn next(&mut self) -> Option<Self::Item> {
+    fn next(&mut self) -> Option<T> {
         self.rx.iter().next()
     }
 }
 
 impl<'a, T: DeserializeOwned> IntoIterator for &'a Receiver<T> {
-    type Item = Result<T, Error>;
+    type Item = T;
     type IntoIter = Iter<'a, T>;
 
     fn into_iter(self) -> Iter<'a, T> {
@@ -231,7 +275,7 @@ impl<'a, T: DeserializeOwned> IntoIterator for &'a Receiver<T> {
 }
 
 impl<T: DeserializeOwned> IntoIterator for Receiver<T> {
-    type Item = Result<T, Error>;
+    type Item = T;
     type IntoIter = IntoIter<T>;
 
     fn into_iter(self) -> IntoIter<T> {
@@ -270,6 +314,28 @@ pub(super) struct RecvState {
     pub(super) stop: Option<Stop>,
     /// Stopped (by the stop or `shutdown`): what is queued, then the end.
     pub(super) draining: bool,
+    /// Bad messages and peers met so far.
+    pub(super) errors: PeerErrors,
+}
+
+/// Errors a receiver met: a count, and the last few for
+/// [`Receiver::take_errors`].
+#[derive(Debug, Default)]
+pub(super) struct PeerErrors {
+    count: u64,
+    recent: std::collections::VecDeque<Error>,
+}
+
+impl PeerErrors {
+    const KEPT: usize = 16;
+
+    fn note(&mut self, e: &Error) {
+        self.count += 1;
+        if self.recent.len() == Self::KEPT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(e.clone());
+    }
 }
 
 impl RecvState {
@@ -309,14 +375,28 @@ impl RecvState {
                 }
             }
         };
-        if let LinkFail::Error(_) = fail {
+        if let LinkFail::Error(e) = &fail {
             self.stats.error();
+            self.errors.note(e);
         }
         let _ = crate::sys::take_blocked();
         match fail {
             LinkFail::NotReady if self.draining => Err(LinkFail::Disconnected),
             other => Err(other),
         }
+    }
+
+    /// Readiness for a receive (see `Select`): now once stopped or
+    /// draining (the receive answers at once), else what the link waits on.
+    pub(super) fn arm(&mut self) -> crate::link::ready::Armed {
+        if self.draining || self.stop.as_ref().is_some_and(Stop::is_stopped) {
+            return crate::link::ready::Armed::Now;
+        }
+        self.link.arm().unwrap_or(crate::link::ready::Armed::Now)
+    }
+
+    pub(super) fn disarm(&mut self) {
+        self.link.disarm();
     }
 
     pub(super) fn stop(&mut self) {

@@ -50,6 +50,24 @@ pub(super) struct State {
     pub(super) stats: Counter,
     /// Ends waits early, and refuses sends once triggered.
     pub(super) stop: Option<Stop>,
+    /// The length of the last message refused as full: what a readiness
+    /// wait waits for room for.
+    refused_len: usize,
+}
+
+impl State {
+    /// Readiness for a send (see `Select`): now once stopped (the send
+    /// reports it), else what the link waits on.
+    pub(super) fn arm(&mut self) -> crate::link::ready::Armed {
+        if self.stop.as_ref().is_some_and(Stop::is_stopped) {
+            return crate::link::ready::Armed::Now;
+        }
+        self.link.arm(self.refused_len)
+    }
+
+    pub(super) fn disarm(&mut self) {
+        self.link.disarm();
+    }
 }
 
 impl<T> Sender<T> {
@@ -98,6 +116,7 @@ impl<T> Sender<T> {
                 buf: Vec::new(),
                 stats: Counter::new(Role::Sender, &info.local.to_string()),
                 stop: None,
+                refused_len: 0,
             }),
             info,
             _type: PhantomData,
@@ -137,6 +156,11 @@ impl<T> Sender<T> {
     /// [`ErrorKind::TooLarge`]: crate::ErrorKind::TooLarge
     pub fn max_message_len(&self) -> usize {
         self.lock_state().link.max_len()
+    }
+
+    /// The end's state, for `Select`.
+    pub(super) fn state(&self) -> &Mutex<State> {
+        &self.state
     }
 
     pub(super) fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -189,6 +213,7 @@ impl State {
         match sent {
             Ok(_) => self.stats.message(len),
             Err(Fail::Error(_)) => self.stats.error(),
+            Err(Fail::NotReady) => self.refused_len = len,
             Err(_) => {}
         }
         let waited = crate::sys::take_blocked();

@@ -11,6 +11,7 @@ use std::time::Duration;
 use rustix::event::PollFlags;
 
 use super::packet::send_whole;
+use super::ready::Armed;
 use super::stream::io_fail;
 use crate::error::{Error, ErrorKind, Fail};
 use crate::sys::mqueue::PosixMq;
@@ -20,7 +21,7 @@ use crate::sys::{self, Deadline, Woke};
 #[derive(Debug)]
 pub(crate) enum Carrier {
     /// A connected (sending) or bound (receiving) datagram socket.
-    Socket(OwnedFd),
+    Socket(Arc<OwnedFd>),
     /// A POSIX queue; messages go out with `priority`.
     PosixMq {
         mq: PosixMq,
@@ -72,6 +73,22 @@ impl Carrier {
             }
             Carrier::PosixMq { mq, .. } => mq.queued().unwrap_or(0),
             Carrier::SysvMq { queue, .. } => queue.queued().unwrap_or(0),
+        }
+    }
+
+    /// Readiness: the socket's or POSIX queue's fd for `events`; a System V
+    /// queue has none (`len`: the message a send waits to fit).
+    pub(crate) fn arm(&self, events: PollFlags, len: usize) -> Armed {
+        match self {
+            Carrier::Socket(fd) => Armed::fd(fd, events),
+            Carrier::PosixMq { mq, .. } => Armed::fd(mq.shared_fd(), events),
+            // No fd: whether it is worth a try now, from the queue's count.
+            Carrier::SysvMq { queue, .. } => match (events == PollFlags::IN, queue.stat()) {
+                (true, Ok(s)) if s.messages > 0 => Armed::Now,
+                (false, Ok(s)) if s.bytes + len.max(1) <= s.limit => Armed::Now,
+                (_, Err(_)) => Armed::Now,
+                _ => Armed::NoFd,
+            },
         }
     }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::carrier::Carrier;
 use super::packet::size_send_buffer;
+use super::ready::Armed;
 use super::stream::too_large;
 use crate::codec::TypeTag;
 use crate::error::{Error, ErrorKind, Fail};
@@ -33,6 +34,12 @@ pub(crate) struct DatagramWriter {
 }
 
 impl DatagramWriter {
+    /// Readiness for a send: room in the socket or queue.
+    pub(crate) fn arm(&self, len: usize) -> Armed {
+        self.carrier
+            .arm(rustix::event::PollFlags::OUT, len + HEADER)
+    }
+
     /// `transport_max` is the largest datagram (header included) the
     /// mechanism can carry.
     pub(crate) fn new(
@@ -122,7 +129,9 @@ pub(crate) struct DatagramReader {
 /// See [`DatagramReader::dropped`].
 #[derive(Debug, Default)]
 struct BadDatagrams {
-    total: u64,
+    /// Dropped without a report, in all.
+    silent: u64,
+    /// Dropped without a report since the last report.
     unreported: u64,
     last: Option<(ErrorKind, std::time::Instant)>,
 }
@@ -153,6 +162,16 @@ impl DatagramReader {
             serve: false,
             bad: BadDatagrams::default(),
         }
+    }
+
+    /// Readiness for a receive: a datagram in the socket or queue (or the
+    /// end, once every sender said bye or the stop's drain is done).
+    pub(crate) fn arm(&self) -> Armed {
+        let ended = self.heard_from_any && self.senders.is_empty() && !self.serve;
+        if ended || self.drain_left.is_some() {
+            return Armed::Now;
+        }
+        self.carrier.arm(rustix::event::PollFlags::IN, 0)
     }
 
     /// Keeps receiving after every sender said bye (`serve=true`).
@@ -252,12 +271,12 @@ impl DatagramReader {
     fn dropped(&mut self, kind: ErrorKind, why: String) -> Option<Fail> {
         let now = std::time::Instant::now();
         let bad = &mut self.bad;
-        bad.total += 1;
         if bad
             .last
             .is_some_and(|(k, at)| k == kind && now.duration_since(at) < REPORT_EVERY)
         {
             bad.unreported += 1;
+            bad.silent += 1;
             return None;
         }
         bad.last = Some((kind, now));
@@ -269,8 +288,8 @@ impl DatagramReader {
         Some(Error::new(kind, why).at(&self.label).into())
     }
 
-    /// Bad datagrams dropped so far, reported or not.
-    pub(crate) fn dropped_total(&self) -> u64 {
-        self.bad.total
+    /// Bad datagrams dropped without a report so far.
+    pub(crate) fn unreported_total(&self) -> u64 {
+        self.bad.silent
     }
 }

@@ -14,6 +14,7 @@ use rustix::io::Errno;
 use rustix::net::SocketFlags;
 
 use super::packet::PacketReader;
+use super::ready::Armed;
 use super::stream::{io_fail, Item, StreamReader};
 use super::tcp_regime::TcpRegime;
 use crate::error::{Error, ErrorKind, Fail};
@@ -136,7 +137,7 @@ pub(crate) struct FanIn {
     pub(crate) spin: sys::Spin,
     /// The listener and every connection, level-triggered: one syscall to
     /// wait, no allocation, whatever the number of senders.
-    epoll: OwnedFd,
+    epoll: Arc<OwnedFd>,
     next_id: u64,
     /// Messages taken since the receiver last slept (see `note_received`).
     streak: u32,
@@ -182,7 +183,7 @@ impl FanIn {
             had_sender: false,
             serve: false,
             spin: sys::Spin::ADAPTIVE,
-            epoll,
+            epoll: Arc::new(epoll),
             next_id: 0,
             streak: 0,
             tcp_regime: TcpRegime::default(),
@@ -242,6 +243,31 @@ impl FanIn {
                 return Err(Fail::NotReady);
             }
         }
+    }
+
+    /// Readiness for a receive: now if a connection has something buffered
+    /// or is marked readable, a new sender may wait in the backlog, or the
+    /// channel has ended; else the epoll set (every connection back in it).
+    pub(crate) fn arm(&mut self) -> Result<Armed, Fail> {
+        if self.listener_readable {
+            self.accept_pending()?;
+        }
+        let buffered = self
+            .conns
+            .iter()
+            .any(|c| matches!(&c.reader, Reader::Stream(r) if r.has_buffered_item()));
+        let ended =
+            self.had_sender && self.conns.is_empty() && (!self.serve || self.listener.is_none());
+        if buffered || ended || self.conns.iter().any(Conn::is_closed) {
+            return Ok(Armed::Now);
+        }
+        // Level-triggered: what is readable now, the set reports at once.
+        watch_all(&self.epoll, &mut self.conns, &self.label)?;
+        for conn in &mut self.conns {
+            conn.readable = false;
+        }
+        self.streak = 0;
+        Ok(Armed::fd(&self.epoll, PollFlags::IN))
     }
 
     /// Takes a lone Unix connection out of the epoll set once it has

@@ -29,6 +29,7 @@ pub(crate) mod carrier;
 pub(crate) mod datagram;
 pub(crate) mod fanin;
 pub(crate) mod packet;
+pub(crate) mod ready;
 pub(crate) mod shm;
 pub(crate) mod stream;
 mod tcp_regime;
@@ -80,6 +81,23 @@ impl Outbound {
         Ok(n)
     }
 
+    /// Readiness for a send of `len` bytes (see [`ready::Armed`]); undo
+    /// with [`Outbound::disarm`] after sleeping.
+    pub(crate) fn arm(&mut self, len: usize) -> ready::Armed {
+        match self {
+            Outbound::Stream(w) => w.arm(),
+            Outbound::Packet(w) => w.arm(),
+            Outbound::Datagram(w) => w.arm(len),
+            Outbound::Shm(w) => w.arm(len),
+        }
+    }
+
+    pub(crate) fn disarm(&mut self) {
+        if let Outbound::Shm(w) = self {
+            w.disarm();
+        }
+    }
+
     /// How long a full channel is retried before waiting (`wait=`; the
     /// ring has its own waiter, byte streams block in the kernel).
     pub(crate) fn set_spin(&mut self, spin: crate::sys::Spin) {
@@ -121,6 +139,24 @@ pub(crate) enum Inbound {
 }
 
 impl Inbound {
+    /// Readiness for a receive (see [`ready::Armed`]); undo with
+    /// [`Inbound::disarm`] after sleeping.
+    pub(crate) fn arm(&mut self) -> Result<ready::Armed, Fail> {
+        Ok(match self {
+            Inbound::Stream(r) => r.arm(),
+            Inbound::Packet(r) => r.arm(),
+            Inbound::Datagram(r) => r.arm(),
+            Inbound::FanIn(r) => r.arm()?,
+            Inbound::Shm(r) => r.arm(),
+        })
+    }
+
+    pub(crate) fn disarm(&mut self) {
+        if let Inbound::Shm(r) = self {
+            r.disarm();
+        }
+    }
+
     /// Stops taking new messages (see `Receiver::shutdown`).
     pub(crate) fn stop(&mut self) {
         match self {
@@ -153,6 +189,15 @@ impl Inbound {
             Inbound::Datagram(r) => r.serve(serve),
             Inbound::FanIn(r) => r.serve = serve,
             Inbound::Packet(_) | Inbound::Shm(_) => {}
+        }
+    }
+
+    /// Bad datagrams dropped without a report (a flood is reported once a
+    /// second; 0 on links with connections, which report every one).
+    pub(crate) fn unreported_errors(&self) -> u64 {
+        match self {
+            Inbound::Datagram(r) => r.unreported_total(),
+            _ => 0,
         }
     }
 

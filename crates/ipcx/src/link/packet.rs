@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use rustix::event::PollFlags;
 
+use super::ready::Armed;
 use super::stream::{io_fail, too_large, Item};
 use super::{AwaitPeer, PeerHello};
 use crate::error::{Error, ErrorKind, Fail};
@@ -41,6 +42,11 @@ pub(crate) struct PacketWriter {
 }
 
 impl PacketWriter {
+    /// Readiness for a send: the socket becoming writable.
+    pub(crate) fn arm(&self) -> Armed {
+        Armed::fd(&self.fd, PollFlags::OUT)
+    }
+
     pub(crate) fn new(fd: Arc<OwnedFd>, max_msg: u32, label: Arc<str>) -> Self {
         size_send_buffer(&fd, max_msg, 1);
         PacketWriter {
@@ -190,6 +196,15 @@ impl PacketReader {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// Readiness for a receive: the socket's fd (each packet is read whole).
+    pub(crate) fn arm(&self) -> Armed {
+        if self.closed {
+            Armed::Now
+        } else {
+            Armed::fd(&self.fd, PollFlags::IN)
+        }
     }
 
     /// Stops taking messages: shut for reading; queued packets stay readable.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use rustix::event::PollFlags;
 
+use super::ready::Armed;
 use super::{AwaitPeer, PeerHello};
 use crate::error::{Error, ErrorKind, Fail};
 use crate::sys::{self, Deadline, FdKind, Woke};
@@ -91,6 +92,11 @@ impl StreamWriter {
 
     pub(crate) fn max_len(&self) -> usize {
         self.max_msg as usize
+    }
+
+    /// Readiness for a send: the fd becoming writable.
+    pub(crate) fn arm(&self) -> Armed {
+        Armed::fd(&self.fd, PollFlags::OUT)
     }
 
     pub(crate) fn send(&mut self, payload: &[u8], deadline: Deadline<'_>) -> Result<(), Fail> {
@@ -399,6 +405,30 @@ impl StreamReader {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// Readiness for a receive: now if a whole item is already buffered
+    /// (the fd would not say so) or the stream has ended; else its fd.
+    pub(crate) fn arm(&self) -> Armed {
+        if self.closed || self.has_buffered_item() {
+            Armed::Now
+        } else {
+            Armed::fd(&self.fd, PollFlags::IN)
+        }
+    }
+
+    /// Whether the buffer holds a whole frame or hello (or the start of
+    /// one that `next_item` will refuse: that too answers at once).
+    pub(crate) fn has_buffered_item(&self) -> bool {
+        let avail = &self.buf[self.start..self.end];
+        if self.resync || avail.len() < FRAME_HEADER {
+            return false;
+        }
+        let len = u32::from_le_bytes([avail[0], avail[1], avail[2], avail[3]]);
+        len == HELLO_MARKER
+            || self.peer.is_none()
+            || len > self.max_msg
+            || avail.len() >= FRAME_HEADER + len as usize
     }
 
     /// Receives the next message.

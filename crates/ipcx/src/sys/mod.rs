@@ -3,6 +3,7 @@
 //! goes through rustix; the places that must handle raw fd numbers or call
 //! libc live in their own modules ([`inherit`], [`mqueue`], [`sysv`], ...).
 
+pub(crate) mod bell;
 pub(crate) mod deadline;
 pub(crate) mod futex;
 pub(crate) mod inherit;

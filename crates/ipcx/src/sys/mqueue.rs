@@ -29,7 +29,7 @@ pub(crate) fn limit(path: &str) -> Option<u64> {
 /// An open, non-blocking queue descriptor.
 #[derive(Debug)]
 pub(crate) struct PosixMq {
-    fd: OwnedFd,
+    fd: std::sync::Arc<OwnedFd>,
     /// The queue's largest message, as the kernel reports it.
     pub(crate) msgsize: usize,
 }
@@ -100,7 +100,7 @@ pub(crate) fn open(name: &str, how: OpenMq) -> io::Result<(PosixMq, bool)> {
     }
     Ok((
         PosixMq {
-            fd,
+            fd: std::sync::Arc::new(fd),
             msgsize: attr.mq_msgsize as usize,
         },
         created,
@@ -259,6 +259,13 @@ impl PosixMq {
             }
         })?;
         Ok((n, priority))
+    }
+}
+
+impl PosixMq {
+    /// The queue's descriptor, shared (for a readiness wait).
+    pub(crate) fn shared_fd(&self) -> &std::sync::Arc<OwnedFd> {
+        &self.fd
     }
 }
 

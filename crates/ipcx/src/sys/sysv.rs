@@ -26,6 +26,14 @@ pub(crate) struct SysvQueue {
     pub(crate) id: i32,
 }
 
+/// What `IPC_STAT` says of a queue's fill.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueueStat {
+    pub(crate) messages: usize,
+    pub(crate) bytes: usize,
+    pub(crate) limit: usize,
+}
+
 /// `ftok(path, proj)`: the key a path names.
 pub(crate) fn ftok(path: &Path, proj: u8) -> io::Result<i32> {
     let c = CString::new(path.as_os_str().as_bytes())
@@ -138,13 +146,22 @@ impl SysvQueue {
 
     /// How many messages the queue holds now (`msg_qnum` from `IPC_STAT`).
     pub(crate) fn queued(&self) -> io::Result<usize> {
+        self.stat().map(|s| s.messages)
+    }
+
+    /// The queue's fill, from `IPC_STAT`.
+    pub(crate) fn stat(&self) -> io::Result<QueueStat> {
         // SAFETY: msqid_ds is plain data; all-zero is a valid value.
         let mut ds: libc::msqid_ds = unsafe { std::mem::zeroed() };
         // SAFETY: IPC_STAT writes one msqid_ds into `ds`, valid and writable.
         if unsafe { libc::msgctl(self.id, libc::IPC_STAT, &mut ds) } < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(ds.msg_qnum as usize)
+        Ok(QueueStat {
+            messages: ds.msg_qnum as usize,
+            bytes: ds.__msg_cbytes as usize,
+            limit: ds.msg_qbytes as usize,
+        })
     }
 
     /// Removes the queue (`IPC_RMID`): blocked and later callers get `EIDRM`/`EINVAL`.

@@ -32,7 +32,10 @@ pub(crate) fn sender(ctx: &Ctx<'_>, hp: &HostPort) -> Result<Opened<Outbound>, E
     socket
         .connect(addr)
         .map_err(|e| Error::io("connect failed", e))?;
-    Ok(ctx.datagram_sender(Carrier::Socket(OwnedFd::from(socket)), transport_max(&addr)))
+    Ok(ctx.datagram_sender(
+        Carrier::Socket(std::sync::Arc::new(OwnedFd::from(socket))),
+        transport_max(&addr),
+    ))
 }
 
 pub(crate) fn receiver(ctx: &Ctx<'_>, hp: &HostPort) -> Result<Opened<Inbound>, Error> {
@@ -42,7 +45,7 @@ pub(crate) fn receiver(ctx: &Ctx<'_>, hp: &HostPort) -> Result<Opened<Inbound>, 
         .local_addr()
         .map_err(|e| Error::io("getsockname failed", e))?;
     Ok(ctx.datagram_receiver(
-        Carrier::Socket(OwnedFd::from(socket)),
+        Carrier::Socket(std::sync::Arc::new(OwnedFd::from(socket))),
         transport_max(&local),
         with_port(ctx.ep, local),
     ))

@@ -12,7 +12,7 @@ use crate::link::{Inbound, Outbound};
 
 pub(crate) fn sender(ctx: &Ctx<'_>, addr: &UnixAddr) -> Result<Opened<Outbound>, Error> {
     let fd = connect_unix(UnixKind::Dgram, addr)?;
-    Ok(ctx.datagram_sender(Carrier::Socket(fd), packet_limit()))
+    Ok(ctx.datagram_sender(Carrier::Socket(std::sync::Arc::new(fd)), packet_limit()))
 }
 
 pub(crate) fn receiver(ctx: &Ctx<'_>, addr: &UnixAddr) -> Result<Opened<Inbound>, Error> {
@@ -21,7 +21,11 @@ pub(crate) fn receiver(ctx: &Ctx<'_>, addr: &UnixAddr) -> Result<Opened<Inbound>
     // receiver blocks and uses MSG_DONTWAIT for deadlines.
     rustix::fs::fcntl_setfl(&fd, rustix::fs::OFlags::empty())
         .map_err(|e| Error::io("fcntl failed", e.into()))?;
-    let mut opened = ctx.datagram_receiver(Carrier::Socket(fd), packet_limit(), ctx.ep.clone());
+    let mut opened = ctx.datagram_receiver(
+        Carrier::Socket(std::sync::Arc::new(fd)),
+        packet_limit(),
+        ctx.ep.clone(),
+    );
     opened.cleanup = guard;
     Ok(opened)
 }

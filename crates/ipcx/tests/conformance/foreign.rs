@@ -16,7 +16,7 @@ pub const ALL: &[(&str, crate::cases::Case)] = &[(
 )];
 
 /// CPU time this thread has used.
-fn thread_cpu() -> Duration {
+pub fn thread_cpu() -> Duration {
     // SAFETY: getrusage fills the zeroed struct it is given.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: RUSAGE_THREAD with a valid, writable rusage.
@@ -82,6 +82,10 @@ fn garbage_flood_then_good_sender(t: &Transport) {
     assert_eq!(got, [0, 1, 2], "the good sender's messages, in order");
     assert!(errors <= 4, "{errors} errors for one flood");
     assert!(errors >= 1 || t.is_udp(), "the flood went unnoticed");
+    // Observable without ending the loop: counted, and kept.
+    assert!(rx.errors() >= errors, "{} counted", rx.errors());
+    assert_eq!(rx.take_errors().len() as u64, errors.min(16));
+    assert!(rx.take_errors().is_empty(), "taken once");
     assert!(
         cpu < Duration::from_secs(1),
         "the flood cost {cpu:?} of CPU"

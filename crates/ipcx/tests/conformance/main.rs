@@ -9,6 +9,7 @@ mod foreign;
 mod harness;
 mod peer;
 mod raw;
+mod select;
 mod stopping;
 mod transports;
 
@@ -48,7 +49,7 @@ fn main() {
         peer::run(&role);
     }
     let args = Arguments::from_args();
-    let trials = transports::ALL
+    let mut trials: Vec<Trial> = transports::ALL
         .iter()
         .flat_map(|t| {
             cases::ALL
@@ -63,5 +64,6 @@ fn main() {
                 })
         })
         .collect();
+    trials.extend(select::trials());
     libtest_mimic::run(&args, trials).exit();
 }

@@ -128,7 +128,10 @@ fn take_producer(segment: &Segment) -> Result<Producer, Error> {
         return Ok(p);
     }
     let previous = segment.header().producer.get();
-    if segment.ring.snapshot().producer_state == 1 && previous.pid != 0 && previous.is_alive() {
+    if segment.ring.snapshot().producer_state == ipcx_ring::ProducerState::Open
+        && previous.pid != 0
+        && previous.is_alive()
+    {
         return Err(Error::new(
             ErrorKind::AddrInUse,
             format!(

@@ -251,7 +251,8 @@ impl Segment {
     pub(crate) fn live_parties(&self) -> Vec<ProcessId> {
         let h = self.header();
         let snapshot = self.ring.snapshot();
-        let producer = (snapshot.producer_state == 1).then(|| h.producer.get());
+        let producer =
+            (snapshot.producer_state == ipcx_ring::ProducerState::Open).then(|| h.producer.get());
         let readers = snapshot
             .readers
             .iter()

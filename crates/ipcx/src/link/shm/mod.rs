@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ipcx_ring::{Barrier, Consumer, Producer, ReadError, WriteError};
+use ipcx_ring::{Barrier, Consumer, Producer, ProducerState, ReadError, WriteError};
 
 use crate::endpoint::WaitMode;
 use crate::error::{Error, ErrorKind, Fail};
@@ -38,6 +38,9 @@ const ADAPTIVE_SPINS: u32 = 2_000 / PAUSES_PER_SPIN;
 /// (`&self`) against 12.0 M and 7.8 M with one hint.
 const PAUSES_PER_SPIN: u32 = 16;
 
+mod ready;
+mod wake;
+
 /// The sending end.
 #[derive(Debug)]
 pub(crate) struct ShmWriter {
@@ -48,6 +51,8 @@ pub(crate) struct ShmWriter {
     persist: bool,
     /// Messages sent: every 256th looks whether the readers are all gone.
     sent: u32,
+    /// The fd a readiness wait sleeps on (see `ready`).
+    doorbell: ready::Doorbell,
     /// Declared last: the producer points into it.
     segment: Arc<Segment>,
 }
@@ -66,6 +71,10 @@ pub(crate) struct ShmReader {
     corrupt: bool,
     /// Messages a `overflow=drop-oldest` ring overwrote before we read them.
     missed: u64,
+    /// Taken while arming for readiness; the next `recv` hands it out.
+    ahead: ready::Ahead,
+    /// The fd a readiness wait sleeps on (see `ready`).
+    doorbell: ready::Doorbell,
     segment: Arc<Segment>,
 }
 
@@ -175,6 +184,7 @@ impl ShmWriter {
             label,
             persist,
             sent: 0,
+            doorbell: ready::Doorbell::default(),
             segment,
         }
     }
@@ -218,7 +228,7 @@ impl ShmWriter {
             Err(e) => return Err(self.failed(e)),
         };
         if wake {
-            futex::wake_all(self.segment.ring.data_ready_futex());
+            wake::readers(&self.segment);
         }
         Ok(())
     }
@@ -245,7 +255,7 @@ impl ShmWriter {
         let reservation = self.until(deadline, |p| p.try_reserve(len))?;
         let n = fill(self.producer.reserved_mut(&reservation)).min(len);
         if self.producer.commit(reservation, n) {
-            futex::wake_all(self.segment.ring.data_ready_futex());
+            wake::readers(&self.segment);
         }
         Ok(n)
     }
@@ -297,7 +307,7 @@ impl ShmWriter {
     ) -> Result<Option<R>, Fail> {
         let result = attempt(&mut self.producer);
         if self.producer.take_wake() {
-            futex::wake_all(self.segment.ring.data_ready_futex());
+            wake::readers(&self.segment);
         }
         match result {
             Ok(done) => Ok(Some(done)),
@@ -334,8 +344,9 @@ impl ShmWriter {
 
 impl Drop for ShmWriter {
     fn drop(&mut self) {
+        self.disarm();
         if self.producer.close() {
-            futex::wake_all(self.segment.ring.data_ready_futex());
+            wake::readers(&self.segment);
         }
         self.segment.header().producer.clear();
         self.segment.leave();
@@ -368,6 +379,8 @@ impl ShmReader {
             stopped: false,
             corrupt: false,
             missed: 0,
+            ahead: ready::Ahead::Nothing,
+            doorbell: ready::Doorbell::default(),
             segment,
         }
     }
@@ -389,6 +402,11 @@ impl ShmReader {
         if self.corrupt {
             return Err(Fail::Disconnected);
         }
+        match std::mem::take(&mut self.ahead) {
+            ready::Ahead::Nothing => {}
+            ready::Ahead::Message => return self.lend(),
+            ready::Ahead::Failed(fail) => return Err(fail),
+        }
         // The fast path: a message is there (no clock, no waiter).
         if !self.take_one()? {
             self.wait_for_one(deadline)?;
@@ -406,7 +424,7 @@ impl ShmReader {
             }
             // Closed is one atomic load; "died" reads /proc, so only now and then.
             let gone = self.stopped
-                || self.segment.ring.producer_state() == 2
+                || self.segment.ring.producer_state() == ProducerState::Closed
                 || (waiter.due() && self.producer_died());
             if gone {
                 // Read what it committed (by the commit markers: a killed
@@ -463,7 +481,7 @@ impl ShmReader {
     fn take_one(&mut self) -> Result<bool, Fail> {
         let result = self.consumer.try_next();
         if self.consumer.take_wake() {
-            futex::wake_all(self.segment.ring.space_ready_futex());
+            wake::producer(&self.segment);
         }
         match result {
             Ok(Some(missed)) => {
@@ -491,14 +509,15 @@ impl ShmReader {
     /// True when the producer's process died without closing (SIGKILL).
     fn producer_died(&self) -> bool {
         let who = self.segment.header().producer.get();
-        self.segment.ring.producer_state() == 1 && who.pid != 0 && !who.is_alive()
+        self.segment.ring.producer_state() == ProducerState::Open && who.pid != 0 && !who.is_alive()
     }
 }
 
 impl Drop for ShmReader {
     fn drop(&mut self) {
+        self.disarm();
         if self.consumer.detach() {
-            futex::wake_all(self.segment.ring.space_ready_futex());
+            wake::producer(&self.segment);
         }
         self.segment.header().reader[self.consumer.slot()].clear();
         self.segment.leave();
