@@ -32,6 +32,8 @@ use crate::Stop;
 pub struct Receiver<T> {
     pub(super) link: Mutex<RecvState>,
     pub(super) info: Info,
+    /// See [`Receiver::readiness_fd`].
+    poll_fd: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -66,6 +68,7 @@ impl<T> Receiver<T> {
 
     pub(crate) fn from_parts(link: Inbound, info: Info) -> Self {
         Receiver {
+            poll_fd: link.poll_fd(),
             link: Mutex::new(RecvState {
                 stats: Counter::new(Role::Receiver, &info.local.to_string()),
                 link,
@@ -76,6 +79,20 @@ impl<T> Receiver<T> {
             info,
             _type: PhantomData,
         }
+    }
+
+    /// The fd that becomes readable when a message may be there, for a
+    /// program's own poll loop (poll, epoll, mio, an async runtime's fd
+    /// watcher): sockets, pipes, FIFOs and POSIX queues. `None` on `shm:`
+    /// and `sysvmq:`, which have no such fd: wait on those with a
+    /// [`Select`](crate::Select).
+    ///
+    /// Receive with `try_recv` until it says `Empty` before waiting on the
+    /// fd again: messages ipcx has already read into its buffer do not make
+    /// the fd readable. A readable fd is a hint (a frame may be partial).
+    pub fn readiness_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.poll_fd.as_ref().map(|fd| fd.as_fd())
     }
 
     /// The endpoint as actually opened: for `tcp:…:0` and `udp:…:0`, with the

@@ -38,6 +38,8 @@ use crate::Stop;
 pub struct Sender<T> {
     state: Mutex<State>,
     info: Info,
+    /// See [`Sender::readiness_fd`].
+    poll_fd: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
     _type: PhantomData<fn(T)>,
 }
 
@@ -111,6 +113,7 @@ impl<T> Sender<T> {
 
     pub(crate) fn from_parts(link: Outbound, info: Info) -> Self {
         Sender {
+            poll_fd: link.poll_fd(),
             state: Mutex::new(State {
                 link,
                 buf: Vec::new(),
@@ -121,6 +124,15 @@ impl<T> Sender<T> {
             info,
             _type: PhantomData,
         }
+    }
+
+    /// The fd that becomes writable when a send may go on, for a
+    /// program's own poll loop; `None` on `shm:` and `sysvmq:` (use a
+    /// [`Select`](crate::Select)). Send with `try_send` until it says
+    /// `Full` before waiting on it again.
+    pub fn readiness_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.poll_fd.as_ref().map(|fd| fd.as_fd())
     }
 
     /// The endpoint this sender is connected to.

@@ -92,6 +92,15 @@ impl Carrier {
         }
     }
 
+    /// The fd readiness is waited on, if the carrier has one.
+    pub(crate) fn poll_fd(&self) -> Option<Arc<OwnedFd>> {
+        match self {
+            Carrier::Socket(fd) => Some(fd.clone()),
+            Carrier::PosixMq { mq, .. } => Some(mq.shared_fd().clone()),
+            Carrier::SysvMq { .. } => None,
+        }
+    }
+
     pub(crate) fn send(
         &mut self,
         parts: &[&[u8]],

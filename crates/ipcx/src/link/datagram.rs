@@ -174,6 +174,11 @@ impl DatagramReader {
         self.carrier.arm(rustix::event::PollFlags::IN, 0)
     }
 
+    /// The socket's or POSIX queue's fd (none for System V queues).
+    pub(crate) fn poll_fd(&self) -> Option<Arc<std::os::fd::OwnedFd>> {
+        self.carrier.poll_fd()
+    }
+
     /// Keeps receiving after every sender said bye (`serve=true`).
     pub(crate) fn serve(&mut self, serve: bool) {
         self.serve = serve;

@@ -270,6 +270,12 @@ impl FanIn {
         Ok(Armed::fd(&self.epoll, PollFlags::IN))
     }
 
+    /// The epoll set: readable when a sender has something or a new one
+    /// connects (every connection is in it after a receive found nothing).
+    pub(crate) fn epoll_fd(&self) -> &Arc<OwnedFd> {
+        &self.epoll
+    }
+
     /// Takes a lone Unix connection out of the epoll set once it has
     /// delivered `UNWATCH_AFTER` messages without the receiver sleeping.
     ///

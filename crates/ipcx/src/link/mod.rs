@@ -98,6 +98,21 @@ impl Outbound {
         }
     }
 
+    /// The fd that becomes writable when a send may go on, where there is
+    /// one for good (not rings, not System V queues).
+    pub(crate) fn poll_fd(&self) -> Option<Arc<std::os::fd::OwnedFd>> {
+        let fd = match self {
+            Outbound::Stream(w) => w.arm(),
+            Outbound::Packet(w) => w.arm(),
+            Outbound::Datagram(w) => w.arm(0),
+            Outbound::Shm(_) => return None,
+        };
+        match fd {
+            ready::Armed::Fd { fd, .. } => Some(fd),
+            _ => None,
+        }
+    }
+
     /// How long a full channel is retried before waiting (`wait=`; the
     /// ring has its own waiter, byte streams block in the kernel).
     pub(crate) fn set_spin(&mut self, spin: crate::sys::Spin) {
@@ -154,6 +169,18 @@ impl Inbound {
     pub(crate) fn disarm(&mut self) {
         if let Inbound::Shm(r) = self {
             r.disarm();
+        }
+    }
+
+    /// The fd that becomes readable when a message may be there, where
+    /// there is one for good (not rings, not System V queues).
+    pub(crate) fn poll_fd(&self) -> Option<Arc<std::os::fd::OwnedFd>> {
+        match self {
+            Inbound::Stream(r) => Some(r.fd().clone()),
+            Inbound::Packet(r) => Some(r.fd().clone()),
+            Inbound::Datagram(r) => r.poll_fd(),
+            Inbound::FanIn(r) => Some(r.epoll_fd().clone()),
+            Inbound::Shm(_) => None,
         }
     }
 

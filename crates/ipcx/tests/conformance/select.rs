@@ -13,7 +13,8 @@ use crate::harness::{Peer, Scratch, PATIENCE};
 use crate::Msg;
 
 pub fn trials() -> Vec<Trial> {
-    let tests: [(&str, fn()); 4] = [
+    let tests: [(&str, fn()); 5] = [
+        ("select::own_poll_loop", own_poll_loop),
         (
             "select::four_transports_in_any_order",
             four_transports_in_any_order,
@@ -187,4 +188,54 @@ fn sender_waits_for_room() {
     }
     assert_eq!(peer.line(), "END");
     peer.finish();
+}
+
+/// `readiness_fd` in a program's own poll loop, on every kind of fd: a
+/// listener's epoll set, a POSIX queue, a datagram socket, a FIFO.
+fn own_poll_loop() {
+    let s = Scratch::new("select-own");
+    for ep in [
+        format!("unix:{}", s.path("own.sock")),
+        format!("mq:{}", s.mq_name()),
+        format!("unix+dgram:{}", s.path("own.dgram")),
+        format!("fifo:{}", s.path("own.fifo")),
+    ] {
+        let rx = Receiver::<Msg>::open(&ep).expect("open");
+        let fd = rx.readiness_fd().expect("an fd-based receiver has one");
+        let peer = Peer::spawn(
+            "send",
+            &rx.endpoint().to_string(),
+            &[
+                ("count", "5".into()),
+                ("burst", "2".into()),
+                ("pause_ms", "20".into()),
+            ],
+        );
+        let mut got = Vec::new();
+        'outer: loop {
+            loop {
+                match rx.try_recv() {
+                    Ok(m) => got.push(m.seq),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => break 'outer,
+                    Err(TryRecvError::Failed(e)) => panic!("{ep}: {e}"),
+                }
+            }
+            let mut fds = [rustix::event::PollFd::new(
+                &fd,
+                rustix::event::PollFlags::IN,
+            )];
+            let timeout = rustix::event::Timespec {
+                tv_sec: 20,
+                tv_nsec: 0,
+            };
+            let n = rustix::event::poll(&mut fds, Some(&timeout)).expect("poll");
+            assert!(n > 0, "{ep}: nothing within 20 s, after {got:?}");
+        }
+        assert_eq!(got, [0, 1, 2, 3, 4], "{ep}");
+        peer.finish();
+    }
+    // Rings and System V queues have no such fd (a Select waits on them).
+    let ring = Receiver::<Msg>::open(format!("shm:{}", s.mq_name())).expect("shm");
+    assert!(ring.readiness_fd().is_none());
 }
