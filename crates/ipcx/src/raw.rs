@@ -256,6 +256,7 @@ pub struct RawListener {
     socket: ListenSocket,
     local: Endpoint,
     _cleanup: Option<RemoveOnDrop>,
+    stop: Option<crate::Stop>,
 }
 
 impl RawListener {
@@ -267,7 +268,19 @@ impl RawListener {
             socket: opened.link,
             local: opened.local,
             _cleanup: opened.cleanup,
+            stop: None,
         })
+    }
+
+    /// Like [`RawListener::bind`], with a [`Stop`](crate::Stop) that ends a
+    /// waiting accept (with [`ErrorKind::Stopped`]).
+    pub fn bind_with(
+        endpoint: impl ToEndpoint,
+        options: &crate::OpenOptions,
+    ) -> Result<RawListener, Error> {
+        let mut listener = RawListener::bind(endpoint)?;
+        listener.stop = options.stop.clone();
+        Ok(listener)
     }
 
     /// The endpoint as bound (for `tcp:…:0`, with the port chosen).
@@ -288,6 +301,7 @@ impl RawListener {
     }
 
     fn accept_until(&self, deadline: Deadline<'_>) -> Result<RawConn, Error> {
+        let deadline = deadline.with_stop(self.stop.as_ref().map(crate::Stop::core));
         let tcp = self.local.scheme() == crate::Scheme::Tcp;
         let (fd, peer_cred) = self.socket.accept(tcp, deadline)?;
         let mut conn = RawConn::new(fd, self.local.clone());

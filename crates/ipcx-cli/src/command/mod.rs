@@ -2,6 +2,7 @@
 
 pub(crate) mod limits;
 pub(crate) mod ls;
+mod plain;
 pub(crate) mod recv;
 pub(crate) mod rm;
 pub(crate) mod send;
@@ -11,13 +12,40 @@ mod stdin_lines;
 use anyhow::{bail, Context};
 use ipcx::{Endpoint, Scheme};
 
+/// ENDPOINT with `?frame=line` or `?frame=none`: a plain peer (see
+/// [`plain`]); `None` for ipcx framing (the default, or `frame=ipcx`).
+pub(crate) fn plain_address(text: &str) -> anyhow::Result<Option<crate::relay::address::Address>> {
+    use crate::relay::address::{Address, Frame, Target};
+    if !text.contains("frame=") {
+        return Ok(None);
+    }
+    let addr = Address::parse(text)?;
+    if !matches!(addr.target, Target::Endpoint(_)) {
+        bail!("{text}: not an endpoint (-, file: and exec: are for ipcx relay)");
+    }
+    Ok((addr.frame != Frame::Ipcx).then_some(addr))
+}
+
+/// ENDPOINT without a `frame=ipcx` (ipcx's own framing: the default).
+fn without_frame(text: &str) -> String {
+    let Some((body, query)) = text.split_once('?') else {
+        return text.to_owned();
+    };
+    let rest: Vec<&str> = query.split('&').filter(|p| *p != "frame=ipcx").collect();
+    if rest.is_empty() {
+        body.to_owned()
+    } else {
+        format!("{body}?{}", rest.join("&"))
+    }
+}
+
 /// Parses ENDPOINT and applies `--priority` / `--type`, which only queues have.
 pub(crate) fn endpoint_with(
     text: &str,
     priority: Option<u32>,
     msg_type: Option<i64>,
 ) -> anyhow::Result<Endpoint> {
-    let mut ep: Endpoint = text
+    let mut ep: Endpoint = without_frame(text)
         .parse()
         .with_context(|| format!("bad endpoint {text}"))?;
     if let Some(p) = priority {

@@ -6,12 +6,17 @@ use std::process::ExitCode;
 use anyhow::Context;
 use ipcx::{signal, ByteReceiver, OpenOptions, RecvTimeoutError, Stop};
 
+use super::plain::{self, RecvPlan};
 use crate::cli::RecvArgs;
+use crate::relay::address::Address;
 
 pub(crate) fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
     // SIGTERM, SIGINT, SIGHUP: stop taking messages, print what is already
     // queued, exit 0. A second one kills at once.
     let stop = Stop::on_signals()?;
+    if let Some(addr) = super::plain_address(&args.endpoint)? {
+        return run_plain(&addr, &args, &stop);
+    }
     let ep = super::endpoint_with(&args.endpoint, None, args.msg_type)?;
     let mut options = OpenOptions::new();
     options.stop(&stop);
@@ -47,6 +52,27 @@ pub(crate) fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    Ok(finish(&stop, received, failures))
+}
+
+/// A plain peer (`?frame=line|none`): `nc`, `socat`, `echo`.
+fn run_plain(addr: &Address, args: &RecvArgs, stop: &Stop) -> anyhow::Result<ExitCode> {
+    let plan = RecvPlan {
+        count: args.count,
+        serve: args.serve,
+        timeout: args.timeout,
+        stop,
+    };
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let tally = plain::recv(addr, &plan, &mut |msg| {
+        print(&mut out, msg, args.hex).context("cannot write to stdout")
+    })?;
+    Ok(finish(stop, tally.received, tally.lost))
+}
+
+/// Says why it stopped, if a signal made it; the exit status.
+fn finish(stop: &Stop, received: u64, failures: u64) -> ExitCode {
     if stop.is_stopped() {
         let name = stop
             .signal()
@@ -55,11 +81,11 @@ pub(crate) fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
             "ipcx recv: {name}: stopped after printing what was queued ({received} received)"
         );
     }
-    Ok(if failures == 0 {
+    if failures == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    })
+    }
 }
 
 fn print(out: &mut impl Write, msg: &[u8], hex: bool) -> io::Result<()> {

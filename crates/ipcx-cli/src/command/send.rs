@@ -5,13 +5,18 @@ use std::process::ExitCode;
 use anyhow::Context;
 use ipcx::{ByteSender, ErrorKind, OpenOptions, SendError, Stop};
 
+use super::plain;
 use super::stdin_lines::StdinLines;
 use crate::cli::SendArgs;
+use crate::relay::address::Address;
 
 pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     // SIGTERM, SIGINT, SIGHUP: stop reading and sending, exit 0 (what was
     // sent stays sent). A second one kills at once.
     let stop = Stop::on_signals()?;
+    if let Some(addr) = super::plain_address(&args.endpoint)? {
+        return run_plain(&addr, &args, &stop);
+    }
     let ep = super::endpoint_with(&args.endpoint, args.priority, args.msg_type)?;
     let mut options = OpenOptions::new();
     options.stop(&stop);
@@ -37,6 +42,34 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A plain peer (`?frame=line|none`): each message a line, the bytes, or
+/// a packet.
+fn run_plain(addr: &Address, args: &SendArgs, stop: &Stop) -> anyhow::Result<ExitCode> {
+    let mut given = args.messages.iter();
+    let mut lines = StdinLines::new(stop);
+    let from_args = !args.messages.is_empty();
+    let refused = plain::send(
+        addr,
+        args.wait,
+        &mut || {
+            if from_args {
+                return Ok(given.next().map(|m| m.as_bytes().to_vec()));
+            }
+            Ok(lines
+                .next_line()
+                .context("cannot read stdin")?
+                .map(<[u8]>::to_vec))
+        },
+        stop,
+    )
+    .with_context(|| format!("cannot send to {}", args.endpoint))?;
+    Ok(if refused == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Sends one message; `Ok(false)` when a stop ended the sending.

@@ -6,12 +6,12 @@
 //! message transports; plain byte streams are cut by reads or lines
 //! ([`address::Frame`]).
 
-mod address;
+pub(crate) mod address;
 mod log;
-mod open;
+pub(crate) mod open;
 mod session;
-mod sink;
-mod source;
+pub(crate) mod sink;
+pub(crate) mod source;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -173,8 +173,8 @@ fn serve(ctx: &Ctx<'_>, plan: &Plan<'_>, usr1: &AtomicBool) -> anyhow::Result<()
     } else {
         (plan.b, plan.role_b, plan.a, plan.role_a)
     };
-    let listening =
-        Listening::bind(listen_addr).with_context(|| format!("cannot listen on {listen_addr}"))?;
+    let listening = Listening::bind(listen_addr, ctx.stop)
+        .with_context(|| format!("cannot listen on {listen_addr}"))?;
     let bound = listening.endpoint().to_string();
     ctx.log.event(None, "listening", json!({"endpoint": bound}));
     if ctx.log.verbose() {

@@ -133,7 +133,7 @@ fn open_inner(addr: &Address, role: Role, wait: Option<Duration>) -> anyhow::Res
     }
 }
 
-fn cut_of(addr: &Address) -> Cut {
+pub(crate) fn cut_of(addr: &Address) -> Cut {
     match (&addr.target, addr.frame) {
         (Target::Endpoint(ep), _) if ep.scheme().keeps_boundaries() => Cut::Packets,
         (_, Frame::Line) => Cut::Lines,
@@ -200,7 +200,7 @@ fn open_raw(ep: &Endpoint, role: Role, cut: Cut, wait: Option<Duration>) -> anyh
 
 /// Opens the sides of a plain connection. The fd (and whatever the
 /// connection created, such as a FIFO) lives as long as either side.
-fn from_raw(conn: RawConn, role: Role, cut: Cut) -> Opened {
+pub(crate) fn from_raw(conn: RawConn, role: Role, cut: Cut) -> Opened {
     let peer = conn
         .peer_cred()
         .map(|c| format!("pid {} uid {}", c.pid, c.uid));
@@ -253,14 +253,16 @@ pub(crate) enum Listening {
 }
 
 impl Listening {
-    pub(crate) fn bind(addr: &Address) -> anyhow::Result<Listening> {
+    /// Binds; a waiting accept ends when `stop` is triggered.
+    pub(crate) fn bind(addr: &Address, stop: &ipcx::Stop) -> anyhow::Result<Listening> {
         let Target::Endpoint(ep) = &addr.target else {
             unreachable!("listen: is only parsed on endpoints")
         };
+        let options = ipcx::OpenOptions::new().stop(stop).clone();
         let bound = if addr.frame == Frame::Ipcx {
-            Listening::Framed(Listener::bind(ep)?)
+            Listening::Framed(Listener::bind_with(ep, &options)?)
         } else {
-            Listening::Raw(RawListener::bind(ep)?, cut_of(addr))
+            Listening::Raw(RawListener::bind_with(ep, &options)?, cut_of(addr))
         };
         // Created 0600 by root first, then handed over: never looser.
         if let (Some((uid, gid)), Some(path)) = (addr.owner, ep.path()) {
@@ -286,7 +288,12 @@ impl Listening {
     /// The next client, opened for `role`; `Ok(None)` when none came
     /// within `wait`.
     pub(crate) fn accept(&self, role: Role, wait: Duration) -> Result<Option<Opened>, ipcx::Error> {
-        let timed_out = |e: &ipcx::Error| e.kind() == ipcx::ErrorKind::TimedOut;
+        let timed_out = |e: &ipcx::Error| {
+            matches!(
+                e.kind(),
+                ipcx::ErrorKind::TimedOut | ipcx::ErrorKind::Stopped
+            )
+        };
         match self {
             Listening::Framed(l) => match l.accept_timeout::<Bytes, Bytes>(wait) {
                 Ok(conn) => {

@@ -129,6 +129,9 @@ fn pump(ctx: &Ctx<'_>, id: u64, mut half: Half, first_end: &Mutex<Option<Instant
     let arrow = half.dir.arrow();
     let mut buf = Vec::new();
     let mut stopping = None::<Instant>;
+    // A wait for input ends at the stop (the sink is left to finish what
+    // was read: that is the relay's promise).
+    half.source.watch_stop(ctx.stop);
     let result = loop {
         match stopping {
             None if ctx.stop.is_stopped() => {

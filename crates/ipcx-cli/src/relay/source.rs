@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::bail;
-use ipcx::{ByteReceiver, RecvTimeoutError};
+use ipcx::{ByteReceiver, RecvTimeoutError, Stop};
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
 use rustix::net::RecvFlags;
@@ -37,6 +37,16 @@ pub(crate) trait Source: Send {
     /// longer than `max` (what the sink takes: a FIFO's atomic write, a
     /// UDP datagram, a queue's message size).
     fn cut_reads_to(&mut self, _max: usize) {}
+
+    /// A wait in `next` also ends when `stop` is triggered (it then
+    /// returns `Idle`, or what is there).
+    fn watch_stop(&mut self, _stop: &Stop) {}
+
+    /// The fd that becomes readable when `next` may have something, for a
+    /// caller's own poll loop (call `next` until `Idle` first).
+    fn readiness(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        None
+    }
 }
 
 /// Reads of a plain stream are at most this long (one message each).
@@ -50,6 +60,10 @@ pub(crate) const MAX_LINE: usize = 16 * 1024 * 1024;
 pub(crate) struct IpcxSource(pub(crate) ByteReceiver);
 
 impl Source for IpcxSource {
+    fn watch_stop(&mut self, stop: &Stop) {
+        self.0.set_stop(stop);
+    }
+
     fn next(&mut self, buf: &mut Vec<u8>, wait: Duration) -> anyhow::Result<Next> {
         buf.clear();
         Ok(
@@ -94,6 +108,8 @@ pub(crate) struct FdSource {
     /// The longest read with [`Cut::Reads`]: [`CHUNK`], or less for a sink
     /// that takes less.
     chunk: usize,
+    /// Ends a wait early (until it is triggered: then only what is there).
+    stop: Option<Stop>,
 }
 
 impl FdSource {
@@ -106,19 +122,35 @@ impl FdSource {
             scratch: Vec::new(),
             ended: false,
             chunk: CHUNK,
+            stop: None,
         }
     }
 
     /// Waits until the fd is readable (or hung up); `Ok(None)` on timeout.
     fn ready(&self, wait: Duration) -> anyhow::Result<Option<PollFlags>> {
-        let mut fds = [PollFd::new(&*self.fd, PollFlags::IN)];
         let timeout = Timespec::try_from(wait).unwrap_or(Timespec {
             tv_sec: i64::MAX,
             tv_nsec: 0,
         });
-        match rustix::event::poll(&mut fds, Some(&timeout)) {
-            Ok(0) | Err(Errno::INTR) => Ok(None),
-            Ok(_) => Ok(Some(fds[0].revents())),
+        let stop = self.stop.as_ref().filter(|s| !s.is_stopped());
+        // Woken by the stop, the fd's own events say what is there.
+        let polled = match stop {
+            Some(stop) => {
+                let mut both = [
+                    PollFd::new(&*self.fd, PollFlags::IN),
+                    PollFd::new(stop, PollFlags::IN),
+                ];
+                rustix::event::poll(&mut both, Some(&timeout)).map(|_| both[0].revents())
+            }
+            None => {
+                let mut fds = [PollFd::new(&*self.fd, PollFlags::IN)];
+                rustix::event::poll(&mut fds, Some(&timeout)).map(|_| fds[0].revents())
+            }
+        };
+        match polled {
+            Ok(events) if events.is_empty() => Ok(None),
+            Ok(events) => Ok(Some(events)),
+            Err(Errno::INTR) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
@@ -199,6 +231,14 @@ impl FdSource {
 impl Source for FdSource {
     fn cut_reads_to(&mut self, max: usize) {
         self.chunk = max.min(CHUNK);
+    }
+
+    fn watch_stop(&mut self, stop: &Stop) {
+        self.stop = Some(stop.clone());
+    }
+
+    fn readiness(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        Some(self.fd.as_fd())
     }
 
     fn next(&mut self, buf: &mut Vec<u8>, wait: Duration) -> anyhow::Result<Next> {

@@ -61,9 +61,15 @@ impl<T> Receiver<T> {
 
     /// This receiver, woken by `stop` from now on (for ends opened another
     /// way: [`pipe::from_child`](crate::pipe::from_child), a [`Duplex`](crate::Duplex) half).
-    pub fn with_stop(mut self, stop: &Stop) -> Self {
-        self.link.get_mut().unwrap_or_else(|p| p.into_inner()).stop = Some(stop.clone());
+    pub fn with_stop(self, stop: &Stop) -> Self {
+        self.set_stop(stop);
         self
+    }
+
+    /// Like [`Receiver::with_stop`], on a shared receiver (a receive
+    /// blocked in another thread keeps its old stop until it returns).
+    pub fn set_stop(&self, stop: &Stop) {
+        self.link.lock().unwrap_or_else(|p| p.into_inner()).stop = Some(stop.clone());
     }
 
     pub(crate) fn from_parts(link: Inbound, info: Info) -> Self {

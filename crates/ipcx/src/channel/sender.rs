@@ -99,9 +99,14 @@ impl<T> Sender<T> {
 
     /// This sender, stopped by `stop` from now on (for ends opened another
     /// way, e.g. [`pipe::to_child`](crate::pipe::to_child)).
-    pub fn with_stop(mut self, stop: &Stop) -> Self {
-        self.state.get_mut().unwrap_or_else(|p| p.into_inner()).stop = Some(stop.clone());
+    pub fn with_stop(self, stop: &Stop) -> Self {
+        self.set_stop(stop);
         self
+    }
+
+    /// Like [`Sender::with_stop`], on a shared sender.
+    pub fn set_stop(&self, stop: &Stop) {
+        self.lock_state().stop = Some(stop.clone());
     }
 
     fn open_until(endpoint: impl ToEndpoint, deadline: Deadline<'_>) -> Result<Self, Error> {
