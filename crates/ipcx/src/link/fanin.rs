@@ -13,6 +13,7 @@ use rustix::event::{epoll, PollFlags};
 use rustix::io::Errno;
 use rustix::net::SocketFlags;
 
+use super::accept_pause::AcceptPause;
 use super::packet::PacketReader;
 use super::ready::Armed;
 use super::stream::{io_fail, Item, StreamReader};
@@ -130,6 +131,8 @@ pub(crate) struct FanIn {
     conns: Vec<Conn>,
     next: usize,
     listener_readable: bool,
+    /// Out of fds: the listener is out of the epoll set for a while.
+    accept_pause: AcceptPause,
     had_sender: bool,
     /// Keep accepting after the last sender left (`serve=true`).
     pub(crate) serve: bool,
@@ -180,6 +183,7 @@ impl FanIn {
             conns: Vec::new(),
             next: 0,
             listener_readable: true,
+            accept_pause: AcceptPause::default(),
             had_sender: false,
             serve: false,
             spin: sys::Spin::ADAPTIVE,
@@ -239,9 +243,17 @@ impl FanIn {
             watch_all(&self.epoll, &mut self.conns, &self.label)?;
             self.streak = 0;
             caught_up_since = None;
-            if !self.poll_all(deadline)? {
+            // A paused listener is watched again when its pause ends.
+            let wake = match (self.accept_pause.until(), deadline.instant()) {
+                (Some(p), Some(d)) => Deadline::at(p.min(d)),
+                (Some(p), None) => Deadline::at(p),
+                (None, _) => deadline.with_stop(None),
+            }
+            .with_stop(deadline.stop());
+            if !self.poll_all(wake)? && deadline.has_passed() {
                 return Err(Fail::NotReady);
             }
+            self.resume_accepting()?;
         }
     }
 
@@ -249,6 +261,7 @@ impl FanIn {
     /// or is marked readable, a new sender may wait in the backlog, or the
     /// channel has ended; else the epoll set (every connection back in it).
     pub(crate) fn arm(&mut self) -> Result<Armed, Fail> {
+        self.resume_accepting()?;
         if self.listener_readable {
             self.accept_pending()?;
         }
@@ -267,7 +280,16 @@ impl FanIn {
             conn.readable = false;
         }
         self.streak = 0;
-        Ok(Armed::fd(&self.epoll, PollFlags::IN))
+        // A paused listener needs a look when its pause ends.
+        let recheck = self
+            .accept_pause
+            .until()
+            .map(|t| t.saturating_duration_since(std::time::Instant::now()));
+        Ok(Armed::Fd {
+            fd: Arc::clone(&self.epoll),
+            events: PollFlags::IN,
+            recheck,
+        })
     }
 
     /// The epoll set: readable when a sender has something or a new one
@@ -397,6 +419,24 @@ impl FanIn {
         }
     }
 
+    /// After an accept pause: the listener goes back into the epoll set.
+    fn resume_accepting(&mut self) -> Result<(), Fail> {
+        if !self.accept_pause.take_expired() {
+            return Ok(());
+        }
+        if let Some(listener) = &self.listener {
+            epoll::add(
+                &*self.epoll,
+                listener,
+                epoll::EventData::new_u64(LISTENER),
+                epoll::EventFlags::IN,
+            )
+            .map_err(|e| io_fail("cannot watch the listener", e.into(), &self.label))?;
+            self.listener_readable = true;
+        }
+        Ok(())
+    }
+
     /// Accepts every connection waiting in the backlog. `Ok(true)` if any.
     fn accept_pending(&mut self) -> Result<bool, Fail> {
         let mut any = false;
@@ -411,8 +451,21 @@ impl FanIn {
                     return Ok(any);
                 }
                 Err(Errno::INTR | Errno::CONNABORTED) => continue,
+                Err(e) if AcceptPause::is_shortage(e) => {
+                    self.listener_readable = false;
+                    let _ = epoll::delete(&*self.epoll, listener);
+                    if !self.accept_pause.begin() {
+                        return Ok(any);
+                    }
+                    let why = format!(
+                        "cannot accept a new sender ({e}): it waits in the backlog and is \
+                         taken once file descriptors are free (raise `ulimit -n`?)"
+                    );
+                    return Err(Error::new(ErrorKind::Io, why).at(&self.label).into());
+                }
                 Err(e) => return Err(io_fail("accept failed", e.into(), &self.label)),
             };
+            self.accept_pause.end();
             let cred = sys::peer_cred(&fd).ok();
             let label: Arc<str> = match cred {
                 Some(c) => format!("{} (peer pid {} uid {})", self.label, c.pid, c.uid).into(),

@@ -25,6 +25,7 @@
 //!
 //! [`ErrorKind::TypeMismatch`]: crate::ErrorKind::TypeMismatch
 
+mod accept_pause;
 pub(crate) mod carrier;
 pub(crate) mod datagram;
 pub(crate) mod fanin;

@@ -1,0 +1,98 @@
+//! At the edge of resources: a listening receiver out of file descriptors
+//! says so once, does not spin, and delivers every message once fds free up.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+mod common;
+use common::*;
+
+/// CPU time (user + system) process `pid` has used, from /proc.
+fn cpu_of(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // After the command (in parentheses): fields 14 and 15 are utime, stime.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<u64> = rest
+        .split(' ')
+        .skip(11)
+        .take(2)
+        .map(|n| n.parse().unwrap())
+        .collect();
+    // SAFETY: sysconf takes a constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_millis((f[0] + f[1]) * 1000 / hz)
+}
+
+#[test]
+fn out_of_fds_a_listener_waits_and_loses_nothing() {
+    let s = Scratch::new("limits-fds");
+    let sock = s.path("u.sock");
+    let ipcx_bin = assert_cmd::cargo::cargo_bin("ipcx");
+    // 64 fds: about 55 connections fit; 80 senders hold theirs for a second.
+    let mut rx = Running(
+        Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n 64; exec {} recv unix:{sock} -n 1000",
+                ipcx_bin.display()
+            ))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::path::Path::new(&sock).exists() {
+        assert!(Instant::now() < deadline, "the receiver never listened");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let senders: Vec<Running> = (0..80)
+        .map(|i| {
+            Running(
+                Command::new("bash")
+                    .arg("-c")
+                    .arg(format!(
+                        "(echo a{i}; sleep 1; echo b{i}) | timeout -k 2 30 {} send unix:{sock} --wait 20s",
+                        ipcx_bin.display()
+                    ))
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    for mut s in senders {
+        assert!(s.0.wait().unwrap().success(), "every sender was accepted");
+    }
+    // Every message sent is delivered; then look at the receiver's CPU.
+    let mut out = rx.0.stdout.take().unwrap();
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    while text.lines().count() < 160 {
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(20),
+            "{text}"
+        );
+        let n = out.read(&mut buf).unwrap();
+        assert!(n > 0, "the receiver ended early");
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let cpu = cpu_of(rx.0.id());
+    let _ = rx.0.kill();
+    let mut err = String::new();
+    rx.0.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    eprintln!("out of fds: 160 messages, receiver CPU {cpu:?}, stderr: {err}");
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort_unstable();
+    lines.dedup();
+    assert_eq!(lines.len(), 160, "each message once");
+    assert!(err.lines().count() <= 2, "reported once: {err}");
+    assert!(
+        cpu < Duration::from_millis(800),
+        "the receiver spun: {cpu:?}"
+    );
+}
