@@ -189,7 +189,7 @@ impl<'a> Select<'a> {
                     sleeps.push((i, Sleep::Stop(stop)));
                 }
             }
-            if ready.is_none() && !deadline.is_some_and(|d| Instant::now() >= d) {
+            if ready.is_none() && deadline.is_none_or(|d| Instant::now() < d) {
                 let paused = sleeps.iter().any(|(_, s)| matches!(s, Sleep::Pause));
                 let mut limit = deadline.map(|d| d.saturating_duration_since(Instant::now()));
                 for cap in [recheck, paused.then_some(pause)].into_iter().flatten() {

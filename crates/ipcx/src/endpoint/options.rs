@@ -382,6 +382,15 @@ pub fn format_size(n: u64) -> String {
     n.to_string()
 }
 
+/// `true`/`false` (also `1`/`0`, `yes`/`no`) for option `key`.
+fn parse_bool(key: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(format!("{key}=`{value}` is not true or false")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,14 +406,5 @@ mod tests {
         assert_eq!(format_size(16 << 20), "16MiB");
         assert_eq!(format_size(1000), "1000");
         assert_eq!(format_size(1536), "1536");
-    }
-}
-
-/// `true`/`false` (also `1`/`0`, `yes`/`no`) for option `key`.
-fn parse_bool(key: &str, value: &str) -> Result<bool, String> {
-    match value {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
-        _ => Err(format!("{key}=`{value}` is not true or false")),
     }
 }
