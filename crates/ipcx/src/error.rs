@@ -172,6 +172,39 @@ impl From<crate::sys::Woke> for Result<(), Fail> {
     }
 }
 
+impl Fail {
+    /// An OS error from `what`, at the endpoint `label`.
+    pub(crate) fn io(what: &str, e: std::io::Error, label: &Arc<str>) -> Fail {
+        Error::io(what, e).at(label).into()
+    }
+
+    /// A message above `max_msg` (`limit`); `note` says where the limit
+    /// comes from (may be empty).
+    pub(crate) fn too_large(len: usize, limit: u32, note: &str, label: &Arc<str>) -> Fail {
+        let sep = if note.is_empty() { "" } else { ": " };
+        Error::new(
+            ErrorKind::TooLarge,
+            format!("a {len}-byte message is larger than max_msg ({limit} bytes){sep}{note}"),
+        )
+        .at(label)
+        .into()
+    }
+
+    /// A message (ipcx's 16-byte header included) above what one queue
+    /// message or datagram carries (`what`, `limit` bytes).
+    pub(crate) fn too_big_for(len: usize, limit: usize, what: &str, label: &Arc<str>) -> Fail {
+        Error::new(
+            ErrorKind::TooLarge,
+            format!(
+                "a {len}-byte message (16 of them ipcx's header) exceeds {what}, {limit} bytes; \
+                 ipcx does not split messages"
+            ),
+        )
+        .at(label)
+        .into()
+    }
+}
+
 impl From<Error> for Fail {
     fn from(e: Error) -> Self {
         Fail::Error(e)

@@ -12,8 +12,7 @@ use rustix::event::PollFlags;
 
 use super::packet::send_whole;
 use super::ready::Armed;
-use super::stream::io_fail;
-use crate::error::{Error, ErrorKind, Fail};
+use crate::error::Fail;
 use crate::sys::mqueue::PosixMq;
 use crate::sys::sysv::SysvQueue;
 use crate::sys::{self, Deadline, Woke};
@@ -126,14 +125,14 @@ impl Carrier {
                             wait(mq.as_fd(), PollFlags::OUT, deadline, label)?
                         }
                         Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
-                            return Err(too_big(
+                            return Err(Fail::too_big_for(
                                 scratch.len(),
                                 mq.msgsize,
                                 "the queue's msgsize",
                                 label,
                             ))
                         }
-                        Err(e) => return Err(io_fail("mq_send failed", e, label)),
+                        Err(e) => return Err(Fail::io("mq_send failed", e, label)),
                     }
                 }
             }
@@ -154,7 +153,7 @@ impl Carrier {
                             // The queue was removed (its creator is done).
                             return Err(Fail::Disconnected);
                         }
-                        Err(e) => return Err(io_fail("msgsnd failed", e, label)),
+                        Err(e) => return Err(Fail::io("msgsnd failed", e, label)),
                     }
                 }
             }
@@ -178,14 +177,14 @@ impl Carrier {
                     Err(e) => Err(e),
                 };
                 let mut got = sys::spin_for(spin, deadline, &mut take)
-                    .map_err(|e| io_fail("receive failed", e, label))?;
+                    .map_err(|e| Fail::io("receive failed", e, label))?;
                 if got.is_none() && !deadline.is_bounded() {
                     got = Some(
                         sys::recv_packet(fd.as_fd(), buf, false)
-                            .map_err(|e| io_fail("receive failed", e, label))?,
+                            .map_err(|e| Fail::io("receive failed", e, label))?,
                     );
                 } else if got.is_none() && spin.is_off() {
-                    got = take().map_err(|e| io_fail("receive failed", e, label))?;
+                    got = take().map_err(|e| Fail::io("receive failed", e, label))?;
                 }
                 match got {
                     Some(n) => {
@@ -221,7 +220,7 @@ impl Carrier {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         wait(mq.as_fd(), PollFlags::IN, deadline, label)?
                     }
-                    Err(e) => return Err(io_fail("mq_receive failed", e, label)),
+                    Err(e) => return Err(Fail::io("mq_receive failed", e, label)),
                 }
             },
             Carrier::SysvMq { queue, mtype, .. } => {
@@ -240,7 +239,7 @@ impl Carrier {
                         Err(e) if matches!(e.raw_os_error(), Some(libc::EIDRM | libc::EINVAL)) => {
                             return Err(Fail::Disconnected)
                         }
-                        Err(e) => return Err(io_fail("msgrcv failed", e, label)),
+                        Err(e) => return Err(Fail::io("msgrcv failed", e, label)),
                     }
                 }
             }
@@ -256,7 +255,7 @@ fn wait(
 ) -> Result<(), Fail> {
     match sys::wait(fd, events, deadline) {
         Ok(woke) => woke.into(),
-        Err(e) => Err(io_fail("poll", e, label)),
+        Err(e) => Err(Fail::io("poll", e, label)),
     }
 }
 
@@ -275,13 +274,4 @@ fn pause_until(deadline: Deadline<'_>, pause: &mut Duration) -> Result<(), Fail>
         Woke::Ready => Ok(()),
         other => other.into(),
     }
-}
-
-pub(crate) fn too_big(len: usize, limit: usize, what: &str, label: &Arc<str>) -> Fail {
-    Error::new(
-        ErrorKind::TooLarge,
-        format!("a {len}-byte message (16 of them ipcx's header) exceeds {what}, {limit} bytes; ipcx does not split messages"),
-    )
-    .at(label)
-    .into()
 }

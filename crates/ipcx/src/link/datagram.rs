@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use super::carrier::Carrier;
 use super::packet::size_send_buffer;
+use super::peer::dropped_oversized;
 use super::ready::Armed;
-use super::stream::too_large;
 use crate::codec::TypeTag;
 use crate::error::{Error, ErrorKind, Fail};
 use crate::sys::{self, Deadline};
@@ -73,7 +73,7 @@ impl DatagramWriter {
 
     pub(crate) fn send(&mut self, payload: &[u8], deadline: Deadline<'_>) -> Result<(), Fail> {
         if payload.len() > self.limit as usize {
-            return Err(too_large(payload.len(), self.limit, &self.label));
+            return Err(Fail::too_large(payload.len(), self.limit, "", &self.label));
         }
         let header = Header {
             kind: Kind::Data,
@@ -211,11 +211,7 @@ impl DatagramReader {
                 other => other?,
             };
             if got.full_len > got.range.len() || got.full_len > self.max_msg as usize + HEADER {
-                let why = format!(
-                    "dropped a {}-byte message: max_msg is {}",
-                    got.full_len.saturating_sub(HEADER),
-                    self.max_msg
-                );
+                let why = dropped_oversized(got.full_len.saturating_sub(HEADER), self.max_msg);
                 match self.dropped(ErrorKind::TooLarge, why) {
                     Some(fail) => return Err(fail),
                     None => continue,

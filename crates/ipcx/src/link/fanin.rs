@@ -16,7 +16,7 @@ use rustix::net::SocketFlags;
 use super::accept_pause::AcceptPause;
 use super::packet::PacketReader;
 use super::ready::Armed;
-use super::stream::{io_fail, Item, StreamReader};
+use super::stream::{Item, StreamReader};
 use super::tcp_regime::TcpRegime;
 use crate::error::{Error, ErrorKind, Fail};
 use crate::sys::{self, Deadline, FdKind, PeerCred};
@@ -431,7 +431,7 @@ impl FanIn {
                 epoll::EventData::new_u64(LISTENER),
                 epoll::EventFlags::IN,
             )
-            .map_err(|e| io_fail("cannot watch the listener", e.into(), &self.label))?;
+            .map_err(|e| Fail::io("cannot watch the listener", e.into(), &self.label))?;
             self.listener_readable = true;
         }
         Ok(())
@@ -463,7 +463,7 @@ impl FanIn {
                     );
                     return Err(Error::new(ErrorKind::Io, why).at(&self.label).into());
                 }
-                Err(e) => return Err(io_fail("accept failed", e.into(), &self.label)),
+                Err(e) => return Err(Fail::io("accept failed", e.into(), &self.label)),
             };
             self.accept_pause.end();
             let cred = sys::peer_cred(&fd).ok();
@@ -514,14 +514,14 @@ impl FanIn {
                     Ok(sys::Woke::Ready) => timeout = Some(ZERO),
                     Ok(sys::Woke::TimedOut) => return Ok(false),
                     Ok(sys::Woke::Stopped) => return Err(Fail::Stopped),
-                    Err(e) => return Err(io_fail("poll", e, &self.label)),
+                    Err(e) => return Err(Fail::io("poll", e, &self.label)),
                 }
             }
             match epoll::wait(&self.epoll, &mut buf, timeout.as_ref()) {
                 Ok((ready, _)) if !ready.is_empty() => break ready,
                 Ok(_) if deadline.has_passed() => return Ok(false),
                 Ok(_) | Err(Errno::INTR) => continue,
-                Err(e) => return Err(io_fail("epoll_wait", e.into(), &self.label)),
+                Err(e) => return Err(Fail::io("epoll_wait", e.into(), &self.label)),
             }
         };
         for event in events.iter() {
@@ -565,7 +565,7 @@ fn watch(epoll: &OwnedFd, fd: &OwnedFd, id: u64, label: &Arc<str>) -> Result<(),
         epoll::EventData::new_u64(id),
         epoll::EventFlags::IN,
     )
-    .map_err(|e| io_fail("cannot watch a connection", e.into(), label))
+    .map_err(|e| Fail::io("cannot watch a connection", e.into(), label))
 }
 
 /// Refuses a peer whose uid is not allowed; the error names it.

@@ -30,6 +30,7 @@ pub(crate) mod carrier;
 pub(crate) mod datagram;
 pub(crate) mod fanin;
 pub(crate) mod packet;
+mod peer;
 pub(crate) mod ready;
 pub(crate) mod shm;
 pub(crate) mod stream;

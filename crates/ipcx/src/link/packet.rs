@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use rustix::event::PollFlags;
 
+use super::peer::{dropped_oversized, not_a_hello, ReaderPeer, WriterPeer};
 use super::ready::Armed;
-use super::stream::{io_fail, too_large, Item};
-use super::{AwaitPeer, PeerHello};
+use super::stream::Item;
+use super::PeerHello;
 use crate::error::{Error, ErrorKind, Fail};
 use crate::sys::{self, Deadline, FdKind};
 use crate::wire::hello::{Hello, HelloError};
@@ -34,9 +35,7 @@ pub(crate) fn size_send_buffer(fd: &OwnedFd, max_msg: u32, header: usize) {
 #[derive(Debug)]
 pub(crate) struct PacketWriter {
     fd: Arc<OwnedFd>,
-    max_msg: u32,
-    label: Arc<str>,
-    peer: AwaitPeer,
+    peer: WriterPeer,
     /// How long a full socket is retried before waiting (`wait=`).
     pub(crate) spin: sys::Spin,
 }
@@ -51,45 +50,38 @@ impl PacketWriter {
         size_send_buffer(&fd, max_msg, 1);
         PacketWriter {
             fd,
-            max_msg,
-            label,
-            peer: AwaitPeer::default(),
+            peer: WriterPeer::new(max_msg, label),
             spin: sys::Spin::ADAPTIVE,
         }
     }
 
     /// Checks the peer's hello when it arrives (see [`AwaitPeer`]).
     pub(crate) fn await_peer(&mut self, pending: PeerHello) {
-        self.peer = AwaitPeer::new(pending);
+        self.peer.await_hello(pending);
     }
 
     pub(crate) fn limit_to(&mut self, peer_max: u32) {
-        self.max_msg = self.max_msg.min(peer_max);
+        self.peer.limit_to(peer_max);
     }
 
     pub(crate) fn label(&self) -> &Arc<str> {
-        &self.label
+        self.peer.label()
     }
 
     pub(crate) fn max_len(&self) -> usize {
-        self.max_msg as usize
+        self.peer.max_msg() as usize
     }
 
     pub(crate) fn send(&mut self, payload: &[u8], deadline: Deadline<'_>) -> Result<(), Fail> {
-        if let Some(peer_max) = self.peer.check()? {
-            self.limit_to(peer_max);
-        }
-        if payload.len() > self.max_msg as usize {
-            return Err(too_large(payload.len(), self.max_msg, &self.label));
-        }
-        send_whole(
+        self.peer.admit(payload.len())?;
+        let sent = send_whole(
             &self.fd,
             &[&[PACKET_DATA], payload],
             deadline,
             self.spin,
-            &self.label,
-        )
-        .map_err(|f| self.peer.explain(f))
+            self.peer.label(),
+        );
+        sent.map_err(|f| self.peer.explain(f))
     }
 
     pub(crate) fn send_hello(&mut self, hello: &Hello, deadline: Deadline<'_>) -> Result<(), Fail> {
@@ -98,7 +90,7 @@ impl PacketWriter {
             &[&super::encode_hello(hello, true)],
             deadline,
             self.spin,
-            &self.label,
+            self.peer.label(),
         )
     }
 }
@@ -129,7 +121,7 @@ pub(crate) fn send_whole(
                 }
                 Result::from(
                     sys::wait(fd.as_fd(), PollFlags::OUT, deadline)
-                        .map_err(|e| io_fail("poll", e, label))?,
+                        .map_err(|e| Fail::io("poll", e, label))?,
                 )?;
             }
             Err(e) if sys::is_disconnect(&e) => return Err(Fail::Disconnected),
@@ -146,7 +138,7 @@ pub(crate) fn send_whole(
                 .at(label)
                 .into());
             }
-            Err(e) => return Err(io_fail("send failed", e, label)),
+            Err(e) => return Err(Fail::io("send failed", e, label)),
         }
     }
 }
@@ -156,9 +148,7 @@ pub(crate) struct PacketReader {
     fd: Arc<OwnedFd>,
     buf: Vec<u8>,
     label: Arc<str>,
-    local: Hello,
-    peer: Option<Hello>,
-    seen: Option<Hello>,
+    hello: ReaderPeer,
     closed: bool,
 }
 
@@ -174,9 +164,7 @@ impl PacketReader {
             fd,
             buf: vec![0; size],
             label,
-            local,
-            peer: None,
-            seen: None,
+            hello: ReaderPeer::new(local),
             closed: false,
         }
     }
@@ -186,12 +174,12 @@ impl PacketReader {
     }
 
     pub(crate) fn peer(&self) -> Option<&Hello> {
-        self.peer.as_ref()
+        self.hello.peer.as_ref()
     }
 
     /// The peer's hello once it arrived, accepted or not.
     pub(crate) fn seen_hello(&self) -> Option<&Hello> {
-        self.seen.as_ref()
+        self.hello.seen.as_ref()
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -219,7 +207,7 @@ impl PacketReader {
 
     pub(crate) fn recv_hello(&mut self, deadline: Deadline<'_>) -> Result<Hello, Fail> {
         loop {
-            if let Some(peer) = &self.peer {
+            if let Some(peer) = &self.hello.peer {
                 return Ok(peer.clone());
             }
             // Before the hello, read_packet yields a hello or an error, never data.
@@ -242,7 +230,7 @@ impl PacketReader {
     fn wait_readable(&self, deadline: Deadline<'_>) -> Result<(), Fail> {
         match sys::wait(self.fd.as_fd(), PollFlags::IN, deadline) {
             Ok(woke) => woke.into(),
-            Err(e) => Err(io_fail("poll", e, &self.label)),
+            Err(e) => Err(Fail::io("poll", e, &self.label)),
         }
     }
 
@@ -268,21 +256,13 @@ impl PacketReader {
                 self.closed = true;
                 return Err(Fail::Disconnected);
             }
-            Err(e) => return Err(io_fail("receive failed", e, &self.label)),
+            Err(e) => return Err(Fail::io("receive failed", e, &self.label)),
         };
         if n > self.buf.len() {
             // The packet is gone, but packets keep their boundaries: the
             // connection itself is still in step and stays open.
-            return Err(Error::new(
-                ErrorKind::TooLarge,
-                format!(
-                    "dropped a {}-byte message: max_msg is {}",
-                    n - 1,
-                    self.local.max_msg
-                ),
-            )
-            .at(&self.label)
-            .into());
+            let why = dropped_oversized(n - 1, self.hello.local.max_msg);
+            return Err(Error::new(ErrorKind::TooLarge, why).at(&self.label).into());
         }
         match self.buf[0] {
             PACKET_HELLO => {
@@ -297,32 +277,22 @@ impl PacketReader {
                         return Err(self.broken(ErrorKind::Protocol, why))
                     }
                 };
-                self.seen = Some(hello.clone());
-                if let Err(why) = self.local.check_peer(&hello) {
+                if let Err(why) = self.hello.accept(hello) {
                     return Err(self.broken(ErrorKind::TypeMismatch, why));
                 }
-                self.peer = Some(hello);
                 Ok(Some(Item::Hello))
             }
-            PACKET_DATA if self.peer.is_some() => {
-                if n - 1 > self.local.max_msg as usize {
-                    return Err(Error::new(
-                        ErrorKind::TooLarge,
-                        format!(
-                            "dropped a {}-byte message: max_msg is {}",
-                            n - 1,
-                            self.local.max_msg
-                        ),
-                    )
-                    .at(&self.label)
-                    .into());
+            PACKET_DATA if self.hello.peer.is_some() => {
+                if n - 1 > self.hello.local.max_msg as usize {
+                    let why = dropped_oversized(n - 1, self.hello.local.max_msg);
+                    return Err(Error::new(ErrorKind::TooLarge, why).at(&self.label).into());
                 }
                 Ok(Some(Item::Frame(1..n)))
             }
-            PACKET_DATA => Err(self.broken(
-                ErrorKind::Protocol,
-                "the peer did not start with an ipcx hello; is it an ipcx endpoint?".into(),
-            )),
+            PACKET_DATA => {
+                let why = not_a_hello("the peer", &self.buf[..n]);
+                Err(self.broken(ErrorKind::Protocol, why))
+            }
             kind => Err(self.broken(
                 ErrorKind::Protocol,
                 format!("packet of unknown kind {kind}"),

@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use rustix::event::PollFlags;
 
+use super::peer::{not_a_hello, ReaderPeer, WriterPeer};
 use super::ready::Armed;
-use super::{AwaitPeer, PeerHello};
+use super::PeerHello;
 use crate::error::{Error, ErrorKind, Fail};
 use crate::sys::{self, Deadline, FdKind, Woke};
 use crate::wire::hello::{Hello, HelloError};
@@ -37,11 +38,7 @@ pub(crate) struct StreamWriter {
     /// written under `flock` (two extra syscalls per message). By default
     /// a FIFO writer sends at most [`FIFO_ATOMIC_MAX`] and takes no lock.
     lock_frames: bool,
-    /// Said with a TooLarge error: why the limit is what it is.
-    limit_note: &'static str,
-    max_msg: u32,
-    label: Arc<str>,
-    peer: AwaitPeer,
+    peer: WriterPeer,
     /// The unwritten tail of a frame a deadline interrupted.
     pending: Vec<u8>,
     /// This writer holds the FIFO's flock (while a frame is in progress).
@@ -54,10 +51,7 @@ impl StreamWriter {
             fd,
             kind,
             lock_frames: false,
-            limit_note: "",
-            max_msg,
-            label,
-            peer: AwaitPeer::default(),
+            peer: WriterPeer::new(max_msg, label),
             pending: Vec::new(),
             locked: false,
         }
@@ -65,33 +59,33 @@ impl StreamWriter {
 
     /// Checks the peer's hello when it arrives (see [`AwaitPeer`]).
     pub(crate) fn await_peer(&mut self, pending: PeerHello) {
-        self.peer = AwaitPeer::new(pending);
+        self.peer.await_hello(pending);
     }
 
     /// Serialises frames between processes writing the same FIFO, unless
     /// every frame fits in one atomic pipe write.
     pub(crate) fn lock_frames_if_large(mut self) -> Self {
-        self.lock_frames = FRAME_HEADER + self.max_msg as usize > PIPE_BUF;
+        self.lock_frames = FRAME_HEADER + self.peer.max_msg() as usize > PIPE_BUF;
         self
     }
 
     /// Explains the size limit in TooLarge errors.
     pub(crate) fn with_limit_note(mut self, note: &'static str) -> Self {
-        self.limit_note = note;
+        self.peer.set_limit_note(note);
         self
     }
 
     /// Lowers the size limit to what the peer said it accepts.
     pub(crate) fn limit_to(&mut self, peer_max: u32) {
-        self.max_msg = self.max_msg.min(peer_max);
+        self.peer.limit_to(peer_max);
     }
 
     pub(crate) fn label(&self) -> &Arc<str> {
-        &self.label
+        self.peer.label()
     }
 
     pub(crate) fn max_len(&self) -> usize {
-        self.max_msg as usize
+        self.peer.max_msg() as usize
     }
 
     /// Readiness for a send: the fd becoming writable.
@@ -100,17 +94,7 @@ impl StreamWriter {
     }
 
     pub(crate) fn send(&mut self, payload: &[u8], deadline: Deadline<'_>) -> Result<(), Fail> {
-        if let Some(peer_max) = self.peer.check()? {
-            self.limit_to(peer_max);
-        }
-        if payload.len() > self.max_msg as usize {
-            return Err(too_large_because(
-                payload.len(),
-                self.max_msg,
-                self.limit_note,
-                &self.label,
-            ));
-        }
+        self.peer.admit(payload.len())?;
         let header = (payload.len() as u32).to_le_bytes();
         self.write_all(&[&header, payload], deadline)
             .map_err(|f| self.peer.explain(f))
@@ -194,7 +178,7 @@ impl StreamWriter {
                     self.unlock();
                     return Err(Fail::Disconnected);
                 }
-                Err(e) => return Err(io_fail("write failed", e, &self.label)),
+                Err(e) => return Err(Fail::io("write failed", e, self.peer.label())),
             }
         }
         Ok((done, Woke::Ready))
@@ -202,7 +186,7 @@ impl StreamWriter {
 
     fn wait_writable(&self, deadline: Deadline<'_>) -> Result<Woke, Fail> {
         sys::wait(self.fd.as_fd(), PollFlags::OUT, deadline)
-            .map_err(|e| io_fail("poll", e, &self.label))
+            .map_err(|e| Fail::io("poll", e, self.peer.label()))
     }
 
     /// Takes the FIFO's flock, waiting no longer than the deadline. Another
@@ -210,7 +194,8 @@ impl StreamWriter {
     /// form, so with a deadline it is tried and retried after short pauses.
     fn lock(&mut self, deadline: Deadline<'_>) -> Result<(), Fail> {
         use rustix::fs::FlockOperation::{LockExclusive, NonBlockingLockExclusive};
-        let fail = |e: rustix::io::Errno| io_fail("cannot lock the FIFO", e.into(), &self.label);
+        let fail =
+            |e: rustix::io::Errno| Fail::io("cannot lock the FIFO", e.into(), self.peer.label());
         if deadline.is_bounded() {
             loop {
                 match rustix::fs::flock(&*self.fd, NonBlockingLockExclusive) {
@@ -279,10 +264,7 @@ pub(crate) struct StreamReader {
     pub(crate) spin: sys::Spin,
     max_msg: u32,
     label: Arc<str>,
-    local: Hello,
-    peer: Option<Hello>,
-    /// The peer's hello even when refused (a listener still answers it).
-    seen: Option<Hello>,
+    hello: ReaderPeer,
     closed: bool,
     /// FIFO only: this process's own write end, held until the first writer
     /// says hello so that the reader blocks (instead of seeing end-of-file)
@@ -349,9 +331,7 @@ impl StreamReader {
             need: FRAME_HEADER,
             max_msg,
             label,
-            local,
-            peer: None,
-            seen: None,
+            hello: ReaderPeer::new(local),
             closed: false,
             drained: false,
             keepalive: None,
@@ -395,12 +375,12 @@ impl StreamReader {
     }
 
     pub(crate) fn peer(&self) -> Option<&Hello> {
-        self.peer.as_ref()
+        self.hello.peer.as_ref()
     }
 
     /// The peer's hello once it arrived, accepted or not.
     pub(crate) fn seen_hello(&self) -> Option<&Hello> {
-        self.seen.as_ref()
+        self.hello.seen.as_ref()
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -426,7 +406,7 @@ impl StreamReader {
         }
         let len = u32::from_le_bytes([avail[0], avail[1], avail[2], avail[3]]);
         len == HELLO_MARKER
-            || self.peer.is_none()
+            || self.hello.peer.is_none()
             || len > self.max_msg
             || avail.len() >= FRAME_HEADER + len as usize
     }
@@ -440,7 +420,7 @@ impl StreamReader {
     /// Waits for the peer's hello (handshake), leaving any bytes after it buffered.
     pub(crate) fn recv_hello(&mut self, deadline: Deadline<'_>) -> Result<Hello, Fail> {
         loop {
-            if let Some(peer) = &self.peer {
+            if let Some(peer) = &self.hello.peer {
                 return Ok(peer.clone());
             }
             // Before the hello, next_item yields a hello or an error, never a frame.
@@ -453,7 +433,7 @@ impl StreamReader {
     /// Looks for the peer's hello without blocking (sockets only).
     pub(crate) fn try_hello(&mut self) -> Result<Option<Hello>, Fail> {
         loop {
-            if let Some(peer) = &self.peer {
+            if let Some(peer) = &self.hello.peer {
                 return Ok(Some(peer.clone()));
             }
             if self.next_item()?.is_none() && !self.read_more(true)? {
@@ -505,13 +485,13 @@ impl StreamReader {
 
     fn wait_readable(&self, deadline: Deadline<'_>) -> Result<(), Fail> {
         sys::wait(self.fd.as_fd(), PollFlags::IN, deadline)
-            .map_err(|e| io_fail("poll", e, &self.label))?
+            .map_err(|e| Fail::io("poll", e, &self.label))?
             .into()
     }
 
     fn spin_readable(&self, deadline: Deadline<'_>) -> Result<bool, Fail> {
         sys::spin_readable(self.fd.as_fd(), self.spin, deadline)
-            .map_err(|e| io_fail("poll", e, &self.label))
+            .map_err(|e| Fail::io("poll", e, &self.label))
     }
 
     /// The next complete item already in the buffer: a frame, or a hello
@@ -549,18 +529,9 @@ impl StreamReader {
                     }
                 }
             }
-            if self.peer.is_none() {
-                return Err(self.broken(
-                    ErrorKind::Protocol,
-                    format!(
-                        "{} did not start with an ipcx hello (first bytes {:02x?}, {:?}): not an \
-                         ipcx sender? A plain program's text is read with `?frame=line`, raw \
-                         bytes with `?frame=none` (ipcx recv, ipcx relay)",
-                        self.writer_name(),
-                        &avail[..FRAME_HEADER],
-                        String::from_utf8_lossy(&avail[..avail.len().min(16)]),
-                    ),
-                ));
+            if self.hello.peer.is_none() {
+                let why = not_a_hello(self.writer_name(), avail);
+                return Err(self.broken(ErrorKind::Protocol, why));
             }
             if len > self.max_msg {
                 return Err(self.broken(
@@ -583,11 +554,9 @@ impl StreamReader {
     }
 
     fn on_hello(&mut self, hello: Hello) -> Result<(), Fail> {
-        self.seen = Some(hello.clone());
-        if let Err(why) = self.local.check_peer(&hello) {
+        if let Err(why) = self.hello.accept(hello) {
             return Err(self.broken(ErrorKind::TypeMismatch, why));
         }
-        self.peer = Some(hello);
         if !self.serve {
             self.keepalive = None;
         }
@@ -624,7 +593,7 @@ impl StreamReader {
             Ok(0) => {
                 let partial = self.end - self.start;
                 self.closed = true;
-                if partial > 0 && self.peer.is_none() && !self.recovering && !self.stopped {
+                if partial > 0 && self.hello.peer.is_none() && !self.recovering && !self.stopped {
                     let msg = format!(
                         "{} sent {partial} bytes that are not an ipcx hello ({:?}) and closed: \
                          not an ipcx sender? A plain program's text is read with `?frame=line`, \
@@ -657,7 +626,7 @@ impl StreamReader {
                 self.closed = true;
                 Err(Fail::Disconnected)
             }
-            Err(e) => Err(io_fail("read failed", e, &self.label)),
+            Err(e) => Err(Fail::io("read failed", e, &self.label)),
         }
     }
 
@@ -690,7 +659,7 @@ impl StreamReader {
                 self.start = self.end;
             }
             FdKind::Pipe => {
-                self.peer = None;
+                self.hello.peer = None;
                 self.start += 1.min(self.end - self.start);
                 self.resync = true;
                 self.recovering = true;
@@ -726,23 +695,4 @@ impl StreamReader {
             FdKind::Pipe => "a writer",
         }
     }
-}
-
-pub(crate) fn too_large(len: usize, limit: u32, label: &Arc<str>) -> Fail {
-    too_large_because(len, limit, "", label)
-}
-
-/// [`too_large`] with a note on where the limit comes from (may be empty).
-fn too_large_because(len: usize, limit: u32, note: &str, label: &Arc<str>) -> Fail {
-    let sep = if note.is_empty() { "" } else { ": " };
-    Error::new(
-        ErrorKind::TooLarge,
-        format!("a {len}-byte message is larger than max_msg ({limit} bytes){sep}{note}"),
-    )
-    .at(label)
-    .into()
-}
-
-pub(crate) fn io_fail(what: &str, e: std::io::Error, label: &Arc<str>) -> Fail {
-    Error::io(what, e).at(label).into()
 }
