@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind};
-use crate::transport::shm::segment::{AttachError, Segment};
+use crate::link::shm::segment::{AttachError, Segment};
 
 /// What a `shm:` segment's header and ring say (values written by other
 /// processes: reported as found, used for nothing else).

@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{statat, AtFlags, CWD};
 
+use std::sync::Arc;
+
+use crate::link::shm::segment::Segment;
 use crate::sys::sysv::SysvQueue;
 
 /// Removes one created object on drop.
@@ -17,6 +20,13 @@ pub(crate) enum RemoveOnDrop {
     PosixMq(String),
     /// A System V message queue (it outlives every process otherwise).
     SysvMq(SysvQueue),
+    /// This process's part in a shared-memory segment: dropped after the
+    /// ring end, it leaves the segment, and the last party out removes the
+    /// name unless `persist=true`.
+    ShmSegment {
+        segment: Arc<Segment>,
+        persist: bool,
+    },
 }
 
 impl RemoveOnDrop {
@@ -46,6 +56,12 @@ impl Drop for RemoveOnDrop {
             }
             RemoveOnDrop::SysvMq(queue) => {
                 let _ = queue.remove();
+            }
+            RemoveOnDrop::ShmSegment { segment, persist } => {
+                segment.leave();
+                if !*persist && segment.live_parties().is_empty() {
+                    segment.unlink();
+                }
             }
         }
     }

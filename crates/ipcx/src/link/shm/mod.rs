@@ -21,7 +21,7 @@ use crate::error::{Error, ErrorKind, Fail};
 use crate::sys::process::ProcessId;
 use crate::sys::Deadline;
 use crate::sys::{futex, membarrier};
-use crate::transport::shm::segment::Segment;
+use segment::Segment;
 
 /// How often a waiting side looks at whether its peer is alive.
 pub(crate) const CHECK_EVERY: Duration = Duration::from_millis(50);
@@ -39,6 +39,7 @@ const ADAPTIVE_SPINS: u32 = 2_000 / PAUSES_PER_SPIN;
 const PAUSES_PER_SPIN: u32 = 16;
 
 mod ready;
+pub(crate) mod segment;
 mod wake;
 
 /// The sending end.
@@ -48,7 +49,6 @@ pub(crate) struct ShmWriter {
     wait: WaitMode,
     max_msg: usize,
     label: Arc<str>,
-    persist: bool,
     /// Messages sent: every 256th looks whether the readers are all gone.
     sent: u32,
     /// The fd a readiness wait sleeps on (see `ready`).
@@ -64,7 +64,6 @@ pub(crate) struct ShmReader {
     wait: WaitMode,
     max_msg: usize,
     label: Arc<str>,
-    persist: bool,
     stopped: bool,
     /// The ring was found corrupt: reported once, then the channel ends
     /// (nothing read from it afterwards could be trusted).
@@ -170,7 +169,6 @@ impl ShmWriter {
         wait: WaitMode,
         max_msg: usize,
         label: Arc<str>,
-        persist: bool,
     ) -> ShmWriter {
         let mut producer = producer;
         if membarrier::register() {
@@ -182,7 +180,6 @@ impl ShmWriter {
             wait,
             max_msg: max_msg.min(segment.ring.geometry().max_len()),
             label,
-            persist,
             sent: 0,
             doorbell: ready::Doorbell::default(),
             segment,
@@ -349,10 +346,8 @@ impl Drop for ShmWriter {
             wake::readers(&self.segment);
         }
         self.segment.header().producer.clear();
-        self.segment.leave();
-        if !self.persist && self.segment.live_parties().is_empty() {
-            self.segment.unlink();
-        }
+        // Leaving the segment (and removing its name) is the transport's:
+        // see `transport::cleanup`.
     }
 }
 
@@ -363,7 +358,6 @@ impl ShmReader {
         wait: WaitMode,
         max_msg: usize,
         label: Arc<str>,
-        persist: bool,
     ) -> ShmReader {
         let mut consumer = consumer;
         if membarrier::register() {
@@ -375,7 +369,6 @@ impl ShmReader {
             wait,
             max_msg,
             label,
-            persist,
             stopped: false,
             corrupt: false,
             missed: 0,
@@ -520,9 +513,5 @@ impl Drop for ShmReader {
             wake::producer(&self.segment);
         }
         self.segment.header().reader[self.consumer.slot()].clear();
-        self.segment.leave();
-        if !self.persist && self.segment.live_parties().is_empty() {
-            self.segment.unlink(); // the last one out removes the name
-        }
     }
 }

@@ -2,9 +2,9 @@
 //! that sleep in a `poll` instead (see `sys::bell`). Runs only when the
 //! ring said someone sleeps, never on the hot path.
 
+use super::segment::Segment;
 use crate::sys::bell::{self, Door};
 use crate::sys::futex;
-use crate::transport::shm::segment::Segment;
 
 /// Wakes readers sleeping for data.
 pub(super) fn readers(segment: &Segment) {

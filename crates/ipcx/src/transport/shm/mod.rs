@@ -12,22 +12,21 @@
 //! segment is removed only if no process maps it. The last one out
 //! removes the name unless `persist=true`.
 
-pub(crate) mod segment;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use ipcx_ring::{Consumer, Geometry, Producer};
 
+use super::cleanup::RemoveOnDrop;
 use super::{Ctx, Opened};
 use crate::codec::TypeTag;
 use crate::endpoint::Overflow;
 use crate::error::{Error, ErrorKind};
+use crate::link::shm::segment::{AttachError, Segment, Shape};
 use crate::link::shm::{ShmReader, ShmWriter};
 use crate::link::{Inbound, Outbound};
 use crate::sys::process::{mappers_of, ProcessId};
 use crate::sys::shm::shm_path;
-use segment::{AttachError, Segment, Shape};
 
 /// Ring bytes when `capacity=` is not given.
 pub(crate) const DEFAULT_CAPACITY: u64 = 1 << 20;
@@ -56,15 +55,20 @@ pub(crate) fn receiver(ctx: &Ctx<'_>, name: &str) -> Result<Opened<Inbound>, Err
             ),
         )
     })?;
+    let segment = Arc::new(segment);
     let reader = ShmReader::new(
         consumer,
-        Arc::new(segment),
+        Arc::clone(&segment),
         o.wait,
         o.max_msg as usize,
         ctx.label.clone(),
-        o.persist,
     );
-    Ok(Opened::new(Inbound::Shm(reader), ctx.ep.clone()))
+    let mut opened = Opened::new(Inbound::Shm(reader), ctx.ep.clone());
+    opened.cleanup = Some(RemoveOnDrop::ShmSegment {
+        segment,
+        persist: o.persist,
+    });
+    Ok(opened)
 }
 
 pub(crate) fn sender(ctx: &Ctx<'_>, name: &str) -> Result<Opened<Outbound>, Error> {
@@ -86,15 +90,20 @@ pub(crate) fn sender(ctx: &Ctx<'_>, name: &str) -> Result<Opened<Outbound>, Erro
         return Err(type_mismatch(&segment.receives, &sends));
     }
     let producer = take_producer(&segment)?;
+    let segment = Arc::new(segment);
     let writer = ShmWriter::new(
         producer,
-        Arc::new(segment),
+        Arc::clone(&segment),
         o.wait,
         o.max_msg as usize,
         ctx.label.clone(),
-        o.persist,
     );
-    Ok(Opened::new(Outbound::Shm(writer), ctx.ep.clone()))
+    let mut opened = Opened::new(Outbound::Shm(writer), ctx.ep.clone());
+    opened.cleanup = Some(RemoveOnDrop::ShmSegment {
+        segment,
+        persist: o.persist,
+    });
+    Ok(opened)
 }
 
 fn ring_overflow(o: Overflow) -> ipcx_ring::Overflow {
