@@ -18,6 +18,18 @@
 ///     default(Duration::from_secs(5)) => "nothing".to_string(),
 /// };
 /// assert_eq!(got, "b: hi");
+///
+/// // In a loop, with a stop: label the loop to leave it from an arm.
+/// let stop = ipcx::Stop::new()?;
+/// stop.stop();
+/// let mut seen = 0;
+/// 'serve: loop {
+///     ipcx::select! {
+///         recv(a) -> _n => seen += 1,
+///         stop(stop) => break 'serve,
+///     }
+/// }
+/// assert_eq!(seen, 0);
 /// # drop((tx, a, b)); std::fs::remove_dir(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
