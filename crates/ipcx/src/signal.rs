@@ -183,8 +183,7 @@ impl SignalReceiver {
     fn recv_until(&self, deadline: Deadline<'_>) -> Result<Option<Received>, Error> {
         // Like every ipcx receiver, poll (non-blocking reads) for up to
         // 20 µs before sleeping: a signal that comes meanwhile costs its
-        // sender no wake-up. Measured (`ipcx bench --mechanisms signal`):
-        // one-way 1.13 × `sigwaitinfo` before, see the README since.
+        // sender no wake-up (docs/performance.md).
         let take = || match raw::read(self.fd.as_fd()) {
             Ok(s) => Ok(Some(s)),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),

@@ -303,9 +303,8 @@ impl FanIn {
     ///
     /// While a socket is in an epoll set, every packet queued on it runs
     /// the epoll callback in the sender's `send` (a lock and the ready
-    /// list): 25 % of a 64-byte seqpacket stream's rate, measured with a
-    /// C sender and receiver and nothing else (1.65 M/s without, 1.25 M/s
-    /// with the socket merely registered). A receiver that keeps finding
+    /// list): a quarter of a 64-byte seqpacket stream's rate
+    /// (docs/performance.md). A receiver that keeps finding
     /// messages does not need the callback: it reads the socket directly
     /// (`look_at_lone_connection`). It is put back before sleeping
     /// (`watch_all`); a level-triggered add reports data already there, so

@@ -1,27 +1,22 @@
 //! Keeps a stream of small messages over loopback TCP in its fast regime.
 //!
 //! Such a stream settles in one of two stable states, raw sockets as much
-//! as ipcx (500 000 messages of 64 bytes, `nstat TcpOutSegs`):
+//! as ipcx (figures in docs/performance.md):
 //!
-//! * **coalesced**, 2.3 M msg/s: the receiver lags a little, its receive
-//!   window fills, and the sender's writes gather in the send queue and go
-//!   out as ~1 000 large segments;
-//! * **eager**, 0.5–1.4 M msg/s: the receiver keeps up, every write leaves
-//!   at once as its own small segment (140 000–700 000 of them), and each
-//!   one costs both sides the TCP input path, an acknowledgement and a
-//!   wake-up. The sender is then too slow for the receiver to fall behind,
-//!   so the state holds.
+//! * **coalesced**: the receiver lags a little, its receive window fills,
+//!   and the sender's writes gather in the send queue and go out as large
+//!   segments;
+//! * **eager**: the receiver keeps up, every write leaves at once as its
+//!   own small segment, and each one costs both sides the TCP input path,
+//!   an acknowledgement and a wake-up. The sender is then too slow for the
+//!   receiver to fall behind, so the state holds.
 //!
 //! A receiver that polls before sleeping (`wait=adaptive`) is the most
 //! eager of readers. So it watches for the eager state — among 1 024
 //! messages, at least 16 for which it had caught up and the next one came
-//! within 5 µs of polling (measured: ~9 % of messages when eager, under
-//! 0.2 % when coalesced; a request/response exchange waits a whole round
-//! trip, over 8 µs here) — and then stops reading once for 300 µs: the
+//! within 5 µs of polling (a request/response exchange waits a whole round
+//! trip, longer than that) — and then stops reading once for 300 µs: the
 //! window fills, the sender starts coalescing, and the stream stays fast.
-//! Measured with `ipcx bench --mechanisms tcp --sizes 64`: 18 of 18
-//! streams at 2.33–2.36 M msg/s, 5 to 12 pauses per run, ping-pong latency
-//! unchanged; without it, half the streams ran at 0.5–1.4 M msg/s.
 
 use std::time::{Duration, Instant};
 

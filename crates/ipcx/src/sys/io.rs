@@ -51,10 +51,8 @@ pub(crate) fn write_parts(
     let slices = &slices[..n];
     // Small pieces are copied into one buffer and written with `write` or
     // `send`: the kernel's `writev`/`sendmsg` path (copying the iovec array
-    // in, building an iterator over it) costs more than the copy. Measured
-    // with a C sender and receiver on Unix seqpacket, 64 B: `sendmsg` of 2
-    // pieces 1.25 M/s, copy + `send` 1.68 M/s; the copy stops paying off
-    // at about 2 KiB (1.04 M/s against 1.01 M/s at 4 KiB).
+    // in, building an iterator over it) costs more than the copy, up to
+    // about 2 KiB (docs/performance.md).
     let total: usize = slices.iter().map(|s| s.len()).sum();
     if let ([_, _, ..], true) = (slices, total <= GATHER_MAX) {
         return GATHERED.with_borrow_mut(|buf| {

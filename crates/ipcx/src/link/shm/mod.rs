@@ -30,12 +30,8 @@ const ADAPTIVE_SPINS: u32 = 2_000 / PAUSES_PER_SPIN;
 /// Spin-loop hints between two looks at the ring while waiting. Each look
 /// at an empty ring reads the producer's tail, a cache line the producer
 /// writes for every message: looking after every hint pulled that line
-/// across cores once per message. Measured (`ipcx bench --mechanisms
-/// shm,shm+spin --sizes 64`, 2 runs each): 1 hint 6.1–6.2 M msg/s,
-/// one-way p50 246–273 ns; 16 hints 8.8–9.0 M msg/s, 249–252 ns (p99
-/// 361 → 390 ns). 32 hints: 11.8 M but p50 312 ns; 64: 15.8 M, 478 ns.
-/// `shm-bench --test stream64 --repeat 3`: 12.9 M (guards) and 11.4 M
-/// (`&self`) against 12.0 M and 7.8 M with one hint.
+/// across cores once per message. 16 gave the rate of more without the
+/// latency of more (docs/performance.md).
 const PAUSES_PER_SPIN: u32 = 16;
 
 mod ready;
