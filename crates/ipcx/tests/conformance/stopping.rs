@@ -14,6 +14,7 @@ pub const ALL: &[(&str, crate::cases::Case)] = &[
     ("stop_wakes_an_idle_receive", stop_wakes_an_idle_receive),
     ("stop_wakes_a_blocked_send", stop_wakes_a_blocked_send),
     ("stop_wakes_a_waiting_open", stop_wakes_a_waiting_open),
+    ("stop_wakes_a_blocked_accept", stop_wakes_a_blocked_accept),
     ("stop_mid_stream_ends", stop_mid_stream_ends),
     (
         "serving_receiver_outlives_senders",
@@ -140,6 +141,54 @@ fn stop_wakes_a_waiting_open(t: &Transport) {
     }
     let took = returned.saturating_duration_since(stopped_at);
     assert!(took < PROMPT, "the open returned {took:?} after the stop");
+}
+
+/// `Listener::accept` (and the raw listener's) waiting for a peer that
+/// never comes gives up with `Stopped`; the socket file goes with it.
+fn stop_wakes_a_blocked_accept(t: &Transport) {
+    let s = Scratch::new(t.name);
+    let Some(ep) = t.endpoint(&s) else { return };
+    if !matches!(
+        t.family,
+        crate::transports::Family::Stream | crate::transports::Family::Packet
+    ) || t.name.starts_with("fifo")
+    {
+        return; // only connection sockets accept
+    }
+    let stop = Stop::new().expect("stop");
+    let options = OpenOptions::new().stop(&stop).clone();
+    let listener = ipcx::Listener::bind_with(&ep, &options).expect("bind");
+    let raw =
+        ipcx::raw::RawListener::bind_with(with_port_zero(&ep, t), &options).expect("bind raw");
+    let _watchdog = Watchdog::new("a blocked accept with a stop", PATIENCE);
+    let stopper = stop_later(&stop, SHORT);
+    let accepted = listener.accept::<Msg, Msg>();
+    let returned = Instant::now();
+    let stopped_at = stopper.join().expect("stopper");
+    match accepted {
+        Err(e) => assert_eq!(e.kind(), ErrorKind::Stopped, "{e}"),
+        Ok(_) => panic!("accepted a peer nobody sent"),
+    }
+    let took = returned.saturating_duration_since(stopped_at);
+    assert!(took < PROMPT, "the accept returned {took:?} after the stop");
+    match raw.accept() {
+        Err(e) => assert_eq!(e.kind(), ErrorKind::Stopped, "{e}"),
+        Ok(_) => panic!("the raw listener accepted nobody"),
+    }
+    let file = t.created_file(&ep);
+    drop((listener, raw));
+    if let Some(path) = file {
+        assert!(!std::path::Path::new(&path).exists(), "{path} left behind");
+    }
+}
+
+/// A second listening endpoint beside `ep` (another file, or port 0).
+fn with_port_zero(ep: &str, t: &Transport) -> String {
+    match t.created_file(ep) {
+        Some(path) => ep.replacen(&path, &format!("{path}-raw"), 1),
+        None if ep.starts_with("unix:@") => ep.replacen("unix:@", "unix:@raw-", 1),
+        None => ep.to_owned(), // tcp:…:0 picks a new port
+    }
 }
 
 /// A sender that goes on sending cannot keep a stopped receiver busy: it
