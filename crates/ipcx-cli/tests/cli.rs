@@ -176,16 +176,6 @@ fn broken_stdout_pipe_exits_zero() {
     );
 }
 
-fn run_ok(args: &[&str]) -> String {
-    let out = ipcx().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "ipcx {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[test]
 fn queue_priorities_and_types() {
     let mq = format!("/ipcx-cli-prio-{}", std::process::id());

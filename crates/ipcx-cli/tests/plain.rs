@@ -9,18 +9,6 @@ use std::time::Duration;
 mod common;
 use common::*;
 
-fn sh(script: &str) {
-    let out = Command::new("timeout")
-        .args(["-k", "2", "20", "bash", "-c", script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Waits until a listening socket file exists (the receiver is up).
 fn wait_for_file(path: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -141,15 +129,7 @@ fn plain_writer_into_an_ipcx_fifo_is_reported_once() {
     let rx = spawn_recv(&[&format!("fifo:{fifo}"), "-n", "1"]);
     wait_for_file(&fifo);
     sh(&format!("echo hello > {fifo}"));
-    let out = ipcx()
-        .args(["send", &format!("fifo:{fifo}"), "good"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(&["send", &format!("fifo:{fifo}"), "good"]);
     let (_, out, err) = finish(rx);
     assert_eq!(out, "good\n");
     assert_eq!(err.lines().count(), 1, "{err}");

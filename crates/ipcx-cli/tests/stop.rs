@@ -150,15 +150,7 @@ fn recv_count_takes_new_senders_until_it_has_them() {
     let ep = format!("unix:{}", s.path("three.sock"));
     let rx = spawn_recv(&[&ep, "-n", "3"]);
     for word in ["a", "b", "c"] {
-        let out = ipcx()
-            .args(["send", &ep, "--wait", "20s", word])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_ok(&["send", &ep, "--wait", "20s", word]);
     }
     let (ok, out, err) = finish(rx);
     assert!(ok, "{err}");

@@ -126,3 +126,27 @@ impl Drop for Queues {
         }
     }
 }
+
+/// Runs `ipcx ARGS`, which must succeed; its stdout.
+pub fn run_ok(args: &[&str]) -> String {
+    let out = ipcx().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ipcx {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs a shell script under `timeout -k`, which must succeed.
+pub fn sh(script: &str) {
+    let out = Command::new("timeout")
+        .args(["-k", "2", "20", "bash", "-c", script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

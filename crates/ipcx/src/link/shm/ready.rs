@@ -31,8 +31,8 @@ pub(super) enum Ahead {
 pub(super) struct Doorbell {
     bell: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
     tried: bool,
-    /// Announced as a sleeper (begin_wait + the bell bit): undone by disarm.
-    pub(super) armed: bool,
+    /// Announced as a sleeper (begin_wait + the bell bit): undone by withdraw.
+    armed: bool,
 }
 
 impl Doorbell {
@@ -50,6 +50,57 @@ impl Doorbell {
     fn drain(&self) {
         if let Some(fd) = &self.bell {
             bell::drain(fd);
+        }
+    }
+}
+
+/// A ring side that can sleep on a doorbell: its ring's sleeper count
+/// and bell bit.
+trait Sleeper {
+    fn announce(&mut self);
+    fn withdraw(&mut self);
+}
+
+impl Sleeper for ipcx_ring::Consumer {
+    fn announce(&mut self) {
+        self.arm_bell();
+        let _ = self.begin_wait();
+    }
+
+    fn withdraw(&mut self) {
+        self.end_wait();
+        self.disarm_bell();
+    }
+}
+
+impl Sleeper for ipcx_ring::Producer {
+    fn announce(&mut self) {
+        self.arm_bell();
+        let _ = self.begin_wait();
+    }
+
+    fn withdraw(&mut self) {
+        self.end_wait();
+        self.disarm_bell();
+    }
+}
+
+impl Doorbell {
+    /// Announces `side` as a sleeper on this doorbell (bell bit, then the
+    /// sleeper count, then the barrier that makes the other side's look
+    /// reliable); the caller looks at the ring once more before sleeping.
+    /// Returns how long the sleep may last.
+    fn announce(&mut self, side: &mut impl Sleeper) -> Option<Duration> {
+        side.announce();
+        self.armed = true;
+        recheck(membarrier::heavy())
+    }
+
+    /// Undoes [`Doorbell::announce`] and takes the rings that came.
+    fn withdraw(&mut self, side: &mut impl Sleeper) {
+        if std::mem::take(&mut self.armed) {
+            side.withdraw();
+            self.drain();
         }
     }
 }
@@ -80,10 +131,7 @@ impl ShmReader {
         else {
             return Armed::NoFd;
         };
-        self.consumer.arm_bell();
-        let _ = self.consumer.begin_wait();
-        self.doorbell.armed = true;
-        let barrier = membarrier::heavy();
+        let recheck = self.doorbell.announce(&mut self.consumer);
         if self.look_ahead() {
             self.disarm();
             return Armed::Now;
@@ -91,17 +139,13 @@ impl ShmReader {
         Armed::Fd {
             fd,
             events: PollFlags::IN,
-            recheck: recheck(barrier),
+            recheck,
         }
     }
 
     /// After the sleep (or a decision not to).
     pub(crate) fn disarm(&mut self) {
-        if std::mem::take(&mut self.doorbell.armed) {
-            self.consumer.end_wait();
-            self.consumer.disarm_bell();
-            self.doorbell.drain();
-        }
+        self.doorbell.withdraw(&mut self.consumer);
     }
 
     /// Takes the next message (or its failure) ahead, for the next recv.
@@ -136,10 +180,7 @@ impl ShmWriter {
         let Some(fd) = self.doorbell.get(&self.segment.name, Door::Producer) else {
             return Armed::NoFd;
         };
-        self.producer.arm_bell();
-        let _ = self.producer.begin_wait();
-        self.doorbell.armed = true;
-        let barrier = membarrier::heavy();
+        let recheck = self.doorbell.announce(&mut self.producer);
         if self.has_room(len) {
             self.disarm();
             return Armed::Now;
@@ -147,16 +188,12 @@ impl ShmWriter {
         Armed::Fd {
             fd,
             events: PollFlags::IN,
-            recheck: recheck(barrier),
+            recheck,
         }
     }
 
     pub(crate) fn disarm(&mut self) {
-        if std::mem::take(&mut self.doorbell.armed) {
-            self.producer.end_wait();
-            self.producer.disarm_bell();
-            self.doorbell.drain();
-        }
+        self.doorbell.withdraw(&mut self.producer);
     }
 
     fn has_room(&self, len: usize) -> bool {
