@@ -576,13 +576,20 @@ pub(crate) fn check_allowed(
     if allow_uid.is_empty() {
         return Ok(());
     }
-    match cred {
-        Some(c) if allow_uid.contains(&c.uid) => Ok(()),
-        _ => Err(Error::new(
-            ErrorKind::PermissionDenied,
-            format!("refused a peer: its uid is not in allow_uid={allow_uid:?}"),
-        )
-        .at(label)
-        .into()),
-    }
+    let uids: Vec<String> = allow_uid.iter().map(u32::to_string).collect();
+    let who = match cred {
+        Some(c) if allow_uid.contains(&c.uid) => return Ok(()),
+        Some(c) => format!("a peer with uid {} (pid {})", c.uid, c.pid),
+        None => "a peer whose uid cannot be known".to_owned(),
+    };
+    Err(Error::new(
+        ErrorKind::PermissionDenied,
+        format!(
+            "refused {who}: only uid {} may connect (an abstract socket lets in its own \
+             uid alone by default; add others with ?allow_uid=)",
+            uids.join(",")
+        ),
+    )
+    .at(label)
+    .into())
 }

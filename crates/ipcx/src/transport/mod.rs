@@ -332,7 +332,7 @@ pub(crate) fn listen(ep: &Endpoint) -> Result<Opened<ListenSocket>, Error> {
         fd,
         packets,
         label: label_of(local),
-        allow_uid: ep.options().allow_uid.clone(),
+        allow_uid: allowed_uids(ep),
     };
     match ep.address() {
         Address::Unix(kind @ (UnixKind::Stream | UnixKind::SeqPacket), addr) => {
@@ -431,5 +431,18 @@ pub(crate) fn retry_while_nobody_there<L>(
             }
             other => return other.map_err(|e| e.at(label)),
         }
+    }
+}
+
+/// Who may connect to a listener: `allow_uid=`, or for an abstract Unix
+/// socket, which has no file mode to keep strangers out, this process's
+/// own uid alone (path sockets are guarded by their 0600 file).
+fn allowed_uids(ep: &Endpoint) -> Vec<u32> {
+    let given = &ep.options().allow_uid;
+    match ep.address() {
+        Address::Unix(_, crate::endpoint::UnixAddr::Abstract(_)) if given.is_empty() => {
+            vec![rustix::process::geteuid().as_raw()]
+        }
+        _ => given.clone(),
     }
 }

@@ -838,10 +838,28 @@ fn peer_credentials(t: &Transport) {
     friend.finish();
     drop(rx);
 
-    // The default 0600 socket file: another user cannot even connect.
-    if !ep.contains(":@") {
-        let rx = Receiver::<Msg>::open(&ep).expect("open listener");
-        let stranger = Peer::spawn_as(NOBODY, "try-open", &rx.endpoint().to_string());
+    // The default 0600 socket file: another user cannot even connect. An
+    // abstract socket has no file: by default it lets in its own uid alone.
+    // (A name of its own: the one above may still be bound while the
+    // stranger's connection is being torn down.)
+    let ep = if ep.contains(":@") {
+        format!("{ep}-default")
+    } else {
+        ep
+    };
+    let rx = Receiver::<Msg>::open(&ep).expect("open listener");
+    let stranger = Peer::spawn_as(NOBODY, "try-open", &rx.endpoint().to_string());
+    if ep.contains(":@") {
+        let e = recv_err(&rx, "stranger on an abstract socket");
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+        assert!(
+            e.to_string().contains("allow_uid="),
+            "says how to let it in: {e}"
+        );
+        let friend = Peer::spawn("send", &rx.endpoint().to_string(), &[("count", "1".into())]);
+        assert_eq!(recv_msg(&rx).seq, 0, "the same uid gets through");
+        friend.finish();
+    } else {
         assert_eq!(stranger.line(), "OPEN ERR PermissionDenied");
     }
 }
