@@ -96,3 +96,40 @@ fn out_of_fds_a_listener_waits_and_loses_nothing() {
         "the receiver spun: {cpu:?}"
     );
 }
+
+/// A ring larger than /dev/shm can hold: a clear error at open, no
+/// SIGBUS later, nothing left in /dev/shm. In a mount namespace of its own
+/// with a 1 MiB tmpfs on /dev/shm (needs root).
+#[test]
+fn a_ring_larger_than_dev_shm_is_refused_at_open() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: mounting a private tmpfs needs root");
+        return;
+    }
+    let ipcx_bin = assert_cmd::cargo::cargo_bin("ipcx");
+    let out = Command::new("timeout")
+        .args(["-k", "2", "20", "unshare", "-m", "sh", "-c"])
+        .arg(format!(
+            "mount -t tmpfs -o size=1m tmpfs /dev/shm && \
+             {0} recv 'shm:/big?capacity=64MiB' --timeout 1s; echo \"status $?\"; \
+             IPCX_STATS=0 {0} recv 'shm:/fits?capacity=256KiB' --timeout 100ms; \
+             ls /dev/shm",
+            ipcx_bin.display()
+        ))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("status 1"),
+        "an error exit, not a signal: {stdout} {stderr}"
+    );
+    assert!(stderr.contains("/dev/shm has room for"), "{stderr}");
+    assert!(
+        stderr.contains("capacity="),
+        "says what to change: {stderr}"
+    );
+    // A ring that fits still opens (and times out waiting: no sender).
+    assert!(stderr.contains("no message for"), "{stderr}");
+    assert!(!stdout.contains("big"), "nothing left behind: {stdout}");
+}

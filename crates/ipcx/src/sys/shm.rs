@@ -27,6 +27,26 @@ unsafe impl Send for Region {}
 // SAFETY: as above.
 unsafe impl Sync for Region {}
 
+/// `/dev/shm` cannot hold a region of `wanted` bytes (`free` are left).
+#[derive(Debug)]
+pub(crate) struct NoRoom {
+    pub(crate) wanted: u64,
+    pub(crate) free: u64,
+}
+
+impl std::fmt::Display for NoRoom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "/dev/shm has room for {} KiB, the ring needs {} KiB",
+            self.free / 1024,
+            self.wanted / 1024
+        )
+    }
+}
+
+impl std::error::Error for NoRoom {}
+
 impl Region {
     /// Creates region `name` of `len` zeroed bytes with `mode` (fails if it
     /// exists, and never through a symlink).
@@ -40,6 +60,26 @@ impl Region {
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))?;
         if let Err(e) = rustix::fs::ftruncate(&fd, len as u64) {
             let _ = unlink(name);
+            return Err(e.into());
+        }
+        // Take the pages now: a tmpfs that cannot hold them says ENOSPC
+        // here, instead of SIGBUS when a page is first touched.
+        if let Err(e) =
+            rustix::fs::fallocate(&fd, rustix::fs::FallocateFlags::empty(), 0, len as u64)
+        {
+            let _ = unlink(name);
+            if e == rustix::io::Errno::NOSPC {
+                let free = rustix::fs::fstatvfs(&fd)
+                    .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+                    .unwrap_or(0);
+                return Err(io::Error::new(
+                    io::ErrorKind::StorageFull,
+                    NoRoom {
+                        wanted: len as u64,
+                        free,
+                    },
+                ));
+            }
             return Err(e.into());
         }
         Self::map(&fd, len)

@@ -369,6 +369,13 @@ pub(crate) fn open_error(name: &str, e: io::Error) -> Error {
             ErrorKind::PermissionDenied,
             format!("{path} is a symbolic link: refused"),
         ),
+        io::ErrorKind::StorageFull => Error::new(
+            ErrorKind::Io,
+            format!(
+                "cannot create {path}: {e}; free space in /dev/shm or ask for less with \
+                 ?capacity= (a power of two)"
+            ),
+        ),
         _ => Error::io(format!("cannot open {path}"), e),
     }
 }
