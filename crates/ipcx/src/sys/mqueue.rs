@@ -91,6 +91,10 @@ pub(crate) fn open(name: &str, how: OpenMq) -> io::Result<(PosixMq, bool)> {
     // SAFETY: mq_open returned a new descriptor (checked ≥ 0), which on Linux
     // is a file descriptor that nothing else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    if let (true, Some((mode, _, _))) = (created, how.create) {
+        // The mode given to mq_open went through the umask: set it exactly.
+        rustix::fs::fchmod(&fd, rustix::fs::Mode::from_raw_mode(mode))?;
+    }
     // SAFETY: as above for the zeroed struct; `fd` is an open queue
     // descriptor and `attr` a valid, writable mq_attr for the call's duration.
     let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
