@@ -332,3 +332,30 @@ fn sigterm_mid_stream_loses_nothing_that_was_accepted() {
         "in order"
     );
 }
+
+/// `send --wait` on UDP waits for a receiver that starts later (a probe
+/// learns from ICMP whether anyone is bound), and gives up when none comes.
+#[test]
+fn send_wait_on_udp_waits_for_a_late_receiver() {
+    let ep = format!("udp:127.0.0.1:{}", free_port("127.0.0.1:0"));
+    let late = {
+        let ep = ep.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(700));
+            let out = ipcx()
+                .args(["recv", &ep, "-n", "1", "--timeout", "10s"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        })
+    };
+    run_ok(&["send", &ep, "--wait", "5s", "late"]);
+    assert_eq!(late.join().unwrap(), "late\n");
+    let nobody = format!("udp:127.0.0.1:{}", free_port("127.0.0.1:0"));
+    let out = ipcx()
+        .args(["send", &nobody, "--wait", "200ms", "x"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nobody came"));
+}

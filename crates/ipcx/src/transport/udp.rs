@@ -32,6 +32,9 @@ pub(crate) fn sender(ctx: &Ctx<'_>, hp: &HostPort) -> Result<Opened<Outbound>, E
     socket
         .connect(addr)
         .map_err(|e| Error::io("connect failed", e))?;
+    if ctx.deadline.instant().is_some() {
+        probe(&socket)?;
+    }
     Ok(ctx.datagram_sender(
         Carrier::Socket(std::sync::Arc::new(OwnedFd::from(socket))),
         transport_max(&addr),
@@ -49,4 +52,35 @@ pub(crate) fn receiver(ctx: &Ctx<'_>, hp: &HostPort) -> Result<Opened<Inbound>, 
         transport_max(&local),
         with_port(ctx.ep, local),
     ))
+}
+
+/// While a sender waits for its receiver (`open_timeout`, `send --wait`):
+/// whether anyone is bound there. UDP has no connection, but a datagram to
+/// a port nobody binds comes back as ICMP "port unreachable", which a
+/// connected socket reports as `ECONNREFUSED`. The probe is a goodbye from
+/// a sender nobody knows (a receiver takes it and changes nothing); a
+/// remote host may send no ICMP at all, so after 10 ms of silence the
+/// receiver is taken to be there.
+fn probe(socket: &UdpSocket) -> Result<(), Error> {
+    use crate::wire::datagram::{Header, Kind};
+    let bye = Header {
+        kind: Kind::Bye,
+        sender: crate::sys::random_u32(),
+        fingerprint: 0,
+    }
+    .encode();
+    let refused = |e: &std::io::Error| e.kind() == std::io::ErrorKind::ConnectionRefused;
+    let nobody = || Error::new(crate::ErrorKind::NoPeer, "nobody receives on that port yet");
+    match socket.send(&bye) {
+        Err(e) if refused(&e) => return Err(nobody()),
+        Err(e) => return Err(Error::io("send failed", e)),
+        Ok(_) => {}
+    }
+    let fd = std::os::fd::AsFd::as_fd(socket);
+    let window = crate::sys::Deadline::after(Some(std::time::Duration::from_millis(10)));
+    let _ = crate::sys::wait(fd, rustix::event::PollFlags::ERR, window);
+    match socket.take_error() {
+        Ok(Some(e)) if refused(&e) => Err(nobody()),
+        _ => Ok(()),
+    }
 }
