@@ -124,6 +124,10 @@ pub(crate) struct DatagramReader {
     serve: bool,
     /// Bad datagrams: how many, and when one was last reported.
     bad: BadDatagrams,
+    /// Told on drop: how many senders' goodbyes may still wait unread in
+    /// the queue (those heard from that have not said bye), for the
+    /// transport deciding whether what is left is data.
+    unread_byes: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 /// See [`DatagramReader::dropped`].
@@ -161,6 +165,7 @@ impl DatagramReader {
             drain_left: None,
             serve: false,
             bad: BadDatagrams::default(),
+            unread_byes: None,
         }
     }
 
@@ -177,6 +182,11 @@ impl DatagramReader {
     /// The socket's or POSIX queue's fd (none for System V queues).
     pub(crate) fn poll_fd(&self) -> Option<Arc<std::os::fd::OwnedFd>> {
         self.carrier.poll_fd()
+    }
+
+    /// Where to say, on drop, how many goodbyes may be left unread.
+    pub(crate) fn report_unread_byes(&mut self, to: Arc<std::sync::atomic::AtomicUsize>) {
+        self.unread_byes = Some(to);
     }
 
     /// Keeps receiving after every sender said bye (`serve=true`).
@@ -292,5 +302,13 @@ impl DatagramReader {
     /// Bad datagrams dropped without a report so far.
     pub(crate) fn unreported_total(&self) -> u64 {
         self.bad.silent
+    }
+}
+
+impl Drop for DatagramReader {
+    fn drop(&mut self) {
+        if let Some(to) = &self.unread_byes {
+            to.store(self.senders.len(), std::sync::atomic::Ordering::SeqCst);
+        }
     }
 }

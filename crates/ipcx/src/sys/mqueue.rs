@@ -32,6 +32,8 @@ pub(crate) struct PosixMq {
     fd: std::sync::Arc<OwnedFd>,
     /// The queue's largest message, as the kernel reports it.
     pub(crate) msgsize: usize,
+    /// How many messages it holds at most.
+    pub(crate) maxmsg: usize,
 }
 
 /// How to open: for reading or writing, and the attributes to create with.
@@ -106,9 +108,19 @@ pub(crate) fn open(name: &str, how: OpenMq) -> io::Result<(PosixMq, bool)> {
         PosixMq {
             fd: std::sync::Arc::new(fd),
             msgsize: attr.mq_msgsize as usize,
+            maxmsg: attr.mq_maxmsg as usize,
         },
         created,
     ))
+}
+
+/// How many messages queue `name` holds now (opened and closed again).
+pub(crate) fn queued_in(name: &str) -> io::Result<usize> {
+    let how = OpenMq {
+        read: true,
+        create: None,
+    };
+    open(name, how)?.0.queued()
 }
 
 impl PosixMq {

@@ -16,10 +16,11 @@ use crate::sys::sysv::SysvQueue;
 pub(crate) enum RemoveOnDrop {
     /// A file, identified by device and inode as well as path.
     File { path: PathBuf, dev: u64, ino: u64 },
-    /// A POSIX message queue name.
-    PosixMq(String),
-    /// A System V message queue (it outlives every process otherwise).
-    SysvMq(SysvQueue),
+    /// A POSIX message queue name; kept while it holds data (see [`Leftover`]).
+    PosixMq(String, Leftover),
+    /// A System V message queue (it outlives every process otherwise);
+    /// kept while it holds data.
+    SysvMq(SysvQueue, Leftover),
     /// This process's part in a shared-memory segment: dropped after the
     /// ring end, it leaves the segment, and the last party out removes the
     /// name unless `persist=true`.
@@ -27,6 +28,21 @@ pub(crate) enum RemoveOnDrop {
         segment: Arc<Segment>,
         persist: bool,
     },
+}
+
+/// What a queue's receiver knew when it was dropped: how many of its
+/// senders' goodbyes it had not read. A queue left with no more messages
+/// than that holds no data (each sender's last message is its goodbye) and
+/// is removed; one with more is kept for the next receiver. (A sender that
+/// is still sending when its receiver goes can lose its last message this
+/// way: at most one per such sender, and only when nothing else is left.)
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Leftover(pub(crate) Arc<std::sync::atomic::AtomicUsize>);
+
+impl Leftover {
+    fn only_goodbyes(&self, queued: usize) -> bool {
+        queued <= self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 impl RemoveOnDrop {
@@ -51,11 +67,16 @@ impl Drop for RemoveOnDrop {
                     }
                 }
             }
-            RemoveOnDrop::PosixMq(name) => {
-                let _ = crate::sys::mqueue::unlink(name);
+            // A queue that holds messages keeps them for the next receiver.
+            RemoveOnDrop::PosixMq(name, left) => {
+                if crate::sys::mqueue::queued_in(name).is_ok_and(|n| left.only_goodbyes(n)) {
+                    let _ = crate::sys::mqueue::unlink(name);
+                }
             }
-            RemoveOnDrop::SysvMq(queue) => {
-                let _ = queue.remove();
+            RemoveOnDrop::SysvMq(queue, left) => {
+                if queue.queued().is_ok_and(|n| left.only_goodbyes(n)) {
+                    let _ = queue.remove();
+                }
             }
             RemoveOnDrop::ShmSegment { segment, persist } => {
                 segment.leave();

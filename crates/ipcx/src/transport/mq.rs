@@ -1,6 +1,10 @@
-//! `mq:/name`: a POSIX message queue. The receiver creates it (mode,
-//! `maxmsg`, `msgsize` from the endpoint) and removes it when done unless
-//! `persist=true`; senders open an existing queue. Each message is one
+//! `mq:/name`: a POSIX message queue. Either side creates it when it is
+//! missing (mode, `maxmsg`, `msgsize` from the endpoint), so a producer can
+//! start before its workers; an existing queue whose size differs from one
+//! the endpoint asks for explicitly is an error. A receiver that created
+//! the queue removes it when done, unless `persist=true` — and never while
+//! it holds messages: those were accepted and wait for the next receiver
+//! (a queue is data, not litter). A sender never removes it. Each message is one
 //! queue message with the datagram header (docs/wire.md), sent with the
 //! endpoint's `priority`; the receiver takes the highest priority first.
 //! Messages larger than `msgsize` are refused, not split.
@@ -8,13 +12,17 @@
 //! A queue has no connection: a receiver learns that senders are done from
 //! their byes, but a sender cannot tell that the receiver is gone.
 
+use super::cleanup::Leftover;
 use super::{Ctx, Opened, RemoveOnDrop};
 use crate::error::{Error, ErrorKind};
 use crate::link::carrier::Carrier;
 use crate::link::{Inbound, Outbound};
-use crate::sys::mqueue::{self, OpenMq, MSGSIZE_DEFAULT, MSGSIZE_MAX, MSG_DEFAULT, MSG_MAX};
+use crate::sys::mqueue::{
+    self, OpenMq, PosixMq, MSGSIZE_DEFAULT, MSGSIZE_MAX, MSG_DEFAULT, MSG_MAX,
+};
 
-pub(crate) fn receiver(ctx: &Ctx<'_>, name: &str) -> Result<Opened<Inbound>, Error> {
+/// The queue this endpoint asks for: mode, depth and message size.
+fn attributes(ctx: &Ctx<'_>) -> Result<(u32, i64, i64), Error> {
     let o = ctx.ep.options();
     let maxmsg = o
         .maxmsg
@@ -28,11 +36,36 @@ pub(crate) fn receiver(ctx: &Ctx<'_>, name: &str) -> Result<Opened<Inbound>, Err
         .unwrap_or_else(|| default_size.min(u64::from(o.max_msg) + 16));
     check_limit("maxmsg", maxmsg, MSG_MAX)?;
     check_limit("msgsize", msgsize, MSGSIZE_MAX)?;
+    Ok((o.mode, maxmsg as i64, msgsize as i64))
+}
+
+/// Opens (or creates) the queue; one that exists must match the sizes the
+/// endpoint sets explicitly.
+fn open_queue(ctx: &Ctx<'_>, name: &str, read: bool) -> Result<(PosixMq, bool), Error> {
     let how = OpenMq {
-        read: true,
-        create: Some((o.mode, maxmsg as i64, msgsize as i64)),
+        read,
+        create: Some(attributes(ctx)?),
     };
     let (mq, created) = mqueue::open(name, how).map_err(|e| open_error(e, name))?;
+    let o = ctx.ep.options();
+    let depth_differs = o.maxmsg.is_some_and(|m| u64::from(m) != mq.maxmsg as u64);
+    let size_differs = o.msgsize.is_some_and(|m| m as usize != mq.msgsize);
+    if !created && (depth_differs || size_differs) {
+        return Err(Error::new(
+            ErrorKind::InvalidEndpoint,
+            format!(
+                "queue {name} exists with maxmsg={} msgsize={}, not what this endpoint asks; \
+                 leave maxmsg=/msgsize= out to use it as it is, or remove it (ipcx rm {name})",
+                mq.maxmsg, mq.msgsize
+            ),
+        ));
+    }
+    Ok((mq, created))
+}
+
+pub(crate) fn receiver(ctx: &Ctx<'_>, name: &str) -> Result<Opened<Inbound>, Error> {
+    let o = ctx.ep.options();
+    let (mq, created) = open_queue(ctx, name, true)?;
     let transport_max = mq.msgsize;
     let carrier = Carrier::PosixMq {
         mq,
@@ -41,17 +74,17 @@ pub(crate) fn receiver(ctx: &Ctx<'_>, name: &str) -> Result<Opened<Inbound>, Err
     };
     let mut opened = ctx.datagram_receiver(carrier, transport_max, ctx.ep.clone());
     if created && !o.persist {
-        opened.cleanup = Some(RemoveOnDrop::PosixMq(name.to_owned()));
+        let left = Leftover::default();
+        if let Inbound::Datagram(reader) = &mut opened.link {
+            reader.report_unread_byes(left.0.clone());
+        }
+        opened.cleanup = Some(RemoveOnDrop::PosixMq(name.to_owned(), left));
     }
     Ok(opened)
 }
 
 pub(crate) fn sender(ctx: &Ctx<'_>, name: &str) -> Result<Opened<Outbound>, Error> {
-    let how = OpenMq {
-        read: false,
-        create: None,
-    };
-    let (mq, _) = mqueue::open(name, how).map_err(|e| open_error(e, name))?;
+    let (mq, _) = open_queue(ctx, name, false)?;
     let transport_max = mq.msgsize;
     let priority = ctx.ep.options().priority;
     Ok(ctx.datagram_sender(

@@ -1,12 +1,15 @@
-//! `sysvmq:KEY` or `sysvmq:/path?proj=N`: a System V message queue. The
-//! receiver creates it (mode from the endpoint, default 0600) and removes
-//! it when done unless `persist=true` — System V objects outlive
-//! processes. Senders send with `type=N` (default 1); a receiver takes any
+//! `sysvmq:KEY` or `sysvmq:/path?proj=N`: a System V message queue.
+//! Either side creates it when it is missing (mode from the endpoint,
+//! default 0600), so a producer can start first. A receiver that created
+//! it removes it when done unless `persist=true` — System V objects outlive
+//! processes — and never while it holds messages (they wait for the next
+//! receiver); a sender never removes it. Senders send with `type=N` (default 1); a receiver takes any
 //! type, exactly one, or the lowest ≤ |N| first (`msgrcv`'s rule). Each
 //! message carries the datagram header (docs/wire.md); messages larger
 //! than `kernel.msgmax` are refused, not split. A sender sees the removal
 //! of the queue as the receiver being gone.
 
+use super::cleanup::Leftover;
 use super::{Ctx, Opened, RemoveOnDrop};
 use crate::endpoint::SysvKey;
 use crate::error::{Error, ErrorKind};
@@ -49,7 +52,11 @@ pub(crate) fn receiver(ctx: &Ctx<'_>, key: &SysvKey) -> Result<Opened<Inbound>, 
     };
     let mut opened = ctx.datagram_receiver(carrier, msgmax(), ctx.ep.clone());
     if created && !o.persist {
-        opened.cleanup = Some(RemoveOnDrop::SysvMq(queue));
+        let left = Leftover::default();
+        if let Inbound::Datagram(reader) = &mut opened.link {
+            reader.report_unread_byes(left.0.clone());
+        }
+        opened.cleanup = Some(RemoveOnDrop::SysvMq(queue, left));
     }
     Ok(opened)
 }
@@ -65,13 +72,8 @@ pub(crate) fn sender(ctx: &Ctx<'_>, key: &SysvKey) -> Result<Opened<Outbound>, E
             ))
         }
     };
-    let (queue, _) = sysv::get(key_of(ctx, key)?, None).map_err(|e| match e.raw_os_error() {
-        Some(libc::ENOENT) => Error::new(
-            ErrorKind::NoPeer,
-            "no queue with this key (start the receiver first, or open with a timeout)",
-        ),
-        _ => Error::io("cannot open the queue", e),
-    })?;
+    let (queue, _) = sysv::get(key_of(ctx, key)?, Some(ctx.ep.options().mode))
+        .map_err(|e| Error::io("cannot create or open the queue", e))?;
     let carrier = Carrier::SysvMq {
         queue,
         mtype,

@@ -900,10 +900,44 @@ fn queue_lifecycle(t: &Transport) {
     assert!(exists(), "persist=true keeps the queue");
     raw::remove_queues(&s.mq_name(), s.sysv_key());
 
+    // A producer may come first: it creates the queue, and what it sent
+    // waits there, whole, for a worker that comes later.
+    let producer = Peer::spawn("send", &ep, &[("count", "3".into())]);
+    producer.finish();
+    assert!(exists(), "the sender's queue holds its messages");
+    // A worker that takes one and leaves does not take the other two with
+    // it: a queue that holds messages is never removed.
+    let first = Receiver::<Msg>::open(&ep).expect("first worker");
+    assert_eq!(recv_msg(&first).seq, 0);
+    drop(first);
+    assert!(exists(), "a queue holding messages stays");
+    let second = Receiver::<Msg>::open(&ep).expect("second worker");
+    assert_eq!(recv_msg(&second).seq, 1);
+    assert_eq!(recv_msg(&second).seq, 2);
+    drop(second);
+    raw::remove_queues(&s.mq_name(), s.sysv_key());
+
+    // Created by a receiver and emptied: removed when it is done.
+    let rx = Receiver::<Msg>::open(&ep).expect("receiver creates");
+    let sender = Peer::spawn("send", &ep, &[("count", "1".into())]);
+    assert_eq!(recv_msg(&rx).seq, 0);
+    sender.finish();
+    expect_disconnected(&rx); // takes the sender's goodbye too
+    drop(rx);
+    assert!(!exists(), "an empty queue its receiver created is removed");
+
     if t.name == "mq" {
         let e =
             Receiver::<Msg>::open(with_options(&ep, "?maxmsg=100000")).expect_err("above msg_max");
         assert!(e.to_string().contains("/proc/sys/fs/mqueue/msg_max"), "{e}");
+        // Both sides may create it, so they must agree on its size.
+        let rx = Receiver::<Msg>::open(with_options(&ep, "?maxmsg=5")).expect("depth 5");
+        let e = ipcx::Sender::<Msg>::open(with_options(&ep, "?maxmsg=7")).expect_err("mismatch");
+        assert!(
+            e.to_string().contains("maxmsg=5"),
+            "names what the queue has: {e}"
+        );
+        drop(rx);
     }
 }
 
