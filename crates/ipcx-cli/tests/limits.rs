@@ -133,3 +133,72 @@ fn a_ring_larger_than_dev_shm_is_refused_at_open() {
     assert!(stderr.contains("no message for"), "{stderr}");
     assert!(!stdout.contains("big"), "nothing left behind: {stdout}");
 }
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Memory per connection is bounded: 1 000 seqpacket connections at once,
+/// three times over, leave a receiver about where it started (each
+/// connection's receive buffer, up to wmem_max, has pages only where a
+/// packet was written, and is given back when the connection goes).
+#[test]
+fn a_thousand_seqpacket_connections_do_not_grow_memory() {
+    use rustix::net::{connect, socket, AddressFamily, SocketAddrUnix, SocketType};
+    let s = Scratch::new("limits-seqpacket");
+    let sock = s.path("sp.sock");
+    let ipcx_bin = assert_cmd::cargo::cargo_bin("ipcx");
+    let rx = Running(
+        Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n 4096; exec {} recv unix+seqpacket:{sock} --serve",
+                ipcx_bin.display()
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::path::Path::new(&sock).exists() {
+        assert!(Instant::now() < deadline, "the receiver never listened");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // This process needs 1 000 fds too.
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let want = limit.maximum.unwrap_or(4096).min(4096);
+    rustix::process::setrlimit(
+        rustix::process::Resource::Nofile,
+        rustix::process::Rlimit {
+            current: Some(want),
+            maximum: limit.maximum,
+        },
+    )
+    .unwrap();
+    let addr = SocketAddrUnix::new(sock.as_str()).unwrap();
+    let start = rss_kib(rx.0.id());
+    let mut peak = start;
+    for _ in 0..3 {
+        let conns: Vec<_> = (0..1000)
+            .map(|_| {
+                let fd = socket(AddressFamily::UNIX, SocketType::SEQPACKET, None).unwrap();
+                connect(&fd, &addr).unwrap();
+                fd
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(500));
+        peak = peak.max(rss_kib(rx.0.id()));
+        drop(conns);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let end = rss_kib(rx.0.id());
+    eprintln!("1 000 seqpacket connections × 3: RSS {start} → peak {peak} → {end} KiB");
+    assert!(peak < start + 64 * 1024, "peak {peak} KiB from {start} KiB");
+    assert!(end < start + 16 * 1024, "kept {end} KiB from {start} KiB");
+}

@@ -473,7 +473,7 @@ impl FanIn {
             check_allowed(&self.allow_uid, cred, &label)?;
             let fd = Arc::new(fd);
             let reader = if self.packets {
-                Reader::Packet(PacketReader::new(fd, self.local.clone(), label))
+                Reader::Packet(PacketReader::new(fd, self.local.clone(), label)?)
             } else {
                 Reader::Stream(StreamReader::new(
                     fd,

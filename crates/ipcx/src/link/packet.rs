@@ -12,6 +12,7 @@ use super::ready::Armed;
 use super::stream::Item;
 use super::PeerHello;
 use crate::error::{Error, ErrorKind, Fail};
+use crate::sys::bigbuf::BigBuf;
 use crate::sys::{self, Deadline, FdKind};
 use crate::wire::hello::{Hello, HelloError};
 use crate::wire::{PACKET_DATA, PACKET_HELLO};
@@ -146,27 +147,29 @@ pub(crate) fn send_whole(
 #[derive(Debug)]
 pub(crate) struct PacketReader {
     fd: Arc<OwnedFd>,
-    buf: Vec<u8>,
+    buf: BigBuf,
     label: Arc<str>,
     hello: ReaderPeer,
     closed: bool,
 }
 
 impl PacketReader {
-    pub(crate) fn new(fd: Arc<OwnedFd>, local: Hello, label: Arc<str>) -> Self {
-        // Zeroed pages are mapped lazily: a large buffer costs memory only
-        // as large packets actually arrive.
+    /// Fails only when the process has no address space left for the
+    /// receive buffer (a mapping with no memory behind it until used).
+    pub(crate) fn new(fd: Arc<OwnedFd>, local: Hello, label: Arc<str>) -> Result<Self, Error> {
         let size = 1
             + (local.max_msg as usize)
                 .min(packet_limit())
                 .max(crate::wire::hello::MAX_LEN);
-        PacketReader {
+        let buf = BigBuf::new(size)
+            .map_err(|e| Error::io("cannot map a receive buffer", e).at(&label))?;
+        Ok(PacketReader {
             fd,
-            buf: vec![0; size],
+            buf,
             label,
             hello: ReaderPeer::new(local),
             closed: false,
-        }
+        })
     }
 
     pub(crate) fn fd(&self) -> &Arc<OwnedFd> {
@@ -244,6 +247,9 @@ impl PacketReader {
         if self.closed {
             return Err(Fail::Disconnected);
         }
+        // The message lent by the last call is done with: give back the
+        // pages a large one took.
+        self.buf.shrink();
         let n = match sys::recv_packet(self.fd.as_fd(), &mut self.buf, dont_wait) {
             Ok(0) => {
                 // Every ipcx packet has a kind byte, so 0 is end of stream.
@@ -258,6 +264,7 @@ impl PacketReader {
             }
             Err(e) => return Err(Fail::io("receive failed", e, &self.label)),
         };
+        self.buf.wrote(n);
         if n > self.buf.len() {
             // The packet is gone, but packets keep their boundaries: the
             // connection itself is still in step and stays open.

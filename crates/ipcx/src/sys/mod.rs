@@ -4,6 +4,7 @@
 //! libc live in their own modules ([`inherit`], [`mqueue`], [`sysv`], ...).
 
 pub(crate) mod bell;
+pub(crate) mod bigbuf;
 pub(crate) mod deadline;
 pub(crate) mod futex;
 pub(crate) mod inherit;

@@ -220,7 +220,7 @@ pub(crate) fn handshake(
     let (outbound, inbound) = if packets {
         let mut writer = PacketWriter::new(fd.clone(), max_msg, label.clone());
         hello_unless_gone(writer.send_hello(local, deadline), side).map_err(fail)?;
-        let mut reader = PacketReader::new(fd, local.clone(), label.clone());
+        let mut reader = PacketReader::new(fd, local.clone(), label.clone())?;
         if side == Side::Accepting {
             writer.limit_to(reader.recv_hello(deadline).map_err(fail)?.max_msg);
         } else if local.receives.is_none() {
