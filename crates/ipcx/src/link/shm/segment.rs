@@ -183,19 +183,26 @@ impl Segment {
                 ),
             )));
         }
-        let region = match Region::open(name) {
-            Ok(r) => r,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(AttachError::Missing),
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => return Err(AttachError::NotReady),
-            Err(e) => return Err(AttachError::Error(open_error(name, e))),
+        let until = Instant::now() + wait_ready;
+        // A creator makes the file, then sizes it: one that is still empty
+        // (or too short) is being set up, and is waited for like one whose
+        // header is not ready yet.
+        let region = loop {
+            match Region::open(name) {
+                Ok(r) if r.len() >= HEADER_LEN => break r,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(AttachError::Missing),
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {}
+                Err(e) => return Err(AttachError::Error(open_error(name, e))),
+            }
+            if Instant::now() >= until {
+                return Err(AttachError::NotReady);
+            }
+            std::thread::sleep(Duration::from_millis(1));
         };
-        if region.len() < HEADER_LEN {
-            return Err(AttachError::NotReady);
-        }
         // SAFETY: the region has at least HEADER_LEN bytes; we only read
         // the ready flag (atomic) until it is set.
         let ready = unsafe { &(*region.as_ptr().cast::<SegmentHeader>()).ready };
-        let until = Instant::now() + wait_ready;
         while ready.load(Ordering::Acquire) != 1 {
             if Instant::now() >= until {
                 return Err(AttachError::NotReady);
