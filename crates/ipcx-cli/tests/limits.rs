@@ -149,7 +149,9 @@ fn rss_kib(pid: u32) -> u64 {
 /// packet was written, and is given back when the connection goes).
 #[test]
 fn a_thousand_seqpacket_connections_do_not_grow_memory() {
-    use rustix::net::{connect, socket, AddressFamily, SocketAddrUnix, SocketType};
+    use rustix::net::{
+        connect, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType,
+    };
     let s = Scratch::new("limits-seqpacket");
     let sock = s.path("sp.sock");
     let ipcx_bin = assert_cmd::cargo::cargo_bin("ipcx");
@@ -187,7 +189,15 @@ fn a_thousand_seqpacket_connections_do_not_grow_memory() {
     for _ in 0..3 {
         let conns: Vec<_> = (0..1000)
             .map(|_| {
-                let fd = socket(AddressFamily::UNIX, SocketType::SEQPACKET, None).unwrap();
+                // CLOEXEC: the tests beside this one start children with
+                // `ulimit -n 64`; a thousand inherited fds would leave them none.
+                let fd = socket_with(
+                    AddressFamily::UNIX,
+                    SocketType::SEQPACKET,
+                    SocketFlags::CLOEXEC,
+                    None,
+                )
+                .unwrap();
                 connect(&fd, &addr).unwrap();
                 fd
             })
