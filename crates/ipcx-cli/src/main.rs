@@ -24,7 +24,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("ipcx: {err:#}");
+            eprintln!("ipcx: {}", describe(&err));
             ExitCode::FAILURE
         }
     }
@@ -45,6 +45,23 @@ fn run() -> anyhow::Result<ExitCode> {
         cli::Command::Advise(args) => advise::run(args),
         cli::Command::BenchPeer => bench::peer_main().map(|()| ExitCode::SUCCESS),
     }
+}
+
+/// The error and its causes, each said once: an ipcx error already ends
+/// with the OS error behind it, which the chain would repeat.
+fn describe(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

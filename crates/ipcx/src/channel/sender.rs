@@ -36,11 +36,50 @@ use crate::Stop;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Sender<T> {
+    shared: std::sync::Arc<Shared>,
+    _type: PhantomData<fn(T)>,
+}
+
+/// What the clones of a sender share: one link, one lock.
+struct Shared {
     state: Mutex<State>,
     info: Info,
     /// See [`Sender::readiness_fd`].
     poll_fd: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
-    _type: PhantomData<fn(T)>,
+}
+
+impl<T> Clone for Sender<T> {
+    /// Another handle to the same channel end, as Go and crossbeam allow
+    /// many producers: the clones share one connection (or queue, or ring
+    /// producer) and its lock, so their messages never interleave; the
+    /// receiver sees the end when the last clone is dropped.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("ipcx-doc-clone-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let ep = format!("unix:{}/jobs.sock", dir.display());
+    /// let jobs = ipcx::Receiver::<u32>::open(&ep)?;
+    /// let tx = ipcx::Sender::<u32>::open(&ep)?;
+    /// let workers: Vec<_> = (0..3)
+    ///     .map(|i| {
+    ///         let tx = tx.clone();
+    ///         std::thread::spawn(move || tx.send(i).unwrap())
+    ///     })
+    ///     .collect();
+    /// drop(tx);
+    /// workers.into_iter().for_each(|w| w.join().unwrap());
+    /// let mut got: Vec<u32> = jobs.iter().collect(); // ends with the last clone
+    /// got.sort();
+    /// assert_eq!(got, [0, 1, 2]);
+    /// # drop(jobs); std::fs::remove_dir(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn clone(&self) -> Self {
+        Sender {
+            shared: std::sync::Arc::clone(&self.shared),
+            _type: PhantomData,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -118,15 +157,17 @@ impl<T> Sender<T> {
 
     pub(crate) fn from_parts(link: Outbound, info: Info) -> Self {
         Sender {
-            poll_fd: link.poll_fd(),
-            state: Mutex::new(State {
-                link,
-                buf: Vec::new(),
-                stats: Counter::new(Role::Sender, &info.local.to_string()),
-                stop: None,
-                refused_len: 0,
+            shared: std::sync::Arc::new(Shared {
+                poll_fd: link.poll_fd(),
+                state: Mutex::new(State {
+                    link,
+                    buf: Vec::new(),
+                    stats: Counter::new(Role::Sender, &info.local.to_string()),
+                    stop: None,
+                    refused_len: 0,
+                }),
+                info,
             }),
-            info,
             _type: PhantomData,
         }
     }
@@ -137,17 +178,17 @@ impl<T> Sender<T> {
     /// `Full` before waiting on it again.
     pub fn readiness_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         use std::os::fd::AsFd;
-        self.poll_fd.as_ref().map(|fd| fd.as_fd())
+        self.shared.poll_fd.as_ref().map(|fd| fd.as_fd())
     }
 
     /// The endpoint this sender is connected to.
     pub fn endpoint(&self) -> &Endpoint {
-        &self.info.local
+        &self.shared.info.local
     }
 
     /// Who is on the other end, for Unix stream and seqpacket connections.
     pub fn peer_cred(&self) -> Option<PeerCred> {
-        self.info.peer_cred
+        self.shared.info.peer_cred
     }
 
     /// The largest message, in bytes once encoded, this sender can send:
@@ -177,12 +218,12 @@ impl<T> Sender<T> {
 
     /// The end's state, for `Select`.
     pub(super) fn state(&self) -> &Mutex<State> {
-        &self.state
+        &self.shared.state
     }
 
     pub(super) fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while sending leaves the link usable or reporting errors.
-        self.state
+        self.shared.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -322,7 +363,7 @@ impl Sender<Bytes> {
 impl<T> fmt::Debug for Sender<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sender")
-            .field("endpoint", &self.info.local.to_string())
+            .field("endpoint", &self.shared.info.local.to_string())
             .finish_non_exhaustive()
     }
 }

@@ -16,10 +16,17 @@
 //! | `udp`             | host `:` port              | `udp:localhost:7001`             |
 //! | `mq`              | `/name`                    | `mq:/jobs?maxmsg=10&msgsize=8192` |
 //! | `sysvmq`          | a key, or a path for `ftok` | `sysvmq:0x2a` · `sysvmq:/etc/app?proj=7` |
+//! | `shm`             | `/name`                    | `shm:/frames?capacity=4MiB&readers=2` |
 //!
 //! Options: `mode=` (octal, default `0600`), `max_msg=` (default `16MiB`),
-//! `allow_uid=` (Unix stream/seqpacket listeners). Paths escape `%`, `?` and
-//! non-printable bytes as `%XX`.
+//! `allow_uid=` (Unix stream/seqpacket listeners; an abstract one lets in
+//! its own uid alone without it), `wait=adaptive|block|spin`, `serve=true`
+//! (receivers keep taking new senders), and per mechanism: `maxmsg=`,
+//! `msgsize=`, `priority=` (`mq`), `type=`, `proj=` (`sysvmq`),
+//! `persist=true` (queues and rings), `capacity=`, `readers=`,
+//! `overflow=drop-oldest` (`shm`). [`Scheme::options`] lists what each
+//! takes; a key it does not take is an error naming the valid ones. Paths
+//! escape `%`, `?` and non-printable bytes as `%XX`.
 //!
 //! Printing an endpoint gives its canonical string, and parsing that string
 //! gives the same endpoint back:

@@ -116,7 +116,7 @@ fn open_error(e: std::io::Error, name: &str) -> Error {
     match e.raw_os_error() {
         Some(libc::ENOENT) => Error::new(
             ErrorKind::NoPeer,
-            format!("no queue {name} (start the receiver first, or open with a timeout)"),
+            format!("no queue {name} (start the receiver first, or wait for it: Sender::open_timeout, ipcx send --wait)"),
         ),
         Some(libc::EMFILE) => Error::io(
             "too many queues for this user (RLIMIT_MSGQUEUE, or /proc/sys/fs/mqueue/queues_max)",

@@ -79,6 +79,7 @@ pub(crate) fn bind_unix(
                     rustix::net::bind(&fd, &sockaddr)
                         .map_err(|e| Error::io("bind failed", e.into()))?;
                 }
+                Err(Errno::NOENT) => return Err(missing_directory(path)),
                 Err(e) => return Err(Error::io("bind failed", e.into())),
             }
             guard =
@@ -143,6 +144,19 @@ fn replace_stale_socket(
     }
 }
 
+/// A socket path whose directory does not exist: not "nobody there".
+fn missing_directory(path: &std::path::Path) -> Error {
+    let dir = path.parent().unwrap_or(path);
+    Error::new(
+        ErrorKind::Io,
+        format!(
+            "cannot create {}: the directory {} does not exist (create it first)",
+            path.display(),
+            dir.display()
+        ),
+    )
+}
+
 /// Connects a Unix socket; "nobody there" becomes a [`ErrorKind::NoPeer`] error.
 pub(crate) fn connect_unix(kind: UnixKind, addr: &UnixAddr) -> Result<OwnedFd, Error> {
     let fd = new_unix_socket(kind, SocketFlags::empty())?;
@@ -152,7 +166,8 @@ pub(crate) fn connect_unix(kind: UnixKind, addr: &UnixAddr) -> Result<OwnedFd, E
             Ok(()) => Ok(fd),
             Err(Errno::INTR) => continue,
             Err(e @ (Errno::NOENT | Errno::CONNREFUSED)) => Err(Error::io(
-                "nobody is listening (start the receiver first, or open with a timeout)",
+                "nobody is listening (start the receiver first, or wait for it: \
+                 Sender::open_timeout, ipcx send --wait)",
                 e.into(),
             )),
             Err(e) => Err(Error::io("connect failed", e.into())),
