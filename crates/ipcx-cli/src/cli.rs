@@ -172,7 +172,7 @@ pub(crate) struct TopArgs {
     /// JSON output (with --once).
     #[arg(long)]
     pub(crate) json: bool,
-    /// Seconds between refreshes (and the window rates are measured over).
+    /// Time between refreshes, and the window rates are measured over (e.g. 1s, 500ms).
     #[arg(long, short = 'd', value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
     pub(crate) interval: Duration,
 }
@@ -182,7 +182,7 @@ pub(crate) struct BenchArgs {
     /// A short run (a few seconds per mechanism, under 30 s in all on 2 cores).
     #[arg(long)]
     pub(crate) quick: bool,
-    /// Print every figure as JSON (the schema: `ipcx bench --help`).
+    /// Print every figure as JSON (the schema: docs/bench.md).
     #[arg(long)]
     pub(crate) json: bool,
     /// Also write an HTML page with plots to this file.
