@@ -223,7 +223,8 @@ impl<T> Sender<T> {
 
     pub(super) fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while sending leaves the link usable or reporting errors.
-        self.shared.state
+        self.shared
+            .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
