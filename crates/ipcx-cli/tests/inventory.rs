@@ -743,3 +743,69 @@ fn limits_are_listed() {
     assert_eq!(get("sysv.msgmax"), Some(proc("/proc/sys/kernel/msgmax")));
     assert!(get("pipe.max_size").is_some());
 }
+
+/// A FIFO left by a killed receiver: listed by `ipcx rm --dry-run`,
+/// removed when named; one a process holds open is kept.
+#[test]
+fn rm_removes_a_fifo_nobody_holds() {
+    let dir = TempDir::new("rm-fifo");
+    let left = dir.join("left");
+    let held = dir.join("held");
+    let mut rx = ipcx()
+        .args(["recv", &format!("fifo:{}", left.display())])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !left.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the receiver never made its FIFO"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    rx.kill().unwrap(); // SIGKILL: it cannot remove its FIFO
+    rx.wait().unwrap();
+    let _ = std::fs::remove_file(format!("/dev/shm/ipcx-stats.{}", rx.id()));
+    let mut holder = ipcx()
+        .args(["recv", &format!("fifo:{}", held.display())])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    while !held.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the second receiver never made its FIFO"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = ipcx()
+        .args(["rm", "--dry-run"])
+        .arg(&left)
+        .arg(&held)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains(&format!(
+            "would remove FIFO {}: no process has it open",
+            left.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("kept FIFO {}: open in", held.display())),
+        "{text}"
+    );
+    let out = ipcx().arg("rm").arg(&left).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!left.exists(), "the stale FIFO is gone");
+    assert!(held.exists(), "the held one stays");
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let _ = std::fs::remove_file(format!("/dev/shm/ipcx-stats.{}", holder.id()));
+}

@@ -5,6 +5,9 @@
 //! * an ipcx `shm:` segment nobody maps (the segment records its parties);
 //! * an ipcx statistics file whose process is dead;
 //! * a socket file nobody listens on (every socket type refuses a connect);
+//! * a FIFO named on the command line that no process has open (a FIFO
+//!   nobody holds under /tmp or /run is listed, not removed: a script may
+//!   be about to open it);
 //! * a System V queue that is empty, or segment nobody attaches to, whose
 //!   last users (pids the kernel records) are dead;
 //! * a POSIX queue, segment or semaphore named on the command line that no
@@ -65,11 +68,20 @@ pub(crate) fn run(args: RmArgs) -> anyhow::Result<ExitCode> {
     let named_paths_existed = args.names.iter().any(|n| Path::new(n).exists());
     // Socket files: the paths named, or those under /tmp and /run.
     let mut sockets = Vec::new();
+    let mut fifos = Vec::new();
     if args.names.is_empty() {
         for dir in ["/tmp", "/run"] {
-            find_sockets(Path::new(dir), 3, &mut sockets);
+            find_files(Path::new(dir), 3, &mut |ft| ft.is_socket(), &mut sockets);
+            find_files(Path::new(dir), 3, &mut |ft| ft.is_fifo(), &mut fifos);
         }
     } else {
+        fifos.extend(
+            args.names
+                .iter()
+                .map(Path::new)
+                .filter(|p| p.symlink_metadata().is_ok_and(|m| m.file_type().is_fifo()))
+                .map(Path::to_path_buf),
+        );
         sockets.extend(
             args.names
                 .iter()
@@ -101,6 +113,26 @@ pub(crate) fn run(args: RmArgs) -> anyhow::Result<ExitCode> {
         };
         let what = format!("socket file {}", path.display());
         report(&what, remove, why, args.dry_run);
+        if remove && !args.dry_run {
+            if let Err(e) = std::fs::remove_file(&path) {
+                eprintln!("ipcx rm: cannot remove {what}: {e}");
+                failed += 1;
+            }
+        }
+    }
+    let processes = (!fifos.is_empty()).then(crate::inventory::procs::ProcessTable::scan);
+    for path in fifos {
+        let table = processes.as_ref().expect("scanned when there are FIFOs");
+        let held = table.holders(&crate::inventory::procs::FdTarget::Path(path.clone()));
+        let named = !args.names.is_empty();
+        let remove = named && (held.is_empty() || args.force);
+        let why = match (held.first(), named) {
+            (Some(h), _) => format!("open in {} ({})", h.pid, h.command),
+            (None, true) => "no process has it open".to_owned(),
+            (None, false) => "no process has it open (name it to remove it)".to_owned(),
+        };
+        let what = format!("FIFO {}", path.display());
+        report(&what, remove, &why, args.dry_run);
         if remove && !args.dry_run {
             if let Err(e) = std::fs::remove_file(&path) {
                 eprintln!("ipcx rm: cannot remove {what}: {e}");
@@ -258,16 +290,23 @@ fn listening(path: &Path) -> bool {
         })
 }
 
-fn find_sockets(dir: &Path, depth: u32, out: &mut Vec<std::path::PathBuf>) {
+/// The files under `dir` (at most `depth` levels down, not following
+/// links) whose type `wanted` accepts.
+fn find_files(
+    dir: &Path,
+    depth: u32,
+    wanted: &mut dyn FnMut(&std::fs::FileType) -> bool,
+    out: &mut Vec<std::path::PathBuf>,
+) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for e in entries.flatten() {
         let Ok(ft) = e.file_type() else { continue };
-        if ft.is_socket() {
+        if wanted(&ft) {
             out.push(e.path());
         } else if ft.is_dir() && depth > 0 {
-            find_sockets(&e.path(), depth - 1, out);
+            find_files(&e.path(), depth - 1, wanted, out);
         }
     }
 }
