@@ -809,3 +809,35 @@ fn rm_removes_a_fifo_nobody_holds() {
     let _ = holder.wait();
     let _ = std::fs::remove_file(format!("/dev/shm/ipcx-stats.{}", holder.id()));
 }
+
+/// A queue that holds messages is data, not litter: `ipcx rm` keeps it
+/// (saying why) unless `--force`, for POSIX and System V alike.
+#[test]
+fn rm_keeps_a_queue_that_holds_messages() {
+    let mq = format!("/{}", tag("rm-data"));
+    let key = format!("{:#x}", 0x6000_0000u32 | std::process::id());
+    for (ep, name) in [
+        (format!("mq:{mq}"), mq.clone()),
+        (format!("sysvmq:{key}"), key.clone()),
+    ] {
+        // The producer comes first: it creates the queue and leaves a job.
+        let out = ipcx().args(["send", &ep, "job"]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let kept = ipcx().args(["rm", &name]).output().unwrap();
+        let text = String::from_utf8_lossy(&kept.stdout).into_owned();
+        assert!(
+            text.contains("kept") && text.contains("data waiting for a receiver"),
+            "{text}"
+        );
+        let forced = ipcx().args(["rm", "--force", &name]).output().unwrap();
+        let text = String::from_utf8_lossy(&forced.stdout).into_owned();
+        assert!(
+            text.contains("removed") && text.contains("dropped (--force)"),
+            "{ep}: {text}"
+        );
+    }
+}

@@ -9,7 +9,9 @@
 //!   nobody holds under /tmp or /run is listed, not removed: a script may
 //!   be about to open it);
 //! * a System V queue that is empty, or segment nobody attaches to, whose
-//!   last users (pids the kernel records) are dead;
+//!   last users (pids the kernel records) are dead; a queue (System V or
+//!   POSIX) that holds messages is data waiting for a receiver, never
+//!   stale: only `--force` drops it;
 //! * a POSIX queue, segment or semaphore named on the command line that no
 //!   process holds or maps (their creators are not recorded anywhere).
 
@@ -201,17 +203,32 @@ fn judge(o: &Object, explicit: bool, force: bool) -> Option<Verdict> {
             })
         }
         Kind::PosixShm if o.ipcx.is_some() => verdict(true, "ipcx segment nobody maps".into()),
+        // A queue that holds messages is data waiting for a receiver (ipcx
+        // keeps such queues itself), not litter: only --force drops it.
+        Kind::SysvMsg | Kind::Mq if o.messages.is_some_and(|n| n > 0) => {
+            let n = o.messages.unwrap_or(0);
+            match (explicit, force) {
+                (true, true) => verdict(true, format!("held {n} message(s), dropped (--force)")),
+                (true, false) => verdict(
+                    false,
+                    format!(
+                        "holds {n} message(s): data waiting for a receiver, not litter \
+                         (--force to drop them)"
+                    ),
+                ),
+                _ => None,
+            }
+        }
         Kind::SysvMsg => {
             let last_alive = alive(o.last_send_pid) || alive(o.last_recv_pid);
-            if o.messages == Some(0) && !last_alive || explicit && force {
-                verdict(true, "empty, and its last users are gone".into())
-            } else if explicit {
-                verdict(
+            match (last_alive, explicit, force) {
+                (false, _, _) => verdict(true, "empty, and its last users are gone".into()),
+                (true, true, true) => verdict(true, "empty, removed anyway (--force)".into()),
+                (true, true, false) => verdict(
                     false,
-                    "holds messages or its last users run (--force to remove)".into(),
-                )
-            } else {
-                None
+                    "empty, but its last users still run (--force to remove)".into(),
+                ),
+                (true, false, _) => None,
             }
         }
         Kind::SysvShm => {
