@@ -456,6 +456,14 @@ fn an_unprivileged_caller_sees_what_it_may_and_is_told_the_rest() {
 fn rm_removes_only_what_is_stale() {
     let live = format!("shm:/{}", tag("live"));
     let dead = format!("shm:/{}", tag("dead"));
+    /// The killed receiver's segment goes even if an assertion fails.
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _gone = Gone(format!("/dev/shm/{}", tag("dead")));
     let _keep = ipcx::ByteReceiver::open(&live).unwrap();
     let mut child = ipcx()
         .args(["recv", &dead, "--timeout", "30s"])

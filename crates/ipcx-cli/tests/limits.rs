@@ -30,23 +30,8 @@ fn out_of_fds_a_listener_waits_and_loses_nothing() {
     let sock = s.path("u.sock");
     let ipcx_bin = assert_cmd::cargo::cargo_bin("ipcx");
     // 64 fds: about 55 connections fit; 80 senders hold theirs for a second.
-    let mut rx = Running(
-        Command::new("bash")
-            .arg("-c")
-            .arg(format!(
-                "ulimit -n 64; exec {} recv unix:{sock} -n 1000",
-                ipcx_bin.display()
-            ))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut rx = recv_with_fd_limit(64, &sock, &format!("unix:{sock} -n 1000"), Stdio::piped());
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !std::path::Path::new(&sock).exists() {
-        assert!(Instant::now() < deadline, "the receiver never listened");
-        std::thread::sleep(Duration::from_millis(5));
-    }
     let senders: Vec<Running> = (0..80)
         .map(|i| {
             Running(
@@ -154,24 +139,12 @@ fn a_thousand_seqpacket_connections_do_not_grow_memory() {
     };
     let s = Scratch::new("limits-seqpacket");
     let sock = s.path("sp.sock");
-    let ipcx_bin = assert_cmd::cargo::cargo_bin("ipcx");
-    let rx = Running(
-        Command::new("bash")
-            .arg("-c")
-            .arg(format!(
-                "ulimit -n 4096; exec {} recv unix+seqpacket:{sock} --serve",
-                ipcx_bin.display()
-            ))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let rx = recv_with_fd_limit(
+        4096,
+        &sock,
+        &format!("unix+seqpacket:{sock} --serve"),
+        Stdio::null(),
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !std::path::Path::new(&sock).exists() {
-        assert!(Instant::now() < deadline, "the receiver never listened");
-        std::thread::sleep(Duration::from_millis(5));
-    }
     // This process needs 1 000 fds too.
     let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
     let want = limit.maximum.unwrap_or(4096).min(4096);

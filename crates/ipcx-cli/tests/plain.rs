@@ -9,18 +9,6 @@ use std::time::Duration;
 mod common;
 use common::*;
 
-/// Waits until a listening socket file exists (the receiver is up).
-fn wait_for_file(path: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !std::path::Path::new(path).exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{path} never appeared"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 #[test]
 fn echo_into_a_fifo_with_frame_line() {
     let s = Scratch::new("plain-fifo");

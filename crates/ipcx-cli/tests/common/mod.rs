@@ -150,3 +150,30 @@ pub fn sh(script: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Waits until `path` exists (a receiver made its socket file or FIFO).
+pub fn wait_for_file(path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::path::Path::new(path).exists() {
+        assert!(Instant::now() < deadline, "{path} never appeared");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `ipcx recv ARGS` under `ulimit -n FDS`, once it listens on `sock`.
+pub fn recv_with_fd_limit(fds: u32, sock: &str, args: &str, stdout: Stdio) -> Running {
+    let rx = Running(
+        Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n {fds}; exec {} recv {args}",
+                assert_cmd::cargo::cargo_bin("ipcx").display()
+            ))
+            .stdout(stdout)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_file(sock);
+    rx
+}
