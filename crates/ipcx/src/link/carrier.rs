@@ -11,6 +11,7 @@ use std::time::Duration;
 use rustix::event::PollFlags;
 
 use super::packet::send_whole;
+use super::queue_peers::QueuePeers;
 use super::ready::Armed;
 use crate::error::Fail;
 use crate::sys::mqueue::PosixMq;
@@ -26,6 +27,7 @@ pub(crate) enum Carrier {
         mq: PosixMq,
         priority: u32,
         scratch: Vec<u8>,
+        peers: QueuePeers,
     },
     /// A System V queue; messages go out as type `mtype`, and are taken by
     /// the `msgrcv` rule for `mtype` on receive. `max` is `kernel.msgmax`.
@@ -34,6 +36,7 @@ pub(crate) enum Carrier {
         mtype: i64,
         max: usize,
         scratch: Vec<u8>,
+        peers: QueuePeers,
     },
 }
 
@@ -113,49 +116,63 @@ impl Carrier {
                 mq,
                 priority,
                 scratch,
+                peers,
             } => {
                 scratch.clear();
                 parts.iter().for_each(|p| scratch.extend_from_slice(p));
-                loop {
-                    match mq.send(scratch, *priority, deadline) {
-                        Ok(()) => return Ok(()),
-                        // The deadline passed (by the wall clock the call
+                let fail = |e: io::Error| match e.raw_os_error() {
+                    Some(libc::EMSGSIZE) => {
+                        Fail::too_big_for(scratch.len(), mq.msgsize, "the queue's msgsize", label)
+                    }
+                    _ => Fail::io("mq_send failed", e, label),
+                };
+                // Room now (the busy path): one call, no clock read.
+                match mq.try_send(scratch, *priority) {
+                    Ok(()) => return Ok(()),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(fail(e)),
+                }
+                wait_for_room(peers, deadline, |slice| {
+                    match mq.send(scratch, *priority, slice) {
+                        Ok(()) => Ok(true),
+                        // The slice passed (by the wall clock the call
                         // uses): poll says whether it did by ours too.
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            wait(mq.as_fd(), PollFlags::OUT, deadline, label)?
+                            wait(mq.as_fd(), PollFlags::OUT, slice, label).map(|()| false)
                         }
-                        Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
-                            return Err(Fail::too_big_for(
-                                scratch.len(),
-                                mq.msgsize,
-                                "the queue's msgsize",
-                                label,
-                            ))
-                        }
-                        Err(e) => return Err(Fail::io("mq_send failed", e, label)),
+                        Err(e) => Err(fail(e)),
                     }
-                }
+                })
             }
             Carrier::SysvMq {
                 queue,
                 mtype,
                 scratch,
+                peers,
                 ..
             } => {
                 let mut pause = Duration::from_micros(50);
-                loop {
-                    match queue.send(*mtype, parts, scratch, deadline.is_bounded()) {
-                        Ok(()) => return Ok(()),
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            pause_until(deadline, &mut pause)?
-                        }
+                let unlimited = deadline.is_unlimited();
+                let try_send = |scratch: &mut Vec<u8>, nowait: bool| {
+                    match queue.send(*mtype, parts, scratch, nowait) {
+                        Ok(()) => Ok(true),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+                        // The queue was removed (its creator is done).
                         Err(e) if matches!(e.raw_os_error(), Some(libc::EIDRM | libc::EINVAL)) => {
-                            // The queue was removed (its creator is done).
-                            return Err(Fail::Disconnected);
+                            Err(Fail::Disconnected)
                         }
-                        Err(e) => return Err(Fail::io("msgsnd failed", e, label)),
+                        Err(e) => Err(Fail::io("msgsnd failed", e, label)),
                     }
+                };
+                if try_send(scratch, true)? {
+                    return Ok(());
                 }
+                wait_for_room(peers, deadline, |slice| {
+                    if try_send(scratch, slice.is_bounded())? {
+                        return Ok(true);
+                    }
+                    pause_until(slice, &mut pause, unlimited).map(|()| false)
+                })
             }
         }
     }
@@ -234,7 +251,7 @@ impl Carrier {
                             })
                         }
                         Err(e) if e.raw_os_error() == Some(libc::ENOMSG) => {
-                            pause_until(deadline, &mut pause)?
+                            pause_until(deadline, &mut pause, deadline.is_unlimited())?
                         }
                         Err(e) if matches!(e.raw_os_error(), Some(libc::EIDRM | libc::EINVAL)) => {
                             return Err(Fail::Disconnected)
@@ -243,6 +260,36 @@ impl Carrier {
                     }
                 }
             }
+        }
+    }
+}
+
+/// A queue send that found no room: `attempt(slice)` sends (`true`) or
+/// waits for room until `slice` (`false`, or `NotReady` once it passed).
+/// A sender waits in slices of [`CHECK_EVERY`](super::queue_peers::CHECK_EVERY)
+/// and, after each and when its deadline passes, looks whether its
+/// receiver is gone (see [`queue_peers`](super::queue_peers)): a full queue
+/// nobody will drain is "disconnected", not "full".
+fn wait_for_room(
+    peers: &mut QueuePeers,
+    deadline: Deadline<'_>,
+    mut attempt: impl FnMut(Deadline<'_>) -> Result<bool, Fail>,
+) -> Result<(), Fail> {
+    let since = std::time::Instant::now();
+    loop {
+        let slice = peers.watch().map_or(deadline, |w| w.slice(since, deadline));
+        match attempt(slice) {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(Fail::NotReady) => {
+                if peers.watch().is_some_and(|w| w.receiver_gone()) {
+                    return Err(Fail::Disconnected);
+                }
+                if deadline.has_passed() {
+                    return Err(Fail::NotReady);
+                }
+            }
+            Err(f) => return Err(f),
         }
     }
 }
@@ -260,15 +307,16 @@ fn wait(
 }
 
 /// System V queues cannot be polled: pause until the deadline, growing to
-/// 2 ms with a time limit and to 5 ms when only a stop bounds the wait
-/// (an idle receiver then looks at its queue 200 times a second; the stop
-/// itself wakes the pause at once).
-fn pause_until(deadline: Deadline<'_>, pause: &mut Duration) -> Result<(), Fail> {
+/// 2 ms with a time limit and to 5 ms when the caller's wait has none
+/// (`unlimited`: only a stop, or a sender's slices, bound it; an idle end
+/// then looks at its queue 200 times a second; the stop itself wakes the
+/// pause at once).
+fn pause_until(deadline: Deadline<'_>, pause: &mut Duration, unlimited: bool) -> Result<(), Fail> {
     if !deadline.is_bounded() {
         return Ok(());
     }
     let woke = sys::pause(*pause, deadline);
-    let most = if deadline.is_unlimited() { 5 } else { 2 };
+    let most = if unlimited { 5 } else { 2 };
     *pause = (*pause * 2).min(Duration::from_millis(most));
     match woke {
         Woke::Ready => Ok(()),

@@ -31,6 +31,7 @@ pub(crate) mod datagram;
 pub(crate) mod fanin;
 pub(crate) mod packet;
 mod peer;
+pub(crate) mod queue_peers;
 pub(crate) mod ready;
 pub(crate) mod shm;
 pub(crate) mod stream;

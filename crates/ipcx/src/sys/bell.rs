@@ -29,11 +29,7 @@ pub(crate) enum Door {
 
 /// The abstract socket name of `door` on the segment named `segment`.
 pub(crate) fn address(segment: &str, door: Door) -> io::Result<SocketAddrUnix> {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in segment.as_bytes() {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
+    let hash = super::presence::name_hash(segment);
     let name = match door {
         Door::Reader(slot) => format!("ipcx-bell.{hash:016x}.r{slot}"),
         Door::Producer => format!("ipcx-bell.{hash:016x}.p"),

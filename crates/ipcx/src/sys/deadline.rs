@@ -46,6 +46,14 @@ impl<'a> Deadline<'a> {
         Deadline { at: self.at, stop }
     }
 
+    /// The same, but giving up by `at` at the latest (the stop kept).
+    pub(crate) fn cut_to(self, at: Instant) -> Deadline<'a> {
+        Deadline {
+            at: Some(self.at.map_or(at, |d| d.min(at))),
+            stop: self.stop,
+        }
+    }
+
     /// The time limit, if any.
     #[inline]
     pub(crate) fn instant(self) -> Option<Instant> {

@@ -12,6 +12,7 @@ pub(crate) mod io;
 pub(crate) mod membarrier;
 pub(crate) mod mqueue;
 pub(crate) mod posix_sem;
+pub(crate) mod presence;
 pub(crate) mod process;
 pub(crate) mod pthread;
 pub(crate) mod shm;

@@ -211,6 +211,12 @@ impl PosixMq {
         self.send_until(msg, priority, kernel_timeout(deadline))
     }
 
+    /// Sends one message if there is room now (`WouldBlock` if not),
+    /// without reading the clock.
+    pub(crate) fn try_send(&self, msg: &[u8], priority: u32) -> io::Result<()> {
+        self.send_until(msg, priority, Some(EPOCH))
+    }
+
     fn send_until(
         &self,
         msg: &[u8],
@@ -282,6 +288,13 @@ impl PosixMq {
     /// The queue's descriptor, shared (for a readiness wait).
     pub(crate) fn shared_fd(&self) -> &std::sync::Arc<OwnedFd> {
         &self.fd
+    }
+
+    /// The queue's device and inode: which queue this is (one removed and
+    /// made again under the same name is another).
+    pub(crate) fn identity(&self) -> io::Result<(u64, u64)> {
+        let st = rustix::fs::fstat(&*self.fd)?;
+        Ok((st.st_dev, st.st_ino))
     }
 }
 

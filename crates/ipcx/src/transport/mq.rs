@@ -10,12 +10,16 @@
 //! Messages larger than `msgsize` are refused, not split.
 //!
 //! A queue has no connection: a receiver learns that senders are done from
-//! their byes, but a sender cannot tell that the receiver is gone.
+//! their byes; a sender that waits for room learns that the receiver it
+//! worked with is gone from the receiver's presence mark
+//! (`link::queue_peers`): within about a second, the send fails as
+//! disconnected and what the queue holds stays for the next receiver.
 
 use super::cleanup::Leftover;
 use super::{Ctx, Opened, RemoveOnDrop};
 use crate::error::{Error, ErrorKind};
 use crate::link::carrier::Carrier;
+use crate::link::queue_peers::{QueueId, QueuePeers};
 use crate::link::{Inbound, Outbound};
 use crate::sys::mqueue::{
     self, OpenMq, PosixMq, MSGSIZE_DEFAULT, MSGSIZE_MAX, MSG_DEFAULT, MSG_MAX,
@@ -68,6 +72,7 @@ pub(crate) fn receiver(ctx: &Ctx<'_>, name: &str) -> Result<Opened<Inbound>, Err
     let (mq, created) = open_queue(ctx, name, true)?;
     let transport_max = mq.msgsize;
     let carrier = Carrier::PosixMq {
+        peers: QueuePeers::receiver(queue_id(&mq, name)?),
         mq,
         priority: 0,
         scratch: Vec::new(),
@@ -89,12 +94,20 @@ pub(crate) fn sender(ctx: &Ctx<'_>, name: &str) -> Result<Opened<Outbound>, Erro
     let priority = ctx.ep.options().priority;
     Ok(ctx.datagram_sender(
         Carrier::PosixMq {
+            peers: QueuePeers::sender(queue_id(&mq, name)?),
             mq,
             priority,
             scratch: Vec::new(),
         },
         transport_max,
     ))
+}
+
+fn queue_id(mq: &PosixMq, name: &str) -> Result<QueueId, Error> {
+    let (dev, ino) = mq
+        .identity()
+        .map_err(|e| Error::io(format!("cannot stat queue {name}"), e))?;
+    Ok(QueueId::Posix { dev, ino })
 }
 
 /// A request above the system's limit fails here, naming the limit and

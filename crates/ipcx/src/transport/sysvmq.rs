@@ -7,13 +7,15 @@
 //! type, exactly one, or the lowest ≤ |N| first (`msgrcv`'s rule). Each
 //! message carries the datagram header (docs/wire.md); messages larger
 //! than `kernel.msgmax` are refused, not split. A sender sees the removal
-//! of the queue as the receiver being gone.
+//! of the queue as the receiver being gone, and, waiting for room, a dead
+//! receiver too (its presence mark is gone: `link::queue_peers`).
 
 use super::cleanup::Leftover;
 use super::{Ctx, Opened, RemoveOnDrop};
 use crate::endpoint::SysvKey;
 use crate::error::{Error, ErrorKind};
 use crate::link::carrier::Carrier;
+use crate::link::queue_peers::{QueueId, QueuePeers};
 use crate::link::{Inbound, Outbound};
 use crate::sys::mqueue::limit;
 use crate::sys::sysv::{self, MSGMAX};
@@ -45,6 +47,7 @@ pub(crate) fn receiver(ctx: &Ctx<'_>, key: &SysvKey) -> Result<Opened<Inbound>, 
     let (queue, created) = sysv::get(key_of(ctx, key)?, Some(o.mode))
         .map_err(|e| Error::io("cannot create or open the queue", e))?;
     let carrier = Carrier::SysvMq {
+        peers: QueuePeers::receiver(QueueId::Sysv(queue.id)),
         queue,
         mtype: o.msg_type,
         max: msgmax(),
@@ -75,6 +78,7 @@ pub(crate) fn sender(ctx: &Ctx<'_>, key: &SysvKey) -> Result<Opened<Outbound>, E
     let (queue, _) = sysv::get(key_of(ctx, key)?, Some(ctx.ep.options().mode))
         .map_err(|e| Error::io("cannot create or open the queue", e))?;
     let carrier = Carrier::SysvMq {
+        peers: QueuePeers::sender(QueueId::Sysv(queue.id)),
         queue,
         mtype,
         max: msgmax(),

@@ -3,6 +3,7 @@
 
 use ipcx::{ErrorKind, Receiver, RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use std::collections::HashMap;
+use std::time::Duration;
 
 use crate::harness::{eventually, Peer, Scratch, Watchdog, PATIENCE};
 use crate::raw;
@@ -17,6 +18,7 @@ pub const ALL: &[(&str, Case)] = &[
     ("blocks_when_full", blocks_when_full),
     ("timeouts_and_sender_death", timeouts_and_sender_death),
     ("receiver_gone_fails_sends", receiver_gone_fails_sends),
+    ("receiver_killed_fails_sends", receiver_killed_fails_sends),
     ("type_mismatch_receiver_side", type_mismatch_receiver_side),
     ("type_mismatch_sender_side", type_mismatch_sender_side),
     ("bad_input", bad_input),
@@ -216,25 +218,52 @@ fn timeouts_and_sender_death(t: &Transport) {
 }
 
 /// Once the receiving process is gone, sends fail with Disconnected.
+/// A queue keeps what it is given for the next receiver: its sender
+/// learns of the death once the queue is full (link::queue_peers).
 fn receiver_gone_fails_sends(t: &Transport) {
-    if !t.notices_receiver_death() {
-        return; // A POSIX queue gives its senders no sign: documented.
-    }
     let s = Scratch::new(t.name);
     let (tx, peer) = parent_sends::<Msg>(t, &s, &[("count", "1".into())]);
     tx.send(Msg::new(0, 10)).expect("first send");
     assert_eq!(peer.expect("GOT"), "0 10");
     assert_eq!(peer.line(), "END");
     peer.finish();
-    let mut seq = 1;
-    eventually("a send to report Disconnected", || {
-        seq += 1;
+    sends_end_disconnected(&tx, 1);
+}
+
+/// A receiver killed with SIGKILL between two messages: sends fail with
+/// Disconnected within a few seconds, on every transport.
+fn receiver_killed_fails_sends(t: &Transport) {
+    let s = Scratch::new(t.name);
+    let (tx, mut peer) = parent_sends::<Msg>(t, &s, &[("count", "1000000".into())]);
+    tx.send(Msg::new(0, 10)).expect("first send");
+    assert_eq!(peer.expect("GOT"), "0 10");
+    peer.kill();
+    let killed = std::time::Instant::now();
+    sends_end_disconnected(&tx, 1);
+    let noticed = killed.elapsed();
+    assert!(
+        noticed < Duration::from_secs(5),
+        "the sender noticed the receiver's death after {noticed:?}"
+    );
+}
+
+/// Sends numbered messages (each waiting at most SHORT) until one fails,
+/// without pausing between them (a ring holds many); it must fail with
+/// Disconnected within PATIENCE.
+fn sends_end_disconnected(tx: &ipcx::Sender<Msg>, first: u64) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    for seq in first.. {
         match tx.send_timeout(Msg::new(seq, 10), SHORT) {
-            Ok(()) => false,
-            Err(e) if e.is_disconnected() => true,
+            Ok(()) | Err(SendTimeoutError::Timeout(_)) => {}
+            Err(e) if e.is_disconnected() => return,
             Err(e) => panic!("expected Disconnected, got {e}"),
         }
-    });
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no send reported Disconnected within {PATIENCE:?} ({} sent)",
+            seq - first
+        );
+    }
 }
 
 /// A receiver of Msg meeting a sender of String: a TypeMismatch error that

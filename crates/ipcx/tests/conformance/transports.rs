@@ -152,12 +152,6 @@ impl Transport {
         matches!(self.family, Family::Datagram | Family::Queue)
     }
 
-    /// A sender learns that the receiver is gone (a POSIX queue outlives
-    /// its receiver's descriptor: nothing tells the sender).
-    pub fn notices_receiver_death(&self) -> bool {
-        !self.name.starts_with("mq")
-    }
-
     /// Several processes can send to one receiver (a ring has one
     /// producer at a time).
     pub fn many_senders(&self) -> bool {

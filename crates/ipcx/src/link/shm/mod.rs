@@ -25,6 +25,9 @@ use segment::Segment;
 
 /// How often a waiting side looks at whether its peer is alive.
 pub(crate) const CHECK_EVERY: Duration = Duration::from_millis(50);
+/// Sends that give up on a full ring look for dead readers at most this
+/// often (a `try_send` loop would otherwise read /proc at every try).
+const LOOK_AGAIN_AFTER: Duration = Duration::from_millis(100);
 /// Spins before an adaptive waiter sleeps (a few microseconds).
 const ADAPTIVE_SPINS: u32 = 2_000 / PAUSES_PER_SPIN;
 /// Spin-loop hints between two looks at the ring while waiting. Each look
@@ -47,6 +50,9 @@ pub(crate) struct ShmWriter {
     label: Arc<str>,
     /// Messages sent: every 256th looks whether the readers are all gone.
     sent: u32,
+    /// When a send that gave up on a full ring last looked for dead
+    /// readers (at most every [`LOOK_AGAIN_AFTER`]).
+    last_look: Option<Instant>,
     /// The fd a readiness wait sleeps on (see `ready`).
     doorbell: ready::Doorbell,
     /// Declared last: the producer points into it.
@@ -177,6 +183,7 @@ impl ShmWriter {
             max_msg: max_msg.min(segment.ring.geometry().max_len()),
             label,
             sent: 0,
+            last_look: None,
             doorbell: ready::Doorbell::default(),
             segment,
         }
@@ -265,11 +272,32 @@ impl ShmWriter {
             if let Some(done) = self.try_once(&mut attempt)? {
                 return Ok(done);
             }
-            if waiter.spin()? {
-                if waiter.due() {
-                    self.evict_dead_readers();
+            match waiter.spin() {
+                Ok(true) => {
+                    if waiter.due() {
+                        self.evict_dead_readers();
+                    }
+                    continue;
                 }
-                continue;
+                Ok(false) => {}
+                // Out of time with the ring still full: a full ring whose
+                // readers are all dead is disconnected, not full. (A long
+                // wait looks every CHECK_EVERY; short ones look here.)
+                Err(Fail::NotReady) => {
+                    let now = Instant::now();
+                    if self
+                        .last_look
+                        .is_none_or(|at| now.duration_since(at) >= LOOK_AGAIN_AFTER)
+                    {
+                        self.last_look = Some(now);
+                        self.evict_dead_readers();
+                        if let Some(done) = self.try_once(&mut attempt)? {
+                            return Ok(done);
+                        }
+                    }
+                    return Err(Fail::NotReady);
+                }
+                Err(f) => return Err(f),
             }
             let seen = self.producer.begin_wait();
             let barrier = membarrier::heavy();
