@@ -46,8 +46,9 @@ pub(crate) fn run(args: RmArgs) -> anyhow::Result<ExitCode> {
                 | Kind::SysvSem
         )
     });
+    let names: Vec<String> = args.names.iter().flat_map(|n| spellings(n)).collect();
     let named = |o: &Object| {
-        args.names.iter().any(|n| {
+        names.iter().any(|n| {
             &o.name == n
                 || o.name.trim_start_matches('/') == n.trim_start_matches('/')
                 || o.key.as_deref() == Some(n.as_str())
@@ -67,7 +68,7 @@ pub(crate) fn run(args: RmArgs) -> anyhow::Result<ExitCode> {
     }
     // Looked at before anything is removed: a named file removed below
     // was found.
-    let named_paths_existed = args.names.iter().any(|n| Path::new(n).exists());
+    let named_paths_existed = names.iter().any(|n| Path::new(n).exists());
     // Socket files: the paths named, or those under /tmp and /run.
     let mut sockets = Vec::new();
     let mut fifos = Vec::new();
@@ -78,14 +79,14 @@ pub(crate) fn run(args: RmArgs) -> anyhow::Result<ExitCode> {
         }
     } else {
         fifos.extend(
-            args.names
+            names
                 .iter()
                 .map(Path::new)
                 .filter(|p| p.symlink_metadata().is_ok_and(|m| m.file_type().is_fifo()))
                 .map(Path::to_path_buf),
         );
         sockets.extend(
-            args.names
+            names
                 .iter()
                 .map(Path::new)
                 .filter(|p| {
@@ -150,6 +151,31 @@ pub(crate) fn run(args: RmArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The ways `arg` may name an object: as given; an endpoint's name, path
+/// or key (`mq:/jobs` is `/jobs`, `sysvmq:0x2a` is `0x0000002a`); a key
+/// written short (`0x2a`) as `ipcx ls` writes it.
+fn spellings(arg: &str) -> Vec<String> {
+    use ipcx::endpoint::{Address, SysvKey, UnixAddr};
+    let mut all = vec![arg.to_owned()];
+    let key = |k: u32| format!("0x{k:08x}");
+    if let Ok(ep) = arg.parse::<ipcx::Endpoint>() {
+        match ep.address() {
+            Address::Mq(n) | Address::Shm(n) => all.push(n.clone()),
+            Address::Fifo(p) | Address::Unix(_, UnixAddr::Path(p)) => {
+                all.push(p.display().to_string())
+            }
+            Address::SysvMq(SysvKey::Key(k)) => all.push(key(*k)),
+            _ => {}
+        }
+    } else if let Some(k) = arg
+        .strip_prefix("0x")
+        .and_then(|h| u32::from_str_radix(h, 16).ok())
+    {
+        all.push(key(k));
+    }
+    all
 }
 
 fn report(what: &str, remove: bool, why: &str, dry_run: bool) {
