@@ -1,14 +1,20 @@
 //! Per-process statistics that tools (`ipcx top`, `ipcx ls`) read
 //! without attaching to the process.
 //!
-//! The first open endpoint of a process creates `/dev/shm/ipcx-stats.PID`
-//! (0600, `O_EXCL`, never through a symlink): a header naming the process
-//! (pid and start time) and [`SLOTS`] slots. Each open [`Sender`](crate::Sender)
-//! or [`Receiver`](crate::Receiver) takes a slot, writes its endpoint string
-//! there, and keeps its counters in it: messages, bytes, errors, and for
-//! senders the time spent waiting for room. The last endpoint to close
-//! removes the file; a file whose process is dead is removed by the next
-//! process that creates its own (and by `ipcx rm`).
+//! The first open endpoint of a process creates its area: an anonymous
+//! memory file (`memfd_create`, named `ipcx-stats`) holding a header that
+//! names the process (pid and start time) and [`SLOTS`] slots. Each open
+//! [`Sender`](crate::Sender) or [`Receiver`](crate::Receiver) takes a slot,
+//! writes its endpoint string there, and keeps its counters in it:
+//! messages, bytes, errors, and for senders the time spent waiting for room.
+//!
+//! Nothing is left behind, however the process ends (SIGKILL included):
+//! the area has no name in any filesystem, and the process announces it
+//! with a presence mark, an abstract socket named `ipcx-stats.PID.FD` that
+//! the kernel drops with the process. A tool finds the marks in
+//! `/proc/net/unix` and maps the area read-only through `/proc/PID/fd/FD`,
+//! which the kernel lets only the process's own user (and root) open.
+//! The last endpoint to close closes both.
 //!
 //! The hot path stays free of syscalls and locks: the counters are kept in
 //! the endpoint (under the lock it already holds) and copied into the
@@ -47,8 +53,15 @@ const HEADER_LEN: usize = 64;
 const SLOT_LEN: usize = 256;
 const AREA_LEN: usize = HEADER_LEN + SLOTS * SLOT_LEN;
 
-/// The name prefix of statistics files in `/dev/shm`.
+/// The name prefix of the statistics files older versions of ipcx kept in
+/// `/dev/shm` (`ipcx rm` removes those of dead processes).
 pub const FILE_PREFIX: &str = "ipcx-stats.";
+
+/// The presence mark of a process's area: `ipcx-stats.PID.FD`.
+const MARK_PREFIX: &str = "ipcx-stats.";
+
+/// What `/proc/PID/fd/FD` reads as for an area.
+const MEMFD_LINK: &str = "/memfd:ipcx-stats (deleted)";
 
 #[repr(C)]
 struct Header {
@@ -95,7 +108,12 @@ pub enum Role {
 /// The process's area, while any endpoint uses it.
 struct Area {
     region: Region,
-    name: String,
+    /// Keeps the memory file reachable through /proc/PID/fd.
+    _memfd: std::os::fd::OwnedFd,
+    /// Announces it (dropped with the area, or with the process).
+    _mark: crate::sys::presence::Mark,
+    /// The process that made it (a forked child inherits it).
+    pid: u32,
     in_use: usize,
 }
 
@@ -212,10 +230,12 @@ impl Drop for Counter {
 fn claim(role: Role, endpoint: &str) -> Option<SlotRef> {
     let me = ProcessId::me();
     let mut guard = area().lock().unwrap_or_else(|p| p.into_inner());
-    if guard.as_ref().is_some_and(|a| a.name != file_name(me.pid)) {
-        // A forked child with its parent's mapping: start its own.
+    if guard.as_ref().is_some_and(|a| a.pid != me.pid) {
+        // A forked child with its parent's mapping: start its own. The
+        // inherited mapping stays (endpoints inherited across the fork
+        // still point into it); the inherited fds are closed.
         if let Some(old) = guard.take() {
-            std::mem::forget(old.region); // the parent's file, not ours to unmap twice
+            std::mem::forget(old.region);
         }
     }
     if guard.is_none() {
@@ -270,24 +290,19 @@ fn release(s: SlotRef) {
     if let Some(area) = guard.as_mut() {
         area.in_use -= 1;
         if area.in_use == 0 {
-            let _ = shm::unlink(&area.name);
-            *guard = None; // unmaps
+            *guard = None; // unmaps, closes the memory file and the mark
         }
     }
 }
 
 fn create(me: ProcessId) -> Option<Area> {
-    remove_stale();
-    let name = file_name(me.pid);
-    let region = match Region::create(&name, AREA_LEN, 0o600) {
-        Ok(r) => r,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            // Left by a dead process with our pid: ours now.
-            let _ = shm::unlink(&name);
-            Region::create(&name, AREA_LEN, 0o600).ok()?
-        }
-        Err(_) => return None,
-    };
+    let (region, memfd) = Region::anonymous("ipcx-stats", AREA_LEN).ok()?;
+    let mark_name = format!(
+        "{MARK_PREFIX}{}.{}",
+        me.pid,
+        std::os::fd::AsRawFd::as_raw_fd(&memfd)
+    );
+    let mark = crate::sys::presence::Mark::hold(&mark_name).ok()?;
     // SAFETY: a fresh mapping of AREA_LEN zeroed bytes, ours alone until
     // the magic is written last.
     unsafe {
@@ -301,17 +316,19 @@ fn create(me: ProcessId) -> Option<Area> {
     }
     Some(Area {
         region,
-        name,
+        _memfd: memfd,
+        _mark: mark,
+        pid: me.pid,
         in_use: 0,
     })
 }
 
-/// Removes statistics files whose process is gone. Returns their names.
+/// Removes the statistics files older versions left in `/dev/shm` whose
+/// process is gone. Returns their names.
 pub fn remove_stale() -> Vec<String> {
     let mut removed = Vec::new();
-    for (pid, start) in files() {
-        let alive = start.is_some_and(|start| ProcessId { pid, start }.is_alive());
-        if !alive && pid != std::process::id() {
+    for pid in legacy_files() {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             let name = file_name(pid);
             if shm::unlink(&name).is_ok() {
                 removed.push(name);
@@ -321,20 +338,18 @@ pub fn remove_stale() -> Vec<String> {
     removed
 }
 
-/// (pid, start time) of every statistics file (start unknown if unreadable).
-fn files() -> Vec<(u32, Option<u64>)> {
+/// The pids of older versions' statistics files in `/dev/shm`.
+fn legacy_files() -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/dev/shm") else {
         return Vec::new();
     };
     dir.flatten()
         .filter_map(|e| {
-            let pid = e
-                .file_name()
+            e.file_name()
                 .to_str()?
                 .strip_prefix(FILE_PREFIX)?
                 .parse()
-                .ok()?;
-            Some((pid, read_header(pid).map(|h| h.1)))
+                .ok()
         })
         .collect()
 }
@@ -361,23 +376,46 @@ pub struct EndpointStats {
 pub struct ProcessStats {
     /// The process.
     pub pid: u32,
-    /// Whether it still runs (a file left by a dead process is stale).
+    /// Whether it still runs (its pid and start time match).
     pub alive: bool,
     /// Its open endpoints.
     pub endpoints: Vec<EndpointStats>,
 }
 
-fn read_header(pid: u32) -> Option<(Region, u64)> {
-    let name = file_name(pid);
-    if Region::owner(&name).ok()? != rustix::process::geteuid().as_raw()
-        && !rustix::process::geteuid().is_root()
+/// Every announced area: (pid, fd in that process).
+fn announced(prefix: &str) -> Vec<(u32, i32)> {
+    crate::sys::presence::listed(prefix)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|name| {
+            let (pid, fd) = name.strip_prefix(MARK_PREFIX)?.split_once('.')?;
+            Some((pid.parse().ok()?, fd.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Maps process `pid`'s area (its fd `fd`) read-only. Anyone can bind a
+/// mark: the fd must be the process's statistics memory file (checked by
+/// its link before opening, so nothing else is ever opened), and the
+/// header must name the process.
+fn read_header(pid: u32, fd: i32) -> Option<(Region, u64)> {
+    let path = format!("/proc/{pid}/fd/{fd}");
+    if std::fs::read_link(&path).ok()?.as_os_str() != MEMFD_LINK {
+        return None;
+    }
+    let file = rustix::fs::open(
+        &path,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()?;
+    let st = rustix::fs::fstat(&file).ok()?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile
+        || st.st_size as usize != AREA_LEN
     {
         return None;
     }
-    let region = Region::open(&name).ok()?;
-    if region.len() < AREA_LEN {
-        return None;
-    }
+    let region = Region::view(&file).ok()?;
     // SAFETY: the region has AREA_LEN bytes; the header is plain integers
     // read by copy (any bit pattern is a value), checked before use.
     let (magic, version, slots, hpid, start) = unsafe {
@@ -397,7 +435,13 @@ fn read_header(pid: u32) -> Option<(Region, u64)> {
 
 /// What process `pid` publishes, if it publishes (and the caller may read it).
 pub fn read(pid: u32) -> Option<ProcessStats> {
-    let (region, start) = read_header(pid)?;
+    announced(&format!("{MARK_PREFIX}{pid}."))
+        .into_iter()
+        .find_map(|(pid, fd)| read_area(pid, fd))
+}
+
+fn read_area(pid: u32, fd: i32) -> Option<ProcessStats> {
+    let (region, start) = read_header(pid, fd)?;
     let mut endpoints = Vec::new();
     for i in 0..SLOTS {
         // SAFETY: slot i lies inside the mapping (length checked); every
@@ -439,9 +483,9 @@ pub fn read(pid: u32) -> Option<ProcessStats> {
 
 /// Every process that publishes statistics (that the caller may read).
 pub fn read_all() -> Vec<ProcessStats> {
-    let mut all: Vec<ProcessStats> = files()
+    let mut all: Vec<ProcessStats> = announced(MARK_PREFIX)
         .into_iter()
-        .filter_map(|(pid, _)| read(pid))
+        .filter_map(|(pid, fd)| read_area(pid, fd))
         .collect();
     all.sort_by_key(|p| p.pid);
     all

@@ -91,8 +91,22 @@ pub(crate) fn collect(procs: &ProcessTable, out: &mut Vec<Object>) {
             o = o.owned_by(uid, None);
         }
         o.processes = holders;
+        o.ipcx = s.name.as_deref().and_then(internal).map(str::to_owned);
         out.push(o);
     }
+}
+
+/// What an abstract socket ipcx binds for itself is for (nothing connects
+/// to these; see `ipcx::sys::presence` and the shm doorbells).
+fn internal(name: &str) -> Option<&'static str> {
+    let name = name.strip_prefix('@')?;
+    [
+        ("ipcx-stats.", "(statistics mark)"),
+        ("ipcx-rx.", "(queue receiver mark)"),
+        ("ipcx-bell.", "(shm doorbell)"),
+    ]
+    .into_iter()
+    .find_map(|(prefix, what)| name.starts_with(prefix).then_some(what))
 }
 
 fn holder_of(procs: &ProcessTable, inode: u32) -> Option<String> {

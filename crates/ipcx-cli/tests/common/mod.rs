@@ -39,11 +39,8 @@ pub struct Running(pub Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let pid = self.0.id();
         let _ = self.0.kill();
         let _ = self.0.wait();
-        // A killed ipcx cannot remove its statistics file (ipcx::stats).
-        let _ = std::fs::remove_file(format!("/dev/shm/ipcx-stats.{pid}"));
     }
 }
 

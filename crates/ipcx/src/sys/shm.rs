@@ -99,7 +99,26 @@ impl Region {
         Ok(st.st_uid)
     }
 
+    /// A new anonymous region of `len` zeroed bytes (`memfd_create`, close
+    /// on exec), and the fd that names it: gone when the last fd and
+    /// mapping are, however the process ends.
+    pub(crate) fn anonymous(name: &str, len: usize) -> io::Result<(Region, OwnedFd)> {
+        let fd = rustix::fs::memfd_create(name, rustix::fs::MemfdFlags::CLOEXEC)?;
+        rustix::fs::ftruncate(&fd, len as u64)?;
+        Ok((Self::map(&fd, len)?, fd))
+    }
+
+    /// Maps all of `fd` for reading only (it may have been opened read-only).
+    pub(crate) fn view(fd: &OwnedFd) -> io::Result<Region> {
+        let len = rustix::fs::fstat(fd)?.st_size as usize;
+        Self::map_with(fd, len, ProtFlags::READ)
+    }
+
     fn map(fd: &OwnedFd, len: usize) -> io::Result<Region> {
+        Self::map_with(fd, len, ProtFlags::READ | ProtFlags::WRITE)
+    }
+
+    fn map_with(fd: &OwnedFd, len: usize, prot: ProtFlags) -> io::Result<Region> {
         if len == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -109,16 +128,8 @@ impl Region {
         // SAFETY: a fresh shared mapping of `len` bytes of `fd` at an address
         // the kernel chooses: it aliases no Rust object. It stays valid until
         // munmap in Drop; the fd may be closed after mmap.
-        let ptr = unsafe {
-            rustix::mm::mmap(
-                std::ptr::null_mut(),
-                len,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED,
-                fd,
-                0,
-            )?
-        };
+        let ptr =
+            unsafe { rustix::mm::mmap(std::ptr::null_mut(), len, prot, MapFlags::SHARED, fd, 0)? };
         let ptr =
             NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
         Ok(Region { ptr, len })
