@@ -8,22 +8,6 @@ use std::time::{Duration, Instant};
 mod common;
 use common::*;
 
-/// CPU time (user + system) process `pid` has used, from /proc.
-fn cpu_of(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // After the command (in parentheses): fields 14 and 15 are utime, stime.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<u64> = rest
-        .split(' ')
-        .skip(11)
-        .take(2)
-        .map(|n| n.parse().unwrap())
-        .collect();
-    // SAFETY: sysconf takes a constant.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-    Duration::from_millis((f[0] + f[1]) * 1000 / hz)
-}
-
 #[test]
 fn out_of_fds_a_listener_waits_and_loses_nothing() {
     let s = Scratch::new("limits-fds");
@@ -119,15 +103,6 @@ fn a_ring_larger_than_dev_shm_is_refused_at_open() {
     assert!(!stdout.contains("big"), "nothing left behind: {stdout}");
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap()
-}
-
 /// Memory per connection is bounded: 1 000 seqpacket connections at once,
 /// three times over, leave a receiver about where it started (each
 /// connection's receive buffer, up to wmem_max, has pages only where a
@@ -184,4 +159,56 @@ fn a_thousand_seqpacket_connections_do_not_grow_memory() {
     eprintln!("1 000 seqpacket connections × 3: RSS {start} → peak {peak} → {end} KiB");
     assert!(peak < start + 64 * 1024, "peak {peak} KiB from {start} KiB");
     assert!(end < start + 16 * 1024, "kept {end} KiB from {start} KiB");
+}
+
+/// Out of RLIMIT_MSGQUEUE (bytes of queue memory per user), opening a
+/// queue is a clear error naming the limit and what to do, at once, and
+/// nothing is left behind; a smaller queue within the limit works.
+#[test]
+fn a_queue_past_rlimit_msgqueue_is_a_clear_error() {
+    let name = format!("/ipcx-cli-{}-rlimit", std::process::id());
+    let _queues = Queues(name.clone(), 0);
+    let started = Instant::now();
+    let out = Command::new("timeout")
+        .args(["-k", "2", "20", "bash", "-c"])
+        .arg(format!(
+            "ulimit -q 20000; exec {} recv mq:{name}",
+            assert_cmd::cargo::cargo_bin("ipcx").display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "it failed at once"
+    );
+    assert!(
+        stderr.contains("RLIMIT_MSGQUEUE") && stderr.contains("ulimit -q"),
+        "{stderr}"
+    );
+    let c = std::ffi::CString::new(name.as_str()).unwrap();
+    // SAFETY: a valid C string; a descriptor opened is closed.
+    let fd = unsafe { libc::mq_open(c.as_ptr(), libc::O_RDONLY) };
+    if fd >= 0 {
+        // SAFETY: the descriptor just opened.
+        unsafe { libc::mq_close(fd) };
+    }
+    assert!(fd < 0, "no queue was made");
+    // 4 messages of 1 KiB fit in 20 000 bytes: the same limit, a queue that fits.
+    let script = format!(
+        "ulimit -q 20000; {ipcx} send 'mq:{name}?maxmsg=4&msgsize=1024' fits && \
+         {ipcx} recv 'mq:{name}?maxmsg=4&msgsize=1024' -n 1",
+        ipcx = assert_cmd::cargo::cargo_bin("ipcx").display()
+    );
+    let out = Command::new("timeout")
+        .args(["-k", "2", "20", "bash", "-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "fits\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

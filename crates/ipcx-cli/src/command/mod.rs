@@ -1,5 +1,6 @@
 //! One file per subcommand.
 
+mod error_report;
 pub(crate) mod limits;
 pub(crate) mod ls;
 mod plain;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use ipcx::{signal, ByteReceiver, OpenOptions, RecvTimeoutError, Stop};
 
+use super::error_report::ErrorReport;
 use super::plain::{self, RecvPlan};
 use crate::cli::RecvArgs;
 use crate::relay::address::Address;
@@ -31,6 +32,7 @@ pub(crate) fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
     let mut out = stdout.lock();
     let mut received = 0u64;
     let mut failures = 0u64;
+    let mut errors = ErrorReport::new("ipcx recv");
     while args.count.is_none_or(|n| received < n) {
         match rx.recv_bytes_with(args.timeout, |msg| print(&mut out, msg, args.hex)) {
             Ok(written) => {
@@ -47,11 +49,12 @@ pub(crate) fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
             }
             Err(RecvTimeoutError::Failed(err)) => {
                 // One bad message or sender; the others go on.
-                eprintln!("ipcx recv: {err}");
+                errors.error(&err);
                 failures += 1;
             }
         }
     }
+    drop(errors);
     Ok(finish(&stop, received, failures))
 }
 

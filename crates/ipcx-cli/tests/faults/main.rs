@@ -11,8 +11,11 @@
 //! - `IPCX_FAULT_SEED` repeats a run's random kill points (each run prints
 //!   its seed).
 //!
+//! Then garbage floods into every kind of listener (`flood`).
+//!
 //! Run one transport: `cargo test -p ipcx-cli --test faults -- mq`.
 
+mod flood;
 mod message;
 mod peer;
 mod rounds;
@@ -56,6 +59,15 @@ fn main() {
                 },
             ));
         }
+    }
+    for f in flood::FLOODS {
+        trials.push(Trial::test(
+            format!("{}::garbage_flood", f.name),
+            move || {
+                flood::run(f, seed);
+                Ok(())
+            },
+        ));
     }
     libtest_mimic::run(&args, trials).exit();
 }

@@ -50,7 +50,7 @@ fn open_queue(ctx: &Ctx<'_>, name: &str, read: bool) -> Result<(PosixMq, bool), 
         read,
         create: Some(attributes(ctx)?),
     };
-    let (mq, created) = mqueue::open(name, how).map_err(|e| open_error(e, name))?;
+    let (mq, created) = mqueue::open(name, how).map_err(|e| open_error(e, name, ctx))?;
     let o = ctx.ep.options();
     let depth_differs = o.maxmsg.is_some_and(|m| u64::from(m) != mq.maxmsg as u64);
     let size_differs = o.msgsize.is_some_and(|m| m as usize != mq.msgsize);
@@ -125,16 +125,26 @@ fn check_limit(what: &str, asked: u64, limit_file: &str) -> Result<(), Error> {
     }
 }
 
-fn open_error(e: std::io::Error, name: &str) -> Error {
+fn open_error(e: std::io::Error, name: &str, ctx: &Ctx<'_>) -> Error {
     match e.raw_os_error() {
         Some(libc::ENOENT) => Error::new(
             ErrorKind::NoPeer,
             format!("no queue {name} (start the receiver first, or wait for it: Sender::open_timeout, ipcx send --wait)"),
         ),
-        Some(libc::EMFILE) => Error::io(
-            "too many queues for this user (RLIMIT_MSGQUEUE, or /proc/sys/fs/mqueue/queues_max)",
-            e,
-        ),
+        Some(libc::EMFILE) => {
+            let limit = rustix::process::getrlimit(rustix::process::Resource::Msgqueue).current;
+            let needs = attributes(ctx).map_or(0, |(_, maxmsg, msgsize)| maxmsg * msgsize);
+            Error::io(
+                format!(
+                    "queue {name} does not fit this user's RLIMIT_MSGQUEUE \
+                     (its {needs} bytes of messages, with the user's other queues, pass {}); \
+                     ask for a smaller one (maxmsg=, msgsize=), remove unused queues (ipcx rm), \
+                     or raise the limit (ulimit -q)",
+                    limit.map_or("no limit".to_owned(), |l| format!("{l} bytes"))
+                ),
+                e,
+            )
+        }
         _ => Error::io(format!("cannot open queue {name}"), e),
     }
 }
