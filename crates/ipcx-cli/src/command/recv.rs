@@ -23,7 +23,19 @@ pub(crate) fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
     options.stop(&stop);
     // With a count, a listening receiver takes new senders until it has
     // them all (`ipcx recv -n 3` and three `ipcx send` calls).
-    if (args.serve || args.count.is_some()) && ep.scheme().options().contains(&"serve") {
+    let can_serve = ep.scheme().options().contains(&"serve");
+    if args.serve && !can_serve {
+        anyhow::bail!(
+            "{}: --serve takes senders that come and go, and a {} has one sender for its life \
+             (use unix:, tcp: or a queue for that)",
+            args.endpoint,
+            match ep.scheme() {
+                ipcx::Scheme::Shm => "shared-memory ring",
+                _ => "pipe",
+            }
+        );
+    }
+    if (args.serve || args.count.is_some()) && can_serve {
         options.serve(true);
     }
     let rx = ByteReceiver::open_with(&ep, &options)

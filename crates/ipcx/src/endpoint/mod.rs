@@ -21,7 +21,8 @@
 //! Options: `mode=` (octal, default `0600`), `max_msg=` (default `16MiB`),
 //! `allow_uid=` (Unix stream/seqpacket listeners; an abstract one lets in
 //! its own uid alone without it), `wait=adaptive|block|spin`, `serve=true`
-//! (receivers keep taking new senders), and per mechanism: `maxmsg=`,
+//! (receivers keep taking new senders; not `pipe` or `shm`, whose one
+//! sender is all they ever have), and per mechanism: `maxmsg=`,
 //! `msgsize=`, `priority=` (`mq`), `type=`, `proj=` (`sysvmq`),
 //! `persist=true` (queues and rings), `capacity=`, `readers=`,
 //! `overflow=drop-oldest` (`shm`). [`Scheme::options`] lists what each
@@ -191,8 +192,8 @@ impl Scheme {
     /// The option keys this scheme accepts.
     pub fn options(self) -> &'static [&'static str] {
         match self {
-            Scheme::Pipe | Scheme::Udp => &["max_msg", "wait"],
-            Scheme::Tcp => &["max_msg", "wait", "serve"],
+            Scheme::Pipe => &["max_msg", "wait"],
+            Scheme::Tcp | Scheme::Udp => &["max_msg", "wait", "serve"],
             Scheme::Fifo | Scheme::UnixDgram => &["mode", "max_msg", "wait", "serve"],
             Scheme::Unix | Scheme::UnixSeqPacket => {
                 &["mode", "max_msg", "allow_uid", "wait", "serve"]
