@@ -519,7 +519,7 @@ fn rm_removes_only_what_is_stale() {
     let dry = ipcx()
         .arg("rm")
         .arg("--dry-run")
-        .args(&names)
+        .args(names)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&dry.stdout).into_owned();
@@ -544,7 +544,7 @@ fn rm_removes_only_what_is_stale() {
         "a dry run removes nothing"
     );
 
-    let out = ipcx().arg("rm").args(&names).output().unwrap();
+    let out = ipcx().arg("rm").args(names).output().unwrap();
     assert!(
         out.status.success(),
         "{}",

@@ -278,7 +278,7 @@ pub fn run(t: &Transport, victim: Victim, rounds: u32, seed: u64) -> Tally {
 
 /// The test receives; the peer sends until killed.
 fn kill_sender(t: &Transport, names: &Names, kill_after: Duration) -> (u64, Duration) {
-    let rx = ByteReceiver::open(&(t.endpoint)(names)).expect("open the receiver");
+    let rx = ByteReceiver::open((t.endpoint)(names)).expect("open the receiver");
     let ep = rx.endpoint().to_string();
     let (sender, mut out) = Peer::spawn("send", &ep);
     let mut line = String::new();
