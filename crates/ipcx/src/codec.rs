@@ -1,10 +1,13 @@
 //! Payload encoding and the type fingerprint checked at open.
 //!
 //! Typed channels encode with [postcard](https://postcard.jamesmunns.com/wire-format)
-//! (a compact, documented serde format). The fingerprint of a type is the
-//! FNV-1a 64-bit hash of its [`std::any::type_name`]; byte channels use the
-//! name `bytes`. A byte receiver accepts every sender; otherwise both ends
-//! must name the same type.
+//! (a compact, documented serde format). A type's name on the wire is its
+//! [`std::any::type_name`] without module paths (`Job`, `Vec<Job>`,
+//! `(u32, String)`): two programs that each define `struct Job` agree,
+//! whatever their crates and modules are called. Its fingerprint is the
+//! FNV-1a 64-bit hash of that name; byte channels use the name `bytes`. A
+//! byte receiver accepts every sender; otherwise both ends must name the
+//! same type.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -23,7 +26,7 @@ impl TypeTag {
     pub(crate) const BYTES_NAME: &'static str = "bytes";
 
     pub(crate) fn of<T: ?Sized>() -> TypeTag {
-        TypeTag::named(std::any::type_name::<T>())
+        TypeTag::named(&without_paths(std::any::type_name::<T>()))
     }
 
     pub(crate) fn bytes() -> TypeTag {
@@ -45,6 +48,29 @@ impl TypeTag {
     pub(crate) fn accepts(&self, sent: &TypeTag) -> bool {
         self.is_bytes() || self.fingerprint == sent.fingerprint
     }
+}
+
+/// `name` with every module path dropped: `alloc::vec::Vec<app::Job>` is
+/// `Vec<Job>`. (What `type_name` prints is not specified beyond being a
+/// readable name; paths are what differs between programs.)
+pub(crate) fn without_paths(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut segment = String::new();
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ':' && chars.peek() == Some(&':') {
+            chars.next();
+            segment.clear(); // a path segment: dropped
+        } else if c.is_alphanumeric() || c == '_' {
+            segment.push(c);
+        } else {
+            out.push_str(&segment);
+            segment.clear();
+            out.push(c);
+        }
+    }
+    out.push_str(&segment);
+    out
 }
 
 /// FNV-1a, 64-bit: tiny, stable, and easy to reimplement in any language.
@@ -102,6 +128,23 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_lose_their_module_paths() {
+        for (full, short) in [
+            ("receiver::Job", "Job"),
+            ("alloc::vec::Vec<sender::jobs::Job>", "Vec<Job>"),
+            ("(u32, alloc::string::String)", "(u32, String)"),
+            ("core::option::Option<[u8; 4]>", "Option<[u8; 4]>"),
+            ("&str", "&str"),
+            ("u64", "u64"),
+        ] {
+            assert_eq!(without_paths(full), short);
+        }
+        struct Job;
+        assert_eq!(TypeTag::of::<Job>().name, "Job");
+        assert_eq!(TypeTag::of::<Vec<String>>().name, "Vec<String>");
+    }
 
     #[test]
     fn fnv_matches_reference_vectors() {

@@ -45,8 +45,9 @@
 //!   a byte stream is always finished, so the stream never tears.
 //! * [`Receiver::recv`] blocks while empty and returns
 //!   [`RecvError::Disconnected`] after the last message of the last sender.
-//! * Connections start with a hello naming the message type (the
-//!   fingerprint of [`std::any::type_name`]); a mismatch is an
+//! * Connections start with a hello naming the message type (its
+//!   [`std::any::type_name`] without module paths, so separate programs
+//!   that each define `struct Job` agree); a mismatch is an
 //!   [`ErrorKind::TypeMismatch`] at open. A [`Bytes`] receiver takes any type.
 //! * Bad input from a peer is an [`Error`] naming the endpoint; it never
 //!   panics or allocates what the peer claims beyond `max_msg`.

@@ -65,12 +65,7 @@ fn names_in(table: &str, prefix: &str) -> Vec<String> {
 
 /// A short, stable hash of `text` for use in names (FNV-1a, 64 bits).
 pub(crate) fn name_hash(text: &str) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in text.as_bytes() {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
+    crate::codec::fnv1a64(text.as_bytes())
 }
 
 #[cfg(test)]

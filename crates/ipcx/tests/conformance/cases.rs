@@ -357,7 +357,7 @@ fn encoded(seq: u64, len: usize) -> Vec<u8> {
     postcard::to_allocvec(&Msg::new(seq, len)).expect("encode")
 }
 
-const MSG_TYPE: &str = "conformance::Msg";
+const MSG_TYPE: &str = "Msg";
 
 /// What a raw peer sends, and what the receiver must make of it.
 struct BadInput {
@@ -534,10 +534,7 @@ fn bad_inputs(t: &Transport) -> Vec<BadInput> {
                 ),
                 case(
                     "wrong_type",
-                    with(vec![
-                        raw::datagram(0, 8, "alloc::string::String", b"\x01x"),
-                        next.clone(),
-                    ]),
+                    with(vec![raw::datagram(0, 8, "String", b"\x01x"), next.clone()]),
                     2,
                     ErrorKind::TypeMismatch,
                     true,
