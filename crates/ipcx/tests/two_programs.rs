@@ -20,7 +20,10 @@ fn example(name: &str) -> PathBuf {
     if profile_dir.ends_with("release") {
         build.arg("--release");
     }
-    assert!(build.status().unwrap().success(), "cargo build --example {name}");
+    assert!(
+        build.status().unwrap().success(),
+        "cargo build --example {name}"
+    );
     profile_dir.join("examples").join(name)
 }
 
