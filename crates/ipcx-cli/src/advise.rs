@@ -188,8 +188,60 @@ pub(crate) fn run(a: AdviseArgs) -> Result<ExitCode> {
     let choice = refine(&a, rule, &results, size);
     println!("use {}: {}", choice.mechanism.name(), choice.endpoint);
     println!("because {}.", choice.why);
+    if let Some(warning) = beyond_this_machine(&a, &results, &choice, size) {
+        println!("warning: {warning}");
+    }
     explain(&results, &choice, size);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether the bytes per second asked for pass what this machine can
+/// move: one core's memcpy (every mechanism that copies a message copies
+/// it at least once), or what the chosen mechanism moved at the nearest
+/// measured size. Says what would be needed.
+fn beyond_this_machine(
+    a: &AdviseArgs,
+    r: &Results,
+    choice: &Choice,
+    size: usize,
+) -> Option<String> {
+    let asked = size as f64 * a.rate;
+    let memcpy = r.machine.memcpy_gbps * 1e9;
+    let gb = |bps: f64| format!("{:.1} GB/s", bps / 1e9);
+    if memcpy > 0.0 && asked > memcpy {
+        return Some(format!(
+            "{} messages/s of {} is {}, and one copy on this machine moves {} (memcpy, one \
+             core): nothing that copies each message can carry it (at most {} messages/s of \
+             this size). Write in place instead (shm: loans, Sender::send_with, and send \
+             only what changed), send smaller messages, or fewer",
+            short_rate(a.rate),
+            size_name(size),
+            gb(asked),
+            gb(memcpy),
+            short_rate(memcpy / size as f64)
+        ));
+    }
+    let sizes = r.latency_sizes();
+    let at = *sizes.iter().min_by_key(|s| s.abs_diff(size))?;
+    let moved = r
+        .throughput_of(choice.mechanism.name(), "ipcx", at)?
+        .messages_per_s
+        * at as f64;
+    (asked > moved).then(|| {
+        format!(
+            "you ask for {} ({} messages/s of {}); {} moved {} here at {}, the nearest size \
+             measured: measure at your size (ipcx bench --mechanisms {} --sizes {}) before \
+             relying on it",
+            gb(asked),
+            short_rate(a.rate),
+            size_name(size),
+            choice.mechanism.name(),
+            gb(moved),
+            size_name(at),
+            choice.mechanism.name(),
+            ipcx::endpoint::format_size(size as u64)
+        )
+    })
 }
 
 /// How much more than the rate asked for a mechanism must have carried
