@@ -1,4 +1,9 @@
 //! `ipcx`: send, receive, measure and inspect inter-process communication.
+//!
+//! No unsafe code but in the few modules that must call libc themselves
+//! (each opts in with `#![allow(unsafe_code)]` and says why); the rest
+//! goes through the `ipcx` library's safe wrappers.
+#![deny(unsafe_code)]
 
 mod advise;
 mod bench;

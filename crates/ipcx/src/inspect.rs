@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+pub use crate::sys::sysv::SysvKind;
+
 use crate::error::{Error, ErrorKind};
 use crate::link::shm::segment::{AttachError, Segment};
 
@@ -74,4 +76,17 @@ pub fn shm_segment(name: &str) -> Result<ShmSegment, Error> {
             .collect(),
         written: snapshot.tail,
     })
+}
+
+/// Removes the POSIX message queue `name` (`/jobs`); open descriptors keep
+/// working until closed. For tools (`ipcx rm`), which decide first whether
+/// it is stale.
+pub fn remove_posix_queue(name: &str) -> std::io::Result<()> {
+    crate::sys::mqueue::unlink(name)
+}
+
+/// Removes the System V object `id` of `kind` (`IPC_RMID`): gone at once
+/// for queues and semaphores, at the last detach for a segment.
+pub fn remove_sysv(kind: SysvKind, id: i32) -> std::io::Result<()> {
+    crate::sys::sysv::remove_object(kind, id)
 }

@@ -15,14 +15,14 @@
 //! * a POSIX queue, segment or semaphore named on the command line that no
 //!   process holds or maps (their creators are not recorded anywhere).
 
-#![allow(unsafe_code)] // libc's IPC_RMID and mq_unlink; each block says why it is sound.
-
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::process::ExitCode;
 
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+
+use ipcx::inspect::SysvKind;
 
 use crate::cli::RmArgs;
 use crate::inventory::{Inventory, Kind, Object};
@@ -280,31 +280,14 @@ fn remove(o: &Object) -> std::io::Result<()> {
             };
             std::fs::remove_file(format!("/dev/shm/{file}"))
         }
-        Kind::Mq => {
-            let name = std::ffi::CString::new(o.name.as_str())?;
-            // SAFETY: a valid C string; mq_unlink only removes the name.
-            if unsafe { libc::mq_unlink(name.as_ptr()) } == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        }
+        Kind::Mq => ipcx::inspect::remove_posix_queue(&o.name),
         Kind::SysvMsg | Kind::SysvShm | Kind::SysvSem => {
-            let id = o.id.unwrap_or(-1) as i32;
-            // SAFETY: IPC_RMID takes no buffer (null is allowed) and
-            // touches only the object named by id.
-            let rc = unsafe {
-                match o.kind() {
-                    Kind::SysvMsg => libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()),
-                    Kind::SysvShm => libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()),
-                    _ => libc::semctl(id, 0, libc::IPC_RMID),
-                }
+            let kind = match o.kind() {
+                Kind::SysvMsg => SysvKind::Queue,
+                Kind::SysvShm => SysvKind::Segment,
+                _ => SysvKind::Semaphores,
             };
-            if rc == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
+            ipcx::inspect::remove_sysv(kind, o.id.unwrap_or(-1) as i32)
         }
         _ => Ok(()),
     }

@@ -174,6 +174,34 @@ impl SysvQueue {
     }
 }
 
+/// The three kinds of System V object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SysvKind {
+    /// A message queue (`msgget`).
+    Queue,
+    /// A shared-memory segment (`shmget`).
+    Segment,
+    /// A semaphore set (`semget`).
+    Semaphores,
+}
+
+/// Removes the System V object `id` of `kind` (`IPC_RMID`).
+pub(crate) fn remove_object(kind: SysvKind, id: i32) -> io::Result<()> {
+    // SAFETY: IPC_RMID takes no buffer (null is allowed) and touches only
+    // the object named by id.
+    let rc = unsafe {
+        match kind {
+            SysvKind::Queue => libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()),
+            SysvKind::Segment => libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()),
+            SysvKind::Semaphores => libc::semctl(id, 0, libc::IPC_RMID),
+        }
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Room needed in a receive buffer for messages of up to `max` bytes.
 pub(crate) fn buffer_len(max: usize) -> usize {
     MTYPE + max
