@@ -11,12 +11,14 @@
 //! - `IPCX_FAULT_SEED` repeats a run's random kill points (each run prints
 //!   its seed).
 //!
-//! Then garbage floods into every kind of listener (`flood`).
+//! Then garbage floods into every kind of listener (`flood`), and another
+//! user against every object ipcx creates (`other_uid`).
 //!
 //! Run one transport: `cargo test -p ipcx-cli --test faults -- mq`.
 
 mod flood;
 mod message;
+mod other_uid;
 mod peer;
 mod rounds;
 
@@ -65,6 +67,15 @@ fn main() {
             format!("{}::garbage_flood", f.name),
             move || {
                 flood::run(f, seed);
+                Ok(())
+            },
+        ));
+    }
+    for o in other_uid::OBJECTS {
+        trials.push(Trial::test(
+            format!("{}::other_uid_refused", o.name),
+            move || {
+                other_uid::run(o);
                 Ok(())
             },
         ));
