@@ -1,76 +1,48 @@
-//! User and group names from the local account files (`/etc/passwd`,
-//! `/etc/group`), for `owner=` options and for showing who owns what.
-//! Accounts only in a directory service (LDAP via NSS) show as numbers.
+//! User and group names, for `owner=` options and for showing who owns
+//! what: looked up through the C library (`getpwuid_r` and friends, via
+//! `uzers`), so accounts from any NSS source (LDAP, systemd's dynamic
+//! users) show by name, not only those in `/etc/passwd`. Each uid's name
+//! is asked once per run (`ipcx ls` may show thousands of objects).
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use anyhow::{bail, Context};
 
-/// One account file: name → id and id → name.
-#[derive(Debug, Default)]
-struct Names {
-    by_name: HashMap<String, u32>,
-    by_id: HashMap<u32, String>,
-}
-
-impl Names {
-    fn load(path: &str) -> Names {
-        let mut names = Names::default();
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        for line in text.lines() {
-            let mut fields = line.split(':');
-            let (Some(name), Some(_), Some(id)) = (fields.next(), fields.next(), fields.next())
-            else {
-                continue;
-            };
-            if let Ok(id) = id.parse::<u32>() {
-                names.by_name.insert(name.to_owned(), id);
-                names.by_id.entry(id).or_insert_with(|| name.to_owned());
-            }
-        }
-        names
-    }
-}
-
-fn users() -> &'static Names {
-    static USERS: OnceLock<Names> = OnceLock::new();
-    USERS.get_or_init(|| Names::load("/etc/passwd"))
-}
-
-fn groups() -> &'static Names {
-    static GROUPS: OnceLock<Names> = OnceLock::new();
-    GROUPS.get_or_init(|| Names::load("/etc/group"))
-}
-
 /// The user's name, or the number when it has none.
 pub(crate) fn user_name(uid: u32) -> String {
-    users()
-        .by_id
-        .get(&uid)
-        .cloned()
-        .unwrap_or_else(|| uid.to_string())
+    static NAMES: OnceLock<Mutex<HashMap<u32, String>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    names
+        .entry(uid)
+        .or_insert_with(|| match uzers::get_user_by_uid(uid) {
+            Some(u) => u.name().to_string_lossy().into_owned(),
+            None => uid.to_string(),
+        })
+        .clone()
 }
 
 /// A user given by name or number.
 pub(crate) fn uid_of(text: &str) -> anyhow::Result<u32> {
-    id_of(users(), text, "user", "/etc/passwd")
+    if let Ok(id) = text.parse() {
+        return Ok(id);
+    }
+    uzers::get_user_by_name(text)
+        .map(|u| u.uid())
+        .with_context(|| format!("no user `{text}` (not in the system's accounts)"))
 }
 
 /// A group given by name or number.
 pub(crate) fn gid_of(text: &str) -> anyhow::Result<u32> {
-    id_of(groups(), text, "group", "/etc/group")
-}
-
-fn id_of(names: &Names, text: &str, what: &str, file: &str) -> anyhow::Result<u32> {
     if let Ok(id) = text.parse() {
         return Ok(id);
     }
-    names
-        .by_name
-        .get(text)
-        .copied()
-        .with_context(|| format!("no {what} `{text}` in {file}"))
+    uzers::get_group_by_name(text)
+        .map(|g| g.gid())
+        .with_context(|| format!("no group `{text}` (not in the system's accounts)"))
 }
 
 /// `USER[:GROUP]` (names or numbers) as `(uid, gid)`; `None` keeps a part.
@@ -100,5 +72,7 @@ mod tests {
         assert_eq!(parse_owner(":0").unwrap(), (None, Some(0)));
         assert!(parse_owner("no-such-user-here").is_err());
         assert!(parse_owner(":").is_err());
+        assert_eq!(uid_of("nobody").unwrap(), 65534);
+        assert_eq!(user_name(65534), "nobody");
     }
 }
