@@ -99,7 +99,8 @@ fn quick_json_has_every_mechanism_raw_baselines_and_ordered_percentiles() {
     assert!(skipped
         .iter()
         .any(|s| s["mechanism"] == "mq" && s["why"].as_str().unwrap().contains("msgsize_max")));
-    // One plot per figure: latency at each size, and throughput.
+    // One latency chart per size, one throughput chart per mechanism
+    // (ipcx and raw in each), and the notes in the page.
     let html = std::fs::read_to_string(&report).unwrap();
     let sizes = r["latency"]
         .as_array()
@@ -107,7 +108,13 @@ fn quick_json_has_every_mechanism_raw_baselines_and_ordered_percentiles() {
         .iter()
         .map(|p| p["size"].as_u64().unwrap())
         .collect::<std::collections::BTreeSet<_>>();
-    assert_eq!(html.matches("<svg").count(), sizes.len() + 1);
+    let mechanisms = r["throughput"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["mechanism"].as_str().unwrap().to_owned())
+        .collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(html.matches("<svg").count(), sizes.len() + mechanisms.len());
     for size in &sizes {
         let label = if *size < 1024 {
             format!("{size} B")
@@ -115,11 +122,16 @@ fn quick_json_has_every_mechanism_raw_baselines_and_ordered_percentiles() {
             format!("{} KiB", size / 1024)
         };
         assert!(
-            html.contains(&format!("<title>one-way latency at {label}</title>")),
+            html.contains(&format!("one-way latency at {label}: ipcx (blue)")),
             "{label}"
         );
     }
-    assert!(html.contains("<title>throughput against payload size</title>"));
+    assert!(html.contains("microseconds, log scale") && html.contains("messages/s"));
+    assert!(html.contains("raw syscalls"), "a raw series next to ipcx");
+    assert!(
+        html.contains("not measured: mq at 64 KiB"),
+        "the skipped points are in the page"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

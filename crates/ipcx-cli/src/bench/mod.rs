@@ -15,6 +15,7 @@ mod link;
 pub(crate) mod machine;
 pub(crate) mod mechanism;
 mod pair;
+mod plots;
 mod raw;
 pub(crate) mod report;
 pub(crate) mod results;

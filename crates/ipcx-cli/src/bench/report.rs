@@ -137,16 +137,15 @@ pub(crate) fn print_table(r: &Results) {
     }
 }
 
-const COLORS: [&str; 6] = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-];
-
-/// A self-contained HTML page with one SVG plot per figure.
+/// A self-contained HTML page: the machine, one latency chart per payload
+/// size, the throughput charts, and every note (noisy points, lost
+/// messages, what was not measured and why).
 pub(crate) fn html(r: &Results) -> String {
     let mut out = String::from(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>ipcx bench</title>\
          <style>body{font-family:sans-serif;max-width:1000px;margin:2em auto}\
-         svg{border:1px solid #ddd;margin:1em 0}text{font-size:11px}</style></head><body>\
+         svg{margin:.5em 0}.grid{display:flex;flex-wrap:wrap;gap:8px}\
+         .note{color:#8a5300}</style></head><body>\
          <h1>ipcx bench</h1>",
     );
     let m = &r.machine;
@@ -159,138 +158,83 @@ pub(crate) fn html(r: &Results) -> String {
         us(m.cache_line_ns),
         m.memcpy_gbps
     );
-    let sizes = r.latency_sizes();
-    for &size in &sizes {
-        out.push_str(&latency_plot(r, size));
+    out.push_str(&notes_html(r));
+    out.push_str("<h2>One-way latency</h2>");
+    for size in r.latency_sizes() {
+        out.push_str(&super::plots::latency_svg(r, size));
     }
-    out.push_str(&throughput_plot(r));
-    out.push_str("</body></html>\n");
+    out.push_str(
+        "<h2>Throughput</h2><p>Messages per second against payload size, one chart \
+         per mechanism on the same axes: ipcx (circles) and the same mechanism \
+         driven by raw syscalls (triangles).</p><div class=\"grid\">",
+    );
+    for svg in super::plots::throughput_svgs(r) {
+        out.push_str(&svg);
+    }
+    out.push_str("</div></body></html>\n");
     out
 }
 
-/// Horizontal bars: p50 (bar) and p99 (tick) of one-way latency, log scale.
-fn latency_plot(r: &Results, size: usize) -> String {
-    let mut rows: Vec<_> = r.latency.iter().filter(|p| p.size == size).collect();
-    rows.sort_by(|a, b| a.one_way.p50.total_cmp(&b.one_way.p50));
-    let (w, row_h, left) = (900.0, 18.0, 190.0);
-    let h = 40.0 + row_h * rows.len() as f64;
-    let max = rows.iter().map(|p| p.one_way.p99).fold(1.0, f64::max);
-    let min = rows
-        .iter()
-        .map(|p| p.one_way.p50)
-        .fold(max, f64::min)
-        .max(1.0);
-    let x = |v: f64| {
-        left + (v.max(min).ln() - min.ln() + 0.3) / (max.ln() - min.ln() + 0.6) * (w - left - 20.0)
-    };
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\">\
-         <title>one-way latency at {0}</title>\
-         <text x=\"10\" y=\"16\" font-weight=\"bold\">one-way latency at {0} (bar p50, tick p99; log scale)</text>",
-        size_name(size)
-    );
-    for (i, p) in rows.iter().enumerate() {
-        let y = 30.0 + row_h * i as f64;
-        let color = if p.implementation == "ipcx" {
-            COLORS[0]
-        } else {
-            COLORS[1]
-        };
-        let _ = write!(
-            s,
-            "<text x=\"10\" y=\"{:.0}\">{} ({})</text>\
-             <rect x=\"{left}\" y=\"{y:.0}\" width=\"{:.1}\" height=\"{:.0}\" fill=\"{color}\"/>\
-             <line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{y:.0}\" y2=\"{:.0}\" stroke=\"black\"/>\
-             <text x=\"{:.1}\" y=\"{:.0}\">{}</text>",
-            y + 12.0,
+/// The notes the terminal table gives, for the page.
+fn notes_html(r: &Results) -> String {
+    let mut notes = Vec::new();
+    for p in r.latency.iter().filter(|p| p.others_load > NOISY) {
+        notes.push(format!(
+            "noisy: latency of {} ({}) at {}: other processes used {:.0}% of the machine",
             p.mechanism,
             p.implementation,
-            (x(p.one_way.p50) - left).max(1.0),
-            row_h - 4.0,
-            x(p.one_way.p99),
-            x(p.one_way.p99),
-            y + row_h - 4.0,
-            x(p.one_way.p99) + 4.0,
-            y + 12.0,
-            us(p.one_way.p50)
-        );
+            size_name(p.size),
+            p.others_load * 100.0
+        ));
     }
-    s.push_str("</svg>");
-    s
+    for p in &r.throughput {
+        if p.others_load > NOISY {
+            notes.push(format!(
+                "noisy: throughput of {} ({}) at {}: other processes used {:.0}% of the machine",
+                p.mechanism,
+                p.implementation,
+                size_name(p.size),
+                p.others_load * 100.0
+            ));
+        }
+        if p.lost > 0 {
+            notes.push(format!(
+                "{} ({}) at {}: {} of {} messages lost",
+                p.mechanism,
+                p.implementation,
+                size_name(p.size),
+                p.lost,
+                p.messages
+            ));
+        }
+    }
+    for s in &r.skipped {
+        notes.push(format!(
+            "not measured: {} at {}: {}",
+            s.mechanism,
+            size_name(s.size),
+            s.why
+        ));
+    }
+    if notes.is_empty() {
+        return String::new();
+    }
+    let items: String = notes
+        .iter()
+        .map(|n| format!("<li>{}</li>", escape(n)))
+        .collect();
+    let noisy = notes.iter().filter(|n| n.starts_with("noisy")).count();
+    let other = notes.len() - noisy;
+    format!(
+        "<details class=\"note\" open><summary>{noisy} noisy point(s) (others used over {:.0}% \
+         of the machine while they ran), {other} other note(s)</summary><ul>{items}</ul></details>",
+        NOISY * 100.0
+    )
 }
 
-/// Lines: messages/s against payload size per mechanism (ipcx), log-log.
-fn throughput_plot(r: &Results) -> String {
-    let (w, h, left, bottom) = (900.0, 420.0, 70.0, 40.0);
-    let mut mechs: Vec<&str> = r.throughput.iter().map(|p| p.mechanism.as_str()).collect();
-    mechs.dedup();
-    mechs.sort_unstable();
-    mechs.dedup();
-    let pts: Vec<_> = r
-        .throughput
-        .iter()
-        .filter(|p| p.implementation == "ipcx")
-        .collect();
-    let (smin, smax) = pts.iter().fold((f64::MAX, 1.0f64), |(a, b), p| {
-        (a.min(p.size as f64), b.max(p.size as f64))
-    });
-    let (bmin, bmax) = pts.iter().fold((f64::MAX, 1.0f64), |(a, b), p| {
-        (a.min(p.bytes_per_s), b.max(p.bytes_per_s))
-    });
-    let lx = |v: f64| {
-        left + (v.ln() - smin.ln()) / (smax.ln() - smin.ln()).max(1e-9) * (w - left - 150.0)
-    };
-    let ly = |v: f64| {
-        h - bottom - (v.ln() - bmin.ln()) / (bmax.ln() - bmin.ln()).max(1e-9) * (h - bottom - 30.0)
-    };
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\">\
-         <title>throughput against payload size</title>\
-         <text x=\"10\" y=\"16\" font-weight=\"bold\">throughput (bytes/s) against payload size, ipcx, log-log</text>\
-         <line x1=\"{left}\" y1=\"{0}\" x2=\"{1}\" y2=\"{0}\" stroke=\"black\"/>\
-         <line x1=\"{left}\" y1=\"30\" x2=\"{left}\" y2=\"{0}\" stroke=\"black\"/>",
-        h - bottom,
-        w - 150.0
-    );
-    let mut sizes: Vec<usize> = pts.iter().map(|p| p.size).collect();
-    sizes.sort_unstable();
-    sizes.dedup();
-    for size in sizes {
-        let _ = write!(
-            s,
-            "<text x=\"{:.0}\" y=\"{:.0}\">{}</text>",
-            lx(size as f64) - 10.0,
-            h - bottom + 15.0,
-            size_name(size)
-        );
-    }
-    for (i, mech) in mechs.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
-        let dash = if i >= COLORS.len() {
-            " stroke-dasharray=\"4 3\""
-        } else {
-            ""
-        };
-        let line: Vec<String> = pts
-            .iter()
-            .filter(|p| p.mechanism == *mech)
-            .map(|p| format!("{:.1},{:.1}", lx(p.size as f64), ly(p.bytes_per_s)))
-            .collect();
-        let _ = write!(
-            s,
-            "<polyline fill=\"none\" stroke=\"{color}\"{dash} stroke-width=\"2\" points=\"{}\"/>\
-             <text x=\"{:.0}\" y=\"{:.0}\" fill=\"{color}\">{mech}</text>",
-            line.join(" "),
-            w - 140.0,
-            40.0 + 14.0 * i as f64
-        );
-    }
-    let _ = write!(
-        s,
-        "<text x=\"5\" y=\"40\">{}</text><text x=\"5\" y=\"{:.0}\">{}</text></svg>",
-        bytes_rate(bmax),
-        h - bottom,
-        bytes_rate(bmin)
-    );
-    s
+/// Text for HTML.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
