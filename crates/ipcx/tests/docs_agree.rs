@@ -75,3 +75,25 @@ fn every_endpoint_in_the_readme_table_parses() {
         "only {checked} endpoints found in the README's tables"
     );
 }
+
+/// The table of schemes is the one place a scheme is listed: each row of
+/// it has a row in the crate's grammar table and in the README's.
+#[test]
+fn every_scheme_in_the_table_is_documented() {
+    let grammar = rows(include_str!("../src/endpoint/mod.rs"), "//!");
+    let readme = include_str!("../../../README.md");
+    for row in ipcx::endpoint::TABLE_OF_SCHEMES {
+        assert!(
+            grammar
+                .iter()
+                .any(|(first, _)| first.trim_matches('`') == row.name),
+            "{} has no row in the grammar table (src/endpoint/mod.rs)",
+            row.name
+        );
+        assert!(
+            readme.contains(&format!("| `{}:", row.name)),
+            "{} has no row in the README's table of mechanisms",
+            row.name
+        );
+    }
+}

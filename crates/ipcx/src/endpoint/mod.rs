@@ -43,6 +43,7 @@
 mod escape;
 mod options;
 mod parse;
+mod scheme;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -54,6 +55,7 @@ pub use options::{
     format_size, parse_size, Options, Overflow, WaitMode, DEFAULT_MAX_MSG, DEFAULT_MODE,
     MAX_MAX_MSG,
 };
+pub use scheme::{Scheme, SchemeInfo, TABLE as TABLE_OF_SCHEMES};
 
 /// A parsed endpoint: which mechanism, where, and with which options.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -130,97 +132,6 @@ pub enum Host {
     Ip(IpAddr),
     /// A host name such as `localhost`.
     Name(String),
-}
-
-/// The mechanism an endpoint names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Scheme {
-    /// `pipe:`
-    Pipe,
-    /// `fifo:`
-    Fifo,
-    /// `unix:`
-    Unix,
-    /// `unix+seqpacket:`
-    UnixSeqPacket,
-    /// `unix+dgram:`
-    UnixDgram,
-    /// `tcp:`
-    Tcp,
-    /// `udp:`
-    Udp,
-    /// `mq:`
-    Mq,
-    /// `sysvmq:`
-    SysvMq,
-    /// `shm:`
-    Shm,
-}
-
-impl Scheme {
-    /// Every scheme this build knows, in the order errors list them.
-    pub const ALL: [Scheme; 10] = [
-        Scheme::Pipe,
-        Scheme::Fifo,
-        Scheme::Unix,
-        Scheme::UnixSeqPacket,
-        Scheme::UnixDgram,
-        Scheme::Tcp,
-        Scheme::Udp,
-        Scheme::Mq,
-        Scheme::SysvMq,
-        Scheme::Shm,
-    ];
-
-    /// The scheme as written before the colon.
-    pub fn name(self) -> &'static str {
-        match self {
-            Scheme::Pipe => "pipe",
-            Scheme::Fifo => "fifo",
-            Scheme::Unix => "unix",
-            Scheme::UnixSeqPacket => "unix+seqpacket",
-            Scheme::UnixDgram => "unix+dgram",
-            Scheme::Tcp => "tcp",
-            Scheme::Udp => "udp",
-            Scheme::Mq => "mq",
-            Scheme::SysvMq => "sysvmq",
-            Scheme::Shm => "shm",
-        }
-    }
-
-    /// The option keys this scheme accepts.
-    pub fn options(self) -> &'static [&'static str] {
-        match self {
-            Scheme::Pipe => &["max_msg", "wait"],
-            Scheme::Tcp | Scheme::Udp => &["max_msg", "wait", "serve"],
-            Scheme::Fifo | Scheme::UnixDgram => &["mode", "max_msg", "wait", "serve"],
-            Scheme::Unix | Scheme::UnixSeqPacket => {
-                &["mode", "max_msg", "allow_uid", "wait", "serve"]
-            }
-            Scheme::Mq => &[
-                "mode", "max_msg", "maxmsg", "msgsize", "priority", "persist", "wait", "serve",
-            ],
-            Scheme::SysvMq => &["mode", "max_msg", "type", "proj", "persist", "serve"],
-            Scheme::Shm => &[
-                "mode", "max_msg", "capacity", "readers", "overflow", "wait", "persist",
-            ],
-        }
-    }
-
-    /// True for mechanisms that keep message boundaries themselves
-    /// (ipcx adds no length prefix to their messages).
-    pub fn keeps_boundaries(self) -> bool {
-        matches!(
-            self,
-            Scheme::UnixSeqPacket
-                | Scheme::UnixDgram
-                | Scheme::Udp
-                | Scheme::Mq
-                | Scheme::SysvMq
-                | Scheme::Shm
-        )
-    }
 }
 
 impl Endpoint {

@@ -41,15 +41,12 @@ fn parse(input: &str) -> Result<Endpoint, String> {
             valid_schemes()
         )
     })?;
-    let scheme = Scheme::ALL
-        .into_iter()
-        .find(|s| s.name() == scheme_text)
-        .ok_or_else(|| {
-            format!(
-                "unknown scheme `{scheme_text}`; valid schemes: {}",
-                valid_schemes()
-            )
-        })?;
+    let scheme = Scheme::named(scheme_text).ok_or_else(|| {
+        format!(
+            "unknown scheme `{scheme_text}`; valid schemes: {}",
+            valid_schemes()
+        )
+    })?;
     let (address_text, query) = match rest.split_once('?') {
         Some((a, q)) => (a, Some(q)),
         None => (rest, None),
