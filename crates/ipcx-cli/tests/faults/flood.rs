@@ -1,4 +1,4 @@
-//! Garbage floods: a real `ipcx recv` on each kind of listener takes a
+//! Rng floods: a real `ipcx recv` on each kind of listener takes a
 //! flood of bytes that are not ipcx (many connections, datagrams or queue
 //! messages of random bytes) from a peer that is not ipcx. Afterwards its
 //! resident memory is bounded, it does not spin, its error report is short
@@ -8,6 +8,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use super::common::{self, cpu_of, ipcx, rss_kib, Queues, Running, Scratch};
+use super::random::Rng;
 
 /// How much the receiver may grow during a flood.
 const RSS_GROWTH_KIB: u64 = 64 * 1024;
@@ -17,7 +18,7 @@ const IDLE_CPU: Duration = Duration::from_millis(200);
 pub struct Flood {
     pub name: &'static str,
     endpoint: fn(&Scratch) -> String,
-    pour: fn(&str, &mut Garbage),
+    pour: fn(&str, &mut Rng),
 }
 
 pub const FLOODS: &[Flood] = &[
@@ -149,32 +150,10 @@ pub const FLOODS: &[Flood] = &[
     },
 ];
 
-/// Random bytes (xorshift64*).
-pub struct Garbage(u64);
-
-impl Garbage {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.below(256) as u8).collect()
-    }
-
-    /// 1 to `most` random bytes.
-    fn up_to(&mut self, most: u64) -> Vec<u8> {
-        let n = 1 + self.below(most) as usize;
-        self.bytes(n)
-    }
-}
-
 /// 300 connections that each write up to 16 KiB of garbage and close,
 /// and 50 more that write some and stay open (idle, holding their buffer)
 /// until the flood ends.
-fn streams(ep: &str, g: &mut Garbage, connect: fn(&str) -> std::io::Result<Box<dyn Write>>) {
+fn streams(ep: &str, g: &mut Rng, connect: fn(&str) -> std::io::Result<Box<dyn Write>>) {
     let mut held = Vec::new();
     for i in 0..350 {
         let Ok(mut conn) = connect(ep) else {
@@ -190,7 +169,7 @@ fn streams(ep: &str, g: &mut Garbage, connect: fn(&str) -> std::io::Result<Box<d
     std::thread::sleep(Duration::from_millis(200));
 }
 
-fn seqpackets(ep: &str, g: &mut Garbage) {
+fn seqpackets(ep: &str, g: &mut Rng) {
     use rustix::net::{
         connect, send, socket_with, AddressFamily, SendFlags, SocketAddrUnix, SocketFlags,
         SocketType,
@@ -219,7 +198,7 @@ fn seqpackets(ep: &str, g: &mut Garbage) {
 }
 
 /// 20 000 datagrams of up to 2 KiB, as fast as the receiver takes them.
-fn datagrams(g: &mut Garbage, mut send: impl FnMut(&[u8]) -> std::io::Result<()>) {
+fn datagrams(g: &mut Rng, mut send: impl FnMut(&[u8]) -> std::io::Result<()>) {
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut sent = 0;
     while sent < 20_000 && Instant::now() < deadline {
@@ -248,9 +227,9 @@ pub fn run(f: &Flood, seed: u64) {
             .unwrap(),
     );
     let pid = rx.0.id();
-    wait_until_ready(&ep);
+    super::ready::wait_for(&ep);
     let rss_before = rss_kib(pid);
-    (f.pour)(&ep, &mut Garbage(seed | 1));
+    (f.pour)(&ep, &mut Rng(seed | 1));
     let rss_after = rss_kib(pid);
     assert!(
         rss_after < rss_before + RSS_GROWTH_KIB,
@@ -292,45 +271,4 @@ pub fn run(f: &Flood, seed: u64) {
         "{}: flood taken, RSS {rss_before} → {rss_after} KiB, {idle:?} CPU idle, {lines} error lines",
         f.name
     );
-}
-
-/// Waits until the receiver is listening: its file, name, port or queue
-/// exists.
-fn wait_until_ready(ep: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let (scheme, rest) = ep.split_once(':').unwrap();
-    let ready = || match scheme {
-        "unix" if rest.starts_with('@') => std::fs::read_to_string("/proc/net/unix")
-            .unwrap()
-            .lines()
-            .any(|l| l.ends_with(&format!(" {rest}"))),
-        "unix" | "unix+seqpacket" | "unix+dgram" | "fifo" => std::path::Path::new(rest).exists(),
-        "tcp" => std::net::TcpStream::connect(rest).is_ok(),
-        "udp" => {
-            let port: u16 = rest.rsplit(':').next().unwrap().parse().unwrap();
-            std::fs::read_to_string("/proc/net/udp")
-                .unwrap()
-                .contains(&format!(":{port:04X} "))
-        }
-        "mq" => {
-            let name = std::ffi::CString::new(rest).unwrap();
-            // SAFETY: a valid C string; the descriptor is closed at once.
-            let mq = unsafe { libc::mq_open(name.as_ptr(), libc::O_WRONLY) };
-            // SAFETY: closing what was just opened.
-            mq >= 0 && unsafe { libc::mq_close(mq) } == 0
-        }
-        "sysvmq" => {
-            let key = u32::from_str_radix(rest.trim_start_matches("0x"), 16).unwrap();
-            // SAFETY: msgget takes plain integers.
-            unsafe { libc::msgget(key as i32, 0) >= 0 }
-        }
-        other => panic!("no readiness check for {other}"),
-    };
-    while !ready() {
-        assert!(
-            Instant::now() < deadline,
-            "{ep}: the receiver never got ready"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }

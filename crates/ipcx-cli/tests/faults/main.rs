@@ -20,6 +20,8 @@ mod flood;
 mod message;
 mod other_uid;
 mod peer;
+mod random;
+mod ready;
 mod rounds;
 
 #[path = "../common/mod.rs"]

@@ -5,7 +5,7 @@
 //! sender gets through afterwards. (TCP and UDP have no owner: not here.)
 
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use super::common::{self, ipcx, Queues, Running, Scratch};
@@ -79,7 +79,7 @@ pub fn run(o: &Object) {
             .spawn()
             .unwrap(),
     );
-    wait_for_object(&ep);
+    super::ready::wait_for(&ep);
     let started = Instant::now();
     let stranger = ipcx()
         .args(["send", &ep, "from nobody"])
@@ -140,36 +140,5 @@ struct RemoveRing(String);
 impl Drop for RemoveRing {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// Waits until the receiver's object exists.
-fn wait_for_object(ep: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let (scheme, rest) = ep.split_once(':').unwrap();
-    let exists = || match scheme {
-        "unix" if rest.starts_with('@') => std::fs::read_to_string("/proc/net/unix")
-            .unwrap()
-            .lines()
-            .any(|l| l.ends_with(&format!(" {rest}"))),
-        "shm" => std::path::Path::new(&format!("/dev/shm{rest}")).exists(),
-        "mq" | "sysvmq" => Command::new(common::ipcx().get_program())
-            .args(["ls", "--json"])
-            .output()
-            .is_ok_and(|o| {
-                let text = String::from_utf8_lossy(&o.stdout);
-                match scheme {
-                    "mq" => text.contains(&format!("\"{rest}\"")),
-                    _ => text.contains(&format!("0x{:08x}", common::sysv_key(11))),
-                }
-            }),
-        _ => std::path::Path::new(rest).exists(),
-    };
-    while !exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{ep}: the receiver never made it"
-        );
-        std::thread::sleep(Duration::from_millis(10));
     }
 }

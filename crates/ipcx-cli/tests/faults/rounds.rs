@@ -25,6 +25,7 @@ use ipcx::{ByteReceiver, ByteSender, RecvTimeoutError, SendTimeoutError};
 use super::common;
 use super::message::{self, Seen};
 use super::peer;
+use super::random::Rng;
 
 /// How soon the survivor must notice the death.
 const NOTICE: Duration = Duration::from_secs(5);
@@ -219,18 +220,6 @@ impl Drop for Kill {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-    }
-}
-
-/// A small deterministic generator (xorshift64*) for the kill points.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
     }
 }
 
