@@ -109,9 +109,7 @@ fn a_ring_larger_than_dev_shm_is_refused_at_open() {
 /// packet was written, and is given back when the connection goes).
 #[test]
 fn a_thousand_seqpacket_connections_do_not_grow_memory() {
-    use rustix::net::{
-        connect, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType,
-    };
+    use rustix::net::SocketAddrUnix;
     let s = Scratch::new("limits-seqpacket");
     let sock = s.path("sp.sock");
     let rx = recv_with_fd_limit(
@@ -136,19 +134,7 @@ fn a_thousand_seqpacket_connections_do_not_grow_memory() {
     let mut peak = start;
     for _ in 0..3 {
         let conns: Vec<_> = (0..1000)
-            .map(|_| {
-                // CLOEXEC: the tests beside this one start children with
-                // `ulimit -n 64`; a thousand inherited fds would leave them none.
-                let fd = socket_with(
-                    AddressFamily::UNIX,
-                    SocketType::SEQPACKET,
-                    SocketFlags::CLOEXEC,
-                    None,
-                )
-                .unwrap();
-                connect(&fd, &addr).unwrap();
-                fd
-            })
+            .map(|_| seqpacket_connect(&addr).unwrap())
             .collect();
         std::thread::sleep(Duration::from_millis(500));
         peak = peak.max(rss_kib(rx.0.id()));

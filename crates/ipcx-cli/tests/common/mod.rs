@@ -200,3 +200,19 @@ pub fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
         .unwrap()
 }
+
+/// A seqpacket connection to `addr` (close on exec: tests beside this one
+/// start children with small fd limits), or the connect error.
+pub fn seqpacket_connect(
+    addr: &rustix::net::SocketAddrUnix,
+) -> rustix::io::Result<std::os::fd::OwnedFd> {
+    use rustix::net::{connect, socket_with, AddressFamily, SocketFlags, SocketType};
+    let fd = socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    connect(&fd, addr)?;
+    Ok(fd)
+}

@@ -170,23 +170,13 @@ fn streams(ep: &str, g: &mut Rng, connect: fn(&str) -> std::io::Result<Box<dyn W
 }
 
 fn seqpackets(ep: &str, g: &mut Rng) {
-    use rustix::net::{
-        connect, send, socket_with, AddressFamily, SendFlags, SocketAddrUnix, SocketFlags,
-        SocketType,
-    };
+    use rustix::net::{send, SendFlags, SocketAddrUnix};
     let addr = SocketAddrUnix::new(ep.trim_start_matches("unix+seqpacket:")).unwrap();
     let mut held = Vec::new();
     for i in 0..350 {
-        let fd = socket_with(
-            AddressFamily::UNIX,
-            SocketType::SEQPACKET,
-            SocketFlags::CLOEXEC,
-            None,
-        )
-        .unwrap();
-        if connect(&fd, &addr).is_err() {
+        let Ok(fd) = common::seqpacket_connect(&addr) else {
             continue;
-        }
+        };
         for _ in 0..4 {
             let _ = send(&fd, &g.up_to(8192), SendFlags::DONTWAIT);
         }
