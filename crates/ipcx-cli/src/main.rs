@@ -5,14 +5,10 @@
 //! goes through the `ipcx` library's safe wrappers.
 #![deny(unsafe_code)]
 
-mod advise;
-mod bench;
 mod cli;
 mod command;
 mod duration;
 mod inventory;
-mod relay;
-mod top;
 mod users;
 
 use std::io;
@@ -41,14 +37,14 @@ fn run() -> anyhow::Result<ExitCode> {
         cli::Command::Send(args) => command::send::run(args),
         cli::Command::Recv(args) => command::recv::run(args),
         cli::Command::Signal(args) => command::signal::run(args),
-        cli::Command::Relay(args) => relay::run(args),
+        cli::Command::Relay(args) => command::relay::run(args),
         cli::Command::Ls(args) => command::ls::run(args),
         cli::Command::Rm(args) => command::rm::run(args),
-        cli::Command::Top(args) => top::run(args),
+        cli::Command::Top(args) => command::top::run(args),
         cli::Command::MqueueList => inventory::mqueue::helper_main().map(|()| ExitCode::SUCCESS),
-        cli::Command::Bench(args) => bench::run(args),
-        cli::Command::Advise(args) => advise::run(args),
-        cli::Command::BenchPeer => bench::peer_main().map(|()| ExitCode::SUCCESS),
+        cli::Command::Bench(args) => command::bench::run(args),
+        cli::Command::Advise(args) => command::advise::run(args),
+        cli::Command::BenchPeer => command::bench::peer_main().map(|()| ExitCode::SUCCESS),
     }
 }
 

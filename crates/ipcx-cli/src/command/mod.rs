@@ -1,26 +1,32 @@
-//! One file per subcommand.
+//! One module per subcommand.
 
+pub(crate) mod advise;
+pub(crate) mod bench;
 mod error_report;
 pub(crate) mod limits;
 pub(crate) mod ls;
 mod plain;
 pub(crate) mod recv;
+pub(crate) mod relay;
 pub(crate) mod rm;
 pub(crate) mod send;
 pub(crate) mod signal;
 mod stdin_lines;
+pub(crate) mod top;
 
 use anyhow::{bail, Context};
 use ipcx::{Endpoint, Scheme};
 
 /// ENDPOINT with `?frame=line` or `?frame=none`: a plain peer (see
 /// [`plain`]); `None` for ipcx framing (the default, or `frame=ipcx`).
-pub(crate) fn plain_address(text: &str) -> anyhow::Result<Option<crate::relay::address::Address>> {
-    use crate::relay::address::{Address, Frame, Target};
+pub(crate) fn plain_address(
+    text: &str,
+) -> anyhow::Result<Option<crate::command::relay::address::RelaySide>> {
+    use crate::command::relay::address::{Frame, RelaySide, Target};
     if !text.contains("frame=") {
         return Ok(None);
     }
-    let addr = Address::parse(text)?;
+    let addr = RelaySide::parse(text)?;
     if !matches!(addr.target, Target::Endpoint(_)) {
         bail!("{text}: not an endpoint (-, file: and exec: are for ipcx relay)");
     }

@@ -10,10 +10,10 @@ use ipcx::raw::RawListener;
 use ipcx::{ErrorKind, OpenOptions, Stop};
 use rustix::event::{PollFd, PollFlags};
 
-use crate::relay::address::{is_connection_socket, Address, Target};
-use crate::relay::open::{self, Opened, Role};
-use crate::relay::sink::PutError;
-use crate::relay::source::Next;
+use crate::command::relay::address::{is_connection_socket, RelaySide, Target};
+use crate::command::relay::open::{self, OpenedSide, Role};
+use crate::command::relay::sink::PutError;
+use crate::command::relay::source::Next;
 
 /// What a receive loop is asked to do.
 pub(crate) struct RecvPlan<'a> {
@@ -34,7 +34,7 @@ pub(crate) struct Tally {
 
 /// Receives from a plain peer, handing each message to `deliver`.
 pub(crate) fn recv(
-    addr: &Address,
+    addr: &RelaySide,
     plan: &RecvPlan<'_>,
     deliver: &mut dyn FnMut(&[u8]) -> anyhow::Result<()>,
 ) -> anyhow::Result<Tally> {
@@ -78,7 +78,7 @@ pub(crate) fn recv(
 fn timed_out(
     plan: &RecvPlan<'_>,
     last: Instant,
-    addr: &Address,
+    addr: &RelaySide,
     tally: &Tally,
 ) -> anyhow::Result<()> {
     if let Some(t) = plan.timeout.filter(|t| last.elapsed() >= *t) {
@@ -91,7 +91,7 @@ fn timed_out(
 /// read in turn as it has something; one `poll` over the listener, the
 /// clients and the stop.
 fn serve_clients(
-    addr: &Address,
+    addr: &RelaySide,
     plan: &RecvPlan<'_>,
     deliver: &mut dyn FnMut(&[u8]) -> anyhow::Result<()>,
 ) -> anyhow::Result<Tally> {
@@ -101,7 +101,7 @@ fn serve_clients(
     let listener = RawListener::bind_with(ep, OpenOptions::new().stop(plan.stop))
         .with_context(|| format!("cannot listen on {addr}"))?;
     let cut = open::cut_of(addr);
-    let mut clients: Vec<Opened> = Vec::new();
+    let mut clients: Vec<OpenedSide> = Vec::new();
     let mut tally = Tally::default();
     let mut last = Instant::now();
     let mut had_client = false;
@@ -220,8 +220,8 @@ fn serve_clients(
 /// said once: the clients waiting in the backlog are taken when fds free up.
 fn accept_all(
     listener: &RawListener,
-    cut: crate::relay::source::Cut,
-    clients: &mut Vec<Opened>,
+    cut: crate::command::relay::source::Cut,
+    clients: &mut Vec<OpenedSide>,
     pause: &mut Backoff,
     had_client: &mut bool,
 ) {
@@ -280,7 +280,7 @@ impl Backoff {
 /// bytes as they are (`frame=none`), a packet each on packet sockets.
 /// Returns how many were refused (too large for the target).
 pub(crate) fn send(
-    addr: &Address,
+    addr: &RelaySide,
     wait: Option<Duration>,
     messages: &mut dyn FnMut() -> anyhow::Result<Option<Vec<u8>>>,
     stop: &Stop,

@@ -9,7 +9,7 @@ use ipcx::{signal, ByteReceiver, OpenOptions, RecvTimeoutError, Stop};
 use super::error_report::ErrorReport;
 use super::plain::{self, RecvPlan};
 use crate::cli::RecvArgs;
-use crate::relay::address::Address;
+use crate::command::relay::address::RelaySide;
 
 pub(crate) fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
     // SIGTERM, SIGINT, SIGHUP: stop taking messages, print what is already
@@ -71,7 +71,7 @@ pub(crate) fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// A plain peer (`?frame=line|none`): `nc`, `socat`, `echo`.
-fn run_plain(addr: &Address, args: &RecvArgs, stop: &Stop) -> anyhow::Result<ExitCode> {
+fn run_plain(addr: &RelaySide, args: &RecvArgs, stop: &Stop) -> anyhow::Result<ExitCode> {
     let plan = RecvPlan {
         count: args.count,
         serve: args.serve,

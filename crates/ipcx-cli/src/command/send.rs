@@ -8,7 +8,7 @@ use ipcx::{ByteSender, ErrorKind, OpenOptions, SendError, Stop};
 use super::plain;
 use super::stdin_lines::StdinLines;
 use crate::cli::SendArgs;
-use crate::relay::address::Address;
+use crate::command::relay::address::RelaySide;
 
 pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     // SIGTERM, SIGINT, SIGHUP: stop reading and sending, exit 0 (what was
@@ -46,7 +46,7 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
 
 /// A plain peer (`?frame=line|none`): each message a line, the bytes, or
 /// a packet.
-fn run_plain(addr: &Address, args: &SendArgs, stop: &Stop) -> anyhow::Result<ExitCode> {
+fn run_plain(addr: &RelaySide, args: &SendArgs, stop: &Stop) -> anyhow::Result<ExitCode> {
     let mut given = args.messages.iter();
     let mut lines = StdinLines::new(stop);
     let from_args = !args.messages.is_empty();

@@ -51,7 +51,7 @@ pub(crate) enum Target {
 
 /// One side of a relay, as given on the command line.
 #[derive(Debug, Clone)]
-pub(crate) struct Address {
+pub(crate) struct RelaySide {
     pub(crate) text: String,
     pub(crate) target: Target,
     pub(crate) frame: Frame,
@@ -73,12 +73,12 @@ pub(crate) enum Ability {
     OneWay,
 }
 
-impl Address {
-    pub(crate) fn parse(text: &str) -> anyhow::Result<Address> {
+impl RelaySide {
+    pub(crate) fn parse(text: &str) -> anyhow::Result<RelaySide> {
         Self::parse_inner(text).with_context(|| format!("bad relay address `{text}`"))
     }
 
-    fn parse_inner(text: &str) -> anyhow::Result<Address> {
+    fn parse_inner(text: &str) -> anyhow::Result<RelaySide> {
         let (listen, rest) = match text.strip_prefix("listen:") {
             Some(rest) => (true, rest),
             None => (false, text),
@@ -143,7 +143,7 @@ impl Address {
             )
         } else if let Some(command) = text.strip_prefix("exec:") {
             // The whole rest is the command: `?` and `&` belong to the shell.
-            return Ok(Address {
+            return Ok(RelaySide {
                 text: text.to_owned(),
                 target: Target::Exec(command.to_owned()),
                 frame: Frame::None,
@@ -168,7 +168,7 @@ impl Address {
             let ep: Endpoint = endpoint_text.parse()?;
             (Target::Endpoint(ep), Frame::Ipcx)
         };
-        let address = Address {
+        let address = RelaySide {
             text: text.to_owned(),
             target,
             frame: frame.unwrap_or(default_frame),
@@ -240,7 +240,7 @@ impl Address {
     }
 }
 
-impl fmt::Display for Address {
+impl fmt::Display for RelaySide {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
     }
@@ -275,7 +275,7 @@ mod tests {
 
     #[test]
     fn relay_options_are_taken_off_before_the_endpoint_is_parsed() {
-        let a = Address::parse("listen:unix:/tmp/x.sock?frame=none&mode=0640").unwrap();
+        let a = RelaySide::parse("listen:unix:/tmp/x.sock?frame=none&mode=0640").unwrap();
         assert!(a.listen);
         assert_eq!(a.frame, Frame::None);
         let Target::Endpoint(ep) = &a.target else {
@@ -287,13 +287,13 @@ mod tests {
 
     #[test]
     fn defaults_follow_what_is_named() {
-        assert_eq!(Address::parse("-").unwrap().frame, Frame::None);
-        assert_eq!(Address::parse("mq:/jobs").unwrap().frame, Frame::Ipcx);
+        assert_eq!(RelaySide::parse("-").unwrap().frame, Frame::None);
+        assert_eq!(RelaySide::parse("mq:/jobs").unwrap().frame, Frame::Ipcx);
         assert_eq!(
-            Address::parse("mq:/jobs").unwrap().ability(),
+            RelaySide::parse("mq:/jobs").unwrap().ability(),
             Ability::OneWay
         );
-        let f = Address::parse("file:/tmp/out?append=true&mode=0644").unwrap();
+        let f = RelaySide::parse("file:/tmp/out?append=true&mode=0644").unwrap();
         assert!(matches!(
             f.target,
             Target::File {
@@ -302,7 +302,7 @@ mod tests {
                 ..
             }
         ));
-        let e = Address::parse("exec:tr a-z A-Z | sed 's/?/!/'").unwrap();
+        let e = RelaySide::parse("exec:tr a-z A-Z | sed 's/?/!/'").unwrap();
         assert!(matches!(e.target, Target::Exec(ref c) if c == "tr a-z A-Z | sed 's/?/!/'"));
     }
 
@@ -321,7 +321,7 @@ mod tests {
             ("exec:", "needs a command"),
             ("nonsense:x", "unknown scheme"),
         ] {
-            let err = format!("{:#}", Address::parse(text).unwrap_err());
+            let err = format!("{:#}", RelaySide::parse(text).unwrap_err());
             assert!(err.contains(says), "{text}: {err}");
         }
     }

@@ -117,7 +117,7 @@ impl Mechanism {
             Mechanism::Udp => "udp:127.0.0.1:0".into(),
             Mechanism::Mq => format!("mq:/{tag}-{which}?maxmsg=10&msgsize=8192"),
             Mechanism::SysvMq => {
-                let key = crate::bench::raw::sysv_key(tag, which);
+                let key = crate::command::bench::raw::sysv_key(tag, which);
                 format!("sysvmq:{key:#x}")
             }
             Mechanism::Shm | Mechanism::ShmLoan => shm(""),

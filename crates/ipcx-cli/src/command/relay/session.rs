@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::log::{Dir, Log};
-use super::open::Opened;
+use super::open::OpenedSide;
 use super::sink::{PutError, Sink};
 use super::source::{Next, Source};
 
@@ -29,7 +29,7 @@ const DRAIN: Duration = Duration::from_millis(20);
 const MAX_DRAIN: Duration = Duration::from_secs(1);
 
 /// What every session shares.
-pub(crate) struct Ctx<'a> {
+pub(crate) struct SessionCtx<'a> {
     pub(crate) log: &'a Log,
     pub(crate) stop: &'a ipcx::Stop,
     /// How long one direction may go on after the other has ended.
@@ -54,7 +54,7 @@ pub(crate) struct Session {
 impl Session {
     /// Pairs the sources and sinks of the first (`a`) and second (`b`)
     /// address for the directions in `dirs`.
-    pub(crate) fn new(id: u64, mut a: Opened, mut b: Opened, dirs: &[Dir]) -> Session {
+    pub(crate) fn new(id: u64, mut a: OpenedSide, mut b: OpenedSide, dirs: &[Dir]) -> Session {
         let mut halves = Vec::new();
         for dir in dirs {
             let (from, to) = match dir {
@@ -89,7 +89,7 @@ impl Session {
     }
 
     /// Runs every direction to its end. `true` if none failed.
-    pub(crate) fn run(self, ctx: &Ctx<'_>) -> bool {
+    pub(crate) fn run(self, ctx: &SessionCtx<'_>) -> bool {
         let Session {
             id,
             halves,
@@ -124,7 +124,7 @@ impl Session {
 /// Moves messages one way until the source ends, the sink is gone, a stop
 /// was requested and what was read is written, or the other direction
 /// ended more than the close delay ago.
-fn pump(ctx: &Ctx<'_>, id: u64, mut half: Half, first_end: &Mutex<Option<Instant>>) -> bool {
+fn pump(ctx: &SessionCtx<'_>, id: u64, mut half: Half, first_end: &Mutex<Option<Instant>>) -> bool {
     let log = ctx.log;
     let arrow = half.dir.arrow();
     let mut buf = Vec::new();
@@ -201,7 +201,7 @@ fn pump(ctx: &Ctx<'_>, id: u64, mut half: Half, first_end: &Mutex<Option<Instant
 
 /// Waits for an `exec:` child to exit (its input is closed by now); one
 /// still running after the close delay is killed.
-fn reap(ctx: &Ctx<'_>, id: u64, mut child: Child) {
+fn reap(ctx: &SessionCtx<'_>, id: u64, mut child: Child) {
     let deadline = Instant::now() + ctx.close_delay;
     let status = loop {
         match child.try_wait() {

@@ -12,11 +12,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::bench::mechanism::Mechanism;
-use crate::bench::report::size_name;
-use crate::bench::results::Results;
-use crate::bench::{measure, Plan};
 use crate::cli::AdviseArgs;
+use crate::command::bench::mechanism::Mechanism;
+use crate::command::bench::report::size_name;
+use crate::command::bench::results::Results;
+use crate::command::bench::{measure, Plan};
 
 /// The last-level cache size, from sysfs (bytes).
 fn llc_bytes() -> Option<usize> {

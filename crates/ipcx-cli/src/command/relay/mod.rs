@@ -24,10 +24,10 @@ use ipcx::Stop;
 use serde_json::json;
 
 use crate::cli::RelayArgs;
-use address::{Ability, Address};
+use address::{Ability, RelaySide};
 use log::{Dir, Dump, Log};
-use open::{Listening, Opened, Role};
-use session::{Ctx, Session};
+use open::{Listening, OpenedSide, Role};
+use session::{Session, SessionCtx};
 use sink::SharedSink;
 
 /// How long the accept loop waits before looking at signals again.
@@ -40,8 +40,8 @@ pub(crate) fn run(args: RelayArgs) -> anyhow::Result<ExitCode> {
     signal_hook::flag::register(libc::SIGUSR1, Arc::clone(&usr1))
         .context("cannot install the SIGUSR1 handler")?;
 
-    let a = Address::parse(&args.a)?;
-    let b = Address::parse(&args.b)?;
+    let a = RelaySide::parse(&args.a)?;
+    let b = RelaySide::parse(&args.b)?;
     let dirs = directions(&a, &b, &args)?;
     let (role_a, role_b) = roles(&dirs);
     if a.listen && b.listen {
@@ -54,7 +54,7 @@ pub(crate) fn run(args: RelayArgs) -> anyhow::Result<ExitCode> {
         _ => Dump::Off,
     };
     let log = Log::new(dump, json_log(args.json_log.as_deref())?);
-    let ctx = Ctx {
+    let ctx = SessionCtx {
         log: &log,
         stop: &stop,
         close_delay: args.close_delay,
@@ -98,7 +98,7 @@ pub(crate) fn run(args: RelayArgs) -> anyhow::Result<ExitCode> {
 
 /// Which way messages go: both ways between two-way sides, else from the
 /// first address to the second; `-u`/`-U` choose one way.
-fn directions(a: &Address, b: &Address, args: &RelayArgs) -> anyhow::Result<Vec<Dir>> {
+fn directions(a: &RelaySide, b: &RelaySide, args: &RelayArgs) -> anyhow::Result<Vec<Dir>> {
     Ok(match (args.unidirectional, args.reverse) {
         (true, true) => bail!("-u and -U together leave no direction"),
         (true, false) => vec![Dir::AtoB],
@@ -130,8 +130,8 @@ fn json_log(path: Option<&std::path::Path>) -> anyhow::Result<Option<Box<dyn Wri
 
 /// What the command line asked for.
 struct Plan<'a> {
-    a: &'a Address,
-    b: &'a Address,
+    a: &'a RelaySide,
+    b: &'a RelaySide,
     role_a: Role,
     role_b: Role,
     dirs: &'a [Dir],
@@ -140,7 +140,7 @@ struct Plan<'a> {
 }
 
 /// No listener: open both sides once and relay until the end.
-fn single(ctx: &Ctx<'_>, plan: &Plan<'_>, usr1: &AtomicBool) -> anyhow::Result<()> {
+fn single(ctx: &SessionCtx<'_>, plan: &Plan<'_>, usr1: &AtomicBool) -> anyhow::Result<()> {
     // The side that is read from is opened first: it may be the one that
     // creates the object (a queue, a FIFO) the other side waits for.
     let (opened_a, opened_b) = if plan.role_a == Role::Sink {
@@ -166,7 +166,7 @@ fn single(ctx: &Ctx<'_>, plan: &Plan<'_>, usr1: &AtomicBool) -> anyhow::Result<(
 /// A listener: one session per client, each with its own open of the
 /// other side, at most `max_clients` at once. The other side is opened
 /// once, for one client, when it cannot be opened again (stdio, `pipe:N`).
-fn serve(ctx: &Ctx<'_>, plan: &Plan<'_>, usr1: &AtomicBool) -> anyhow::Result<()> {
+fn serve(ctx: &SessionCtx<'_>, plan: &Plan<'_>, usr1: &AtomicBool) -> anyhow::Result<()> {
     let listen_is_a = plan.a.listen;
     let (listen_addr, listen_role, other, other_role) = if listen_is_a {
         (plan.a, plan.role_a, plan.b, plan.role_b)
@@ -224,9 +224,9 @@ fn serve(ctx: &Ctx<'_>, plan: &Plan<'_>, usr1: &AtomicBool) -> anyhow::Result<()
             ctx.log
                 .event(Some(id), "accepted", json!({"peer": client.peer.clone()}));
             let reopened = match &shared {
-                Some(sink) => Ok(Opened {
+                Some(sink) => Ok(OpenedSide {
                     sink: Some(Box::new(sink.clone())),
-                    ..Opened::default()
+                    ..OpenedSide::default()
                 }),
                 None => open::open(other, other_role, plan.wait),
             };
@@ -238,7 +238,7 @@ fn serve(ctx: &Ctx<'_>, plan: &Plan<'_>, usr1: &AtomicBool) -> anyhow::Result<()
                     continue;
                 }
             };
-            let (opened_a, opened_b): (Opened, Opened) = if listen_is_a {
+            let (opened_a, opened_b): (OpenedSide, OpenedSide) = if listen_is_a {
                 (client, other_opened)
             } else {
                 (other_opened, client)
@@ -269,7 +269,7 @@ fn serve(ctx: &Ctx<'_>, plan: &Plan<'_>, usr1: &AtomicBool) -> anyhow::Result<()
     Ok(())
 }
 
-fn report_if_asked(ctx: &Ctx<'_>, usr1: &AtomicBool) {
+fn report_if_asked(ctx: &SessionCtx<'_>, usr1: &AtomicBool) {
     if usr1.swap(false, Ordering::Relaxed) {
         ctx.log.report_stats();
     }

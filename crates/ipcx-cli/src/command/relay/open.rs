@@ -27,7 +27,7 @@ use anyhow::Context;
 use ipcx::raw::{Access, RawConn, RawListener};
 use ipcx::{ByteReceiver, ByteSender, Bytes, Duplex, Endpoint, Listener, Scheme};
 
-use super::address::{is_connection_socket, Address, Frame, Target};
+use super::address::{is_connection_socket, Frame, RelaySide, Target};
 use super::sink::{FdSink, IpcxSink, Sink};
 use super::source::{shared, Cut, FdSource, IpcxSource, Source};
 
@@ -64,7 +64,7 @@ impl Role {
 
 /// An address, opened.
 #[derive(Default)]
-pub(crate) struct Opened {
+pub(crate) struct OpenedSide {
     pub(crate) source: Option<Box<dyn Source>>,
     pub(crate) sink: Option<Box<dyn Sink>>,
     /// An `exec:` child, waited for (or killed) when the session ends.
@@ -78,15 +78,19 @@ pub(crate) struct Opened {
 
 /// Opens `addr` (not a `listen:` one) for `role`. `wait`: how long a
 /// target that is not there yet is waited for.
-pub(crate) fn open(addr: &Address, role: Role, wait: Option<Duration>) -> anyhow::Result<Opened> {
+pub(crate) fn open(
+    addr: &RelaySide,
+    role: Role,
+    wait: Option<Duration>,
+) -> anyhow::Result<OpenedSide> {
     open_inner(addr, role, wait).with_context(|| format!("cannot open {addr}"))
 }
 
-fn open_inner(addr: &Address, role: Role, wait: Option<Duration>) -> anyhow::Result<Opened> {
+fn open_inner(addr: &RelaySide, role: Role, wait: Option<Duration>) -> anyhow::Result<OpenedSide> {
     let cut = cut_of(addr);
     match &addr.target {
         Target::Stdio => {
-            let mut opened = Opened::default();
+            let mut opened = OpenedSide::default();
             if role.reads() {
                 let fd = std::io::stdin().lock();
                 let fd: OwnedFd = rustix::io::dup(&fd)?;
@@ -99,7 +103,7 @@ fn open_inner(addr: &Address, role: Role, wait: Option<Duration>) -> anyhow::Res
             Ok(opened)
         }
         Target::File { path, append, mode } => {
-            let mut opened = Opened::default();
+            let mut opened = OpenedSide::default();
             if role.reads() {
                 let file = std::fs::File::open(path)?;
                 opened.source = Some(Box::new(FdSource::new(shared(file), cut)));
@@ -133,7 +137,7 @@ fn open_inner(addr: &Address, role: Role, wait: Option<Duration>) -> anyhow::Res
     }
 }
 
-pub(crate) fn cut_of(addr: &Address) -> Cut {
+pub(crate) fn cut_of(addr: &RelaySide) -> Cut {
     match (&addr.target, addr.frame) {
         (Target::Endpoint(ep), _) if ep.scheme().keeps_boundaries() => Cut::Packets,
         (_, Frame::Line) => Cut::Lines,
@@ -141,8 +145,8 @@ pub(crate) fn cut_of(addr: &Address) -> Cut {
     }
 }
 
-fn open_framed(ep: &Endpoint, role: Role, wait: Option<Duration>) -> anyhow::Result<Opened> {
-    let mut opened = Opened::default();
+fn open_framed(ep: &Endpoint, role: Role, wait: Option<Duration>) -> anyhow::Result<OpenedSide> {
+    let mut opened = OpenedSide::default();
     if is_connection_socket(ep) && role != Role::Sink {
         let conn: Duplex<Bytes, Bytes> = match wait {
             Some(t) => Duplex::connect_timeout(ep, t)?,
@@ -167,7 +171,7 @@ fn open_framed(ep: &Endpoint, role: Role, wait: Option<Duration>) -> anyhow::Res
     Ok(opened)
 }
 
-fn from_duplex(conn: Duplex<Bytes, Bytes>, role: Role, mut opened: Opened) -> Opened {
+fn from_duplex(conn: Duplex<Bytes, Bytes>, role: Role, mut opened: OpenedSide) -> OpenedSide {
     let (tx, rx) = conn.split();
     if role.reads() {
         opened.source = Some(Box::new(IpcxSource(rx)));
@@ -182,7 +186,12 @@ fn from_duplex(conn: Duplex<Bytes, Bytes>, role: Role, mut opened: Opened) -> Op
     opened
 }
 
-fn open_raw(ep: &Endpoint, role: Role, cut: Cut, wait: Option<Duration>) -> anyhow::Result<Opened> {
+fn open_raw(
+    ep: &Endpoint,
+    role: Role,
+    cut: Cut,
+    wait: Option<Duration>,
+) -> anyhow::Result<OpenedSide> {
     let conn = match ep.scheme() {
         Scheme::Fifo | Scheme::Pipe => {
             let access = if role.reads() {
@@ -200,17 +209,17 @@ fn open_raw(ep: &Endpoint, role: Role, cut: Cut, wait: Option<Duration>) -> anyh
 
 /// Opens the sides of a plain connection. The fd (and whatever the
 /// connection created, such as a FIFO) lives as long as either side.
-pub(crate) fn from_raw(conn: RawConn, role: Role, cut: Cut) -> Opened {
+pub(crate) fn from_raw(conn: RawConn, role: Role, cut: Cut) -> OpenedSide {
     let peer = conn
         .peer_cred()
         .map(|c| format!("pid {} uid {}", c.pid, c.uid));
     let max_packet = conn.max_packet();
     let conn = Arc::new(conn);
     let fd: Arc<OwnedFd> = shared(rustix::io::dup(&*conn).expect("dup of an open fd"));
-    let mut opened = Opened {
+    let mut opened = OpenedSide {
         peer,
         keep: Some(Box::new(conn)),
-        ..Opened::default()
+        ..OpenedSide::default()
     };
     if role.reads() {
         opened.source = Some(Box::new(FdSource::new(fd.clone(), cut)));
@@ -221,7 +230,7 @@ pub(crate) fn from_raw(conn: RawConn, role: Role, cut: Cut) -> Opened {
     opened
 }
 
-fn spawn(command: &str, role: Role, cut: Cut) -> anyhow::Result<Opened> {
+fn spawn(command: &str, role: Role, cut: Cut) -> anyhow::Result<OpenedSide> {
     let piped_or = |yes: bool, no: fn() -> Stdio| if yes { Stdio::piped() } else { no() };
     let mut child = Command::new("/bin/sh")
         .arg("-c")
@@ -230,9 +239,9 @@ fn spawn(command: &str, role: Role, cut: Cut) -> anyhow::Result<Opened> {
         .stdout(piped_or(role.reads(), Stdio::inherit))
         .spawn()
         .with_context(|| format!("cannot run `{command}`"))?;
-    let mut opened = Opened {
+    let mut opened = OpenedSide {
         peer: Some(format!("pid {}", child.id())),
-        ..Opened::default()
+        ..OpenedSide::default()
     };
     if let Some(out) = child.stdout.take() {
         opened.source = Some(Box::new(FdSource::new(shared(out), cut)));
@@ -254,7 +263,7 @@ pub(crate) enum Listening {
 
 impl Listening {
     /// Binds; a waiting accept ends when `stop` is triggered.
-    pub(crate) fn bind(addr: &Address, stop: &ipcx::Stop) -> anyhow::Result<Listening> {
+    pub(crate) fn bind(addr: &RelaySide, stop: &ipcx::Stop) -> anyhow::Result<Listening> {
         let Target::Endpoint(ep) = &addr.target else {
             unreachable!("listen: is only parsed on endpoints")
         };
@@ -287,7 +296,11 @@ impl Listening {
 
     /// The next client, opened for `role`; `Ok(None)` when none came
     /// within `wait`.
-    pub(crate) fn accept(&self, role: Role, wait: Duration) -> Result<Option<Opened>, ipcx::Error> {
+    pub(crate) fn accept(
+        &self,
+        role: Role,
+        wait: Duration,
+    ) -> Result<Option<OpenedSide>, ipcx::Error> {
         let timed_out = |e: &ipcx::Error| {
             matches!(
                 e.kind(),
@@ -300,9 +313,9 @@ impl Listening {
                     let peer = conn
                         .peer_cred()
                         .map(|c| format!("pid {} uid {}", c.pid, c.uid));
-                    let opened = Opened {
+                    let opened = OpenedSide {
                         peer,
-                        ..Opened::default()
+                        ..OpenedSide::default()
                     };
                     Ok(Some(from_duplex(conn, role, opened)))
                 }
