@@ -12,11 +12,39 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::cli::AdviseArgs;
 use crate::command::bench::mechanism::Mechanism;
 use crate::command::bench::report::size_name;
 use crate::command::bench::results::Results;
 use crate::command::bench::{measure, Plan};
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub(crate) struct AdviseArgs {
+    /// Typical payload size (e.g. 200, 64KiB, 8MiB).
+    #[arg(long, default_value = "1KiB")]
+    pub(crate) size: String,
+    /// Messages per second needed.
+    #[arg(long, default_value_t = 1000.0)]
+    pub(crate) rate: f64,
+    /// How many processes receive each message.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) receivers: u32,
+    /// The processes run on different machines.
+    #[arg(long)]
+    pub(crate) remote: bool,
+    /// Messages need priorities.
+    #[arg(long)]
+    pub(crate) priorities: bool,
+    /// Messages must outlive the processes (a queue kept by the kernel).
+    #[arg(long)]
+    pub(crate) persistent: bool,
+    /// The processes are parent and child (they can share an anonymous pipe).
+    #[arg(long)]
+    pub(crate) related: bool,
+    /// Figures from a saved `ipcx bench --json` (otherwise a quick run measures them).
+    #[arg(long, value_name = "FILE.json")]
+    pub(crate) from: Option<std::path::PathBuf>,
+}
 
 /// The last-level cache size, from sysfs (bytes).
 fn llc_bytes() -> Option<usize> {

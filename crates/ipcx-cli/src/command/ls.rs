@@ -8,8 +8,33 @@ use anyhow::bail;
 use ipcx::endpoint::{Address, UnixAddr};
 use ipcx::Endpoint;
 
-use crate::cli::LsArgs;
 use crate::inventory::{Inventory, Kind, Object};
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub(crate) struct LsArgs {
+    /// Only names (or ipcx endpoints) containing this text.
+    pub(crate) name: Option<String>,
+    /// Only these kinds, comma-separated: pipe, fifo, unix, tcp, udp, mq,
+    /// posix-shm, posix-sem, sysv-msg, sysv-shm, sysv-sem (or socket, sysv, posix, shm).
+    #[arg(long = "type", short = 't', value_name = "LIST")]
+    pub(crate) r#type: Vec<String>,
+    /// Only objects this process holds or maps.
+    #[arg(long, short = 'p')]
+    pub(crate) pid: Option<i32>,
+    /// Only objects owned by this user (name or uid).
+    #[arg(long, short = 'u')]
+    pub(crate) user: Option<String>,
+    /// Only ipcx endpoints.
+    #[arg(long)]
+    pub(crate) ipcx: bool,
+    /// Print JSON (schema: docs/ls.md).
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Print the system limits of each mechanism instead.
+    #[arg(long)]
+    pub(crate) limits: bool,
+}
 
 pub(crate) fn run(args: LsArgs) -> anyhow::Result<ExitCode> {
     if args.limits {

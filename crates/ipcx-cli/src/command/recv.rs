@@ -8,8 +8,33 @@ use ipcx::{signal, ByteReceiver, OpenOptions, RecvTimeoutError, Stop};
 
 use super::error_report::ErrorReport;
 use super::plain::{self, RecvPlan};
-use crate::cli::RecvArgs;
 use crate::command::relay::address::RelaySide;
+use crate::duration::parse_duration;
+use clap::Args;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub(crate) struct RecvArgs {
+    /// Where to receive, e.g. unix:/run/app.sock.
+    pub(crate) endpoint: String,
+    /// Exit after this many messages, taking new senders until then
+    /// (otherwise exit when every sender so far is gone).
+    #[arg(short = 'n', long = "count", value_name = "COUNT")]
+    pub(crate) count: Option<u64>,
+    /// Keep taking new senders until stopped (SIGTERM, SIGINT, SIGHUP),
+    /// as the endpoint option serve=true.
+    #[arg(long)]
+    pub(crate) serve: bool,
+    /// Give up (exit status 1) when no message arrives for this long.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub(crate) timeout: Option<Duration>,
+    /// Print each message as hexadecimal instead of raw bytes.
+    #[arg(long)]
+    pub(crate) hex: bool,
+    /// System V queue: take only type N (N > 0), or the lowest type ≤ |N| first (N < 0).
+    #[arg(long = "type", value_name = "N", allow_negative_numbers = true)]
+    pub(crate) msg_type: Option<i64>,
+}
 
 pub(crate) fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
     // SIGTERM, SIGINT, SIGHUP: stop taking messages, print what is already

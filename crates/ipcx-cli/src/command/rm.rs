@@ -24,8 +24,21 @@ use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
 use ipcx::inspect::SysvKind;
 
-use crate::cli::RmArgs;
 use crate::inventory::{Inventory, Kind, Object};
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub(crate) struct RmArgs {
+    /// What to look at: names, paths or keys (0x2a); none means every
+    /// ipcx object and every socket file under /tmp and /run.
+    pub(crate) names: Vec<String>,
+    /// Say what would be removed, remove nothing.
+    #[arg(long, short = 'n')]
+    pub(crate) dry_run: bool,
+    /// Remove the named objects even if in use or not known to be stale.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
 
 /// One decision about one object.
 struct Verdict {

@@ -7,8 +7,27 @@ use ipcx::{ByteSender, ErrorKind, OpenOptions, SendError, Stop};
 
 use super::plain;
 use super::stdin_lines::StdinLines;
-use crate::cli::SendArgs;
 use crate::command::relay::address::RelaySide;
+use crate::duration::parse_duration;
+use clap::Args;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub(crate) struct SendArgs {
+    /// Where to send, e.g. unix:/run/app.sock.
+    pub(crate) endpoint: String,
+    /// Messages to send, one message each. Without any, each line of stdin is one message.
+    pub(crate) messages: Vec<String>,
+    /// Wait up to this long for a receiver to appear (e.g. 5s, 250ms).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub(crate) wait: Option<Duration>,
+    /// Message priority on a POSIX queue (0-32767; higher is received first).
+    #[arg(long, value_name = "N")]
+    pub(crate) priority: Option<u32>,
+    /// Message type on a System V queue (> 0).
+    #[arg(long = "type", value_name = "N")]
+    pub(crate) msg_type: Option<i64>,
+}
 
 pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     // SIGTERM, SIGINT, SIGHUP: stop reading and sending, exit 0 (what was

@@ -7,7 +7,44 @@ use std::process::ExitCode;
 use anyhow::Context;
 use ipcx::signal::{self, SignalReceiver};
 
-use crate::cli::{SignalArgs, SignalCommand};
+use crate::duration::parse_duration;
+use clap::{Args, Subcommand};
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub(crate) struct SignalArgs {
+    #[command(subcommand)]
+    pub(crate) command: SignalCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SignalCommand {
+    /// Queue a signal carrying VALUE to process PID.
+    Send {
+        /// The receiving process.
+        pid: i32,
+        /// The integer the signal carries.
+        #[arg(allow_negative_numbers = true)]
+        value: i32,
+        /// Which signal: RTMIN+N (queued, ordered), USR1, TERM, or a number.
+        #[arg(long, short = 's', default_value = "RTMIN+1")]
+        signal: String,
+    },
+    /// Wait for signals and print each as `SIGNAME value=N pid=P uid=U`.
+    ///
+    /// SIGKILL and SIGSTOP cannot be waited for: they cannot be caught.
+    Wait {
+        /// Which signals (repeatable).
+        #[arg(long, short = 's', default_value = "RTMIN+1")]
+        signal: Vec<String>,
+        /// Exit after this many signals.
+        #[arg(short = 'n', long = "count", value_name = "COUNT")]
+        count: Option<u64>,
+        /// Give up (exit status 1) when no signal arrives for this long.
+        #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+        timeout: Option<Duration>,
+    },
+}
 
 pub(crate) fn run(args: SignalArgs) -> anyhow::Result<ExitCode> {
     match args.command {

@@ -27,10 +27,42 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 
-use crate::cli::BenchArgs;
+use crate::duration::parse_duration;
+use clap::Args;
 use mechanism::Mechanism;
 use pair::{Role, Spec};
 use results::{LatencyPoint, Machine, Percentiles, Results, Skipped, ThroughputPoint};
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// A short run (a few seconds per mechanism, under 30 s in all on 2 cores).
+    #[arg(long)]
+    pub(crate) quick: bool,
+    /// Print every figure as JSON (the schema: docs/bench.md).
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Also write an HTML page with plots to this file.
+    #[arg(long, value_name = "FILE.html")]
+    pub(crate) report: Option<std::path::PathBuf>,
+    /// Which mechanisms, comma-separated (default: all): pipe, fifo, unix,
+    /// unix+seqpacket, unix+dgram, tcp, udp, mq, sysvmq, shm, shm+spin,
+    /// shm+block, shm+loan (the payload written and read in the ring).
+    #[arg(long, value_name = "LIST")]
+    pub(crate) mechanisms: Option<String>,
+    /// Payload sizes, comma-separated (default 64,4KiB,64KiB,1MiB; --quick 64,64KiB).
+    #[arg(long, value_name = "LIST")]
+    pub(crate) sizes: Option<String>,
+    /// Multiply the number of rounds and messages (e.g. 0.1 or 5).
+    #[arg(long, value_name = "FACTOR")]
+    pub(crate) scale: Option<f64>,
+    /// Exactly this many ping-pong rounds and streamed messages per point.
+    #[arg(long, value_name = "N", conflicts_with = "scale")]
+    pub(crate) count: Option<usize>,
+    /// About this long per point and test (e.g. 200ms, 2s): each point is
+    /// first timed on a short run, then its counts are set to fill it.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", conflicts_with_all = ["scale", "count"])]
+    pub(crate) duration: Option<std::time::Duration>,
+}
 
 pub(crate) use pair::peer_main;
 

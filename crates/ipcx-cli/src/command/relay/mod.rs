@@ -23,12 +23,50 @@ use anyhow::{bail, Context};
 use ipcx::Stop;
 use serde_json::json;
 
-use crate::cli::RelayArgs;
+use crate::duration::parse_duration;
 use address::{Ability, RelaySide};
+use clap::Args;
 use log::{Dir, Dump, Log};
 use open::{Listening, OpenedSide, Role};
 use session::{Session, SessionCtx};
 use sink::SharedSink;
+
+#[derive(Debug, Args)]
+pub(crate) struct RelayArgs {
+    /// The first address.
+    #[arg(allow_hyphen_values = true)]
+    pub(crate) a: String,
+    /// The second address.
+    #[arg(allow_hyphen_values = true)]
+    pub(crate) b: String,
+    /// One way only: from the first address to the second.
+    #[arg(short = 'u')]
+    pub(crate) unidirectional: bool,
+    /// One way only: from the second address to the first.
+    #[arg(short = 'U')]
+    pub(crate) reverse: bool,
+    /// Show each message on stderr as text, with its direction and time.
+    #[arg(short = 'v')]
+    pub(crate) verbose: bool,
+    /// Show each message on stderr as a hex dump.
+    #[arg(short = 'x')]
+    pub(crate) hex: bool,
+    /// Print messages, bytes and rates on exit (and on SIGUSR1).
+    #[arg(long)]
+    pub(crate) stats: bool,
+    /// Write one JSON object per event to FILE (`-`: stderr).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) json_log: Option<std::path::PathBuf>,
+    /// At most this many clients at once on a listener (more wait in its backlog).
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub(crate) max_clients: usize,
+    /// After one direction ends, how long the other may go on.
+    #[arg(short = 't', long, value_parser = parse_duration, default_value = "500ms", value_name = "DURATION")]
+    pub(crate) close_delay: Duration,
+    /// Wait up to this long for a target that is not there yet (a listener, a queue's receiver).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub(crate) wait: Option<Duration>,
+}
 
 /// How long the accept loop waits before looking at signals again.
 const TICK: Duration = Duration::from_millis(100);

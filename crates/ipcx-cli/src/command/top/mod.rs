@@ -13,10 +13,24 @@ use std::time::{Duration, Instant};
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyModifiers};
 use serde_json::json;
 
-use crate::cli::TopArgs;
+use crate::duration::parse_duration;
 use crate::inventory::Inventory;
+use clap::Args;
 use sample::{rows, short, EndpointRow, Sample};
 use view::SortBy;
+
+#[derive(Debug, Args)]
+pub(crate) struct TopArgs {
+    /// Print one snapshot and exit (with --json: machine-readable).
+    #[arg(long)]
+    pub(crate) once: bool,
+    /// JSON output (with --once).
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Time between refreshes, and the window rates are measured over (e.g. 1s, 500ms).
+    #[arg(long, short = 'd', value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
+    pub(crate) interval: Duration,
+}
 
 pub(crate) fn run(args: TopArgs) -> anyhow::Result<ExitCode> {
     if args.once || args.json {
