@@ -11,12 +11,12 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use clap::Args;
 
 use crate::command::bench::mechanism::Mechanism;
 use crate::command::bench::report::size_name;
 use crate::command::bench::results::Results;
 use crate::command::bench::{measure, Plan};
-use clap::Args;
 
 #[derive(Debug, Args)]
 pub(crate) struct AdviseArgs {

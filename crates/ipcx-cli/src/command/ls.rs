@@ -5,11 +5,11 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use anyhow::bail;
+use clap::Args;
 use ipcx::endpoint::{Address, UnixAddr};
 use ipcx::Endpoint;
 
 use crate::inventory::{Inventory, Kind, Object};
-use clap::Args;
 
 #[derive(Debug, Args)]
 pub(crate) struct LsArgs {

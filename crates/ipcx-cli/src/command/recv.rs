@@ -2,16 +2,16 @@
 
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
+use clap::Args;
 use ipcx::{signal, ByteReceiver, OpenOptions, RecvTimeoutError, Stop};
 
 use super::error_report::ErrorReport;
 use super::plain::{self, RecvPlan};
 use crate::command::relay::address::RelaySide;
 use crate::duration::parse_duration;
-use clap::Args;
-use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub(crate) struct RecvArgs {

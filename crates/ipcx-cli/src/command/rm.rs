@@ -19,13 +19,12 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::process::ExitCode;
 
+use clap::Args;
+use ipcx::inspect::SysvKind;
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
-use ipcx::inspect::SysvKind;
-
 use crate::inventory::{Inventory, Kind, Object};
-use clap::Args;
 
 #[derive(Debug, Args)]
 pub(crate) struct RmArgs {

@@ -1,16 +1,16 @@
 //! `ipcx send ENDPOINT [MESSAGE…]`
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
+use clap::Args;
 use ipcx::{ByteSender, ErrorKind, OpenOptions, SendError, Stop};
 
 use super::plain;
 use super::stdin_lines::StdinLines;
 use crate::command::relay::address::RelaySide;
 use crate::duration::parse_duration;
-use clap::Args;
-use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub(crate) struct SendArgs {

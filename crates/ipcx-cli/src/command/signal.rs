@@ -3,13 +3,13 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
+use clap::{Args, Subcommand};
 use ipcx::signal::{self, SignalReceiver};
 
 use crate::duration::parse_duration;
-use clap::{Args, Subcommand};
-use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub(crate) struct SignalArgs {

@@ -26,9 +26,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
+use clap::Args;
 
 use crate::duration::parse_duration;
-use clap::Args;
 use mechanism::Mechanism;
 use pair::{Role, Spec};
 use results::{LatencyPoint, Machine, Percentiles, Results, Skipped, ThroughputPoint};

@@ -20,12 +20,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use clap::Args;
 use ipcx::Stop;
 use serde_json::json;
 
 use crate::duration::parse_duration;
 use address::{Ability, RelaySide};
-use clap::Args;
 use log::{Dir, Dump, Log};
 use open::{Listening, OpenedSide, Role};
 use session::{Session, SessionCtx};

@@ -10,12 +10,12 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use clap::Args;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyModifiers};
 use serde_json::json;
 
 use crate::duration::parse_duration;
 use crate::inventory::Inventory;
-use clap::Args;
 use sample::{rows, short, EndpointRow, Sample};
 use view::SortBy;
 
