@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::prelude::OutputAssertExt;
 
-mod common;
 use common::*;
+use ipcx_testkit::cli as common;
 
 #[test]
 fn send_args_and_recv_over_every_transport() {

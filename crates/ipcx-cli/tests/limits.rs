@@ -5,8 +5,8 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
 use common::*;
+use ipcx_testkit::cli as common;
 
 #[test]
 fn out_of_fds_a_listener_waits_and_loses_nothing() {

@@ -6,8 +6,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-mod common;
 use common::*;
+use ipcx_testkit::cli as common;
 
 #[test]
 fn echo_into_a_fifo_with_frame_line() {

@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-mod common;
 use common::*;
+use ipcx_testkit::cli as common;
 
 /// `mq:?mode=0640` gives the queue exactly 0640 whatever the umask (as
 /// every other kind does); the default stays 0600.

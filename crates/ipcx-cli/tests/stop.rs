@@ -5,8 +5,8 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-mod common;
 use common::*;
+use ipcx_testkit::cli as common;
 
 /// How long after SIGTERM the process may take to exit. The waits it ends
 /// answer in microseconds; the bound allows for a loaded machine.

@@ -4,7 +4,7 @@
 //! `cargo run -p ipcx --example jobs_sender -- unix:/tmp/jobs.sock`
 
 mod sender {
-    #[derive(Debug, serde::Serialize)]
+    #[derive(Debug, serde::Serialize, serde::Deserialize)]
     pub struct Job {
         pub id: u64,
     }

@@ -45,10 +45,13 @@
 //!   a byte stream is always finished, so the stream never tears.
 //! * [`Receiver::recv`] blocks while empty and returns
 //!   [`RecvError::Disconnected`] after the last message of the last sender.
-//! * Connections start with a hello naming the message type (its
-//!   [`std::any::type_name`] without module paths, so separate programs
-//!   that each define `struct Job` agree); a mismatch is an
-//!   [`ErrorKind::TypeMismatch`] at open. A [`Bytes`] receiver takes any type.
+//! * Connections start with a hello declaring the message type's
+//!   [`Identity`]: its [`std::any::type_name`] without module paths and
+//!   its shape (fields, their types, enum variants), so separate programs
+//!   that each define the same `struct Job` agree and a `Job` of another
+//!   shape is refused with [`ErrorKind::TypeMismatch`] (at the hello on
+//!   connections, per message on datagrams and queues). A [`Bytes`]
+//!   receiver takes any type.
 //! * Bad input from a peer is an [`Error`] naming the endpoint; it never
 //!   panics or allocates what the peer claims beyond `max_msg`.
 //! * Files ipcx creates are `0600` unless `mode=` says otherwise; opening
@@ -109,6 +112,7 @@ pub use channel::{
     ByteReceiver, ByteSender, Bytes, Duplex, IntoIter, Iter, Listener, OpenOptions, Pod,
     ReadyTimeoutError, Receiver, ReceiverGuard, Select, Sender, SenderGuard, TryReadyError,
 };
+pub use codec::{Identity, Message};
 pub use endpoint::{Endpoint, Scheme, UnixKind};
 pub use error::{
     Error, ErrorKind, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,

@@ -26,7 +26,8 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{Child, Command};
 
-use crate::channel::{tag_of, Info};
+use crate::channel::Info;
+use crate::codec::Message;
 use crate::endpoint::{Address, Endpoint, Options};
 use crate::error::Error;
 use crate::link::{Inbound, Outbound};
@@ -79,10 +80,10 @@ fn info(ep: Endpoint) -> Info {
     }
 }
 
-fn sender_on<T>(fd: OwnedFd) -> Result<Sender<T>, Error> {
+fn sender_on<T: Message>(fd: OwnedFd) -> Result<Sender<T>, Error> {
     let ep = Endpoint::new(Address::Pipe(Some(fd.as_raw_fd())), Options::default());
     let hello = Hello {
-        sends: Some(tag_of::<T>()),
+        sends: Some(T::identity()),
         receives: None,
         max_msg: 0,
     };
@@ -96,11 +97,11 @@ fn sender_on<T>(fd: OwnedFd) -> Result<Sender<T>, Error> {
     Ok(Sender::from_parts(Outbound::Stream(writer), info(ep)))
 }
 
-fn receiver_on<T>(fd: OwnedFd) -> Receiver<T> {
+fn receiver_on<T: Message>(fd: OwnedFd) -> Receiver<T> {
     let ep = Endpoint::new(Address::Pipe(Some(fd.as_raw_fd())), Options::default());
     let hello = Hello {
         sends: None,
-        receives: Some(tag_of::<T>()),
+        receives: Some(T::identity()),
         max_msg: ep.options().max_msg,
     };
     let ctx = Ctx {
@@ -115,19 +116,19 @@ fn receiver_on<T>(fd: OwnedFd) -> Receiver<T> {
 
 /// A pipe with both ends in this process (e.g. for threads, or to keep
 /// before forking by other means).
-pub fn channel<T>() -> Result<(Sender<T>, Receiver<T>), Error> {
+pub fn channel<T: Message>() -> Result<(Sender<T>, Receiver<T>), Error> {
     let (read, write) = new_pipe()?;
     Ok((sender_on(write)?, receiver_on(read)))
 }
 
 /// A pipe the parent writes and a child reads.
-pub fn to_child<T>() -> Result<(Sender<T>, ChildEnd), Error> {
+pub fn to_child<T: Message>() -> Result<(Sender<T>, ChildEnd), Error> {
     let (read, write) = new_pipe()?;
     Ok((sender_on(write)?, ChildEnd { fd: read }))
 }
 
 /// A pipe a child writes and the parent reads.
-pub fn from_child<T>() -> Result<(Receiver<T>, ChildEnd), Error> {
+pub fn from_child<T: Message>() -> Result<(Receiver<T>, ChildEnd), Error> {
     let (read, write) = new_pipe()?;
     Ok((receiver_on(read), ChildEnd { fd: write }))
 }

@@ -97,3 +97,47 @@ fn every_scheme_in_the_table_is_documented() {
         );
     }
 }
+
+mod wire_md {
+    #![allow(dead_code)]
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize)]
+    pub struct Job {
+        id: u64,
+        tags: Vec<String>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    pub enum Cmd {
+        Stop,
+        Go(u8, Box<Cmd>),
+        At { x: i8 },
+    }
+}
+
+/// docs/wire.md's table of identity texts is what `Identity` computes.
+#[test]
+fn the_identity_examples_in_wire_md_are_what_rust_declares() {
+    use ipcx::Identity;
+    let table: Vec<(String, Vec<String>)> = rows(include_str!("../../../docs/wire.md"), "")
+        .into_iter()
+        .filter(|(_, spans)| spans.len() == 2 && spans[1].contains('⏎'))
+        .collect();
+    let computed = [
+        Identity::of::<u64>(),
+        Identity::of::<String>(),
+        Identity::of::<wire_md::Job>(),
+        Identity::of::<Vec<wire_md::Job>>(),
+        Identity::of::<wire_md::Cmd>(),
+    ];
+    assert_eq!(table.len(), computed.len(), "rows: {table:?}");
+    for ((_, spans), identity) in table.iter().zip(&computed) {
+        assert_eq!(
+            spans[1].replace('⏎', "\n"),
+            identity.text(),
+            "row for `{}`",
+            spans[0]
+        );
+    }
+}

@@ -24,8 +24,7 @@ mod random;
 mod ready;
 mod rounds;
 
-#[path = "../common/mod.rs"]
-mod common;
+use ipcx_testkit::cli as common;
 
 use libtest_mimic::{Arguments, Trial};
 

@@ -4,7 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::{tag_of, Info, OpenOptions, Receiver, Sender};
+use super::{Info, OpenOptions, Receiver, Sender};
+use crate::codec::Message;
 use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::{Error, ErrorKind};
 use crate::sys::{Deadline, PeerCred};
@@ -70,25 +71,31 @@ impl Listener {
 
     /// Waits for a peer, exchanges hellos, and returns the connection.
     /// A peer that is refused (uid, type) is an error; the listener goes on.
-    pub fn accept<S, R>(&self) -> Result<Duplex<S, R>, Error> {
+    pub fn accept<S: Message, R: Message>(&self) -> Result<Duplex<S, R>, Error> {
         self.accept_until(Deadline::NEVER)
     }
 
     /// Like [`Listener::accept`], waiting at most `timeout` (for the peer
     /// and for its hello).
-    pub fn accept_timeout<S, R>(&self, timeout: Duration) -> Result<Duplex<S, R>, Error> {
+    pub fn accept_timeout<S: Message, R: Message>(
+        &self,
+        timeout: Duration,
+    ) -> Result<Duplex<S, R>, Error> {
         self.accept_until(Deadline::after(Some(timeout)))
     }
 
-    fn accept_until<S, R>(&self, deadline: Deadline<'_>) -> Result<Duplex<S, R>, Error> {
+    fn accept_until<S: Message, R: Message>(
+        &self,
+        deadline: Deadline<'_>,
+    ) -> Result<Duplex<S, R>, Error> {
         let label = &self.socket.label;
         let deadline = deadline.with_stop(self.stop.as_ref().map(Stop::core));
         let tcp = self.info.local.scheme() == crate::Scheme::Tcp;
         let (fd, peer_cred) = self.socket.accept(tcp, deadline)?;
         let max_msg = self.info.local.options().max_msg;
         let hello = Hello {
-            sends: Some(tag_of::<S>()),
-            receives: Some(tag_of::<R>()),
+            sends: Some(S::identity()),
+            receives: Some(R::identity()),
             max_msg,
         };
         let conn = transport::handshake(
@@ -135,21 +142,33 @@ pub struct Duplex<S, R> {
 
 impl<S, R> Duplex<S, R> {
     /// Connects to a [`Listener`] at `endpoint`.
-    pub fn connect(endpoint: impl ToEndpoint) -> Result<Self, Error> {
+    pub fn connect(endpoint: impl ToEndpoint) -> Result<Self, Error>
+    where
+        S: Message,
+        R: Message,
+    {
         Self::connect_until(endpoint, Deadline::NEVER)
     }
 
     /// Like [`Duplex::connect`], waiting up to `timeout` for a listener.
-    pub fn connect_timeout(endpoint: impl ToEndpoint, timeout: Duration) -> Result<Self, Error> {
+    pub fn connect_timeout(endpoint: impl ToEndpoint, timeout: Duration) -> Result<Self, Error>
+    where
+        S: Message,
+        R: Message,
+    {
         Self::connect_until(endpoint, Deadline::after(Some(timeout)))
     }
 
-    fn connect_until(endpoint: impl ToEndpoint, deadline: Deadline<'_>) -> Result<Self, Error> {
+    fn connect_until(endpoint: impl ToEndpoint, deadline: Deadline<'_>) -> Result<Self, Error>
+    where
+        S: Message,
+        R: Message,
+    {
         let ep = endpoint.to_endpoint()?;
         let max_msg = ep.options().max_msg;
         let hello = Hello {
-            sends: Some(tag_of::<S>()),
-            receives: Some(tag_of::<R>()),
+            sends: Some(S::identity()),
+            receives: Some(R::identity()),
             max_msg,
         };
         Self::from_opened(transport::connect(&ep, hello, deadline)?)

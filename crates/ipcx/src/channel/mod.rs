@@ -20,7 +20,7 @@ pub use select::{ReadyTimeoutError, Select, TryReadyError};
 pub use select_macro::{__select_recv_result, __select_send_result};
 pub use sender::Sender;
 
-use crate::codec::TypeTag;
+use crate::codec::{Identity, Message};
 use crate::endpoint::Endpoint;
 use crate::sys::PeerCred;
 use crate::transport::{Opened, RemoveOnDrop};
@@ -38,12 +38,9 @@ pub type ByteSender = Sender<Bytes>;
 /// A receiver of raw byte messages.
 pub type ByteReceiver = Receiver<Bytes>;
 
-/// The type tag a channel of `T` declares in its hello.
-pub(crate) fn tag_of<T>() -> TypeTag {
-    if std::any::type_name::<T>() == std::any::type_name::<Bytes>() {
-        TypeTag::bytes()
-    } else {
-        TypeTag::of::<T>()
+impl Message for Bytes {
+    fn identity() -> Identity {
+        Identity::bytes()
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::codec::Identity;
 use crate::endpoint::Endpoint;
 use crate::Stop;
 
@@ -33,6 +34,7 @@ pub struct OpenOptions {
     pub(crate) timeout: Option<Duration>,
     pub(crate) stop: Option<Stop>,
     pub(crate) serve: Option<bool>,
+    pub(crate) identity: Option<Identity>,
 }
 
 impl OpenOptions {
@@ -63,6 +65,29 @@ impl OpenOptions {
     /// endpoint option `?serve=true`.
     pub fn serve(&mut self, serve: bool) -> &mut OpenOptions {
         self.serve = Some(serve);
+        self
+    }
+
+    /// The identity a [`Sender`](crate::Sender) or [`Receiver`](crate::Receiver)
+    /// declares in place of its type's: for a peer in another language
+    /// that declares a name alone, or a type renamed on one side only.
+    /// Both ends must declare the same one.
+    ///
+    /// ```
+    /// # let ep = format!("shm:/ipcx-doc-identity-{}", std::process::id());
+    /// let named = ipcx::OpenOptions::new().identity(ipcx::Identity::named("jobs.v1")).clone();
+    /// let rx = ipcx::Receiver::<u64>::open_with(&ep, &named)?;
+    /// // A sender that declares `u64`'s own identity is refused (at open
+    /// // on `shm:`; at its first sends on connections).
+    /// let err = ipcx::Sender::<u64>::open(&ep).unwrap_err();
+    /// assert_eq!(err.kind(), ipcx::ErrorKind::TypeMismatch);
+    /// let tx = ipcx::Sender::<u64>::open_with(&ep, &named)?;
+    /// tx.send(7)?;
+    /// assert_eq!(rx.recv()?, 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn identity(&mut self, identity: Identity) -> &mut OpenOptions {
+        self.identity = Some(identity);
         self
     }
 

@@ -9,6 +9,7 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use super::{Bytes, Receiver, Sender};
+use crate::codec::{Identity, Message};
 use crate::error::{Error, ErrorKind, RecvError, RecvTimeoutError, SendError};
 use crate::sys::Deadline;
 
@@ -30,6 +31,14 @@ use crate::sys::Deadline;
 /// ```
 #[derive(Debug)]
 pub struct Pod<T>(PhantomData<T>);
+
+/// Known by name (`Pod<Tick>`): the shape of plain data is its size and
+/// alignment, which every message is checked against.
+impl<T: bytemuck::Pod> Message for Pod<T> {
+    fn identity() -> Identity {
+        Identity::name_of::<Pod<T>>()
+    }
+}
 
 impl<T: bytemuck::Pod> Sender<Pod<T>> {
     /// Sends a copy of `value`'s bytes.

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use super::{tag_of, Bytes, Info, OpenOptions};
+use super::{Bytes, Info, OpenOptions};
 use crate::codec;
+use crate::codec::{Identity, Message};
 use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::Fail as LinkFail;
 use crate::error::{Error, Fail, RecvError, RecvTimeoutError, TryRecvError};
@@ -39,9 +40,16 @@ pub struct Receiver<T> {
 
 impl<T> Receiver<T> {
     /// Opens the receiving end of `endpoint`.
-    pub fn open(endpoint: impl ToEndpoint) -> Result<Self, Error> {
+    pub fn open(endpoint: impl ToEndpoint) -> Result<Self, Error>
+    where
+        T: Message,
+    {
+        Self::open_as(endpoint, T::identity())
+    }
+
+    fn open_as(endpoint: impl ToEndpoint, identity: Identity) -> Result<Self, Error> {
         let ep = endpoint.to_endpoint()?;
-        let opened = transport::open_receiver(&ep, tag_of::<T>())?;
+        let opened = transport::open_receiver(&ep, identity)?;
         let (link, info) = Info::split(opened);
         Ok(Self::from_parts(link, info))
     }
@@ -49,10 +57,15 @@ impl<T> Receiver<T> {
     /// Opens with [`OpenOptions`]: a [`Stop`] that wakes every blocked
     /// receive (the receiver then delivers what was already queued and
     /// ends, as after [`Receiver::shutdown`]), and serving (a listening
-    /// receiver that keeps taking new senders after the last one left).
-    pub fn open_with(endpoint: impl ToEndpoint, options: &OpenOptions) -> Result<Self, Error> {
+    /// receiver that keeps taking new senders after the last one left);
+    /// and the [`Identity`](crate::Identity) to declare in place of `T`'s.
+    pub fn open_with(endpoint: impl ToEndpoint, options: &OpenOptions) -> Result<Self, Error>
+    where
+        T: Message,
+    {
         let ep = options.apply(endpoint.to_endpoint()?);
-        let rx = Self::open(&ep)?;
+        let identity = options.identity.clone().unwrap_or_else(T::identity);
+        let rx = Self::open_as(&ep, identity)?;
         Ok(match &options.stop {
             Some(stop) => rx.with_stop(stop),
             None => rx,

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{tag_of, Bytes, Info, OpenOptions};
+use super::{Bytes, Info, OpenOptions};
 use crate::codec;
+use crate::codec::{Identity, Message};
 use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::{Error, Fail, SendError, SendTimeoutError, TrySendError};
 use crate::link::Outbound;
@@ -114,22 +115,32 @@ impl State {
 impl<T> Sender<T> {
     /// Opens the sending end of `endpoint`. Fails at once if nobody is
     /// there (no listener, no FIFO reader); see [`Sender::open_timeout`].
-    pub fn open(endpoint: impl ToEndpoint) -> Result<Self, Error> {
-        Self::open_until(endpoint, Deadline::NEVER)
+    pub fn open(endpoint: impl ToEndpoint) -> Result<Self, Error>
+    where
+        T: Message,
+    {
+        Self::open_until(endpoint, T::identity(), Deadline::NEVER)
     }
 
     /// Like [`Sender::open`], but waits up to `timeout` for a receiver to appear.
-    pub fn open_timeout(endpoint: impl ToEndpoint, timeout: Duration) -> Result<Self, Error> {
-        Self::open_until(endpoint, Deadline::after(Some(timeout)))
+    pub fn open_timeout(endpoint: impl ToEndpoint, timeout: Duration) -> Result<Self, Error>
+    where
+        T: Message,
+    {
+        Self::open_until(endpoint, T::identity(), Deadline::after(Some(timeout)))
     }
 
     /// Opens with [`OpenOptions`]: how long to wait for a receiver to
     /// appear, and a [`Stop`] that ends that wait and every later blocked
-    /// send.
-    pub fn open_with(endpoint: impl ToEndpoint, options: &OpenOptions) -> Result<Self, Error> {
+    /// send; and the [`Identity`](crate::Identity) to declare in place of `T`'s.
+    pub fn open_with(endpoint: impl ToEndpoint, options: &OpenOptions) -> Result<Self, Error>
+    where
+        T: Message,
+    {
         let stop = options.stop.as_ref().map(Stop::core);
         let deadline = Deadline::after(options.timeout).with_stop(stop);
-        let sender = Self::open_until(endpoint, deadline)?;
+        let identity = options.identity.clone().unwrap_or_else(T::identity);
+        let sender = Self::open_until(endpoint, identity, deadline)?;
         Ok(match &options.stop {
             Some(stop) => sender.with_stop(stop),
             None => sender,
@@ -148,9 +159,13 @@ impl<T> Sender<T> {
         self.lock_state().stop = Some(stop.clone());
     }
 
-    fn open_until(endpoint: impl ToEndpoint, deadline: Deadline<'_>) -> Result<Self, Error> {
+    fn open_until(
+        endpoint: impl ToEndpoint,
+        identity: Identity,
+        deadline: Deadline<'_>,
+    ) -> Result<Self, Error> {
         let ep = endpoint.to_endpoint()?;
-        let opened = transport::open_sender(&ep, tag_of::<T>(), deadline)?;
+        let opened = transport::open_sender(&ep, identity, deadline)?;
         let (link, info) = Info::split(opened);
         Ok(Self::from_parts(link, info))
     }

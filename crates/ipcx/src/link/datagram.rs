@@ -13,7 +13,7 @@ use super::carrier::Carrier;
 use super::packet::size_send_buffer;
 use super::peer::dropped_oversized;
 use super::ready::Armed;
-use crate::codec::TypeTag;
+use crate::codec::Identity;
 use crate::error::{Error, ErrorKind, Fail};
 use crate::sys::{self, Deadline};
 use crate::wire::datagram::{Header, Kind, HEADER};
@@ -44,7 +44,7 @@ impl DatagramWriter {
     /// mechanism can carry.
     pub(crate) fn new(
         carrier: Carrier,
-        sends: &TypeTag,
+        sends: &Identity,
         max_msg: u32,
         transport_max: usize,
         label: Arc<str>,
@@ -109,7 +109,7 @@ impl Drop for DatagramWriter {
 pub(crate) struct DatagramReader {
     carrier: Carrier,
     buf: Vec<u8>,
-    receives: TypeTag,
+    receives: Identity,
     max_msg: u32,
     senders: HashSet<u32>,
     heard_from_any: bool,
@@ -146,7 +146,7 @@ const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 impl DatagramReader {
     pub(crate) fn new(
         carrier: Carrier,
-        receives: TypeTag,
+        receives: Identity,
         max_msg: u32,
         transport_max: usize,
         label: Arc<str>,
@@ -264,8 +264,13 @@ impl DatagramReader {
                 Kind::Data => {
                     let why = format!(
                         "type mismatch: this end receives `{}` (fingerprint {:016x}) but a \
-                         datagram carries fingerprint {:016x}",
-                        self.receives.name, self.receives.fingerprint, header.fingerprint
+                         datagram carries fingerprint {:016x}: another type, or a `{}` \
+                         defined differently (compare `ipcx::Identity::of::<{}>().text()`)",
+                        self.receives.name,
+                        self.receives.fingerprint,
+                        header.fingerprint,
+                        self.receives.name,
+                        self.receives.name
                     );
                     if let Some(fail) = self.dropped(ErrorKind::TypeMismatch, why) {
                         return Err(fail);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use super::stream::{StreamReader, StreamWriter};
-use crate::codec::TypeTag;
+use crate::codec::Identity;
 use crate::error::Fail;
 use crate::sys::{Deadline, FdKind};
 use crate::wire::hello::Hello;
@@ -22,7 +22,7 @@ fn pipe() -> (OwnedFd, OwnedFd) {
 fn receiver_hello(max_msg: u32) -> Hello {
     Hello {
         sends: None,
-        receives: Some(TypeTag::bytes()),
+        receives: Some(Identity::bytes()),
         max_msg,
     }
 }
@@ -58,7 +58,7 @@ proptest! {
         let sent = messages.clone();
         let writer = std::thread::spawn(move || {
             let mut w = StreamWriter::new(Arc::new(w), FdKind::Pipe, 1 << 20, label());
-            let hello = Hello { sends: Some(TypeTag::bytes()), receives: None, max_msg: 0 };
+            let hello = Hello { sends: Some(Identity::bytes()), receives: None, max_msg: 0 };
             w.send_hello(&hello, Deadline::NEVER).expect("hello");
             for m in &sent {
                 w.send(m, Deadline::NEVER).expect("send");
@@ -75,7 +75,7 @@ proptest! {
         // The exact bytes a writer produces, delivered in arbitrary pieces.
         let mut bytes = Vec::new();
         bytes.extend_from_slice(&crate::wire::HELLO_MARKER.to_le_bytes());
-        Hello { sends: Some(TypeTag::bytes()), receives: None, max_msg: 0 }.encode(&mut bytes);
+        Hello { sends: Some(Identity::bytes()), receives: None, max_msg: 0 }.encode(&mut bytes);
         for m in &messages {
             bytes.extend_from_slice(&(m.len() as u32).to_le_bytes());
             bytes.extend_from_slice(m);
@@ -102,7 +102,7 @@ proptest! {
         let mut bytes = Vec::new();
         if with_hello {
             bytes.extend_from_slice(&crate::wire::HELLO_MARKER.to_le_bytes());
-            Hello { sends: Some(TypeTag::bytes()), receives: None, max_msg: 0 }.encode(&mut bytes);
+            Hello { sends: Some(Identity::bytes()), receives: None, max_msg: 0 }.encode(&mut bytes);
         }
         bytes.extend_from_slice(&garbage);
         let (r, w) = pipe();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
-use crate::codec::TypeTag;
+use crate::codec::Identity;
 use crate::error::{Error, ErrorKind};
 use crate::sys::pthread::{self, Locked};
 use crate::sys::shm::{self, Region};
@@ -126,7 +126,7 @@ impl<T: Pod> Mutex<T> {
     pub fn create(name: &str, value: T) -> Result<Self, Error> {
         let len = data_offset::<T>() + std::mem::size_of::<T>();
         let region = Region::create(name, len, 0o600).map_err(|e| open_error(name, e))?;
-        let tag = TypeTag::of::<T>();
+        let tag = Identity::name_of::<T>();
         let h = region.as_ptr().cast::<Header>();
         // SAFETY: the region is fresh (O_EXCL), zeroed, at least `len` bytes,
         // and page-aligned, so the header and the value at data_offset are in
@@ -189,7 +189,7 @@ impl<T: Pod> Mutex<T> {
                 (*h).fingerprint,
             )
         };
-        let tag = TypeTag::of::<T>();
+        let tag = Identity::name_of::<T>();
         if magic != MAGIC || version != VERSION {
             return Err(Error::new(
                 ErrorKind::Protocol,

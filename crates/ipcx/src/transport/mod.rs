@@ -31,7 +31,7 @@ use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::codec::TypeTag;
+use crate::codec::Identity;
 use crate::endpoint::{Address, Endpoint, UnixKind};
 use crate::error::{Error, ErrorKind};
 use crate::link::carrier::Carrier;
@@ -135,7 +135,7 @@ pub(crate) fn label_of(ep: &Endpoint) -> Arc<str> {
 /// retries until the deadline; without one, fails at once.
 pub(crate) fn open_sender(
     ep: &Endpoint,
-    sends: TypeTag,
+    sends: Identity,
     deadline: Deadline<'_>,
 ) -> Result<Opened<Outbound>, Error> {
     let hello = Hello {
@@ -167,7 +167,7 @@ pub(crate) fn open_sender(
 }
 
 /// Opens the receiving end of `ep`: binds, listens or opens for reading.
-pub(crate) fn open_receiver(ep: &Endpoint, receives: TypeTag) -> Result<Opened<Inbound>, Error> {
+pub(crate) fn open_receiver(ep: &Endpoint, receives: Identity) -> Result<Opened<Inbound>, Error> {
     let hello = Hello {
         sends: None,
         receives: Some(receives),

@@ -17,7 +17,7 @@
 //! Always at most 540 bytes: below `PIPE_BUF`, so a FIFO writer's hello is
 //! never interleaved with another writer's bytes.
 
-use crate::codec::TypeTag;
+use crate::codec::Identity;
 
 pub(crate) const MAGIC: [u8; 4] = *b"IPCX";
 pub(crate) const VERSION: u8 = 1;
@@ -31,8 +31,8 @@ const RECEIVES: u8 = 2;
 /// What one end of a connection declares about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Hello {
-    pub(crate) sends: Option<TypeTag>,
-    pub(crate) receives: Option<TypeTag>,
+    pub(crate) sends: Option<Identity>,
+    pub(crate) receives: Option<Identity>,
     pub(crate) max_msg: u32,
 }
 
@@ -47,11 +47,11 @@ pub(crate) enum HelloError {
 
 impl Hello {
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
-        fn name(t: &Option<TypeTag>) -> &[u8] {
+        fn name(t: &Option<Identity>) -> &[u8] {
             let n = t.as_ref().map_or("", |t| t.name.as_str());
             &n.as_bytes()[..floor_char_boundary(n, 255)]
         }
-        let fp = |t: &Option<TypeTag>| t.as_ref().map_or(0, |t| t.fingerprint);
+        let fp = |t: &Option<Identity>| t.as_ref().map_or(0, |t| t.fingerprint);
         let (sname, rname) = (name(&self.sends), name(&self.receives));
         let role = if self.sends.is_some() { SENDS } else { 0 }
             | if self.receives.is_some() { RECEIVES } else { 0 };
@@ -104,10 +104,7 @@ impl Hello {
                 .map_err(|_| HelloError::Invalid("hello type name is not UTF-8".into()))
         };
         let tag = |flag: u8, fp: u64, name: String| {
-            (role & flag != 0).then_some(TypeTag {
-                name,
-                fingerprint: fp,
-            })
+            (role & flag != 0).then_some(Identity::declared(name, fp))
         };
         let hello = Hello {
             max_msg: u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]),
@@ -124,8 +121,10 @@ impl Hello {
                 Some(theirs) if mine.accepts(theirs) => {}
                 Some(theirs) => {
                     return Err(format!(
-                        "type mismatch: this end receives `{}` but the peer sends `{}`",
-                        mine.name, theirs.name
+                        "type mismatch: this end receives `{}` but the peer sends `{}`{}",
+                        mine.name,
+                        theirs.name,
+                        Identity::why_refused(mine, theirs)
                     ))
                 }
                 None if self.sends.is_none() => {
@@ -139,8 +138,10 @@ impl Hello {
                 Some(theirs) if theirs.accepts(mine) => {}
                 Some(theirs) => {
                     return Err(format!(
-                        "type mismatch: this end sends `{}` but the peer receives `{}`",
-                        mine.name, theirs.name
+                        "type mismatch: this end sends `{}` but the peer receives `{}`{}",
+                        mine.name,
+                        theirs.name,
+                        Identity::why_refused(theirs, mine)
                     ))
                 }
                 None if self.receives.is_none() => {
@@ -167,7 +168,7 @@ mod tests {
 
     fn sender_of(name: &str) -> Hello {
         Hello {
-            sends: Some(TypeTag::named(name)),
+            sends: Some(Identity::named(name)),
             receives: None,
             max_msg: 0,
         }
@@ -175,7 +176,7 @@ mod tests {
     fn receiver_of(name: &str) -> Hello {
         Hello {
             sends: None,
-            receives: Some(TypeTag::named(name)),
+            receives: Some(Identity::named(name)),
             max_msg: 1024,
         }
     }
@@ -183,8 +184,8 @@ mod tests {
     #[test]
     fn round_trip_and_prefixes_are_incomplete() {
         let h = Hello {
-            sends: Some(TypeTag::named("a::B")),
-            receives: Some(TypeTag::bytes()),
+            sends: Some(Identity::named("a::B")),
+            receives: Some(Identity::bytes()),
             max_msg: 77,
         };
         let mut buf = Vec::new();

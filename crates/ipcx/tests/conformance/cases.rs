@@ -357,7 +357,8 @@ fn encoded(seq: u64, len: usize) -> Vec<u8> {
     postcard::to_allocvec(&Msg::new(seq, len)).expect("encode")
 }
 
-const MSG_TYPE: &str = "Msg";
+/// `Msg`'s identity text, written by hand from docs/wire.md.
+const MSG_TYPE: &str = "Msg\nMsg\nstruct Msg{seq:u64,payload:seq<u8>}";
 
 /// What a raw peer sends, and what the receiver must make of it.
 struct BadInput {
@@ -534,7 +535,10 @@ fn bad_inputs(t: &Transport) -> Vec<BadInput> {
                 ),
                 case(
                     "wrong_type",
-                    with(vec![raw::datagram(0, 8, "String", b"\x01x"), next.clone()]),
+                    with(vec![
+                        raw::datagram(0, 8, "String\nstr", b"\x01x"),
+                        next.clone(),
+                    ]),
                     2,
                     ErrorKind::TypeMismatch,
                     true,

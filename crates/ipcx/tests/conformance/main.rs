@@ -6,12 +6,12 @@
 
 mod cases;
 mod foreign;
-mod harness;
 mod peer;
-mod raw;
 mod select;
 mod stopping;
 mod transports;
+
+use ipcx_testkit::{harness, raw};
 
 use libtest_mimic::{Arguments, Trial};
 use serde::{Deserialize, Serialize};

@@ -184,7 +184,7 @@ impl Transport {
 }
 
 /// This process receives; a peer process in `role` sends.
-pub fn parent_receives<T>(
+pub fn parent_receives<T: ipcx::Message>(
     t: &Transport,
     s: &Scratch,
     role: &str,
@@ -207,7 +207,11 @@ pub fn parent_receives<T>(
 }
 
 /// A peer process receives (role `recv`); this process sends.
-pub fn parent_sends<T>(t: &Transport, s: &Scratch, params: &[(&str, String)]) -> (Sender<T>, Peer) {
+pub fn parent_sends<T: ipcx::Message>(
+    t: &Transport,
+    s: &Scratch,
+    params: &[(&str, String)],
+) -> (Sender<T>, Peer) {
     match t.endpoint(s) {
         Some(ep) => {
             let peer = Peer::spawn("recv", &ep, params);

@@ -6,13 +6,7 @@
 //! segment makes operations fail, never crash; stale segments are
 //! reclaimed, live ones never; 0600, no symlinks; broadcast.
 
-#[allow(dead_code, reason = "shared with the conformance suite")]
-#[path = "../conformance/harness.rs"]
-mod harness;
-#[allow(dead_code, reason = "shared with the conformance suite")]
-#[path = "../conformance/raw.rs"]
-mod raw;
-
+use ipcx_testkit::{harness, raw};
 use std::io::BufRead;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
@@ -159,7 +153,8 @@ fn peer(role: &str, ep: &str) -> ! {
                 // Mostly the header and ring control (the first pages), some records.
                 let span = if state % 4 == 0 { len } else { len.min(16384) };
                 let at = (state as usize / 8 % (span / 8)) * 8;
-                raw::write_word(map, at, state.rotate_left(17));
+                // SAFETY: `at` is a multiple of 8 below `span - 7`, inside the mapping.
+                unsafe { raw::write_word(map, at, state.rotate_left(17)) };
             }
             say("DONE");
             wait_for_go();

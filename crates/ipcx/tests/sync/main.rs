@@ -3,19 +3,7 @@
 //! the unit of a holder killed with SIGKILL, timeouts and naming errors.
 //! Peers are this binary re-run with `IPCX_PEER=<role>`.
 
-#[allow(
-    dead_code,
-    reason = "shared with the conformance suite, which uses all of it"
-)]
-#[path = "../conformance/harness.rs"]
-mod harness;
-#[allow(
-    dead_code,
-    reason = "shared with the conformance suite, which uses all of it"
-)]
-#[path = "../conformance/raw.rs"]
-mod raw;
-
+use ipcx_testkit::harness;
 use std::io::BufRead;
 use std::time::{Duration, Instant};
 

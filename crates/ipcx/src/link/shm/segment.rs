@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use ipcx_ring::{Geometry, Overflow, Ring};
 
-use crate::codec::TypeTag;
+use crate::codec::Identity;
 use crate::error::{Error, ErrorKind};
 use crate::sys::process::ProcessId;
 use crate::sys::shm::{self, Region};
@@ -89,7 +89,7 @@ const _: () = assert!(std::mem::size_of::<Party>() == 16);
 #[derive(Debug, Clone)]
 pub(crate) struct Shape {
     pub(crate) geometry: Geometry,
-    pub(crate) receives: TypeTag,
+    pub(crate) receives: Identity,
 }
 
 /// A mapped, checked segment and the ring in it.
@@ -98,7 +98,7 @@ pub(crate) struct Segment {
     pub(crate) ring: Ring,
     header: NonNull<SegmentHeader>,
     pub(crate) name: String,
-    pub(crate) receives: TypeTag,
+    pub(crate) receives: Identity,
     /// Declared last: unmapped after everything that points into it.
     _region: Region,
 }
@@ -223,7 +223,7 @@ impl Segment {
         region: Region,
         name: &str,
         geometry: Geometry,
-        receives: TypeTag,
+        receives: Identity,
     ) -> Result<Segment, Error> {
         let header = NonNull::new(region.as_ptr().cast::<SegmentHeader>())
             .ok_or_else(|| Error::new(ErrorKind::Io, "null mapping"))?;
@@ -359,12 +359,12 @@ impl HeaderFields {
         Ok(geometry)
     }
 
-    fn type_tag(&self) -> TypeTag {
+    fn type_tag(&self) -> Identity {
         let n = (self.type_name_len as usize).min(TYPE_NAME_MAX);
-        TypeTag {
-            name: String::from_utf8_lossy(&self.type_name[..n]).into_owned(),
-            fingerprint: self.type_fingerprint,
-        }
+        Identity::declared(
+            String::from_utf8_lossy(&self.type_name[..n]).into_owned(),
+            self.type_fingerprint,
+        )
     }
 }
 

@@ -19,7 +19,7 @@ use ipcx_ring::{Consumer, Geometry, Producer};
 
 use super::cleanup::RemoveOnDrop;
 use super::{Ctx, Opened};
-use crate::codec::TypeTag;
+use crate::codec::Identity;
 use crate::endpoint::Overflow;
 use crate::error::{Error, ErrorKind};
 use crate::link::shm::segment::{AttachError, Segment, Shape};
@@ -120,12 +120,14 @@ fn no_receiver(name: &str) -> Error {
     )
 }
 
-fn type_mismatch(receives: &TypeTag, sends: &TypeTag) -> Error {
+fn type_mismatch(receives: &Identity, sends: &Identity) -> Error {
     Error::new(
         ErrorKind::TypeMismatch,
         format!(
-            "the receivers take `{}`, this end sends `{}`",
-            receives.name, sends.name
+            "the receivers take `{}`, this end sends `{}`{}",
+            receives.name,
+            sends.name,
+            Identity::why_refused(receives, sends)
         ),
     )
 }
@@ -154,7 +156,7 @@ fn take_producer(segment: &Segment) -> Result<Producer, Error> {
 }
 
 /// A second receiver must agree with the segment it joins.
-fn check_shape(ctx: &Ctx<'_>, segment: &Segment, receives: &TypeTag) -> Result<(), Error> {
+fn check_shape(ctx: &Ctx<'_>, segment: &Segment, receives: &Identity) -> Result<(), Error> {
     let o = ctx.ep.options();
     let g = segment.ring.geometry();
     if segment.receives.fingerprint != receives.fingerprint
@@ -164,8 +166,10 @@ fn check_shape(ctx: &Ctx<'_>, segment: &Segment, receives: &TypeTag) -> Result<(
         return Err(Error::new(
             ErrorKind::TypeMismatch,
             format!(
-                "the other receivers take `{}`, this one `{}`",
-                segment.receives.name, receives.name
+                "the other receivers take `{}`, this one `{}`{}",
+                segment.receives.name,
+                receives.name,
+                Identity::why_refused(&segment.receives, receives)
             ),
         ));
     }

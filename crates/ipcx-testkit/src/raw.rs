@@ -13,15 +13,17 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     hash
 }
 
-/// A sender's hello record for type `name` (version 1, role = sends).
-pub fn sender_hello(name: &str, version: u8) -> Vec<u8> {
+/// A sender's hello record for a type's identity text (docs/wire.md: the
+/// name, then the shape's lines; version 1, role = sends).
+pub fn sender_hello(identity: &str, version: u8) -> Vec<u8> {
+    let name = identity.lines().next().unwrap_or("");
     let mut h = Vec::new();
     h.extend_from_slice(b"IPCX");
     h.push(version);
     h.push(1); // role: sends
     h.extend_from_slice(&[0, 0]);
     h.extend_from_slice(&0u32.to_le_bytes()); // max_msg: receives nothing
-    h.extend_from_slice(&fnv1a64(name.as_bytes()).to_le_bytes());
+    h.extend_from_slice(&fnv1a64(identity.as_bytes()).to_le_bytes());
     h.extend_from_slice(&0u64.to_le_bytes());
     h.push(name.len() as u8);
     h.push(0);
@@ -37,19 +39,20 @@ pub fn frame(payload: &[u8]) -> Vec<u8> {
 }
 
 /// The hello as sent on a byte stream.
-pub fn stream_hello(name: &str) -> Vec<u8> {
+pub fn stream_hello(identity: &str) -> Vec<u8> {
     let mut out = HELLO_MARKER.to_vec();
-    out.extend(sender_hello(name, 1));
+    out.extend(sender_hello(identity, 1));
     out
 }
 
-/// The 16-byte datagram header.
-pub fn datagram(kind: u8, sender: u32, type_name: &str, payload: &[u8]) -> Vec<u8> {
+/// The 16-byte datagram header, then the payload; `identity` as for
+/// [`sender_hello`].
+pub fn datagram(kind: u8, sender: u32, identity: &str, payload: &[u8]) -> Vec<u8> {
     let mut d = b"IX".to_vec();
     d.push(1);
     d.push(kind);
     d.extend_from_slice(&sender.to_le_bytes());
-    d.extend_from_slice(&fnv1a64(type_name.as_bytes()).to_le_bytes());
+    d.extend_from_slice(&fnv1a64(identity.as_bytes()).to_le_bytes());
     d.extend_from_slice(payload);
     d
 }
@@ -114,7 +117,6 @@ pub fn mq_exists(name: &str) -> bool {
     mq >= 0
 }
 
-#[allow(dead_code, reason = "used by the shm tests")]
 /// Maps `len` bytes of `file` shared, read-write (for tests that play a
 /// hostile process writing over a segment).
 pub fn map_shared(file: &std::fs::File, len: usize) -> *mut u8 {
@@ -135,10 +137,13 @@ pub fn map_shared(file: &std::fs::File, len: usize) -> *mut u8 {
     }
 }
 
-#[allow(dead_code, reason = "used by the shm tests")]
 /// Writes one 8-byte word at byte `at` of a mapping (atomically, as a
 /// hostile process would, racing the real users).
-pub fn write_word(map: *mut u8, at: usize, value: u64) {
+///
+/// # Safety
+/// `map` comes from [`map_shared`], and `at + 8` lies within its length
+/// with `at` a multiple of 8.
+pub unsafe fn write_word(map: *mut u8, at: usize, value: u64) {
     // SAFETY: the caller keeps `at + 8` within the mapping; 8-aligned.
     unsafe {
         (*map.add(at).cast::<std::sync::atomic::AtomicU64>())

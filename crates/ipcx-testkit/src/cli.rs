@@ -1,7 +1,6 @@
 //! What the CLI tests share: scratch directories, the `ipcx` binary, a
 //! receiver process killed on drop, endpoints of every transport, and
 //! queues removed on drop.
-#![allow(dead_code, reason = "each test binary uses its own part")]
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
@@ -10,6 +9,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::cargo::CommandCargoExt;
 
 /// A scratch directory removed on drop.
+#[derive(Debug)]
 pub struct Scratch(pub std::path::PathBuf);
 
 impl Scratch {
@@ -35,6 +35,7 @@ pub fn ipcx() -> Command {
 }
 
 /// Kills the child on drop, so a failing test leaves no process behind.
+#[derive(Debug)]
 pub struct Running(pub Child);
 
 impl Drop for Running {
@@ -107,6 +108,7 @@ pub fn sysv_key(n: u32) -> u32 {
 }
 
 /// Removes a POSIX queue and a System V queue on drop, even if the test fails.
+#[derive(Debug)]
 pub struct Queues(pub String, pub u32);
 
 impl Drop for Queues {

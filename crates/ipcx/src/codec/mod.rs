@@ -1,54 +1,19 @@
-//! Payload encoding and the type fingerprint checked at open.
+//! Payload encoding and the message identity checked at open.
 //!
 //! Typed channels encode with [postcard](https://postcard.jamesmunns.com/wire-format)
-//! (a compact, documented serde format). A type's name on the wire is its
-//! [`std::any::type_name`] without module paths (`Job`, `Vec<Job>`,
-//! `(u32, String)`): two programs that each define `struct Job` agree,
-//! whatever their crates and modules are called. Its fingerprint is the
-//! FNV-1a 64-bit hash of that name; byte channels use the name `bytes`. A
-//! byte receiver accepts every sender; otherwise both ends must name the
-//! same type.
+//! (a compact, documented serde format). What a channel carries is known
+//! by its [`Identity`]: the type's name without module paths and the
+//! shape postcard encodes, hashed into a fingerprint both ends compare.
+
+mod identity;
+mod shape;
+
+pub use identity::{Identity, Message};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind};
-
-/// The name and fingerprint of a message type, as exchanged in the hello.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TypeTag {
-    pub(crate) name: String,
-    pub(crate) fingerprint: u64,
-}
-
-impl TypeTag {
-    /// The name byte channels use.
-    pub(crate) const BYTES_NAME: &'static str = "bytes";
-
-    pub(crate) fn of<T: ?Sized>() -> TypeTag {
-        TypeTag::named(&without_paths(std::any::type_name::<T>()))
-    }
-
-    pub(crate) fn bytes() -> TypeTag {
-        TypeTag::named(Self::BYTES_NAME)
-    }
-
-    pub(crate) fn named(name: &str) -> TypeTag {
-        TypeTag {
-            name: name.to_owned(),
-            fingerprint: fnv1a64(name.as_bytes()),
-        }
-    }
-
-    pub(crate) fn is_bytes(&self) -> bool {
-        self.fingerprint == fnv1a64(Self::BYTES_NAME.as_bytes())
-    }
-
-    /// Whether a receiver of `self` can take messages of `sent`.
-    pub(crate) fn accepts(&self, sent: &TypeTag) -> bool {
-        self.is_bytes() || self.fingerprint == sent.fingerprint
-    }
-}
 
 /// `name` with every module path dropped: `alloc::vec::Vec<app::Job>` is
 /// `Vec<Job>`. (What `type_name` prints is not specified beyond being a
@@ -141,9 +106,6 @@ mod tests {
         ] {
             assert_eq!(without_paths(full), short);
         }
-        struct Job;
-        assert_eq!(TypeTag::of::<Job>().name, "Job");
-        assert_eq!(TypeTag::of::<Vec<String>>().name, "Vec<String>");
     }
 
     #[test]
@@ -151,17 +113,6 @@ mod tests {
         assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
-        // docs/wire.md quotes this value.
-        assert_eq!(TypeTag::bytes().fingerprint, 0x2f2e_c047_4f1c_4fe4);
-    }
-
-    #[test]
-    fn bytes_accepts_everything_typed_accepts_itself() {
-        let s = TypeTag::of::<String>();
-        assert!(TypeTag::bytes().accepts(&s));
-        assert!(s.accepts(&s));
-        assert!(!s.accepts(&TypeTag::of::<u64>()));
-        assert!(!s.accepts(&TypeTag::bytes()));
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 
 /// A private directory and name prefix for one test; removed on drop,
 /// whether the test passed or panicked.
+#[derive(Debug)]
 pub struct Scratch {
     pub dir: PathBuf,
     pub name: String,
@@ -65,6 +66,7 @@ impl Drop for Scratch {
 
 /// A peer process. Its stdout lines are read by a thread so the test can
 /// wait for them with a deadline. Killed and reaped on drop.
+#[derive(Debug)]
 pub struct Peer {
     child: Child,
     stdin: Option<ChildStdin>,
@@ -105,7 +107,6 @@ impl Peer {
     }
 
     /// True once the peer process has ended (without waiting for it).
-    #[allow(dead_code, reason = "used by the shm tests")]
     pub fn has_exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))
     }
@@ -198,6 +199,7 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 /// Ends the whole run (abort, with a message) if dropped later than
 /// `within` after it was made: for a test that must block without a
 /// timeout, so that a bug shows as a failure rather than a hang.
+#[derive(Debug)]
 pub struct Watchdog(Option<std::sync::mpsc::Sender<()>>);
 
 impl Watchdog {
