@@ -74,6 +74,8 @@ pub mod stats;
 mod stop;
 pub mod sync;
 mod sys;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 mod transport;
 mod wire;
 

@@ -121,7 +121,7 @@ impl<T> Receiver<T> {
     }
 
     /// Stops taking new messages, for an orderly stop (e.g. on SIGTERM,
-    /// see [`Shutdown`](crate::signal::Shutdown)): a listener stops accepting,
+    /// see [`Stop::on_signals`](crate::Stop::on_signals)): a listener stops accepting,
     /// and socket connections are shut for reading, so a Unix sender's later
     /// sends fail and it knows they were not taken. Everything already
     /// queued is still received; then `recv` returns `Disconnected`,
@@ -170,7 +170,7 @@ impl<T> Receiver<T> {
     }
 
     /// Receives one message's bytes and hands them to `f` without copying.
-    pub(super) fn with_bytes<R>(
+    pub(crate) fn with_bytes<R>(
         &self,
         deadline: Deadline<'_>,
         f: impl FnOnce(&[u8]) -> Result<R, Error>,
@@ -182,6 +182,32 @@ impl<T> Receiver<T> {
     }
 }
 
+/// What the async ends (`crate::tokio`) drive a receiver with: its
+/// readiness and its stop.
+impl<T> Receiver<T> {
+    fn lock_link(&self) -> std::sync::MutexGuard<'_, RecvState> {
+        self.link
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// What a receive would wait on now; undo with [`Receiver::disarm`].
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn arm(&self) -> crate::link::ready::Armed {
+        self.lock_link().arm()
+    }
+
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn disarm(&self) {
+        self.lock_link().disarm();
+    }
+
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn stop_handle(&self) -> Option<Stop> {
+        self.lock_link().stop.clone()
+    }
+}
+
 impl Info {
     pub(super) fn label(&self) -> std::sync::Arc<str> {
         self.local.to_string().into()
@@ -189,7 +215,7 @@ impl Info {
 }
 
 impl<T: DeserializeOwned> Receiver<T> {
-    fn recv_until(&self, deadline: Deadline<'_>) -> Result<T, Fail> {
+    pub(crate) fn recv_until(&self, deadline: Deadline<'_>) -> Result<T, Fail> {
         self.with_bytes(deadline, codec::decode::<T>)
     }
 

@@ -147,6 +147,27 @@ impl<T> Sender<T> {
         })
     }
 
+    /// Like [`Sender::open_with`], but the wait for a receiver also ends
+    /// when `cancel` is triggered (if `options` bring no stop of their own).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn open_cancellable(
+        endpoint: &Endpoint,
+        options: &OpenOptions,
+        cancel: &Stop,
+    ) -> Result<Self, Error>
+    where
+        T: Message,
+    {
+        let wait_stop = options.stop.as_ref().unwrap_or(cancel);
+        let deadline = Deadline::after(options.timeout).with_stop(Some(wait_stop.core()));
+        let identity = options.identity.clone().unwrap_or_else(T::identity);
+        let sender = Self::open_until(endpoint, identity, deadline)?;
+        Ok(match &options.stop {
+            Some(stop) => sender.with_stop(stop),
+            None => sender,
+        })
+    }
+
     /// This sender, stopped by `stop` from now on (for ends opened another
     /// way, e.g. [`pipe::to_child`](crate::pipe::to_child)).
     pub fn with_stop(self, stop: &Stop) -> Self {
@@ -231,6 +252,35 @@ impl<T> Sender<T> {
         self.lock_state().link.max_len()
     }
 
+    /// What a send of the last refused message would wait on now; undo
+    /// with [`Sender::disarm`] (for the async ends, `crate::tokio`).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn arm(&self) -> crate::link::ready::Armed {
+        self.lock_state().arm()
+    }
+
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn disarm(&self) {
+        self.lock_state().disarm();
+    }
+
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn stop_handle(&self) -> Option<Stop> {
+        self.lock_state().stop.clone()
+    }
+
+    /// Writes what the last send left part-way (a byte stream that was
+    /// full), without waiting: `Ok(true)` once nothing is left.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn try_flush(&self) -> Result<bool, Fail> {
+        let mut state = self.lock_state();
+        match state.link.flush(Deadline::now()) {
+            Ok(()) => Ok(true),
+            Err(Fail::NotReady) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
     /// The end's state, for `Select`.
     pub(super) fn state(&self) -> &Mutex<State> {
         &self.shared.state
@@ -308,7 +358,7 @@ fn watch<'a>(stop: &'a Option<Stop>, deadline: Deadline<'_>) -> Result<Deadline<
 }
 
 impl<T: Serialize> Sender<T> {
-    fn send_until(&self, msg: &T, deadline: Deadline<'_>) -> Result<(), Fail> {
+    pub(crate) fn send_until(&self, msg: &T, deadline: Deadline<'_>) -> Result<(), Fail> {
         self.lock_state().send_value(msg, deadline)
     }
 

@@ -83,6 +83,13 @@ impl Carrier {
     pub(crate) fn arm(&self, events: PollFlags, len: usize) -> Armed {
         match self {
             Carrier::Socket(fd) => Armed::fd(fd, events),
+            // A sender sleeping on a full queue looks again every so often
+            // whether its receiver is still there (see `wait_for_room`).
+            Carrier::PosixMq { mq, .. } if events.contains(PollFlags::OUT) => Armed::Fd {
+                fd: mq.shared_fd().clone(),
+                events,
+                recheck: Some(super::queue_peers::CHECK_EVERY),
+            },
             Carrier::PosixMq { mq, .. } => Armed::fd(mq.shared_fd(), events),
             // No fd: whether it is worth a try now, from the queue's count.
             Carrier::SysvMq { queue, .. } => match (events == PollFlags::IN, queue.stat()) {

@@ -101,6 +101,15 @@ impl Outbound {
         }
     }
 
+    /// Writes what a send left part-way (a byte stream whose send met a
+    /// full buffer with a deadline), until done or the deadline passes.
+    pub(crate) fn flush(&mut self, deadline: Deadline<'_>) -> Result<(), Fail> {
+        match self {
+            Outbound::Stream(w) => w.flush(deadline),
+            _ => Ok(()),
+        }
+    }
+
     /// The fd that becomes writable when a send may go on, where there is
     /// one for good (not rings, not System V queues).
     pub(crate) fn poll_fd(&self) -> Option<Arc<std::os::fd::OwnedFd>> {

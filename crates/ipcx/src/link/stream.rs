@@ -109,15 +109,7 @@ impl StreamWriter {
     /// rest is kept (and, on a FIFO, the lock held) and written before the
     /// next frame or when the writer is dropped. The message counts as sent.
     fn write_all(&mut self, parts: &[&[u8]], deadline: Deadline<'_>) -> Result<(), Fail> {
-        if !self.pending.is_empty() {
-            let tail = std::mem::take(&mut self.pending);
-            let (written, woke) = self.write_until(&[&tail], deadline)?;
-            if written < tail.len() {
-                self.pending = tail[written..].to_vec();
-                return Result::from(woke);
-            }
-            self.unlock();
-        }
+        self.flush(deadline)?;
         if self.lock_frames && !self.locked {
             self.lock(deadline)?;
         }
@@ -136,6 +128,22 @@ impl StreamWriter {
             }
             self.pending = rest;
             return Ok(());
+        }
+        self.unlock();
+        Ok(())
+    }
+
+    /// Writes the rest of a frame a send left part-way (see `write_all`);
+    /// `NotReady` if the deadline passed with some still to go.
+    pub(crate) fn flush(&mut self, deadline: Deadline<'_>) -> Result<(), Fail> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let tail = std::mem::take(&mut self.pending);
+        let (written, woke) = self.write_until(&[&tail], deadline)?;
+        if written < tail.len() {
+            self.pending = tail[written..].to_vec();
+            return Result::from(woke);
         }
         self.unlock();
         Ok(())

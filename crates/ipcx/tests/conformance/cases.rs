@@ -59,7 +59,7 @@ fn expect_disconnected(rx: &Receiver<Msg>) {
     }
 }
 
-fn sizes_param(sizes: &[usize]) -> (&'static str, String) {
+pub(crate) fn sizes_param(sizes: &[usize]) -> (&'static str, String) {
     (
         "sizes",
         sizes
@@ -70,7 +70,7 @@ fn sizes_param(sizes: &[usize]) -> (&'static str, String) {
     )
 }
 
-fn test_sizes(t: &Transport) -> Vec<usize> {
+pub(crate) fn test_sizes(t: &Transport) -> Vec<usize> {
     if t.is_udp() {
         vec![0, 1, 7, 100, 1000, 20_000]
     } else if t.family == Family::Queue {
@@ -345,7 +345,7 @@ fn with_option(ep: &str, option: &str) -> String {
     format!("{base}?{}", kept.join("&"))
 }
 
-fn hex(chunks: &[Vec<u8>]) -> String {
+pub(crate) fn hex(chunks: &[Vec<u8>]) -> String {
     chunks
         .iter()
         .map(|c| c.iter().map(|b| format!("{b:02x}")).collect::<String>())
@@ -361,19 +361,19 @@ fn encoded(seq: u64, len: usize) -> Vec<u8> {
 const MSG_TYPE: &str = "Msg\nMsg\nstruct Msg{seq:u64,payload:seq<u8>}";
 
 /// What a raw peer sends, and what the receiver must make of it.
-struct BadInput {
-    name: &'static str,
-    chunks: Vec<Vec<u8>>,
+pub(crate) struct BadInput {
+    pub(crate) name: &'static str,
+    pub(crate) chunks: Vec<Vec<u8>>,
     /// Messages 0..good arrive first, then an error of this kind.
-    good: u64,
-    error: ErrorKind,
+    pub(crate) good: u64,
+    pub(crate) error: ErrorKind,
     /// After the error, message `good` still arrives (the link stayed in step).
-    continues: bool,
+    pub(crate) continues: bool,
     /// Endpoint options for the receiver.
-    options: &'static str,
+    pub(crate) options: &'static str,
 }
 
-fn bad_inputs(t: &Transport) -> Vec<BadInput> {
+pub(crate) fn bad_inputs(t: &Transport) -> Vec<BadInput> {
     let prefix = |fam: Family| -> Vec<Vec<u8>> {
         match fam {
             Family::Stream => vec![
@@ -984,7 +984,7 @@ fn sysv_perms(key: u32) -> Option<String> {
 }
 
 /// `ep` with `options` (`?k=v&…`) added to any it already has.
-fn with_options(ep: &str, options: &str) -> String {
+pub(crate) fn with_options(ep: &str, options: &str) -> String {
     match options.strip_prefix('?') {
         Some(rest) if ep.contains('?') => format!("{ep}&{rest}"),
         _ => format!("{ep}{options}"),

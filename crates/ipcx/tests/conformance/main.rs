@@ -9,6 +9,8 @@ mod foreign;
 mod peer;
 mod select;
 mod stopping;
+#[cfg(feature = "tokio")]
+mod tokio_cases;
 mod transports;
 
 use ipcx_testkit::{harness, raw};
@@ -44,6 +46,14 @@ impl Msg {
     }
 }
 
+/// The cases through the async ends, when the `tokio` feature is on.
+fn async_cases() -> &'static [(&'static str, cases::Case)] {
+    #[cfg(feature = "tokio")]
+    return tokio_cases::ALL;
+    #[cfg(not(feature = "tokio"))]
+    return &[];
+}
+
 fn main() {
     if let Ok(role) = std::env::var(harness::PEER_ENV) {
         peer::run(&role);
@@ -56,6 +66,7 @@ fn main() {
                 .iter()
                 .chain(stopping::ALL)
                 .chain(foreign::ALL)
+                .chain(async_cases())
                 .map(move |(name, case)| {
                     Trial::test(format!("{}::{name}", t.name), move || {
                         case(t);

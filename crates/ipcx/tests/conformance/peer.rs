@@ -118,8 +118,13 @@ fn recv(ep: &str) {
         wait_for_go();
     }
     let limit = param("count").map(|c| c.parse::<u64>().expect("count"));
+    // `pace_us=N`: a slow receiver, N µs after each message.
+    let pace = Duration::from_micros(param("pace_us").map_or(0, |p| p.parse().expect("pace_us")));
     let mut got = 0;
     while limit.is_none_or(|n| got < n) {
+        if !pace.is_zero() {
+            std::thread::sleep(pace);
+        }
         match rx.recv_timeout(PATIENCE) {
             Ok(m) if m.is_intact() => say(format_args!("GOT {} {}", m.seq, m.payload.len())),
             Ok(m) => say(format_args!("CORRUPT {}", m.seq)),
