@@ -223,3 +223,27 @@ impl Drop for Watchdog {
         }
     }
 }
+
+/// An example program of `package`, built (or found up to date) in the
+/// target directory the running test lives in, with `features` on.
+pub fn example(package: &str, name: &str, features: &[&str]) -> PathBuf {
+    let profile_dir = std::env::current_exe()
+        .expect("current exe")
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps")
+        .to_owned();
+    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    build.args(["build", "-q", "-p", package, "--example", name]);
+    if !features.is_empty() {
+        build.arg("--features").arg(features.join(","));
+    }
+    if profile_dir.ends_with("release") {
+        build.arg("--release");
+    }
+    assert!(
+        build.status().expect("cargo").success(),
+        "cargo build --example {name}"
+    );
+    profile_dir.join("examples").join(name)
+}

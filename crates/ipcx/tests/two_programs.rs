@@ -8,24 +8,15 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-/// An example program, built (or found up to date) next to this test.
+/// An example program, built with the features this test was (so the
+/// library is not built again without them).
 fn example(name: &str) -> PathBuf {
-    let profile_dir = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .to_owned();
-    let mut build = Command::new(env!("CARGO"));
-    build.args(["build", "-q", "-p", "ipcx", "--example", name]);
-    if profile_dir.ends_with("release") {
-        build.arg("--release");
-    }
-    assert!(
-        build.status().unwrap().success(),
-        "cargo build --example {name}"
-    );
-    profile_dir.join("examples").join(name)
+    let features: &[&str] = if cfg!(feature = "tokio") {
+        &["tokio"]
+    } else {
+        &[]
+    };
+    ipcx_testkit::harness::example("ipcx", name, features)
 }
 
 /// This program's own `Job`: the same name, another field type.
