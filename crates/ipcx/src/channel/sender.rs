@@ -383,7 +383,7 @@ impl<T: Serialize> Sender<T> {
 
 impl<T> Sender<T> {
     /// Sends bytes as they are (Bytes and Pod channels).
-    pub(super) fn send_raw_until(&self, msg: &[u8], deadline: Deadline<'_>) -> Result<(), Fail> {
+    pub(crate) fn send_raw_until(&self, msg: &[u8], deadline: Deadline<'_>) -> Result<(), Fail> {
         self.lock_state().send_raw(msg, deadline)
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use super::wait::Waiter;
+use super::wait::{Patience, Waiter};
 use super::{io_fail, STEPS_BEFORE_YIELD};
 use crate::channel::OpenOptions;
 use crate::codec::Message;
@@ -49,6 +49,7 @@ pub struct Receiver<T> {
     /// next try, and on drop.
     armed: bool,
     stop: Option<Stop>,
+    patience: Patience,
 }
 
 impl<T> Receiver<T> {
@@ -74,10 +75,12 @@ impl<T> Receiver<T> {
     /// [`Duplex`](crate::Duplex) half, ...).
     pub fn new(inner: crate::Receiver<T>) -> Self {
         let stop = inner.stop_handle();
+        let patience = Patience::of(inner.endpoint().options().wait);
         Receiver {
             inner,
             waiter: Waiter::default(),
             armed: false,
+            patience,
             stop,
         }
     }
@@ -131,6 +134,9 @@ impl<T> Receiver<T> {
                     self.waiter.rest();
                     return Poll::Ready(answer);
                 }
+            }
+            if self.waiter.try_again_soon(cx, self.patience) {
+                return Poll::Pending;
             }
             let armed = self.inner.arm();
             self.armed = !matches!(armed, Armed::Now);

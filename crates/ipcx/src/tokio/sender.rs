@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::wait::Waiter;
+use super::wait::{Patience, Waiter};
 use super::{io_fail, STEPS_BEFORE_YIELD};
 use crate::channel::OpenOptions;
 use crate::codec::Message;
@@ -16,7 +16,7 @@ use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::{Error, Fail, SendError, SendTimeoutError, TrySendError};
 use crate::link::ready::Armed;
 use crate::sys::Deadline;
-use crate::Stop;
+use crate::{Bytes, Stop};
 
 /// The sending end of a channel of `T` for tokio: the same endpoints,
 /// links and wire as [`crate::Sender`], with `async` sends that wait for
@@ -50,6 +50,7 @@ pub struct Sender<T> {
     waiter: Waiter,
     armed: bool,
     stop: Option<Stop>,
+    patience: Patience,
     /// The `Sink`'s message in flight, and whether it has begun to go out.
     slot: Option<(T, bool)>,
 }
@@ -102,10 +103,12 @@ impl<T> Sender<T> {
     /// [`Duplex`](crate::Duplex) half, a clone shared with threads, ...).
     pub fn new(inner: crate::Sender<T>) -> Self {
         let stop = inner.stop_handle();
+        let patience = Patience::of(inner.endpoint().options().wait);
         Sender {
             inner,
             waiter: Waiter::default(),
             armed: false,
+            patience,
             stop,
             slot: None,
         }
@@ -136,19 +139,20 @@ impl<T> Sender<T> {
     }
 }
 
-impl<T: Serialize> Sender<T> {
-    /// Drives one send of `msg`: `begun` says whether its first bytes are
-    /// out (then only the rest of its frame is left to write).
-    fn poll_send_ref(
+impl<T> Sender<T> {
+    /// Drives one send: `attempt` tries it without waiting, and `begun`
+    /// says whether its first bytes are out (then only the rest of its
+    /// frame is left to write).
+    fn poll_send_with(
         &mut self,
         cx: &mut Context<'_>,
-        msg: &T,
         begun: &mut bool,
+        mut attempt: impl FnMut(&crate::Sender<T>) -> Result<(), Fail>,
     ) -> Poll<Result<(), Fail>> {
         for _ in 0..STEPS_BEFORE_YIELD {
             self.disarm();
             if !*begun {
-                match self.inner.send_until(msg, Deadline::now()) {
+                match attempt(&self.inner) {
                     Ok(()) => *begun = true,
                     Err(Fail::NotReady) => {}
                     Err(other) => return Poll::Ready(Err(other)),
@@ -164,6 +168,9 @@ impl<T: Serialize> Sender<T> {
                     Err(other) => return Poll::Ready(Err(other)),
                 }
             }
+            if self.waiter.try_again_soon(cx, self.patience) {
+                return Poll::Pending;
+            }
             let armed = self.inner.arm();
             self.armed = !matches!(armed, Armed::Now);
             match self.waiter.poll(cx, armed, self.stop.as_ref()) {
@@ -178,6 +185,44 @@ impl<T: Serialize> Sender<T> {
         self.disarm();
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+
+    /// Waits at most `timeout` for `poll` (a send in flight): `None` when
+    /// the time ran out first.
+    async fn within<R>(
+        &mut self,
+        timeout: Duration,
+        mut poll: impl FnMut(&mut Self, &mut Context<'_>) -> Poll<R>,
+    ) -> Option<R> {
+        let mut deadline = std::pin::pin!(tokio::time::sleep(timeout));
+        std::future::poll_fn(|cx| match poll(self, cx) {
+            Poll::Ready(done) => Poll::Ready(Some(done)),
+            Poll::Pending if deadline.as_mut().poll(cx).is_ready() => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        })
+        .await
+    }
+
+    /// After a send ran out of time: `Ok` if it had begun (the rest of
+    /// its frame follows), else the message back.
+    fn timed_out<M>(&mut self, begun: bool, msg: M) -> Result<(), SendTimeoutError<M>> {
+        if begun {
+            Ok(())
+        } else {
+            self.disarm();
+            Err(SendTimeoutError::Timeout(msg))
+        }
+    }
+}
+
+impl<T: Serialize> Sender<T> {
+    fn poll_send_ref(
+        &mut self,
+        cx: &mut Context<'_>,
+        msg: &T,
+        begun: &mut bool,
+    ) -> Poll<Result<(), Fail>> {
+        self.poll_send_with(cx, begun, |tx| tx.send_until(msg, Deadline::now()))
     }
 
     /// Sends `msg`, waiting while the channel is full; gives it back if
@@ -197,21 +242,13 @@ impl<T: Serialize> Sender<T> {
         timeout: Duration,
     ) -> Result<(), SendTimeoutError<T>> {
         let mut begun = false;
-        let mut deadline = std::pin::pin!(tokio::time::sleep(timeout));
-        let sent = std::future::poll_fn(|cx| match self.poll_send_ref(cx, &msg, &mut begun) {
-            Poll::Ready(done) => Poll::Ready(Some(done)),
-            Poll::Pending if deadline.as_mut().poll(cx).is_ready() => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        })
-        .await;
+        let sent = self
+            .within(timeout, |this, cx| this.poll_send_ref(cx, &msg, &mut begun))
+            .await;
         match sent {
             Some(Ok(())) => Ok(()),
             Some(Err(f)) => Err(SendTimeoutError::from_fail(f, msg)),
-            None if begun => Ok(()),
-            None => {
-                self.disarm();
-                Err(SendTimeoutError::Timeout(msg))
-            }
+            None => self.timed_out(begun, msg),
         }
     }
 
@@ -233,6 +270,47 @@ impl<T: Serialize> Sender<T> {
                 Poll::Pending
             }
         }
+    }
+}
+
+impl Sender<Bytes> {
+    /// Sends one raw message, waiting while the channel is full; gives it
+    /// back if the receiver is gone. Cancellation as for [`Sender::send`].
+    pub async fn send_bytes<B: AsRef<[u8]>>(&mut self, msg: B) -> Result<(), SendError<B>> {
+        let mut begun = false;
+        let sent = std::future::poll_fn(|cx| {
+            self.poll_send_with(cx, &mut begun, |tx| {
+                tx.send_raw_until(msg.as_ref(), Deadline::now())
+            })
+        })
+        .await;
+        sent.map_err(|f| SendError::from_fail(f, msg))
+    }
+
+    /// Sends one raw message, waiting at most `timeout` for room.
+    pub async fn send_bytes_timeout<B: AsRef<[u8]>>(
+        &mut self,
+        msg: B,
+        timeout: Duration,
+    ) -> Result<(), SendTimeoutError<B>> {
+        let mut begun = false;
+        let sent = self
+            .within(timeout, |this, cx| {
+                this.poll_send_with(cx, &mut begun, |tx| {
+                    tx.send_raw_until(msg.as_ref(), Deadline::now())
+                })
+            })
+            .await;
+        match sent {
+            Some(Ok(())) => Ok(()),
+            Some(Err(f)) => Err(SendTimeoutError::from_fail(f, msg)),
+            None => self.timed_out(begun, msg),
+        }
+    }
+
+    /// Sends one raw message if that can be done now; else gives it back.
+    pub fn try_send_bytes<B: AsRef<[u8]>>(&self, msg: B) -> Result<(), TrySendError<B>> {
+        self.inner.try_send_bytes(msg)
     }
 }
 

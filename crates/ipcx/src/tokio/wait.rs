@@ -29,6 +29,30 @@ use crate::Stop;
 const FIRST_PAUSE: Duration = Duration::from_micros(50);
 const LONGEST_PAUSE: Duration = Duration::from_millis(5);
 
+/// How long an end with nothing to do tries again before it sleeps: the
+/// async reading of `wait=`. Trying again means yielding to the other
+/// tasks and being polled once they had their turn, never spinning on
+/// the thread: `wait=adaptive` (the default) keeps trying for 20 µs, so
+/// a busy stream never arms the doorbell or the reactor (no system call
+/// per message on `shm:`); `wait=block` sleeps at once, as tokio's own
+/// sockets do; `wait=spin` never sleeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Patience {
+    Sleep,
+    For(Duration),
+    Forever,
+}
+
+impl Patience {
+    pub(super) fn of(mode: crate::endpoint::WaitMode) -> Patience {
+        match mode {
+            crate::endpoint::WaitMode::Block => Patience::Sleep,
+            crate::endpoint::WaitMode::Adaptive => Patience::For(Duration::from_micros(20)),
+            crate::endpoint::WaitMode::Spin => Patience::Forever,
+        }
+    }
+}
+
 /// One end's sleeping place in a tokio runtime. Registered lazily, at the
 /// first wait (so an end can be made outside a runtime), over duplicates
 /// of the fds: the same socket may be watched by several ends (clones)
@@ -40,6 +64,8 @@ pub(super) struct Waiter {
     stop_checked: bool,
     timer: Option<Pin<Box<Sleep>>>,
     pause: Option<Duration>,
+    /// When the end first found nothing to do, since it last did something.
+    idle_since: Option<std::time::Instant>,
 }
 
 /// An fd under tokio's watch, and the end's fd it duplicates.
@@ -100,6 +126,24 @@ impl Waiter {
     pub(super) fn rest(&mut self) {
         self.timer = None;
         self.pause = None;
+        self.idle_since = None;
+    }
+
+    /// Whether to try again after other tasks had their turn instead of
+    /// sleeping (see [`Patience`]); if so, the task is already woken.
+    pub(super) fn try_again_soon(&mut self, cx: &mut Context<'_>, patience: Patience) -> bool {
+        let again = match patience {
+            Patience::Sleep => false,
+            Patience::Forever => true,
+            Patience::For(limit) => {
+                let now = std::time::Instant::now();
+                now.duration_since(*self.idle_since.get_or_insert(now)) < limit
+            }
+        };
+        if again {
+            cx.waker().wake_by_ref();
+        }
+        again
     }
 
     fn poll_fd(
