@@ -3,6 +3,8 @@
 //! two processes, all in one run: ping-pong round trips and streaming.
 //!
 //! `cargo bench -p ipcx --features tokio --bench async_ipc`
+//! (`IPCX_BENCH_ONLY=shm:` runs only the ipcx rows whose label has that
+//! text; tokio's row always runs: it is what the others are read against).
 //!
 //! Every async side runs a current-thread runtime; the peer is this
 //! program again in a role. Waiting policy: ipcx at its default
@@ -23,7 +25,38 @@ const SIZE: usize = 64;
 const WARMUP: usize = 2_000;
 const PINGS: usize = 20_000;
 const STREAM: usize = 200_000;
+const ROUNDS: usize = 3;
 const ROLE: &str = "IPCX_BENCH_ROLE";
+
+/// One row's figures in one round: round trips (sorted), and streaming rates.
+struct Measured {
+    rtts: Rtts,
+    rates: Vec<f64>,
+}
+
+/// A row's figures over the rounds: the median of each.
+struct Row {
+    p50: f64,
+    p99: f64,
+    rates: Vec<f64>,
+}
+
+impl Measured {
+    fn median(rounds: &[&Measured]) -> Row {
+        let pct = |r: &Rtts, p: f64| r[((r.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e6;
+        let mid = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        Row {
+            p50: mid(rounds.iter().map(|m| pct(&m.rtts, 0.5)).collect()),
+            p99: mid(rounds.iter().map(|m| pct(&m.rtts, 0.99)).collect()),
+            rates: (0..rounds[0].rates.len())
+                .map(|i| mid(rounds.iter().map(|m| m.rates[i]).collect()))
+                .collect(),
+        }
+    }
+}
 
 fn main() {
     if let Ok(role) = std::env::var(ROLE) {
@@ -37,12 +70,19 @@ fn main() {
     let unix = |name: &str, opts: &str| format!("unix:{}/{name}.sock{opts}", dir.display());
     let shm = |name: &str, opts: &str| format!("shm:/ipcx-async-bench-{id}-{name}{opts}");
     let mut rows = Vec::new();
-    for (label, kind, ping, pong) in [
+    let only = std::env::var("IPCX_BENCH_ONLY").unwrap_or_default();
+    let cases = [
         (
             "ipcx async, unix:",
             "async",
             unix("ping", ""),
             unix("pong", ""),
+        ),
+        (
+            "ipcx async, unix: wait=block",
+            "async",
+            unix("ping", "?wait=block"),
+            unix("pong", "?wait=block"),
         ),
         (
             "ipcx blocking, unix:",
@@ -63,6 +103,12 @@ fn main() {
             shm("pong", ""),
         ),
         (
+            "ipcx async, shm: wait=block",
+            "async",
+            shm("ping", "?wait=block"),
+            shm("pong", "?wait=block"),
+        ),
+        (
             "ipcx blocking, shm:",
             "block",
             shm("ping", ""),
@@ -74,26 +120,44 @@ fn main() {
             shm("ping", "?wait=block"),
             shm("pong", "?wait=block"),
         ),
-    ] {
-        let rtt = match kind {
-            "async" => runtime().block_on(ping_async(&ping, &pong)),
-            _ => ping_blocking(&ping, &pong),
-        };
-        let rate = match kind {
-            "async" => runtime().block_on(stream_async(&ping)),
-            _ => stream_blocking(&ping),
-        };
-        rows.push((label.to_string(), rtt, vec![rate]));
-    }
+    ];
+    let cases: Vec<_> = cases
+        .into_iter()
+        .filter(|c| c.0.contains(only.as_str()))
+        .collect();
     let path = dir.join("tokio.sock");
-    let rtt = runtime().block_on(ping_tokio(&path));
-    let per_message = runtime().block_on(stream_tokio(&path, "stream-tokio"));
-    let batched = runtime().block_on(stream_tokio(&path, "stream-tokio-batched"));
-    rows.push((
-        "tokio UnixStream + LengthDelimitedCodec".into(),
-        rtt,
-        vec![per_message, batched],
-    ));
+    // Rounds over every row in turn, so that a noisy minute spreads over
+    // all of them; each row reports its median round.
+    let mut rounds: Vec<Vec<Measured>> = Vec::new();
+    for _ in 0..ROUNDS {
+        let mut round = Vec::new();
+        for (_, kind, ping, pong) in &cases {
+            round.push(match *kind {
+                "async" => Measured {
+                    rtts: runtime().block_on(ping_async(ping, pong)),
+                    rates: vec![runtime().block_on(stream_async(ping))],
+                },
+                _ => Measured {
+                    rtts: ping_blocking(ping, pong),
+                    rates: vec![stream_blocking(ping)],
+                },
+            });
+        }
+        round.push(Measured {
+            rtts: runtime().block_on(ping_tokio(&path)),
+            rates: vec![
+                runtime().block_on(stream_tokio(&path, "stream-tokio")),
+                runtime().block_on(stream_tokio(&path, "stream-tokio-batched")),
+            ],
+        });
+        rounds.push(round);
+    }
+    let mut labels: Vec<&str> = cases.iter().map(|c| c.0).collect();
+    labels.push("tokio UnixStream + LengthDelimitedCodec");
+    for (k, label) in labels.iter().enumerate() {
+        let of_row: Vec<&Measured> = rounds.iter().map(|r| &r[k]).collect();
+        rows.push((label.to_string(), Measured::median(&of_row)));
+    }
     let _ = std::fs::remove_dir_all(&dir);
     report(&rows);
 }
@@ -298,23 +362,24 @@ fn child(role: &str, a: &str, b: &str) {
     }
 }
 
-fn report(rows: &[(String, Rtts, Vec<f64>)]) {
-    let pct = |r: &Rtts, p: f64| r[((r.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e6;
+fn report(rows: &[(String, Row)]) {
     println!(
-        "64-byte messages between two processes, one run ({PINGS} round trips, {STREAM} streamed)"
+        "64-byte messages between two processes: {PINGS} round trips, {STREAM} streamed; \
+         the median of {ROUNDS} rounds"
     );
     println!();
     println!("| | round trip p50 | p99 | streaming |");
     println!("|---|---|---|---|");
-    for (label, rtts, rates) in rows {
-        let rates: Vec<String> = rates
+    for (label, row) in rows {
+        let rates: Vec<String> = row
+            .rates
             .iter()
             .map(|r| format!("{:.2} M msg/s", r / 1e6))
             .collect();
         println!(
             "| {label} | {:.1} µs | {:.1} µs | {} |",
-            pct(rtts, 0.5),
-            pct(rtts, 0.99),
+            row.p50,
+            row.p99,
             rates.join(" / batched ")
         );
     }

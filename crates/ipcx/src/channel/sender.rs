@@ -269,16 +269,34 @@ impl<T> Sender<T> {
         self.lock_state().stop.clone()
     }
 
-    /// Writes what the last send left part-way (a byte stream that was
-    /// full), without waiting: `Ok(true)` once nothing is left.
+    /// One step of an async send, under one lock: unless `begun`, `send`
+    /// without waiting (then `begun`), and then whatever of its frame a
+    /// full byte stream left: `Ok(true)` once the whole message is out.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    pub(crate) fn try_flush(&self) -> Result<bool, Fail> {
+    fn send_step(
+        &self,
+        begun: &mut bool,
+        send: impl FnOnce(&mut State) -> Result<(), Fail>,
+    ) -> Result<bool, Fail> {
         let mut state = self.lock_state();
+        if !*begun {
+            match send(&mut state) {
+                Ok(()) => *begun = true,
+                Err(Fail::NotReady) => return Ok(false),
+                Err(other) => return Err(other),
+            }
+        }
         match state.link.flush(Deadline::now()) {
             Ok(()) => Ok(true),
             Err(Fail::NotReady) => Ok(false),
             Err(other) => Err(other),
         }
+    }
+
+    /// [`Sender::send_step`] of raw bytes.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn send_raw_step(&self, msg: &[u8], begun: &mut bool) -> Result<bool, Fail> {
+        self.send_step(begun, |state| state.send_raw(msg, Deadline::now()))
     }
 
     /// The end's state, for `Select`.
@@ -358,7 +376,13 @@ fn watch<'a>(stop: &'a Option<Stop>, deadline: Deadline<'_>) -> Result<Deadline<
 }
 
 impl<T: Serialize> Sender<T> {
-    pub(crate) fn send_until(&self, msg: &T, deadline: Deadline<'_>) -> Result<(), Fail> {
+    /// [`Sender::send_step`] of a value.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn send_value_step(&self, msg: &T, begun: &mut bool) -> Result<bool, Fail> {
+        self.send_step(begun, |state| state.send_value(msg, Deadline::now()))
+    }
+
+    fn send_until(&self, msg: &T, deadline: Deadline<'_>) -> Result<(), Fail> {
         self.lock_state().send_value(msg, deadline)
     }
 
@@ -383,7 +407,7 @@ impl<T: Serialize> Sender<T> {
 
 impl<T> Sender<T> {
     /// Sends bytes as they are (Bytes and Pod channels).
-    pub(crate) fn send_raw_until(&self, msg: &[u8], deadline: Deadline<'_>) -> Result<(), Fail> {
+    pub(super) fn send_raw_until(&self, msg: &[u8], deadline: Deadline<'_>) -> Result<(), Fail> {
         self.lock_state().send_raw(msg, deadline)
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use super::wait::{Patience, Waiter};
+use super::wait::{Again, Patience, Waiter};
 use super::{io_fail, STEPS_BEFORE_YIELD};
 use crate::channel::OpenOptions;
 use crate::codec::Message;
@@ -50,6 +50,8 @@ pub struct Receiver<T> {
     armed: bool,
     stop: Option<Stop>,
     patience: Patience,
+    /// A shared-memory end: worth a few looks in place before yielding.
+    ring: bool,
 }
 
 impl<T> Receiver<T> {
@@ -76,11 +78,13 @@ impl<T> Receiver<T> {
     pub fn new(inner: crate::Receiver<T>) -> Self {
         let stop = inner.stop_handle();
         let patience = Patience::of(inner.endpoint().options().wait);
+        let ring = inner.endpoint().scheme() == crate::Scheme::Shm;
         Receiver {
             inner,
             waiter: Waiter::default(),
             armed: false,
             patience,
+            ring,
             stop,
         }
     }
@@ -135,8 +139,10 @@ impl<T> Receiver<T> {
                     return Poll::Ready(answer);
                 }
             }
-            if self.waiter.try_again_soon(cx, self.patience) {
-                return Poll::Pending;
+            match self.waiter.next_try(cx, self.patience, self.ring) {
+                Again::Now => continue,
+                Again::Soon => return Poll::Pending,
+                Again::Sleep => {}
             }
             let armed = self.inner.arm();
             self.armed = !matches!(armed, Armed::Now);

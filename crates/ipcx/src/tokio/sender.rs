@@ -8,14 +8,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::wait::{Patience, Waiter};
+use super::wait::{Again, Patience, Waiter};
 use super::{io_fail, STEPS_BEFORE_YIELD};
 use crate::channel::OpenOptions;
 use crate::codec::Message;
 use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::{Error, Fail, SendError, SendTimeoutError, TrySendError};
 use crate::link::ready::Armed;
-use crate::sys::Deadline;
 use crate::{Bytes, Stop};
 
 /// The sending end of a channel of `T` for tokio: the same endpoints,
@@ -51,6 +50,8 @@ pub struct Sender<T> {
     armed: bool,
     stop: Option<Stop>,
     patience: Patience,
+    /// A shared-memory end: worth a few looks in place before yielding.
+    ring: bool,
     /// The `Sink`'s message in flight, and whether it has begun to go out.
     slot: Option<(T, bool)>,
 }
@@ -104,11 +105,13 @@ impl<T> Sender<T> {
     pub fn new(inner: crate::Sender<T>) -> Self {
         let stop = inner.stop_handle();
         let patience = Patience::of(inner.endpoint().options().wait);
+        let ring = inner.endpoint().scheme() == crate::Scheme::Shm;
         Sender {
             inner,
             waiter: Waiter::default(),
             armed: false,
             patience,
+            ring,
             stop,
             slot: None,
         }
@@ -140,36 +143,29 @@ impl<T> Sender<T> {
 }
 
 impl<T> Sender<T> {
-    /// Drives one send: `attempt` tries it without waiting, and `begun`
-    /// says whether its first bytes are out (then only the rest of its
-    /// frame is left to write).
+    /// Drives one send: `step` tries it without waiting (one
+    /// `send_*_step` of the blocking sender: `begun` says whether its first
+    /// bytes are out, then only the rest of its frame is left to write).
     fn poll_send_with(
         &mut self,
         cx: &mut Context<'_>,
         begun: &mut bool,
-        mut attempt: impl FnMut(&crate::Sender<T>) -> Result<(), Fail>,
+        mut step: impl FnMut(&crate::Sender<T>, &mut bool) -> Result<bool, Fail>,
     ) -> Poll<Result<(), Fail>> {
         for _ in 0..STEPS_BEFORE_YIELD {
             self.disarm();
-            if !*begun {
-                match attempt(&self.inner) {
-                    Ok(()) => *begun = true,
-                    Err(Fail::NotReady) => {}
-                    Err(other) => return Poll::Ready(Err(other)),
+            match step(&self.inner, begun) {
+                Ok(true) => {
+                    self.waiter.rest();
+                    return Poll::Ready(Ok(()));
                 }
+                Ok(false) => {}
+                Err(other) => return Poll::Ready(Err(other)),
             }
-            if *begun {
-                match self.inner.try_flush() {
-                    Ok(true) => {
-                        self.waiter.rest();
-                        return Poll::Ready(Ok(()));
-                    }
-                    Ok(false) => {}
-                    Err(other) => return Poll::Ready(Err(other)),
-                }
-            }
-            if self.waiter.try_again_soon(cx, self.patience) {
-                return Poll::Pending;
+            match self.waiter.next_try(cx, self.patience, self.ring) {
+                Again::Now => continue,
+                Again::Soon => return Poll::Pending,
+                Again::Sleep => {}
             }
             let armed = self.inner.arm();
             self.armed = !matches!(armed, Armed::Now);
@@ -222,7 +218,7 @@ impl<T: Serialize> Sender<T> {
         msg: &T,
         begun: &mut bool,
     ) -> Poll<Result<(), Fail>> {
-        self.poll_send_with(cx, begun, |tx| tx.send_until(msg, Deadline::now()))
+        self.poll_send_with(cx, begun, |tx, begun| tx.send_value_step(msg, begun))
     }
 
     /// Sends `msg`, waiting while the channel is full; gives it back if
@@ -279,8 +275,8 @@ impl Sender<Bytes> {
     pub async fn send_bytes<B: AsRef<[u8]>>(&mut self, msg: B) -> Result<(), SendError<B>> {
         let mut begun = false;
         let sent = std::future::poll_fn(|cx| {
-            self.poll_send_with(cx, &mut begun, |tx| {
-                tx.send_raw_until(msg.as_ref(), Deadline::now())
+            self.poll_send_with(cx, &mut begun, |tx, begun| {
+                tx.send_raw_step(msg.as_ref(), begun)
             })
         })
         .await;
@@ -296,8 +292,8 @@ impl Sender<Bytes> {
         let mut begun = false;
         let sent = self
             .within(timeout, |this, cx| {
-                this.poll_send_with(cx, &mut begun, |tx| {
-                    tx.send_raw_until(msg.as_ref(), Deadline::now())
+                this.poll_send_with(cx, &mut begun, |tx, begun| {
+                    tx.send_raw_step(msg.as_ref(), begun)
                 })
             })
             .await;

@@ -66,7 +66,26 @@ pub(super) struct Waiter {
     pause: Option<Duration>,
     /// When the end first found nothing to do, since it last did something.
     idle_since: Option<std::time::Instant>,
+    /// Quick looks again, in place, since it last did something.
+    spun: u32,
 }
+
+/// What to do after a try found nothing (see [`Waiter::next_try`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Again {
+    /// Look again at once (a ring: a few hundred spins, in place).
+    Now,
+    /// Look again after the other tasks had their turn (already woken).
+    Soon,
+    /// Sleep on what the end is ready on.
+    Sleep,
+}
+
+/// Looks in place before yielding, on a ring (a memory load each, so
+/// the whole spin costs a few microseconds at most); kernel transports
+/// would pay a system call per look.
+const RING_SPINS: u32 = 32;
+const PAUSES_PER_SPIN: u32 = 16;
 
 /// An fd under tokio's watch, and the end's fd it duplicates.
 #[derive(Debug)]
@@ -127,23 +146,39 @@ impl Waiter {
         self.timer = None;
         self.pause = None;
         self.idle_since = None;
+        self.spun = 0;
     }
 
-    /// Whether to try again after other tasks had their turn instead of
-    /// sleeping (see [`Patience`]); if so, the task is already woken.
-    pub(super) fn try_again_soon(&mut self, cx: &mut Context<'_>, patience: Patience) -> bool {
+    /// After a try found nothing: look again in place (`ring`: a
+    /// shared-memory end), after the other tasks had their turn, or sleep
+    /// (see [`Patience`]).
+    pub(super) fn next_try(
+        &mut self,
+        cx: &mut Context<'_>,
+        patience: Patience,
+        ring: bool,
+    ) -> Again {
         let again = match patience {
-            Patience::Sleep => false,
+            Patience::Sleep => return Again::Sleep,
             Patience::Forever => true,
             Patience::For(limit) => {
+                if ring && self.spun < RING_SPINS {
+                    self.spun += 1;
+                    for _ in 0..PAUSES_PER_SPIN {
+                        std::hint::spin_loop();
+                    }
+                    return Again::Now;
+                }
                 let now = std::time::Instant::now();
                 now.duration_since(*self.idle_since.get_or_insert(now)) < limit
             }
         };
         if again {
             cx.waker().wake_by_ref();
+            Again::Soon
+        } else {
+            Again::Sleep
         }
-        again
     }
 
     fn poll_fd(

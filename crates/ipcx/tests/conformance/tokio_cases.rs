@@ -307,11 +307,14 @@ fn idle_waits_sleep_and_stop(t: &Transport) {
             "the stop was noticed late: {waited:?}"
         );
         // Idle means asleep: a System V queue's pauses cost the most (a
-        // look every 5 ms); spinning would cost the whole 500 ms.
-        assert!(
-            cpu < Duration::from_millis(100),
-            "{cpu:?} of CPU while idle for {waited:?}"
-        );
+        // look every 5 ms); spinning would cost the whole 500 ms. Except
+        // with `wait=spin`, which asks never to sleep.
+        if !t.name.ends_with("-spin") {
+            assert!(
+                cpu < Duration::from_millis(50),
+                "{cpu:?} of CPU while idle for {waited:?}"
+            );
+        }
         stopper.await.expect("stopper");
     });
     drop(peer);
