@@ -38,6 +38,31 @@
 //! and crash safety: a killed sender never shows a torn message, and a
 //! dead peer is reported within 100 ms.
 //!
+//! # Async (tokio)
+//! With the cargo feature `tokio`, the module `ipcx::tokio` has async
+//! ends for every transport over the same links and wire: an async
+//! receiver takes from a blocking sender in another process and the other
+//! way round. Receives are cancel safe, a send is whole or not at all,
+//! the receiver is a `futures::Stream` and the sender a `futures::Sink`,
+//! and both work in `tokio::select!`. Fd transports wait in tokio's
+//! reactor, `shm:` on its doorbell (a busy stream makes no system call),
+//! System V queues by pauses growing to 5 ms.
+//!
+//! ```toml
+//! ipcx = { version = "0.1", features = ["tokio"] }
+//! ```
+//!
+//! ```ignore
+//! // Runs as a doc test of `ipcx::tokio` (with the feature on).
+//! let mut rx = ipcx::tokio::Receiver::<Job>::open("shm:/jobs")?;
+//! let mut tx = ipcx::tokio::Sender::<Job>::open("shm:/jobs").await?;
+//! tx.send(Job { id: 1 }).await?;
+//! tokio::select! {
+//!     job = rx.recv() => handle(job?),
+//!     _ = tokio::time::sleep(Duration::from_secs(1)) => {} // no message lost
+//! }
+//! ```
+//!
 //! # Semantics
 //! * [`Sender::send`] blocks while full, [`Sender::try_send`] gives the
 //!   message back as [`TrySendError::Full`], [`Sender::send_timeout`] waits
