@@ -69,6 +69,19 @@ impl Listener {
         &self.info.local
     }
 
+    /// The listening socket, readable when a peer waits to be accepted
+    /// (for the async listener, `crate::tokio`).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn listen_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.socket.fd.as_fd()
+    }
+
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn stop_handle(&self) -> Option<Stop> {
+        self.stop.clone()
+    }
+
     /// Waits for a peer, exchanges hellos, and returns the connection.
     /// A peer that is refused (uid, type) is an error; the listener goes on.
     pub fn accept<S: Message, R: Message>(&self) -> Result<Duplex<S, R>, Error> {

@@ -16,7 +16,8 @@
 //! loses no message. A dropped [`Sender::send`] sent the whole message or
 //! none of it (see [`Sender`] for byte streams). Both work inside
 //! `tokio::select!`; [`Receiver`] is a `futures::Stream`, [`Sender`] a
-//! `futures::Sink`. A [`Stop`](crate::Stop) ends waiting operations as in
+//! `futures::Sink`. [`Listener`] and [`Duplex`] are the two-way
+//! connections of `unix:`, `unix+seqpacket:` and `tcp:`. A [`Stop`](crate::Stop) ends waiting operations as in
 //! the blocking API (a stop from [`Stop::on_signals`](crate::Stop::on_signals)
 //! turns SIGTERM into an orderly end), and [`Stop::wait`](crate::Stop::wait)
 //! has an async twin, [`stopped`].
@@ -36,10 +37,12 @@
 //! # Ok(()) }
 //! ```
 
+mod duplex;
 mod receiver;
 mod sender;
 mod wait;
 
+pub use duplex::{Duplex, Listener};
 pub use receiver::Receiver;
 pub use sender::Sender;
 

@@ -130,6 +130,11 @@ impl<T> Sender<T> {
         self.inner.endpoint()
     }
 
+    /// See [`crate::Sender::peer_cred`].
+    pub fn peer_cred(&self) -> Option<crate::PeerCred> {
+        self.inner.peer_cred()
+    }
+
     /// See [`crate::Sender::max_message_len`].
     pub fn max_message_len(&self) -> usize {
         self.inner.max_message_len()

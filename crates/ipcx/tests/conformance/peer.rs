@@ -44,6 +44,8 @@ pub fn run(role: &str) -> ! {
         "recv" => recv(&ep),
         "raw" => raw(&ep),
         "try-open" => try_open(&ep),
+        "duplex-echo" => duplex_echo(&ep),
+        "duplex-serve" => duplex_serve(&ep),
         other => panic!("unknown peer role {other}"),
     }
     std::process::exit(0)
@@ -109,6 +111,34 @@ fn try_open(ep: &str) {
         }
     }
     wait_for_go();
+}
+
+/// Connects a blocking `Duplex`, sends `count` messages, and checks that
+/// each comes back: `ECHOED n`.
+fn duplex_echo(ep: &str) {
+    let conn = ipcx::Duplex::<Msg, Msg>::connect_timeout(ep, PATIENCE).expect("connect");
+    let n = count();
+    for seq in 0..n {
+        conn.send(Msg::new(seq, 100)).expect("send");
+    }
+    for seq in 0..n {
+        let m = conn.recv_timeout(PATIENCE).expect("echo");
+        assert!(m.seq == seq && m.is_intact(), "echo {seq}");
+    }
+    say(format_args!("ECHOED {n}"));
+}
+
+/// A blocking `Listener` that accepts one connection and echoes it.
+fn duplex_serve(ep: &str) {
+    let listener = ipcx::Listener::bind(ep).expect("bind");
+    say(format_args!("READY {}", listener.endpoint()));
+    let conn: ipcx::Duplex<Msg, Msg> = listener.accept().expect("accept");
+    let mut echoed = 0;
+    while let Ok(m) = conn.recv() {
+        conn.send(m).expect("echo");
+        echoed += 1;
+    }
+    say(format_args!("ECHOED {echoed}"));
 }
 
 fn recv(ep: &str) {

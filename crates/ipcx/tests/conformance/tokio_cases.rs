@@ -29,6 +29,7 @@ pub const ALL: &[(&str, Case)] = &[
     ("async_receiver_gone_fails_sends", receiver_gone_fails_sends),
     ("async_type_mismatch", type_mismatch),
     ("async_bad_input", bad_input),
+    ("async_listener_and_duplex", listener_and_duplex),
 ];
 
 fn block_on<F: Future>(f: F) -> F::Output {
@@ -426,4 +427,83 @@ fn bad_input(t: &Transport) {
         });
         drop(peer);
     }
+}
+
+/// Transports with connections both ways.
+fn two_way(t: &Transport) -> bool {
+    !t.is_pipe()
+        && !t.name.starts_with("fifo")
+        && matches!(t.family, Family::Stream | Family::Packet)
+}
+
+/// An async listener takes three blocking `Duplex` peers at once and
+/// echoes each in a task of its own; then an async `Duplex` connects to a
+/// blocking listener in another process. A stop ends an idle accept.
+fn listener_and_duplex(t: &Transport) {
+    if !two_way(t) {
+        return;
+    }
+    let s = Scratch::new(t.name);
+    let ep = t.endpoint(&s).expect("an endpoint");
+    block_on(async {
+        let stop = ipcx::Stop::new().expect("stop");
+        let opts = ipcx::OpenOptions::new().stop(&stop).clone();
+        let mut listener = ipcx::tokio::Listener::bind_with(&ep, &opts).expect("bind");
+        let bound = listener.endpoint().to_string();
+        let peers: Vec<Peer> = (0..3)
+            .map(|_| Peer::spawn("duplex-echo", &bound, &[("count", "50".into())]))
+            .collect();
+        let mut echoes = Vec::new();
+        for _ in 0..3 {
+            let conn = tokio::time::timeout(PATIENCE, listener.accept::<Msg, Msg>())
+                .await
+                .expect("accepted in time")
+                .expect("accept");
+            echoes.push(tokio::spawn(async move {
+                let (mut tx, mut rx) = conn.split();
+                while let Ok(m) = rx.recv().await {
+                    tx.send(m).await.expect("echo");
+                }
+            }));
+        }
+        // Each echo ends when its peer, done, closes (the peers' reports are
+        // read after: a blocking read here would stall this one-thread runtime).
+        for echo in echoes {
+            tokio::time::timeout(PATIENCE, echo)
+                .await
+                .expect("the peer finished")
+                .expect("echo task");
+        }
+        for peer in peers {
+            assert_eq!(peer.expect("ECHOED"), "50");
+            peer.finish();
+        }
+        // Idle: a stop ends the accept.
+        let stopper = tokio::spawn(async move {
+            tokio::time::sleep(SHORT).await;
+            stop.stop();
+        });
+        let idle = tokio::time::timeout(PATIENCE, listener.accept::<Msg, Msg>())
+            .await
+            .expect("the stop ends the accept");
+        assert_eq!(idle.err().map(|e| e.kind()), Some(ErrorKind::Stopped));
+        stopper.await.expect("stopper");
+    });
+    drop(s);
+    let s = Scratch::new(t.name);
+    let ep = t.endpoint(&s).expect("an endpoint");
+    let server = Peer::spawn("duplex-serve", &ep, &[]);
+    let bound = server.expect("READY");
+    block_on(async {
+        let mut conn = ipcx::tokio::Duplex::<Msg, Msg>::connect_timeout(&bound, PATIENCE)
+            .await
+            .expect("connect");
+        for seq in 0..50 {
+            conn.send(Msg::new(seq, 100)).await.expect("send");
+            let m = conn.recv().await.expect("echo");
+            assert!(m.seq == seq && m.is_intact(), "echo {seq}");
+        }
+    });
+    assert_eq!(server.expect("ECHOED"), "50");
+    server.finish();
 }
