@@ -52,15 +52,21 @@
 //! ipcx = { version = "0.1", features = ["tokio"] }
 //! ```
 //!
-//! ```ignore
-//! // Runs as a doc test of `ipcx::tokio` (with the feature on).
-//! let mut rx = ipcx::tokio::Receiver::<Job>::open("shm:/jobs")?;
-//! let mut tx = ipcx::tokio::Sender::<Job>::open("shm:/jobs").await?;
-//! tx.send(Job { id: 1 }).await?;
+#![cfg_attr(feature = "tokio", doc = "```")]
+#![cfg_attr(not(feature = "tokio"), doc = "```ignore")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//!
+//! let endpoint = format!("shm:/ipcx-doc-lib-async-{}", std::process::id());
+//! let mut rx = ipcx::tokio::Receiver::<u32>::open(&endpoint)?;
+//! let mut tx = ipcx::tokio::Sender::<u32>::open(&endpoint).await?;
+//! tx.send(1).await?;
 //! tokio::select! {
-//!     job = rx.recv() => handle(job?),
-//!     _ = tokio::time::sleep(Duration::from_secs(1)) => {} // no message lost
+//!     job = rx.recv() => assert_eq!(job?, 1),
+//!     _ = tokio::time::sleep(Duration::from_secs(5)) => panic!("no message"),
 //! }
+//! # Ok(()) }
 //! ```
 //!
 //! # Semantics
