@@ -37,6 +37,7 @@
 //! # Ok(()) }
 //! ```
 
+mod drive;
 mod duplex;
 mod receiver;
 mod sender;

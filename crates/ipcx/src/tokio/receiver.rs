@@ -7,13 +7,11 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use super::wait::{Again, Patience, Waiter};
-use super::{io_fail, STEPS_BEFORE_YIELD};
+use super::drive::Driver;
 use crate::channel::OpenOptions;
 use crate::codec::Message;
 use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::{Error, Fail, RecvError, RecvTimeoutError, TryRecvError};
-use crate::link::ready::Armed;
 use crate::sys::Deadline;
 use crate::{Bytes, Stop};
 
@@ -44,14 +42,7 @@ use crate::{Bytes, Stop};
 /// ```
 pub struct Receiver<T> {
     inner: crate::Receiver<T>,
-    waiter: Waiter,
-    /// The link announced a sleeper (a ring's doorbell): undone before the
-    /// next try, and on drop.
-    armed: bool,
-    stop: Option<Stop>,
-    patience: Patience,
-    /// A shared-memory end: worth a few looks in place before yielding.
-    ring: bool,
+    drive: Driver,
 }
 
 impl<T> Receiver<T> {
@@ -76,16 +67,9 @@ impl<T> Receiver<T> {
     /// The async face of a blocking receiver (from [`crate::pipe`], a
     /// [`Duplex`](crate::Duplex) half, ...).
     pub fn new(inner: crate::Receiver<T>) -> Self {
-        let stop = inner.stop_handle();
-        let patience = Patience::of(inner.endpoint().options().wait);
-        let ring = inner.endpoint().scheme() == crate::Scheme::Shm;
         Receiver {
+            drive: Driver::new(&inner),
             inner,
-            waiter: Waiter::default(),
-            armed: false,
-            patience,
-            ring,
-            stop,
         }
     }
 
@@ -93,7 +77,7 @@ impl<T> Receiver<T> {
     /// returns what is queued, then `Disconnected`.
     pub fn with_stop(mut self, stop: &Stop) -> Self {
         self.inner.set_stop(stop);
-        self.stop = Some(stop.clone());
+        self.drive.set_stop(stop);
         self
     }
 
@@ -117,12 +101,6 @@ impl<T> Receiver<T> {
         self.inner.take_errors()
     }
 
-    fn disarm(&mut self) {
-        if std::mem::take(&mut self.armed) {
-            self.inner.disarm();
-        }
-    }
-
     /// Tries `attempt` until it gives an answer, sleeping in between on
     /// what the end is ready on.
     fn poll_attempt<R>(
@@ -130,35 +108,13 @@ impl<T> Receiver<T> {
         cx: &mut Context<'_>,
         mut attempt: impl FnMut(&crate::Receiver<T>) -> Result<R, Fail>,
     ) -> Poll<Result<R, Fail>> {
-        for _ in 0..STEPS_BEFORE_YIELD {
-            self.disarm();
-            match attempt(&self.inner) {
-                Err(Fail::NotReady) => {}
-                answer => {
-                    self.waiter.rest();
-                    return Poll::Ready(answer);
+        self.drive
+            .poll(cx, &self.inner, "waiting to receive", |rx| {
+                match attempt(rx) {
+                    Err(Fail::NotReady) => Ok(None),
+                    other => other.map(Some),
                 }
-            }
-            match self.waiter.next_try(cx, self.patience, self.ring) {
-                Again::Now => continue,
-                Again::Soon => return Poll::Pending,
-                Again::Sleep => {}
-            }
-            let armed = self.inner.arm();
-            self.armed = !matches!(armed, Armed::Now);
-            match self.waiter.poll(cx, armed, self.stop.as_ref()) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => {
-                    self.disarm();
-                    return Poll::Ready(Err(io_fail("waiting to receive", e)));
-                }
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-        // Ready over and over with nothing to take: let others run.
-        self.disarm();
-        cx.waker().wake_by_ref();
-        Poll::Pending
+            })
     }
 }
 
@@ -220,7 +176,7 @@ impl<T: DeserializeOwned> futures_core::Stream for Receiver<T> {
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        self.disarm();
+        self.drive.disarm(&self.inner);
     }
 }
 

@@ -8,13 +8,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::wait::{Again, Patience, Waiter};
-use super::{io_fail, STEPS_BEFORE_YIELD};
+use super::drive::Driver;
 use crate::channel::OpenOptions;
 use crate::codec::Message;
 use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::{Error, Fail, SendError, SendTimeoutError, TrySendError};
-use crate::link::ready::Armed;
 use crate::{Bytes, Stop};
 
 /// The sending end of a channel of `T` for tokio: the same endpoints,
@@ -46,12 +44,7 @@ use crate::{Bytes, Stop};
 /// ```
 pub struct Sender<T> {
     inner: crate::Sender<T>,
-    waiter: Waiter,
-    armed: bool,
-    stop: Option<Stop>,
-    patience: Patience,
-    /// A shared-memory end: worth a few looks in place before yielding.
-    ring: bool,
+    drive: Driver,
     /// The `Sink`'s message in flight, and whether it has begun to go out.
     slot: Option<(T, bool)>,
 }
@@ -103,16 +96,9 @@ impl<T> Sender<T> {
     /// The async face of a blocking sender (from [`crate::pipe`], a
     /// [`Duplex`](crate::Duplex) half, a clone shared with threads, ...).
     pub fn new(inner: crate::Sender<T>) -> Self {
-        let stop = inner.stop_handle();
-        let patience = Patience::of(inner.endpoint().options().wait);
-        let ring = inner.endpoint().scheme() == crate::Scheme::Shm;
         Sender {
+            drive: Driver::new(&inner),
             inner,
-            waiter: Waiter::default(),
-            armed: false,
-            patience,
-            ring,
-            stop,
             slot: None,
         }
     }
@@ -121,7 +107,7 @@ impl<T> Sender<T> {
     /// its message back with a [`Stopped`](crate::ErrorKind::Stopped) error.
     pub fn with_stop(mut self, stop: &Stop) -> Self {
         self.inner.set_stop(stop);
-        self.stop = Some(stop.clone());
+        self.drive.set_stop(stop);
         self
     }
 
@@ -141,9 +127,7 @@ impl<T> Sender<T> {
     }
 
     fn disarm(&mut self) {
-        if std::mem::take(&mut self.armed) {
-            self.inner.disarm();
-        }
+        self.drive.disarm(&self.inner);
     }
 }
 
@@ -157,35 +141,9 @@ impl<T> Sender<T> {
         begun: &mut bool,
         mut step: impl FnMut(&crate::Sender<T>, &mut bool) -> Result<bool, Fail>,
     ) -> Poll<Result<(), Fail>> {
-        for _ in 0..STEPS_BEFORE_YIELD {
-            self.disarm();
-            match step(&self.inner, begun) {
-                Ok(true) => {
-                    self.waiter.rest();
-                    return Poll::Ready(Ok(()));
-                }
-                Ok(false) => {}
-                Err(other) => return Poll::Ready(Err(other)),
-            }
-            match self.waiter.next_try(cx, self.patience, self.ring) {
-                Again::Now => continue,
-                Again::Soon => return Poll::Pending,
-                Again::Sleep => {}
-            }
-            let armed = self.inner.arm();
-            self.armed = !matches!(armed, Armed::Now);
-            match self.waiter.poll(cx, armed, self.stop.as_ref()) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => {
-                    self.disarm();
-                    return Poll::Ready(Err(io_fail("waiting to send", e)));
-                }
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-        self.disarm();
-        cx.waker().wake_by_ref();
-        Poll::Pending
+        self.drive.poll(cx, &self.inner, "waiting to send", |tx| {
+            step(tx, begun).map(|done| done.then_some(()))
+        })
     }
 
     /// Waits at most `timeout` for `poll` (a send in flight): `None` when
