@@ -100,6 +100,7 @@ pub mod inspect;
 mod link;
 pub mod pipe;
 pub mod raw;
+pub mod rpc;
 pub mod signal;
 pub mod stats;
 mod stop;

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::{Info, OpenOptions, Receiver, Sender};
-use crate::codec::Message;
+use crate::codec::{Identity, Message};
 use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::{Error, ErrorKind};
 use crate::sys::{Deadline, PeerCred};
@@ -101,14 +101,25 @@ impl Listener {
         &self,
         deadline: Deadline<'_>,
     ) -> Result<Duplex<S, R>, Error> {
+        self.accept_as(S::identity(), R::identity(), deadline)
+    }
+
+    /// Accepts a peer, declaring `sends` and `receives` in the hello (for
+    /// layers that frame their own messages: `crate::rpc`).
+    pub(crate) fn accept_as<S, R>(
+        &self,
+        sends: Identity,
+        receives: Identity,
+        deadline: Deadline<'_>,
+    ) -> Result<Duplex<S, R>, Error> {
         let label = &self.socket.label;
         let deadline = deadline.with_stop(self.stop.as_ref().map(Stop::core));
         let tcp = self.info.local.scheme() == crate::Scheme::Tcp;
         let (fd, peer_cred) = self.socket.accept(tcp, deadline)?;
         let max_msg = self.info.local.options().max_msg;
         let hello = Hello {
-            sends: Some(S::identity()),
-            receives: Some(R::identity()),
+            sends: Some(sends),
+            receives: Some(receives),
             max_msg,
         };
         let conn = transport::handshake(
@@ -177,11 +188,22 @@ impl<S, R> Duplex<S, R> {
         S: Message,
         R: Message,
     {
+        Self::connect_as(endpoint, S::identity(), R::identity(), deadline)
+    }
+
+    /// Connects, declaring `sends` and `receives` in the hello (see
+    /// [`Listener::accept_as`]).
+    pub(crate) fn connect_as(
+        endpoint: impl ToEndpoint,
+        sends: Identity,
+        receives: Identity,
+        deadline: Deadline<'_>,
+    ) -> Result<Self, Error> {
         let ep = endpoint.to_endpoint()?;
         let max_msg = ep.options().max_msg;
         let hello = Hello {
-            sends: Some(S::identity()),
-            receives: Some(R::identity()),
+            sends: Some(sends),
+            receives: Some(receives),
             max_msg,
         };
         Self::from_opened(transport::connect(&ep, hello, deadline)?)

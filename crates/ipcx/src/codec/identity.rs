@@ -130,6 +130,24 @@ impl Identity {
         Identity::named(&without_paths(std::any::type_name::<T>()))
     }
 
+    /// What a layer above the channel declares for messages of `inner`
+    /// it frames itself (`rpc request`, `rpc reply`): the name
+    /// `Outer<Inner>`, the text `role` then `inner`'s text. A bytes inner
+    /// stays bytes (it takes anything).
+    pub(crate) fn framed(outer: &str, role: &str, inner: &Identity) -> Identity {
+        if inner.is_bytes() {
+            return Identity::bytes();
+        }
+        let name = format!("{outer}<{}>", inner.name);
+        let shape = format!("{role}\n{}", inner.text());
+        let fingerprint = fnv1a64(format!("{name}\n{shape}").as_bytes());
+        Identity {
+            name,
+            shape: Some(shape),
+            fingerprint,
+        }
+    }
+
     pub(crate) fn bytes() -> Identity {
         Identity::named(Self::BYTES_NAME)
     }

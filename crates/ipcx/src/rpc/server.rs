@@ -1,0 +1,287 @@
+//! [`Server`]: accepts many clients and runs a handler per request on a
+//! bounded pool of workers.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{sync_channel, Receiver as Queue, SyncSender};
+use std::sync::{Arc, Mutex};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::frame::{self, Kind};
+use super::identities;
+use crate::channel::OpenOptions;
+use crate::codec::{self, Message};
+use crate::endpoint::{Endpoint, ToEndpoint};
+use crate::error::{Error, ErrorKind, RecvError};
+use crate::sys::Deadline;
+use crate::{Bytes, Duplex, Listener, Stop};
+
+/// The server end of call connections: binds like a
+/// [`Listener`](crate::Listener), then [`serve`](Server::serve)s every
+/// client that connects.
+///
+/// - Requests run on `workers` threads (4 by default); at most `queue`
+///   (64) wait for one. A full queue stops the connection readers, so
+///   clients' sends wait in the kernel's buffers: backpressure, not memory.
+/// - A handler's `Err(text)` reaches the caller as
+///   [`CallError::Remote`](super::CallError::Remote); a panic too
+///   ("the handler panicked: …"), and the server goes on.
+/// - A bad frame or a peer that is not an ipcx call client ends that
+///   connection only.
+/// - With a [`Stop`] (`bind_with`), serving ends: no new clients, no new
+///   requests; requests already queued are answered; `serve` returns.
+pub struct Server<Req, Resp> {
+    listener: Listener,
+    stop: Option<Stop>,
+    workers: usize,
+    queue: usize,
+    _types: PhantomData<fn(Req) -> Resp>,
+}
+
+/// One request for a worker: the call, its body, and where to answer.
+struct Job {
+    id: u64,
+    body: Vec<u8>,
+    conn: Arc<Connection>,
+}
+
+/// What a connection's reader and the workers answering it share.
+struct Connection {
+    tx: crate::Sender<Bytes>,
+    /// Calls the client gave up on before a worker began them.
+    cancelled: Mutex<HashSet<u64>>,
+}
+
+type Handler = dyn Fn(&[u8]) -> Result<Vec<u8>, String> + Send + Sync;
+
+impl<Req, Resp> Server<Req, Resp> {
+    /// Binds and listens on `endpoint` (`unix:`, `unix+seqpacket:`, `tcp:`).
+    pub fn bind(endpoint: impl ToEndpoint) -> Result<Self, Error> {
+        Self::bind_with(endpoint, &OpenOptions::new())
+    }
+
+    /// Like [`Server::bind`], with a [`Stop`] that ends serving.
+    pub fn bind_with(endpoint: impl ToEndpoint, options: &OpenOptions) -> Result<Self, Error> {
+        Ok(Server {
+            listener: Listener::bind_with(endpoint, options)?,
+            stop: options.stop.clone(),
+            workers: 4,
+            queue: 64,
+            _types: PhantomData,
+        })
+    }
+
+    /// How many requests run at once (at least 1).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// How many requests may wait for a worker before readers stop taking
+    /// more (at least 1).
+    pub fn queue(mut self, queue: usize) -> Self {
+        self.queue = queue.max(1);
+        self
+    }
+
+    /// The endpoint as bound (for `tcp:…:0`, with the port chosen).
+    pub fn endpoint(&self) -> &Endpoint {
+        self.listener.endpoint()
+    }
+}
+
+impl<Req: Message + DeserializeOwned, Resp: Message + Serialize> Server<Req, Resp> {
+    /// Serves until the stop (forever without one): `handler` answers
+    /// each request.
+    pub fn serve<H>(self, handler: H) -> Result<(), Error>
+    where
+        H: Fn(Req) -> Result<Resp, String> + Send + Sync + 'static,
+    {
+        let handler = move |body: &[u8]| -> Result<Vec<u8>, String> {
+            let request = codec::decode::<Req>(body).map_err(|e| format!("bad request: {e}"))?;
+            let reply = handler(request)?;
+            let mut out = Vec::new();
+            codec::encode(&reply, &mut out).map_err(|e| format!("cannot encode the reply: {e}"))?;
+            Ok(out)
+        };
+        self.run(Arc::new(handler))
+    }
+}
+
+impl Server<Bytes, Bytes> {
+    /// Serves raw requests: `handler` gets each request's bytes and
+    /// returns the reply's.
+    pub fn serve_bytes<H>(self, handler: H) -> Result<(), Error>
+    where
+        H: Fn(&[u8]) -> Result<Vec<u8>, String> + Send + Sync + 'static,
+    {
+        self.run(Arc::new(handler))
+    }
+}
+
+impl<Req: Message, Resp: Message> Server<Req, Resp> {
+    fn run(self, handler: Arc<Handler>) -> Result<(), Error> {
+        let (jobs, queue) = sync_channel::<Job>(self.queue);
+        let queue = Arc::new(Mutex::new(queue));
+        let workers: Vec<_> = (0..self.workers)
+            .map(|n| {
+                let queue = Arc::clone(&queue);
+                let handler = Arc::clone(&handler);
+                std::thread::Builder::new()
+                    .name(format!("ipcx-rpc-worker-{n}"))
+                    .spawn(move || work(&queue, &*handler))
+                    .map_err(|e| Error::io("cannot start a worker thread", e))
+            })
+            .collect::<Result<_, _>>()?;
+        let (requests, replies) = identities::<Req, Resp>();
+        let mut backoff = AFTER_ERROR;
+        let ended = loop {
+            let conn: Duplex<Bytes, Bytes> =
+                match self
+                    .listener
+                    .accept_as(replies.clone(), requests.clone(), Deadline::NEVER)
+                {
+                    Ok(conn) => {
+                        backoff = AFTER_ERROR;
+                        conn
+                    }
+                    Err(e) if e.kind() == ErrorKind::Stopped => break Ok(()),
+                    Err(e) if is_fatal(&e) => break Err(e),
+                    // A refused or broken peer, or out of fds or memory: the
+                    // others go on, after a pause that grows while it lasts.
+                    Err(_) => {
+                        let stopped = match &self.stop {
+                            Some(stop) => stop.wait(Some(backoff)),
+                            None => {
+                                std::thread::sleep(backoff);
+                                false
+                            }
+                        };
+                        if stopped {
+                            break Ok(());
+                        }
+                        backoff = (backoff * 2).min(LONGEST_PAUSE);
+                        continue;
+                    }
+                };
+            let (tx, rx) = conn.split();
+            let rx = match &self.stop {
+                Some(stop) => rx.with_stop(stop),
+                None => rx,
+            };
+            let connection = Arc::new(Connection {
+                tx,
+                cancelled: Mutex::new(HashSet::new()),
+            });
+            let jobs = jobs.clone();
+            let spawned = std::thread::Builder::new()
+                .name("ipcx-rpc-reader".into())
+                .spawn(move || read_requests(&rx, &connection, &jobs));
+            if spawned.is_err() {
+                // Out of threads: this client is dropped, the others go on.
+                continue;
+            }
+        };
+        // No new requests: readers end with the stop; workers with the queue.
+        drop(jobs);
+        for worker in workers {
+            let _ = worker.join();
+        }
+        ended
+    }
+}
+
+/// The first pause after an accept failed, doubling up to [`LONGEST_PAUSE`].
+const AFTER_ERROR: std::time::Duration = std::time::Duration::from_millis(1);
+const LONGEST_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What no retry can mend: the endpoint itself. A peer's fault (refused,
+/// not ipcx, wrong type) or a passing shortage (fds, memory) is not.
+fn is_fatal(e: &Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::InvalidEndpoint | ErrorKind::Unsupported | ErrorKind::AddrInUse
+    )
+}
+
+/// Takes one connection's requests for the workers until it ends. A full
+/// queue blocks here: the client's sends then wait.
+fn read_requests(rx: &crate::Receiver<Bytes>, conn: &Arc<Connection>, jobs: &SyncSender<Job>) {
+    loop {
+        let got = rx.with_bytes(Deadline::NEVER, |bytes| {
+            let frame = frame::decode(bytes)?;
+            Ok((frame.kind, frame.id, frame.body.to_vec()))
+        });
+        match got.map_err(RecvError::from) {
+            Ok((Kind::Request, id, body)) => {
+                let job = Job {
+                    id,
+                    body,
+                    conn: Arc::clone(conn),
+                };
+                if jobs.send(job).is_err() {
+                    return; // serving ended
+                }
+            }
+            Ok((Kind::Cancel, id, _)) => {
+                conn.cancelled
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(id);
+            }
+            // A client sends requests and cancels only: not a call client.
+            Ok(_) | Err(_) => return,
+        }
+    }
+}
+
+/// A worker: answers requests until the queue closes.
+fn work(queue: &Mutex<Queue<Job>>, handler: &Handler) {
+    loop {
+        let job = match queue.lock().unwrap_or_else(|p| p.into_inner()).recv() {
+            Ok(job) => job,
+            Err(_) => return,
+        };
+        let skipped = job
+            .conn
+            .cancelled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&job.id);
+        if skipped {
+            continue;
+        }
+        let answer = match catch_unwind(AssertUnwindSafe(|| handler(&job.body))) {
+            Ok(Ok(reply)) => frame::encode(Kind::Reply, job.id, &reply),
+            Ok(Err(text)) => frame::encode(Kind::Error, job.id, text.as_bytes()),
+            Err(panic) => {
+                let text = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "no message".into());
+                frame::encode(
+                    Kind::Error,
+                    job.id,
+                    format!("the handler panicked: {text}").as_bytes(),
+                )
+            }
+        };
+        // A client gone meanwhile: nobody to answer.
+        let _ = job.conn.tx.send_bytes(answer);
+    }
+}
+
+impl<Req, Resp> fmt::Debug for Server<Req, Resp> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("rpc::Server")
+            .field("endpoint", &self.endpoint().to_string())
+            .field("workers", &self.workers)
+            .field("queue", &self.queue)
+            .finish_non_exhaustive()
+    }
+}
