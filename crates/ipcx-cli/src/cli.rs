@@ -6,11 +6,13 @@ use clap::{Parser, Subcommand};
 
 use crate::command::advise::AdviseArgs;
 use crate::command::bench::BenchArgs;
+use crate::command::call::CallArgs;
 use crate::command::ls::LsArgs;
 use crate::command::recv::RecvArgs;
 use crate::command::relay::RelayArgs;
 use crate::command::rm::RmArgs;
 use crate::command::send::SendArgs;
+use crate::command::serve::ServeArgs;
 use crate::command::signal::SignalArgs;
 use crate::command::top::TopArgs;
 
@@ -47,6 +49,14 @@ pub(crate) enum Command {
     /// Receive messages and print each on its own line.
     #[command(after_help = ENDPOINTS)]
     Recv(RecvArgs),
+    /// Answer calls: each request's bytes go to COMMAND's stdin, its stdout
+    /// is the reply (inetd for unix:, unix+seqpacket: and tcp:).
+    #[command(after_help = SERVE_EXAMPLE)]
+    Serve(ServeArgs),
+    /// Call a server: one request per MESSAGE (or line of stdin), each reply
+    /// printed on its own line.
+    #[command(after_help = SERVE_EXAMPLE)]
+    Call(CallArgs),
     /// Relay messages between two addresses, both ways or one way (socat for
     /// every mechanism).
     #[command(after_help = RELAY_ADDRESSES)]
@@ -72,6 +82,13 @@ pub(crate) enum Command {
     #[command(hide = true)]
     BenchPeer,
 }
+
+const SERVE_EXAMPLE: &str = "\
+EXAMPLE:
+  ipcx serve unix:/tmp/up.sock -- tr a-z A-Z &
+  ipcx call unix:/tmp/up.sock hello          # prints HELLO
+Exit status of call: 0 all answered, 1 a remote error (COMMAND failed), 2 no reply
+(timeout, server gone). serve stops on SIGTERM after answering what it took.";
 
 const RELAY_ADDRESSES: &str = "\
 ADDRESSES:

@@ -38,6 +38,8 @@ fn run() -> anyhow::Result<ExitCode> {
         cli::Command::Recv(args) => command::recv::run(args),
         cli::Command::Signal(args) => command::signal::run(args),
         cli::Command::Relay(args) => command::relay::run(args),
+        cli::Command::Serve(args) => command::serve::run(args),
+        cli::Command::Call(args) => command::call::run(args),
         cli::Command::Ls(args) => command::ls::run(args),
         cli::Command::Rm(args) => command::rm::run(args),
         cli::Command::Top(args) => command::top::run(args),

@@ -2,6 +2,7 @@
 
 pub(crate) mod advise;
 pub(crate) mod bench;
+pub(crate) mod call;
 mod error_report;
 pub(crate) mod limits;
 pub(crate) mod ls;
@@ -10,6 +11,7 @@ pub(crate) mod recv;
 pub(crate) mod relay;
 pub(crate) mod rm;
 pub(crate) mod send;
+pub(crate) mod serve;
 pub(crate) mod signal;
 mod stdin_lines;
 pub(crate) mod top;

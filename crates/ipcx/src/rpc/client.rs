@@ -6,7 +6,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -44,6 +44,8 @@ pub struct Client<Req, Resp> {
 struct Shared {
     tx: crate::Sender<Bytes>,
     calls: Mutex<Calls>,
+    /// Signalled when the reader finds the connection ended.
+    ended: Condvar,
     next_id: AtomicU64,
     /// Ends the thread that reads replies, when the client goes.
     stop: Stop,
@@ -76,6 +78,7 @@ impl<Req: Message, Resp: Message> Client<Req, Resp> {
         let shared = Arc::new(Shared {
             tx,
             calls: Mutex::new(Calls::default()),
+            ended: Condvar::new(),
             next_id: AtomicU64::new(1),
             stop: stop.clone(),
         });
@@ -119,7 +122,11 @@ impl<Req, Resp> Client<Req, Resp> {
         };
         if let Err(e) = sent {
             self.shared.forget(id);
-            return Err(e);
+            return Err(match e {
+                // The reader may know why (the server's hello refused us).
+                CallError::Disconnected => self.shared.why_ended().unwrap_or(e),
+                e => e,
+            });
         }
         let answer = match left() {
             None => answer_rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
@@ -192,6 +199,17 @@ impl Shared {
         self.lock().waiting.remove(&id);
     }
 
+    /// Why the connection ended, once the reader has seen it (waiting a
+    /// little: a send may find the connection gone first).
+    fn why_ended(&self) -> Option<CallError> {
+        let calls = self.lock();
+        let (calls, _) = self
+            .ended
+            .wait_timeout_while(calls, Duration::from_millis(200), |c| c.ended.is_none())
+            .unwrap_or_else(|p| p.into_inner());
+        calls.ended.clone()
+    }
+
     /// Hands each reply to its call until the connection ends (or the
     /// client goes); then every call still waiting fails.
     fn read_replies(&self, rx: crate::Receiver<Bytes>) {
@@ -228,6 +246,7 @@ impl Shared {
             let _ = waiting.try_send(Err(ended.clone()));
         }
         calls.ended = Some(ended);
+        self.ended.notify_all();
     }
 }
 

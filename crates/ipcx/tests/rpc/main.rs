@@ -1,0 +1,362 @@
+//! Request/reply across real processes, on every transport calls run on:
+//! many client processes at once, handler errors and panics, a server
+//! killed mid-call, deadlines and late replies, backpressure, garbage and
+//! a client of other types. Peers are this binary re-run in a role.
+//!
+//! Run one: `cargo test -p ipcx --test rpc -- unix::deadlines`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ipcx::rpc::{CallError, Client, Server};
+use ipcx::{OpenOptions, Stop};
+use ipcx_testkit::harness::{self, Peer, Scratch, PATIENCE};
+use libtest_mimic::{Arguments, Trial};
+
+struct Transport {
+    name: &'static str,
+    endpoint: fn(&Scratch) -> String,
+}
+
+const TRANSPORTS: &[Transport] = &[
+    Transport {
+        name: "unix",
+        endpoint: |s| format!("unix:{}", s.path("rpc.sock")),
+    },
+    Transport {
+        name: "unix-abstract",
+        endpoint: |s| format!("unix:@{}", s.name),
+    },
+    Transport {
+        name: "unix+seqpacket",
+        endpoint: |s| format!("unix+seqpacket:{}", s.path("rpc.sock")),
+    },
+    Transport {
+        name: "tcp",
+        endpoint: |_| "tcp:127.0.0.1:0".into(),
+    },
+];
+
+type Case = fn(&Transport);
+
+const CASES: &[(&str, Case)] = &[
+    ("many_clients", many_clients),
+    ("handler_errors_and_panics", handler_errors_and_panics),
+    ("server_killed_mid_call", server_killed_mid_call),
+    ("deadlines", deadlines),
+    ("backpressure", backpressure),
+    ("garbage_and_other_types", garbage_and_other_types),
+    ("stop_finishes_what_it_took", stop_finishes_what_it_took),
+];
+
+fn main() {
+    if let Ok(role) = std::env::var(harness::PEER_ENV) {
+        peer(&role, &std::env::var(harness::EP_ENV).expect("IPCX_EP"));
+        std::process::exit(0);
+    }
+    let args = Arguments::from_args();
+    let trials = TRANSPORTS
+        .iter()
+        .flat_map(|t| {
+            CASES.iter().map(move |(name, case)| {
+                Trial::test(format!("{}::{name}", t.name), move || {
+                    case(t);
+                    Ok(())
+                })
+            })
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}
+
+/// The handler every case's server runs: doubles, fails on 7, panics on
+/// 13, sleeps `n - 1000` ms for n in 1000..2000.
+fn handler(n: u64) -> Result<u64, String> {
+    match n {
+        7 => Err("seven is not allowed".into()),
+        13 => panic!("thirteen"),
+        1000..2000 => {
+            std::thread::sleep(Duration::from_millis(n - 1000));
+            Ok(n * 2)
+        }
+        _ => Ok(n * 2),
+    }
+}
+
+/// A server in this process on `t`; returns its endpoint and a stop.
+fn serve_here(
+    t: &Transport,
+    s: &Scratch,
+    workers: usize,
+    queue: usize,
+) -> (String, Stop, std::thread::JoinHandle<()>) {
+    let stop = Stop::new().expect("stop");
+    let opts = OpenOptions::new().stop(&stop).clone();
+    let server = Server::<u64, u64>::bind_with((t.endpoint)(s), &opts)
+        .expect("bind")
+        .workers(workers)
+        .queue(queue);
+    let ep = server.endpoint().to_string();
+    let serving = std::thread::spawn(move || server.serve(handler).expect("serve"));
+    (ep, stop, serving)
+}
+
+fn param(name: &str) -> u64 {
+    std::env::var(format!("IPCX_{}", name.to_uppercase()))
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn say(line: impl std::fmt::Display) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// The roles a peer process plays.
+fn peer(role: &str, ep: &str) {
+    match role {
+        // `threads` threads each make `calls` calls of distinct numbers.
+        "client" => {
+            let client =
+                Arc::new(Client::<u64, u64>::connect_timeout(ep, PATIENCE).expect("connect"));
+            let (threads, calls, base) = (param("threads"), param("calls"), param("base"));
+            let workers: Vec<_> = (0..threads)
+                .map(|k| {
+                    let client = Arc::clone(&client);
+                    std::thread::spawn(move || {
+                        for i in 0..calls {
+                            let n = 20_000 + base + k * calls + i;
+                            assert_eq!(client.call_timeout(&n, PATIENCE).expect("call"), n * 2);
+                        }
+                    })
+                })
+                .collect();
+            for w in workers {
+                w.join().expect("client thread");
+            }
+            say(format_args!("OK {}", threads * calls));
+        }
+        // Calls 7, 13, 21 and reports each outcome.
+        "errors" => {
+            let client = Client::<u64, u64>::connect_timeout(ep, PATIENCE).expect("connect");
+            for n in [7u64, 13, 21] {
+                match client.call_timeout(&n, PATIENCE) {
+                    Ok(v) => say(format_args!("OK {v}")),
+                    Err(CallError::Remote(text)) => say(format_args!("REMOTE {text}")),
+                    Err(e) => say(format_args!("ERR {e}")),
+                }
+            }
+        }
+        // A server whose handler takes 10 s.
+        "slow-server" => {
+            let server = Server::<u64, u64>::bind(ep).expect("bind");
+            say(format_args!("READY {}", server.endpoint()));
+            let _ = server.serve(|n| {
+                std::thread::sleep(Duration::from_secs(10));
+                Ok(n)
+            });
+        }
+        // A client of other types.
+        "strings" => {
+            let client = Client::<String, String>::connect_timeout(ep, PATIENCE).expect("connect");
+            match client.call_timeout(&"hi".to_string(), PATIENCE) {
+                Err(CallError::Failed(e)) => say(format_args!("FAILED {:?}", e.kind())),
+                other => say(format_args!("UNEXPECTED {other:?}")),
+            }
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+/// 8 client processes, 4 threads each, 32 calls per thread: 1 024 calls
+/// in flight over 8 connections, every one answered with its own reply.
+fn many_clients(t: &Transport) {
+    let s = Scratch::new(t.name);
+    let (ep, stop, serving) = serve_here(t, &s, 4, 64);
+    let clients: Vec<Peer> = (0..8u64)
+        .map(|c| {
+            Peer::spawn(
+                "client",
+                &ep,
+                &[
+                    ("threads", "4".into()),
+                    ("calls", "32".into()),
+                    ("base", (c * 1000).to_string()),
+                ],
+            )
+        })
+        .collect();
+    for c in clients {
+        assert_eq!(c.expect("OK"), "128");
+        c.finish();
+    }
+    stop.stop();
+    serving.join().expect("server");
+}
+
+/// A handler's error and a handler's panic reach the caller as remote
+/// errors; the server and the connection go on.
+fn handler_errors_and_panics(t: &Transport) {
+    let s = Scratch::new(t.name);
+    let (ep, stop, serving) = serve_here(t, &s, 2, 8);
+    let peer = Peer::spawn("errors", &ep, &[]);
+    assert_eq!(peer.expect("REMOTE"), "seven is not allowed");
+    assert_eq!(peer.expect("REMOTE"), "the handler panicked: thirteen");
+    assert_eq!(peer.expect("OK"), "42");
+    peer.finish();
+    stop.stop();
+    serving.join().expect("server");
+}
+
+/// The server process is killed while it handles a call: the call fails
+/// with `Disconnected` at once, and so does the next.
+fn server_killed_mid_call(t: &Transport) {
+    let s = Scratch::new(t.name);
+    let mut server = Peer::spawn("slow-server", &(t.endpoint)(&s), &[]);
+    let ep = server.expect("READY");
+    let client = Client::<u64, u64>::connect_timeout(&ep, PATIENCE).expect("connect");
+    let calling = std::thread::spawn(move || {
+        let started = Instant::now();
+        let got = client.call(&5);
+        (got, started.elapsed(), client)
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    server.kill();
+    let (got, took, client) = calling.join().expect("caller");
+    assert!(matches!(got, Err(CallError::Disconnected)), "{got:?}");
+    assert!(took < Duration::from_secs(5), "noticed after {took:?}");
+    assert!(matches!(
+        client.call(&6),
+        Err(CallError::Disconnected | CallError::Failed(_))
+    ));
+}
+
+/// A call that outlives its deadline is `TimedOut`; its late reply is
+/// dropped, and the next call gets its own reply, not that one.
+fn deadlines(t: &Transport) {
+    let s = Scratch::new(t.name);
+    let (ep, stop, serving) = serve_here(t, &s, 2, 8);
+    let client = Client::<u64, u64>::connect_timeout(&ep, PATIENCE).expect("connect");
+    let started = Instant::now();
+    assert!(matches!(
+        client.call_timeout(&1300, Duration::from_millis(50)),
+        Err(CallError::TimedOut)
+    ));
+    assert!(
+        started.elapsed() < Duration::from_millis(250),
+        "the deadline held"
+    );
+    // The slow call's reply (2600) comes while this one waits.
+    assert_eq!(client.call_timeout(&1400, PATIENCE).expect("call"), 2800);
+    assert_eq!(client.call(&3).expect("call"), 6);
+    stop.stop();
+    serving.join().expect("server");
+}
+
+/// One worker, a queue of 2, a handler of 20 ms and 40 calls at once: all
+/// are answered, never more than one runs at a time, and the readers stop
+/// taking requests while the queue is full (the calls wait in the
+/// kernel's buffers: the server's queue never holds more than 2).
+fn backpressure(t: &Transport) {
+    let s = Scratch::new(t.name);
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let stop = Stop::new().expect("stop");
+    let opts = OpenOptions::new().stop(&stop).clone();
+    let server = Server::<u64, u64>::bind_with((t.endpoint)(&s), &opts)
+        .expect("bind")
+        .workers(1)
+        .queue(2);
+    let ep = server.endpoint().to_string();
+    let serving = {
+        let (running, most) = (Arc::clone(&running), Arc::clone(&most));
+        std::thread::spawn(move || {
+            server
+                .serve(move |n| {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(20));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    Ok(n + 1)
+                })
+                .expect("serve")
+        })
+    };
+    let client = Arc::new(Client::<u64, u64>::connect_timeout(&ep, PATIENCE).expect("connect"));
+    let callers: Vec<_> = (0..40u64)
+        .map(|n| {
+            let client = Arc::clone(&client);
+            std::thread::spawn(move || client.call_timeout(&n, PATIENCE))
+        })
+        .collect();
+    for (n, c) in callers.into_iter().enumerate() {
+        assert_eq!(c.join().expect("caller").expect("call"), n as u64 + 1);
+    }
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        1,
+        "one worker: one call at a time"
+    );
+    stop.stop();
+    serving.join().expect("server");
+}
+
+/// Garbage from a raw peer and a client of other types: each is turned
+/// away alone; a good client is served all along.
+fn garbage_and_other_types(t: &Transport) {
+    let s = Scratch::new(t.name);
+    let (ep, stop, serving) = serve_here(t, &s, 2, 8);
+    let good = Client::<u64, u64>::connect_timeout(&ep, PATIENCE).expect("connect");
+    assert_eq!(good.call(&1).expect("call"), 2);
+    // A raw peer: a valid hello of the right types would be needed; bytes
+    // that are not an ipcx hello are refused at the handshake.
+    if let Some(path) = ep.strip_prefix("unix:/") {
+        use std::io::Write;
+        let mut raw =
+            std::os::unix::net::UnixStream::connect(format!("/{path}")).expect("raw connect");
+        let _ = raw.write_all(b"GET / HTTP/1.1\r\n\r\n");
+    } else if let Some(addr) = ep.strip_prefix("tcp:") {
+        use std::io::Write;
+        let mut raw = std::net::TcpStream::connect(addr).expect("raw connect");
+        let _ = raw.write_all(&[0xff; 64]);
+    }
+    let strings = Peer::spawn("strings", &ep, &[]);
+    assert_eq!(strings.expect("FAILED"), "TypeMismatch");
+    strings.finish();
+    assert_eq!(good.call(&2).expect("call after the bad peers"), 4);
+    stop.stop();
+    serving.join().expect("server");
+}
+
+/// A stop while calls run: the ones taken are answered, `serve` returns,
+/// and later calls fail (the server is gone).
+fn stop_finishes_what_it_took(t: &Transport) {
+    let s = Scratch::new(t.name);
+    let (ep, stop, serving) = serve_here(t, &s, 1, 8);
+    let client = Arc::new(Client::<u64, u64>::connect_timeout(&ep, PATIENCE).expect("connect"));
+    let slow = {
+        let client = Arc::clone(&client);
+        std::thread::spawn(move || client.call_timeout(&1200, PATIENCE))
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    stop.stop();
+    assert_eq!(
+        slow.join()
+            .expect("caller")
+            .expect("the call taken is answered"),
+        2400
+    );
+    serving.join().expect("serve returns after the stop");
+    let after = client.call_timeout(&1, Duration::from_secs(2));
+    assert!(
+        matches!(
+            after,
+            Err(CallError::Disconnected | CallError::TimedOut | CallError::Failed(_))
+        ),
+        "{after:?}"
+    );
+}
