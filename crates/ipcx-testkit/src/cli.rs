@@ -218,3 +218,27 @@ pub fn seqpacket_connect(
     connect(&fd, addr)?;
     Ok(fd)
 }
+
+/// Waits until process `pid` catches SIGTERM (its handler is installed):
+/// from then on a SIGTERM is a stop, not a kill.
+pub fn wait_for_handler(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+            .unwrap_or(0);
+        if caught & (1 << (libc::SIGTERM - 1)) != 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "pid {pid} never caught SIGTERM");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+pub fn sigterm(pid: u32) {
+    // SAFETY: kill(2) with a live child's pid and a valid signal.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
+}

@@ -1,0 +1,113 @@
+//! `ipcx serve` and `ipcx call` across processes: the `tr` example, remote
+//! errors and timeouts in the exit status, `--lines`, and a SIGTERM that
+//! lets the call in flight finish.
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use ipcx_testkit::cli as common;
+
+/// `ipcx serve ENDPOINT -- COMMAND…`, with its socket file there.
+fn serve(s: &Scratch, name: &str, args: &[&str]) -> (Running, String) {
+    let path = s.path(name);
+    let ep = format!("unix:{path}");
+    let mut cmd = ipcx();
+    cmd.arg("serve").arg(&ep).args(args);
+    let running = Running(
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_file(&path);
+    (running, ep)
+}
+
+fn call(args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.args(["-k", "2", "20"])
+        .arg(assert_cmd::cargo::cargo_bin("ipcx"))
+        .arg("call")
+        .args(args);
+    cmd.output().unwrap()
+}
+
+#[test]
+fn the_tr_example_upper_cases() {
+    let s = Scratch::new("rpc-tr");
+    let (_server, ep) = serve(&s, "up.sock", &["--", "tr", "a-z", "A-Z"]);
+    let out = call(&[&ep, "hello", "ipcx"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "HELLO\nIPCX\n");
+}
+
+#[test]
+fn a_failing_command_is_a_remote_error_and_a_slow_one_a_timeout() {
+    let s = Scratch::new("rpc-errors");
+    let (_failing, failing) = serve(&s, "f.sock", &["--", "sh", "-c", "echo broken >&2; exit 3"]);
+    let out = call(&[&failing, "x"]);
+    assert_eq!(out.status.code(), Some(1), "a remote error exits 1");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("broken") && err.contains("exit status: 3"),
+        "{err}"
+    );
+
+    let (_slow, slow) = serve(&s, "s.sock", &["--timeout", "300ms", "--", "sleep", "5"]);
+    let out = call(&["--timeout", "100ms", &slow, "x"]);
+    assert_eq!(out.status.code(), Some(2), "no reply in time exits 2");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no reply in time"));
+    // The server's own limit: the command is killed, the call answered.
+    let out = call(&[&slow, "y"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("killed"));
+}
+
+#[test]
+fn lines_mode_keeps_one_command_running() {
+    let s = Scratch::new("rpc-lines");
+    let (_server, ep) = serve(&s, "l.sock", &["--lines", "--", "sed", "-u", "s/^/> /"]);
+    let out = call(&[&ep, "a", "b", "c"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "> a\n> b\n> c\n");
+}
+
+#[test]
+fn sigterm_answers_the_call_in_flight_then_exits() {
+    let s = Scratch::new("rpc-stop");
+    let (server, ep) = serve(&s, "t.sock", &["--", "sh", "-c", "sleep 0.5; cat"]);
+    wait_for_handler(server.0.id());
+    let calling = std::thread::spawn({
+        let ep = ep.clone();
+        move || call(&[&ep, "still answered"])
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let at = Instant::now();
+    sigterm(server.0.id());
+    let out = calling.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "still answered\n");
+    let (ok, _, err) = finish(server);
+    assert!(ok, "serve exits 0 after SIGTERM: {err}");
+    assert!(
+        at.elapsed() < Duration::from_secs(3),
+        "serve took {:?}",
+        at.elapsed()
+    );
+    assert!(
+        !std::path::Path::new(&s.path("t.sock")).exists(),
+        "the socket file is removed"
+    );
+}
