@@ -262,6 +262,14 @@ mod tests {
     }
 
     #[test]
+    fn framed_identities_are_as_docs_wire_md_says() {
+        let request = Identity::framed("Request", "rpc request", &Identity::of::<u64>());
+        assert_eq!(request.text(), "Request<u64>\nrpc request\nu64\nu64");
+        assert_eq!(request.name(), "Request<u64>");
+        assert!(Identity::framed("Reply", "rpc reply", &Identity::bytes()).is_bytes());
+    }
+
+    #[test]
     fn untraceable_types_fall_back_to_their_name() {
         #[derive(Serialize, Deserialize)]
         #[serde(untagged)]
