@@ -1,12 +1,16 @@
 //! [`Client`]: calls with deadlines, many in flight, each answer matched
 //! to its call by id.
+//!
+//! No thread of its own: one waiting caller at a time reads replies (the
+//! *reader*), hands the others' to them, and passes the reading on when
+//! its own comes. A reply goes from the socket to its caller with one
+//! wake-up, as in a plain ping-pong.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -16,11 +20,11 @@ use super::frame::{self, Kind};
 use super::{identities, CallError};
 use crate::codec::{self, Message};
 use crate::endpoint::{Endpoint, ToEndpoint};
-use crate::error::{Error, RecvError};
+use crate::error::{Error, Fail, RecvError};
 use crate::sys::Deadline;
-use crate::{Bytes, Duplex, Stop};
+use crate::{Bytes, Duplex};
 
-/// What a pending call is answered with: the reply's body, or why not.
+/// What a call is answered with: the reply's body, or why not.
 type Answer = Result<Vec<u8>, CallError>;
 
 /// The client end of a call connection (`unix:`, `unix+seqpacket:`,
@@ -37,23 +41,21 @@ type Answer = Result<Vec<u8>, CallError>;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Client<Req, Resp> {
-    shared: Arc<Shared>,
-    _types: PhantomData<fn(Req) -> Resp>,
-}
-
-struct Shared {
     tx: crate::Sender<Bytes>,
+    rx: crate::Receiver<Bytes>,
     calls: Mutex<Calls>,
-    /// Signalled when the reader finds the connection ended.
-    ended: Condvar,
+    /// Signalled when an answer is handed over or the reading is free.
+    changed: Condvar,
     next_id: AtomicU64,
-    /// Ends the thread that reads replies, when the client goes.
-    stop: Stop,
+    _types: PhantomData<fn(Req) -> Resp>,
 }
 
 #[derive(Default)]
 struct Calls {
-    waiting: HashMap<u64, SyncSender<Answer>>,
+    /// The calls waiting, and the answer of those answered.
+    waiting: HashMap<u64, Option<Answer>>,
+    /// A caller is reading replies.
+    reading: bool,
     /// Set once the connection ended: every later call fails so.
     ended: Option<CallError>,
 }
@@ -74,21 +76,12 @@ impl<Req: Message, Resp: Message> Client<Req, Resp> {
         let (requests, replies) = identities::<Req, Resp>();
         let conn: Duplex<Bytes, Bytes> = Duplex::connect_as(endpoint, requests, replies, deadline)?;
         let (tx, rx) = conn.split();
-        let stop = Stop::new()?;
-        let shared = Arc::new(Shared {
-            tx,
-            calls: Mutex::new(Calls::default()),
-            ended: Condvar::new(),
-            next_id: AtomicU64::new(1),
-            stop: stop.clone(),
-        });
-        let reader = Arc::clone(&shared);
-        std::thread::Builder::new()
-            .name("ipcx-rpc-replies".into())
-            .spawn(move || reader.read_replies(rx.with_stop(&stop)))
-            .map_err(|e| Error::io("cannot start the thread that reads replies", e))?;
         Ok(Client {
-            shared,
+            tx,
+            rx,
+            calls: Mutex::new(Calls::default()),
+            changed: Condvar::new(),
+            next_id: AtomicU64::new(1),
             _types: PhantomData,
         })
     }
@@ -97,58 +90,156 @@ impl<Req: Message, Resp: Message> Client<Req, Resp> {
 impl<Req, Resp> Client<Req, Resp> {
     /// The server's endpoint.
     pub fn endpoint(&self) -> &Endpoint {
-        self.shared.tx.endpoint()
+        self.tx.endpoint()
     }
 
-    /// Sends `request` (a whole frame, already encoded) as call `id` and
-    /// waits until `deadline` for its answer.
+    fn lock(&self) -> MutexGuard<'_, Calls> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Sends `request` (a whole frame) as call `id` and waits until
+    /// `deadline` for its answer.
     fn call_frame(&self, id: u64, request: Vec<u8>, deadline: Option<Instant>) -> Answer {
-        let (answer_tx, answer_rx) = sync_channel(1);
         {
-            let mut calls = self.shared.lock();
+            let mut calls = self.lock();
             if let Some(ended) = &calls.ended {
                 return Err(ended.clone());
             }
-            calls.waiting.insert(id, answer_tx);
+            calls.waiting.insert(id, None);
         }
         let left = || deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let sent = match left() {
-            None => self.shared.tx.send_bytes(request).map_err(CallError::from),
+            None => self.tx.send_bytes(request).map_err(CallError::from),
             Some(left) => self
-                .shared
                 .tx
                 .send_bytes_timeout(request, left)
                 .map_err(CallError::from),
         };
         if let Err(e) = sent {
-            self.shared.forget(id);
+            self.lock().waiting.remove(&id);
             return Err(match e {
-                // The reader may know why (the server's hello refused us).
-                CallError::Disconnected => self.shared.why_ended().unwrap_or(e),
+                // The replies may say why (the server's hello refused us).
+                CallError::Disconnected => self.why_ended().unwrap_or(e),
                 e => e,
             });
         }
-        let answer = match left() {
-            None => answer_rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            Some(left) => answer_rx.recv_timeout(left),
-        };
-        match answer {
-            Ok(answer) => answer,
-            Err(RecvTimeoutError::Timeout) => {
-                self.shared.forget(id);
-                // Best effort: the server may skip a call not yet begun.
-                let _ = self
-                    .shared
-                    .tx
-                    .try_send_bytes(frame::encode(Kind::Cancel, id, &[]));
-                Err(CallError::TimedOut)
+        let answer = self.wait_for(id, deadline);
+        if matches!(answer, Err(CallError::TimedOut)) {
+            // Best effort: the server may skip a call not yet begun.
+            let _ = self.tx.try_send_bytes(frame::encode(Kind::Cancel, id, &[]));
+        }
+        answer
+    }
+
+    /// Waits for call `id`'s answer: reading replies while nobody else is,
+    /// else until the reader hands it over (or passes the reading on).
+    fn wait_for(&self, id: u64, deadline: Option<Instant>) -> Answer {
+        let mut calls = self.lock();
+        loop {
+            if let Some(Some(answer)) = calls.waiting.get_mut(&id).map(Option::take) {
+                calls.waiting.remove(&id);
+                return answer;
             }
-            Err(RecvTimeoutError::Disconnected) => Err(CallError::Disconnected),
+            if let Some(ended) = calls.ended.clone() {
+                calls.waiting.remove(&id);
+                return Err(ended);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                calls.waiting.remove(&id);
+                return Err(CallError::TimedOut);
+            }
+            if calls.reading {
+                calls = match deadline {
+                    None => self.changed.wait(calls).unwrap_or_else(|p| p.into_inner()),
+                    Some(d) => {
+                        let left = d.saturating_duration_since(Instant::now());
+                        self.changed
+                            .wait_timeout(calls, left)
+                            .unwrap_or_else(|p| p.into_inner())
+                            .0
+                    }
+                };
+                continue;
+            }
+            // This caller reads, until its own answer or its deadline.
+            calls.reading = true;
+            drop(calls);
+            let read = self.read_one(deadline);
+            calls = self.lock();
+            calls.reading = false;
+            match read {
+                Ok(Some((got, answer))) => {
+                    if let Some(slot) = calls.waiting.get_mut(&got) {
+                        *slot = Some(answer);
+                    } // else: a call that gave up; dropped
+                }
+                Ok(None) => {} // the deadline: looked at above
+                Err(ended) => {
+                    calls.ended = Some(ended);
+                }
+            }
+            // An answer handed over, or the reading free: others look.
+            self.changed.notify_all();
         }
     }
 
-    fn next_id(&self) -> u64 {
-        self.shared.next_id.fetch_add(1, Ordering::Relaxed)
+    /// One reply from the connection: `Ok(None)` when the deadline passed
+    /// first, `Err` when the connection ended (and why).
+    fn read_one(&self, deadline: Option<Instant>) -> Result<Option<(u64, Answer)>, CallError> {
+        let wait = deadline.map_or(Deadline::NEVER, Deadline::at);
+        let got = self.rx.with_bytes(wait, |bytes| {
+            let frame = frame::decode(bytes)?;
+            let answer = match frame.kind {
+                Kind::Reply => Ok(frame.body.to_vec()),
+                Kind::Error => Err(CallError::Remote(
+                    String::from_utf8_lossy(frame.body).into_owned(),
+                )),
+                Kind::Request | Kind::Cancel => {
+                    return Err(Error::new(
+                        crate::ErrorKind::Protocol,
+                        "the server sent a request or a cancel: not an ipcx call server",
+                    ))
+                }
+            };
+            Ok((frame.id, answer))
+        });
+        match got {
+            Ok(reply) => Ok(Some(reply)),
+            Err(Fail::NotReady) => Ok(None),
+            Err(other) => match RecvError::from(other) {
+                RecvError::Disconnected => Err(CallError::Disconnected),
+                RecvError::Failed(e) => Err(CallError::Failed(e)),
+            },
+        }
+    }
+
+    /// Why the connection ended, reading what the server sent last (a send
+    /// can meet the end before a reply told why).
+    fn why_ended(&self) -> Option<CallError> {
+        let mut calls = self.lock();
+        if calls.ended.is_none() && !calls.reading {
+            calls.reading = true;
+            drop(calls);
+            let until = Instant::now() + Duration::from_millis(200);
+            let why = loop {
+                match self.read_one(Some(until)) {
+                    Ok(Some(_)) => continue, // a reply to a call that gave up
+                    Ok(None) => break None,
+                    Err(ended) => break Some(ended),
+                }
+            };
+            calls = self.lock();
+            calls.reading = false;
+            if calls.ended.is_none() {
+                calls.ended = why;
+            }
+            self.changed.notify_all();
+        }
+        calls.ended.clone()
     }
 }
 
@@ -187,72 +278,6 @@ impl Client<Bytes, Bytes> {
         let id = self.next_id();
         let deadline = timeout.map(|t| Instant::now() + t);
         self.call_frame(id, frame::encode(Kind::Request, id, request), deadline)
-    }
-}
-
-impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Calls> {
-        self.calls.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn forget(&self, id: u64) {
-        self.lock().waiting.remove(&id);
-    }
-
-    /// Why the connection ended, once the reader has seen it (waiting a
-    /// little: a send may find the connection gone first).
-    fn why_ended(&self) -> Option<CallError> {
-        let calls = self.lock();
-        let (calls, _) = self
-            .ended
-            .wait_timeout_while(calls, Duration::from_millis(200), |c| c.ended.is_none())
-            .unwrap_or_else(|p| p.into_inner());
-        calls.ended.clone()
-    }
-
-    /// Hands each reply to its call until the connection ends (or the
-    /// client goes); then every call still waiting fails.
-    fn read_replies(&self, rx: crate::Receiver<Bytes>) {
-        let ended = loop {
-            let got = rx.with_bytes(Deadline::NEVER, |bytes| {
-                let frame = frame::decode(bytes)?;
-                let answer = match frame.kind {
-                    Kind::Reply => Ok(frame.body.to_vec()),
-                    Kind::Error => Err(CallError::Remote(
-                        String::from_utf8_lossy(frame.body).into_owned(),
-                    )),
-                    Kind::Request | Kind::Cancel => {
-                        return Err(Error::new(
-                            crate::ErrorKind::Protocol,
-                            "the server sent a request or a cancel: not an ipcx call server",
-                        ))
-                    }
-                };
-                Ok((frame.id, answer))
-            });
-            match got.map_err(RecvError::from) {
-                Ok((id, answer)) => {
-                    // A call that gave up is no longer waiting: dropped.
-                    if let Some(waiting) = self.lock().waiting.remove(&id) {
-                        let _ = waiting.try_send(answer);
-                    }
-                }
-                Err(RecvError::Disconnected) => break CallError::Disconnected,
-                Err(RecvError::Failed(e)) => break CallError::Failed(e),
-            }
-        };
-        let mut calls = self.lock();
-        for (_, waiting) in calls.waiting.drain() {
-            let _ = waiting.try_send(Err(ended.clone()));
-        }
-        calls.ended = Some(ended);
-        self.ended.notify_all();
-    }
-}
-
-impl<Req, Resp> Drop for Client<Req, Resp> {
-    fn drop(&mut self) {
-        self.shared.stop.stop();
     }
 }
 

@@ -6,7 +6,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{sync_channel, Receiver as Queue, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -24,8 +24,10 @@ use crate::{Bytes, Duplex, Listener, Stop};
 /// [`Listener`](crate::Listener), then [`serve`](Server::serve)s every
 /// client that connects.
 ///
-/// - Requests run on `workers` threads (4 by default); at most `queue`
-///   (64) wait for one. A full queue stops the connection readers, so
+/// - At most `workers` (4 by default) requests run at once: on a
+///   connection's own reader when a place is free (see
+///   [`inline`](Server::inline)), else on the pool's threads; at most
+///   `queue` (64) wait for one. A full queue stops the connection readers, so
 ///   clients' sends wait in the kernel's buffers: backpressure, not memory.
 /// - A handler's `Err(text)` reaches the caller as
 ///   [`CallError::Remote`](super::CallError::Remote); a panic too
@@ -39,6 +41,7 @@ pub struct Server<Req, Resp> {
     stop: Option<Stop>,
     workers: usize,
     queue: usize,
+    inline: bool,
     _types: PhantomData<fn(Req) -> Resp>,
 }
 
@@ -71,6 +74,7 @@ impl<Req, Resp> Server<Req, Resp> {
             stop: options.stop.clone(),
             workers: 4,
             queue: 64,
+            inline: true,
             _types: PhantomData,
         })
     }
@@ -85,6 +89,17 @@ impl<Req, Resp> Server<Req, Resp> {
     /// more (at least 1).
     pub fn queue(mut self, queue: usize) -> Self {
         self.queue = queue.max(1);
+        self
+    }
+
+    /// Whether a connection's reader runs a request itself when a worker's
+    /// place is free (the default: no hand-over to another thread, so a
+    /// call costs one wake-up each way). A request that arrives on that
+    /// connection meanwhile waits for it; with slow handlers and many
+    /// calls at once on one connection, `false` sends every request to
+    /// the pool instead.
+    pub fn inline(mut self, inline: bool) -> Self {
+        self.inline = inline;
         self
     }
 
@@ -127,13 +142,15 @@ impl<Req: Message, Resp: Message> Server<Req, Resp> {
     fn run(self, handler: Arc<Handler>) -> Result<(), Error> {
         let (jobs, queue) = sync_channel::<Job>(self.queue);
         let queue = Arc::new(Mutex::new(queue));
+        let permits = Arc::new(Permits::new(self.workers));
         let workers: Vec<_> = (0..self.workers)
             .map(|n| {
                 let queue = Arc::clone(&queue);
                 let handler = Arc::clone(&handler);
+                let permits = Arc::clone(&permits);
                 std::thread::Builder::new()
                     .name(format!("ipcx-rpc-worker-{n}"))
-                    .spawn(move || work(&queue, &*handler))
+                    .spawn(move || work(&queue, &*handler, &permits))
                     .map_err(|e| Error::io("cannot start a worker thread", e))
             })
             .collect::<Result<_, _>>()?;
@@ -177,10 +194,15 @@ impl<Req: Message, Resp: Message> Server<Req, Resp> {
                 tx,
                 cancelled: Mutex::new(HashSet::new()),
             });
-            let jobs = jobs.clone();
+            let reader = Reader {
+                jobs: jobs.clone(),
+                inline: self
+                    .inline
+                    .then(|| (Arc::clone(&permits), Arc::clone(&handler))),
+            };
             let spawned = std::thread::Builder::new()
                 .name("ipcx-rpc-reader".into())
-                .spawn(move || read_requests(&rx, &connection, &jobs));
+                .spawn(move || reader.read(&rx, &connection));
             if spawned.is_err() {
                 // Out of threads: this client is dropped, the others go on.
                 continue;
@@ -208,72 +230,138 @@ fn is_fatal(e: &Error) -> bool {
     )
 }
 
-/// Takes one connection's requests for the workers until it ends. A full
-/// queue blocks here: the client's sends then wait.
-fn read_requests(rx: &crate::Receiver<Bytes>, conn: &Arc<Connection>, jobs: &SyncSender<Job>) {
-    loop {
-        let got = rx.with_bytes(Deadline::NEVER, |bytes| {
-            let frame = frame::decode(bytes)?;
-            Ok((frame.kind, frame.id, frame.body.to_vec()))
-        });
-        match got.map_err(RecvError::from) {
-            Ok((Kind::Request, id, body)) => {
-                let job = Job {
-                    id,
-                    body,
-                    conn: Arc::clone(conn),
-                };
-                if jobs.send(job).is_err() {
-                    return; // serving ended
+/// How many requests may run at once: a worker's place, taken by a
+/// worker or by a reader running a request itself.
+struct Permits {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Permits {
+    fn new(n: usize) -> Permits {
+        Permits {
+            free: Mutex::new(n),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, usize> {
+        self.free.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn try_take(&self) -> bool {
+        let mut free = self.lock();
+        let got = *free > 0;
+        if got {
+            *free -= 1;
+        }
+        got
+    }
+
+    fn take(&self) {
+        let mut free = self.lock();
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+        *free -= 1;
+    }
+
+    fn give(&self) {
+        *self.lock() += 1;
+        self.freed.notify_one();
+    }
+}
+
+/// One connection's reader: takes its requests until it ends, running
+/// one itself when a place is free (`inline`), else queueing it for the
+/// workers. A full queue blocks here: the client's sends then wait.
+struct Reader {
+    jobs: SyncSender<Job>,
+    inline: Option<(Arc<Permits>, Arc<Handler>)>,
+}
+
+impl Reader {
+    fn read(&self, rx: &crate::Receiver<Bytes>, conn: &Arc<Connection>) {
+        loop {
+            let got = rx.with_bytes(Deadline::NEVER, |bytes| {
+                let frame = frame::decode(bytes)?;
+                Ok((frame.kind, frame.id, frame.body.to_vec()))
+            });
+            match got.map_err(RecvError::from) {
+                Ok((Kind::Request, id, body)) => {
+                    let job = Job {
+                        id,
+                        body,
+                        conn: Arc::clone(conn),
+                    };
+                    if let Some((permits, handler)) = &self.inline {
+                        if permits.try_take() {
+                            answer(job, &**handler);
+                            permits.give();
+                            continue;
+                        }
+                    }
+                    if self.jobs.send(job).is_err() {
+                        return; // serving ended
+                    }
                 }
+                Ok((Kind::Cancel, id, _)) => {
+                    conn.cancelled
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(id);
+                }
+                // A client sends requests and cancels only: not a call client.
+                Ok(_) | Err(_) => return,
             }
-            Ok((Kind::Cancel, id, _)) => {
-                conn.cancelled
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(id);
-            }
-            // A client sends requests and cancels only: not a call client.
-            Ok(_) | Err(_) => return,
         }
     }
 }
 
-/// A worker: answers requests until the queue closes.
-fn work(queue: &Mutex<Queue<Job>>, handler: &Handler) {
+/// A worker: answers requests until the queue closes, each in a place
+/// of its own.
+fn work(queue: &Mutex<Queue<Job>>, handler: &Handler, permits: &Permits) {
     loop {
         let job = match queue.lock().unwrap_or_else(|p| p.into_inner()).recv() {
             Ok(job) => job,
             Err(_) => return,
         };
-        let skipped = job
-            .conn
-            .cancelled
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&job.id);
-        if skipped {
-            continue;
-        }
-        let answer = match catch_unwind(AssertUnwindSafe(|| handler(&job.body))) {
-            Ok(Ok(reply)) => frame::encode(Kind::Reply, job.id, &reply),
-            Ok(Err(text)) => frame::encode(Kind::Error, job.id, text.as_bytes()),
-            Err(panic) => {
-                let text = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "no message".into());
-                frame::encode(
-                    Kind::Error,
-                    job.id,
-                    format!("the handler panicked: {text}").as_bytes(),
-                )
-            }
-        };
-        // A client gone meanwhile: nobody to answer.
-        let _ = job.conn.tx.send_bytes(answer);
+        permits.take();
+        answer(job, handler);
+        permits.give();
     }
+}
+
+/// Runs the handler on one request (unless its client gave up on it
+/// already) and sends the reply or the error.
+fn answer(job: Job, handler: &Handler) {
+    let skipped = job
+        .conn
+        .cancelled
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&job.id);
+    if skipped {
+        return;
+    }
+    let answer = match catch_unwind(AssertUnwindSafe(|| handler(&job.body))) {
+        Ok(Ok(reply)) => frame::encode(Kind::Reply, job.id, &reply),
+        Ok(Err(text)) => frame::encode(Kind::Error, job.id, text.as_bytes()),
+        Err(panic) => {
+            let text = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            frame::encode(
+                Kind::Error,
+                job.id,
+                format!("the handler panicked: {text}").as_bytes(),
+            )
+        }
+    };
+    // A client gone meanwhile: nobody to answer.
+    let _ = job.conn.tx.send_bytes(answer);
 }
 
 impl<Req, Resp> fmt::Debug for Server<Req, Resp> {
