@@ -214,7 +214,8 @@ impl Inbound {
             Inbound::Stream(r) => r.spin = spin,
             Inbound::Datagram(r) => r.spin = spin,
             Inbound::FanIn(r) => r.spin = spin,
-            Inbound::Packet(_) | Inbound::Shm(_) => {}
+            Inbound::Packet(r) => r.spin = spin,
+            Inbound::Shm(_) => {}
         }
     }
 

@@ -151,6 +151,8 @@ pub(crate) struct PacketReader {
     label: Arc<str>,
     hello: ReaderPeer,
     closed: bool,
+    /// How long an empty socket is polled before sleeping (`wait=`).
+    pub(crate) spin: sys::Spin,
 }
 
 impl PacketReader {
@@ -169,6 +171,7 @@ impl PacketReader {
             label,
             hello: ReaderPeer::new(local),
             closed: false,
+            spin: sys::Spin::ADAPTIVE,
         })
     }
 
@@ -220,11 +223,22 @@ impl PacketReader {
         }
     }
 
+    /// The next message. An empty socket is polled for a while first
+    /// (`wait=adaptive`): a message that comes meanwhile costs its sender
+    /// no wake-up of this end.
     pub(crate) fn recv_range(&mut self, deadline: Deadline<'_>) -> Result<Range<usize>, Fail> {
+        let mut polled = self.spin.is_off();
         loop {
-            match self.read_packet(deadline.is_bounded())? {
+            let try_first = !polled;
+            match self.read_packet(deadline.is_bounded() || try_first)? {
                 Some(Item::Frame(range)) => return Ok(range),
                 Some(Item::Hello) => {}
+                None if try_first => {
+                    polled = true;
+                    // Readable or not, round again: a read that may wait next.
+                    sys::spin_readable(self.fd.as_fd(), self.spin, deadline)
+                        .map_err(|e| Fail::io("poll", e, &self.label))?;
+                }
                 None => self.wait_readable(deadline)?,
             }
         }
