@@ -42,6 +42,7 @@ pub struct Server<Req, Resp> {
     workers: usize,
     queue: usize,
     inline: bool,
+    max_clients: usize,
     _types: PhantomData<fn(Req) -> Resp>,
 }
 
@@ -75,6 +76,7 @@ impl<Req, Resp> Server<Req, Resp> {
             workers: 4,
             queue: 64,
             inline: true,
+            max_clients: 256,
             _types: PhantomData,
         })
     }
@@ -89,6 +91,15 @@ impl<Req, Resp> Server<Req, Resp> {
     /// more (at least 1).
     pub fn queue(mut self, queue: usize) -> Self {
         self.queue = queue.max(1);
+        self
+    }
+
+    /// How many clients are served at once (at least 1; 256 by default).
+    /// Each costs a thread and its connection's buffers; past the limit
+    /// new clients wait in the listen backlog (their connect times out if
+    /// they wait too long) until one leaves.
+    pub fn max_clients(mut self, n: usize) -> Self {
+        self.max_clients = n.max(1);
         self
     }
 
@@ -156,7 +167,13 @@ impl<Req: Message, Resp: Message> Server<Req, Resp> {
             .collect::<Result<_, _>>()?;
         let (requests, replies) = identities::<Req, Resp>();
         let mut backoff = AFTER_ERROR;
+        let clients = Arc::new(Permits::new(self.max_clients));
         let ended = loop {
+            // A place for one more client first (or the stop).
+            if !clients.take_unless(self.stop.as_ref()) {
+                break Ok(());
+            }
+            let place = Place(Arc::clone(&clients));
             let conn: Duplex<Bytes, Bytes> =
                 match self
                     .listener
@@ -202,7 +219,10 @@ impl<Req: Message, Resp: Message> Server<Req, Resp> {
             };
             let spawned = std::thread::Builder::new()
                 .name("ipcx-rpc-reader".into())
-                .spawn(move || reader.read(&rx, &connection));
+                .spawn(move || {
+                    reader.read(&rx, &connection);
+                    drop(place); // the client's place, for the next one
+                });
             if spawned.is_err() {
                 // Out of threads: this client is dropped, the others go on.
                 continue;
@@ -269,6 +289,33 @@ impl Permits {
     fn give(&self) {
         *self.lock() += 1;
         self.freed.notify_one();
+    }
+
+    /// Like `take`, but `false` (nothing taken) once `stop` is triggered;
+    /// looks at the stop every 50 ms while it waits.
+    fn take_unless(&self, stop: Option<&Stop>) -> bool {
+        let mut free = self.lock();
+        while *free == 0 {
+            if stop.is_some_and(Stop::is_stopped) {
+                return false;
+            }
+            free = self
+                .freed
+                .wait_timeout(free, std::time::Duration::from_millis(50))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        *free -= 1;
+        true
+    }
+}
+
+/// A taken place, given back when dropped.
+struct Place(Arc<Permits>);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.give();
     }
 }
 

@@ -48,6 +48,10 @@ const CASES: &[(&str, Case)] = &[
     ("backpressure", backpressure),
     ("garbage_and_other_types", garbage_and_other_types),
     ("stop_finishes_what_it_took", stop_finishes_what_it_took),
+    (
+        "max_clients_makes_the_next_wait",
+        max_clients_makes_the_next_wait,
+    ),
 ];
 
 fn main() {
@@ -366,4 +370,39 @@ fn stop_finishes_what_it_took(t: &Transport) {
         ),
         "{after:?}"
     );
+}
+
+/// Two places for clients: a third waits (its calls time out while the
+/// two stay), and is served once one leaves. Clients cannot make the
+/// server take threads and buffers without end.
+fn max_clients_makes_the_next_wait(t: &Transport) {
+    let s = Scratch::new(t.name);
+    let stop = Stop::new().expect("stop");
+    let opts = OpenOptions::new().stop(&stop).clone();
+    let server = Server::<u64, u64>::bind_with((t.endpoint)(&s), &opts)
+        .expect("bind")
+        .max_clients(2);
+    let ep = server.endpoint().to_string();
+    let serving = std::thread::spawn(move || server.serve(handler).expect("serve"));
+    let first = Client::<u64, u64>::connect_timeout(&ep, PATIENCE).expect("first");
+    let second = Client::<u64, u64>::connect_timeout(&ep, PATIENCE).expect("second");
+    assert_eq!(first.call(&1).expect("call"), 2);
+    assert_eq!(second.call(&2).expect("call"), 4);
+    // The third connects (the kernel's backlog takes it) but is not served.
+    let third = Client::<u64, u64>::connect_timeout(&ep, PATIENCE).expect("third");
+    assert!(
+        matches!(
+            third.call_timeout(&5, Duration::from_millis(300)),
+            Err(CallError::TimedOut)
+        ),
+        "a third client is not served while two are"
+    );
+    drop(first);
+    assert_eq!(
+        third.call_timeout(&6, PATIENCE).expect("a place came free"),
+        12
+    );
+    assert_eq!(second.call(&4).expect("call"), 8);
+    stop.stop();
+    serving.join().expect("server");
 }
