@@ -111,3 +111,52 @@ fn sigterm_answers_the_call_in_flight_then_exits() {
         "the socket file is removed"
     );
 }
+
+#[test]
+fn top_shows_the_server_and_its_client() {
+    let s = Scratch::new("rpc-top");
+    let (_server, ep) = serve(&s, "top.sock", &["--", "cat"]);
+    // A client making calls for a few seconds (a COMMAND run each),
+    // killed with the test (before the server: locals drop in reverse).
+    let mut client = Running(
+        ipcx()
+            .args(["call", &ep])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdin = client.0.stdin.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        for n in 0..5000 {
+            if writeln!(stdin, "{n}").is_err() {
+                return;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let out = ipcx()
+        .args(["top", "--once", "--json", "--interval", "700ms"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ours: Vec<&serde_json::Value> = v["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["endpoint"] == ep.as_str())
+        .collect();
+    for role in ["server", "client"] {
+        let e = ours
+            .iter()
+            .find(|e| e["role"] == role)
+            .unwrap_or_else(|| panic!("a {role} on {ep}: {v}"));
+        assert!(
+            e["messages_per_s"].as_f64().unwrap() > 1.0,
+            "{role} answers calls: {e}"
+        );
+    }
+}

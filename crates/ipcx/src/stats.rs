@@ -103,6 +103,35 @@ pub enum Role {
     Sender,
     /// A [`Receiver`](crate::Receiver).
     Receiver,
+    /// An [`rpc::Client`](crate::rpc::Client): messages are calls
+    /// answered, errors calls that failed (remote errors, timeouts, the
+    /// server gone), blocked the time spent waiting for replies.
+    Client,
+    /// An [`rpc::Server`](crate::rpc::Server): messages are requests
+    /// answered, errors remote errors (the handler's), blocked the time
+    /// spent in the handler.
+    Server,
+}
+
+impl Role {
+    /// A short name for tools: `send`, `recv`, `call`, `serve`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Sender => "send",
+            Role::Receiver => "recv",
+            Role::Client => "call",
+            Role::Server => "serve",
+        }
+    }
+
+    fn from_word(word: u32) -> Role {
+        match word {
+            1 => Role::Receiver,
+            2 => Role::Client,
+            3 => Role::Server,
+            _ => Role::Sender,
+        }
+    }
 }
 
 /// The process's area, while any endpoint uses it.
@@ -463,11 +492,7 @@ fn read_area(pid: u32, fd: i32) -> Option<ProcessStats> {
         text.truncate(n);
         endpoints.push(EndpointStats {
             endpoint: String::from_utf8_lossy(&text).into_owned(),
-            role: if slot.role.load(Ordering::Relaxed) == Role::Receiver as u32 {
-                Role::Receiver
-            } else {
-                Role::Sender
-            },
+            role: Role::from_word(slot.role.load(Ordering::Relaxed)),
             messages: slot.messages.load(Ordering::Relaxed),
             bytes: slot.bytes.load(Ordering::Relaxed),
             errors: slot.errors.load(Ordering::Relaxed),

@@ -21,6 +21,7 @@ use super::{identities, CallError};
 use crate::codec::{self, Message};
 use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::{Error, Fail, RecvError};
+use crate::stats::{Counter, Role};
 use crate::sys::Deadline;
 use crate::{Bytes, Duplex};
 
@@ -47,6 +48,8 @@ pub struct Client<Req, Resp> {
     /// Signalled when an answer is handed over or the reading is free.
     changed: Condvar,
     next_id: AtomicU64,
+    /// Published counters (`ipcx top`): calls, failures, time waiting.
+    stats: Mutex<Counter>,
     _types: PhantomData<fn(Req) -> Resp>,
 }
 
@@ -76,7 +79,9 @@ impl<Req: Message, Resp: Message> Client<Req, Resp> {
         let (requests, replies) = identities::<Req, Resp>();
         let conn: Duplex<Bytes, Bytes> = Duplex::connect_as(endpoint, requests, replies, deadline)?;
         let (tx, rx) = conn.split();
+        let stats = Mutex::new(Counter::new(Role::Client, &tx.endpoint().to_string()));
         Ok(Client {
+            stats,
             tx,
             rx,
             calls: Mutex::new(Calls::default()),
@@ -104,6 +109,19 @@ impl<Req, Resp> Client<Req, Resp> {
     /// Sends `request` (a whole frame) as call `id` and waits until
     /// `deadline` for its answer.
     fn call_frame(&self, id: u64, request: Vec<u8>, deadline: Option<Instant>) -> Answer {
+        let started = Instant::now();
+        let len = request.len();
+        let answer = self.call_frame_uncounted(id, request, deadline);
+        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        match &answer {
+            Ok(_) => stats.message(len),
+            Err(_) => stats.error(),
+        }
+        stats.blocked(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        answer
+    }
+
+    fn call_frame_uncounted(&self, id: u64, request: Vec<u8>, deadline: Option<Instant>) -> Answer {
         {
             let mut calls = self.lock();
             if let Some(ended) = &calls.ended {

@@ -17,6 +17,7 @@ use crate::channel::OpenOptions;
 use crate::codec::{self, Message};
 use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::{Error, ErrorKind, RecvError};
+use crate::stats::{Counter, Role};
 use crate::sys::Deadline;
 use crate::{Bytes, Duplex, Listener, Stop};
 
@@ -61,6 +62,12 @@ struct Connection {
 }
 
 type Handler = dyn Fn(&[u8]) -> Result<Vec<u8>, String> + Send + Sync;
+
+/// The handler and the server's published counters (`ipcx top`).
+struct Answerer {
+    handler: Arc<Handler>,
+    stats: Mutex<Counter>,
+}
 
 impl<Req, Resp> Server<Req, Resp> {
     /// Binds and listens on `endpoint` (`unix:`, `unix+seqpacket:`, `tcp:`).
@@ -151,6 +158,10 @@ impl Server<Bytes, Bytes> {
 
 impl<Req: Message, Resp: Message> Server<Req, Resp> {
     fn run(self, handler: Arc<Handler>) -> Result<(), Error> {
+        let handler = Arc::new(Answerer {
+            handler,
+            stats: Mutex::new(Counter::new(Role::Server, &self.endpoint().to_string())),
+        });
         let (jobs, queue) = sync_channel::<Job>(self.queue);
         let queue = Arc::new(Mutex::new(queue));
         let permits = Arc::new(Permits::new(self.workers));
@@ -161,7 +172,7 @@ impl<Req: Message, Resp: Message> Server<Req, Resp> {
                 let permits = Arc::clone(&permits);
                 std::thread::Builder::new()
                     .name(format!("ipcx-rpc-worker-{n}"))
-                    .spawn(move || work(&queue, &*handler, &permits))
+                    .spawn(move || work(&queue, &handler, &permits))
                     .map_err(|e| Error::io("cannot start a worker thread", e))
             })
             .collect::<Result<_, _>>()?;
@@ -324,7 +335,7 @@ impl Drop for Place {
 /// workers. A full queue blocks here: the client's sends then wait.
 struct Reader {
     jobs: SyncSender<Job>,
-    inline: Option<(Arc<Permits>, Arc<Handler>)>,
+    inline: Option<(Arc<Permits>, Arc<Answerer>)>,
 }
 
 impl Reader {
@@ -343,7 +354,7 @@ impl Reader {
                     };
                     if let Some((permits, handler)) = &self.inline {
                         if permits.try_take() {
-                            answer(job, &**handler);
+                            answer(job, handler);
                             permits.give();
                             continue;
                         }
@@ -367,7 +378,7 @@ impl Reader {
 
 /// A worker: answers requests until the queue closes, each in a place
 /// of its own.
-fn work(queue: &Mutex<Queue<Job>>, handler: &Handler, permits: &Permits) {
+fn work(queue: &Mutex<Queue<Job>>, handler: &Answerer, permits: &Permits) {
     loop {
         let job = match queue.lock().unwrap_or_else(|p| p.into_inner()).recv() {
             Ok(job) => job,
@@ -381,7 +392,7 @@ fn work(queue: &Mutex<Queue<Job>>, handler: &Handler, permits: &Permits) {
 
 /// Runs the handler on one request (unless its client gave up on it
 /// already) and sends the reply or the error.
-fn answer(job: Job, handler: &Handler) {
+fn answer(job: Job, answerer: &Answerer) {
     let skipped = job
         .conn
         .cancelled
@@ -391,7 +402,17 @@ fn answer(job: Job, handler: &Handler) {
     if skipped {
         return;
     }
-    let answer = match catch_unwind(AssertUnwindSafe(|| handler(&job.body))) {
+    let started = std::time::Instant::now();
+    let outcome = catch_unwind(AssertUnwindSafe(|| (answerer.handler)(&job.body)));
+    {
+        let mut stats = answerer.stats.lock().unwrap_or_else(|p| p.into_inner());
+        match &outcome {
+            Ok(Ok(_)) => stats.message(job.body.len()),
+            _ => stats.error(),
+        }
+        stats.blocked(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
+    }
+    let answer = match outcome {
         Ok(Ok(reply)) => frame::encode(Kind::Reply, job.id, &reply),
         Ok(Err(text)) => frame::encode(Kind::Error, job.id, text.as_bytes()),
         Err(panic) => {

@@ -68,7 +68,7 @@ fn print_table(rows: &[EndpointRow]) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{:>7} {:<12} {:<4} {:<32} {:>7} {:>8} {:>8} {:>9} {:>7} {:>5} PEERS",
+        "{:>7} {:<12} {:<5} {:<32} {:>7} {:>8} {:>8} {:>9} {:>7} {:>5} PEERS",
         "PID",
         "COMMAND",
         "ROLE",
@@ -83,13 +83,10 @@ fn print_table(rows: &[EndpointRow]) -> anyhow::Result<()> {
     for r in rows {
         writeln!(
             out,
-            "{:>7} {:<12} {:<4} {:<32} {:>7} {:>8} {:>8} {:>9} {:>6.0}% {:>5} {}",
+            "{:>7} {:<12} {:<5} {:<32} {:>7} {:>8} {:>8} {:>9} {:>6.0}% {:>5} {}",
             r.pid,
             r.command,
-            match r.role {
-                ipcx::stats::Role::Sender => "send",
-                ipcx::stats::Role::Receiver => "recv",
-            },
+            r.role.label(),
             r.endpoint,
             short(r.messages_per_s),
             short(r.bytes_per_s),

@@ -93,10 +93,7 @@ fn columns(rows: &[EndpointRow]) -> Vec<Column> {
             header: "ROLE",
             width: 0,
             drop_order: 0,
-            cell: |r| match r.role {
-                ipcx::stats::Role::Sender => "send".into(),
-                ipcx::stats::Role::Receiver => "recv".into(),
-            },
+            cell: |r| r.role.label().into(),
         },
         Column {
             header: "ENDPOINT",
