@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
+use ipcx_testkit::cli::top_json;
 use serde_json::Value;
 
 fn ipcx() -> Command {
@@ -612,12 +613,7 @@ fn top_once_json_shows_rates_and_peers() {
     let unix = format!("unix:{}/top.sock", dir.display());
     let (_urx, _utx, _) = traffic(&unix);
     std::thread::sleep(Duration::from_millis(500));
-    let out = ipcx()
-        .args(["top", "--once", "--json", "--interval", "700ms"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = top_json();
     let ours: Vec<&Value> = v["endpoints"]
         .as_array()
         .unwrap()

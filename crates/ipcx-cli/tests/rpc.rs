@@ -137,12 +137,7 @@ fn top_shows_the_server_and_its_client() {
         }
     });
     std::thread::sleep(Duration::from_millis(500));
-    let out = ipcx()
-        .args(["top", "--once", "--json", "--interval", "700ms"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = top_json();
     let ours: Vec<&serde_json::Value> = v["endpoints"]
         .as_array()
         .unwrap()

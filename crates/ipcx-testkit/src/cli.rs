@@ -242,3 +242,17 @@ pub fn sigterm(pid: u32) {
     // SAFETY: kill(2) with a live child's pid and a valid signal.
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
 }
+
+/// One `ipcx top --once --json` sample over 700 ms, parsed.
+pub fn top_json() -> serde_json::Value {
+    let out = ipcx()
+        .args(["top", "--once", "--json", "--interval", "700ms"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ipcx top: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
