@@ -38,12 +38,9 @@ fn a_job_of_another_shape_is_refused_at_open() {
 /// Runs the receiver program; with `wrong_first`, this process first
 /// opens a sender of its own `Job`, which must be refused.
 fn talk(wrong_first: bool) {
-    let dir = std::env::temp_dir().join(format!(
-        "ipcx-two-programs-{}-{wrong_first}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ep = format!("unix:{}/jobs.sock", dir.display());
+    // Removed on drop, a failed assertion included.
+    let scratch = ipcx_testkit::harness::Scratch::new("two-programs");
+    let ep = format!("unix:{}", scratch.path("jobs.sock"));
     let mut receiver = Command::new("timeout")
         .args(["-k", "2", "30"])
         .arg(example("jobs_receiver"))
@@ -81,7 +78,6 @@ fn talk(wrong_first: bool) {
         .unwrap();
     let got: Vec<String> = lines.map(Result::unwrap).collect();
     let status = receiver.wait().unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(
         sent.status.success(),
         "the sender: {}",
