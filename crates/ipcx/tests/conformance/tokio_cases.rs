@@ -220,6 +220,17 @@ fn cancelled_sends_tear_nothing(t: &Transport) {
             seq += 1;
             assert!(seq < 100_000, "the channel never became full");
         }
+        // While it is full, sends dropped by a timeout: before they begin,
+        // or part-way on a stream with a little room. These are cut short
+        // whatever the timing of what follows.
+        for _ in 0..5 {
+            let send = tx.send(Msg::new(seq, size));
+            if let Ok(sent) = tokio::time::timeout(Duration::from_millis(1), send).await {
+                sent.expect("send");
+                done.push(seq);
+            }
+            seq += 1;
+        }
         peer.tell("go");
         for _ in 0..MESSAGES {
             let limit = Duration::from_micros(seq * 53 % 700);
