@@ -51,6 +51,11 @@ pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
 /// Encodes `msg` into `buf` (cleared first), reusing its allocation.
 pub(crate) fn encode<T: Serialize>(msg: &T, buf: &mut Vec<u8>) -> Result<(), Error> {
     buf.clear();
+    encode_after(msg, buf)
+}
+
+/// Encodes `msg` at the end of `buf` (after a header already there).
+pub(crate) fn encode_after<T: Serialize>(msg: &T, buf: &mut Vec<u8>) -> Result<(), Error> {
     let taken = std::mem::take(buf);
     match postcard::to_extend(msg, taken) {
         Ok(filled) => {

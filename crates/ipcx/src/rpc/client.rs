@@ -278,9 +278,7 @@ impl<Req: Serialize, Resp: DeserializeOwned> Client<Req, Resp> {
         let id = self.next_id();
         let mut out = Vec::new();
         frame::begin(&mut out, Kind::Request, id);
-        let mut body = Vec::new();
-        codec::encode(request, &mut body).map_err(CallError::Failed)?;
-        out.extend_from_slice(&body);
+        codec::encode_after(request, &mut out).map_err(CallError::Failed)?;
         let reply = self.call_frame(id, out, deadline)?;
         codec::decode::<Resp>(&reply).map_err(CallError::Failed)
     }

@@ -61,7 +61,9 @@ struct Connection {
     cancelled: Mutex<HashSet<u64>>,
 }
 
-type Handler = dyn Fn(&[u8]) -> Result<Vec<u8>, String> + Send + Sync;
+/// Answers one request's body by appending the reply's to the frame
+/// begun in the `Vec` (its header is there already).
+type Handler = dyn Fn(&[u8], &mut Vec<u8>) -> Result<(), String> + Send + Sync;
 
 /// The handler and the server's published counters (`ipcx top`).
 struct Answerer {
@@ -134,12 +136,10 @@ impl<Req: Message + DeserializeOwned, Resp: Message + Serialize> Server<Req, Res
     where
         H: Fn(Req) -> Result<Resp, String> + Send + Sync + 'static,
     {
-        let handler = move |body: &[u8]| -> Result<Vec<u8>, String> {
+        let handler = move |body: &[u8], out: &mut Vec<u8>| -> Result<(), String> {
             let request = codec::decode::<Req>(body).map_err(|e| format!("bad request: {e}"))?;
             let reply = handler(request)?;
-            let mut out = Vec::new();
-            codec::encode(&reply, &mut out).map_err(|e| format!("cannot encode the reply: {e}"))?;
-            Ok(out)
+            codec::encode_after(&reply, out).map_err(|e| format!("cannot encode the reply: {e}"))
         };
         self.run(Arc::new(handler))
     }
@@ -152,7 +152,10 @@ impl Server<Bytes, Bytes> {
     where
         H: Fn(&[u8]) -> Result<Vec<u8>, String> + Send + Sync + 'static,
     {
-        self.run(Arc::new(handler))
+        self.run(Arc::new(move |body: &[u8], out: &mut Vec<u8>| {
+            out.extend_from_slice(&handler(body)?);
+            Ok(())
+        }))
     }
 }
 
@@ -403,7 +406,11 @@ fn answer(job: Job, answerer: &Answerer) {
         return;
     }
     let started = std::time::Instant::now();
-    let outcome = catch_unwind(AssertUnwindSafe(|| (answerer.handler)(&job.body)));
+    let mut reply = Vec::new();
+    frame::begin(&mut reply, Kind::Reply, job.id);
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        (answerer.handler)(&job.body, &mut reply)
+    }));
     {
         let mut stats = answerer.stats.lock().unwrap_or_else(|p| p.into_inner());
         match &outcome {
@@ -413,7 +420,7 @@ fn answer(job: Job, answerer: &Answerer) {
         stats.blocked(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
     }
     let answer = match outcome {
-        Ok(Ok(reply)) => frame::encode(Kind::Reply, job.id, &reply),
+        Ok(Ok(())) => reply,
         Ok(Err(text)) => frame::encode(Kind::Error, job.id, text.as_bytes()),
         Err(panic) => {
             let text = panic
