@@ -101,37 +101,45 @@ impl Listener {
         &self,
         deadline: Deadline<'_>,
     ) -> Result<Duplex<S, R>, Error> {
-        self.accept_as(S::identity(), R::identity(), deadline)
+        let peer = self.take_peer(deadline)?;
+        self.shake_hands(peer, S::identity(), R::identity(), deadline)
     }
 
-    /// Accepts a peer, declaring `sends` and `receives` in the hello (for
-    /// layers that frame their own messages: `crate::rpc`).
-    pub(crate) fn accept_as<S, R>(
+    /// The next connecting peer, before any hello (a server that must not
+    /// wait on one peer's hello before taking the next exchanges hellos
+    /// elsewhere, with [`Listener::shake_hands`]).
+    pub(crate) fn take_peer(&self, deadline: Deadline<'_>) -> Result<Peer, Error> {
+        let deadline = deadline.with_stop(self.stop.as_ref().map(Stop::core));
+        let tcp = self.info.local.scheme() == crate::Scheme::Tcp;
+        let (fd, cred) = self.socket.accept(tcp, deadline)?;
+        Ok(Peer { fd, cred })
+    }
+
+    /// Exchanges hellos with a taken peer (waiting until `deadline` for
+    /// its hello) and returns the connection.
+    pub(crate) fn shake_hands<S, R>(
         &self,
+        peer: Peer,
         sends: Identity,
         receives: Identity,
         deadline: Deadline<'_>,
     ) -> Result<Duplex<S, R>, Error> {
-        let label = &self.socket.label;
         let deadline = deadline.with_stop(self.stop.as_ref().map(Stop::core));
-        let tcp = self.info.local.scheme() == crate::Scheme::Tcp;
-        let (fd, peer_cred) = self.socket.accept(tcp, deadline)?;
         let max_msg = self.info.local.options().max_msg;
         let hello = Hello {
             sends: Some(sends),
             receives: Some(receives),
             max_msg,
         };
-        let conn = transport::handshake(
-            fd,
+        let mut conn = transport::handshake(
+            peer.fd,
             self.socket.packets,
             &hello,
             transport::Side::Accepting,
             max_msg,
-            label,
+            &self.socket.label,
             deadline,
         )?;
-        let mut conn = conn;
         let spin = crate::sys::Spin::of(self.info.local.options().wait);
         if let Some(link) = &mut conn.outbound {
             link.set_spin(spin);
@@ -140,9 +148,16 @@ impl Listener {
             link.set_spin(spin);
         }
         let mut opened = Opened::new(conn, self.info.local.clone());
-        opened.peer_cred = peer_cred;
+        opened.peer_cred = peer.cred;
         Duplex::from_opened(opened)
     }
+}
+
+/// A peer taken from the listening socket, hellos not yet exchanged.
+#[derive(Debug)]
+pub(crate) struct Peer {
+    fd: std::os::fd::OwnedFd,
+    cred: Option<PeerCred>,
 }
 
 impl fmt::Debug for Listener {
@@ -192,7 +207,7 @@ impl<S, R> Duplex<S, R> {
     }
 
     /// Connects, declaring `sends` and `receives` in the hello (see
-    /// [`Listener::accept_as`]).
+    /// [`Listener::shake_hands`]).
     pub(crate) fn connect_as(
         endpoint: impl ToEndpoint,
         sends: Identity,

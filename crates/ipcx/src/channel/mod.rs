@@ -10,6 +10,7 @@ mod select;
 mod select_macro;
 mod sender;
 
+pub(crate) use duplex::Peer;
 pub use duplex::{Duplex, Listener};
 pub use guard::{ReceiverGuard, SenderGuard};
 pub use options::OpenOptions;

@@ -19,7 +19,7 @@ use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::{Error, ErrorKind, RecvError};
 use crate::stats::{Counter, Role};
 use crate::sys::Deadline;
-use crate::{Bytes, Duplex, Listener, Stop};
+use crate::{Bytes, Listener, Stop};
 
 /// The server end of call connections: binds like a
 /// [`Listener`](crate::Listener), then [`serve`](Server::serve)s every
@@ -182,59 +182,54 @@ impl<Req: Message, Resp: Message> Server<Req, Resp> {
         let (requests, replies) = identities::<Req, Resp>();
         let mut backoff = AFTER_ERROR;
         let clients = Arc::new(Permits::new(self.max_clients));
+        let listener = Arc::new(self.listener);
         let ended = loop {
             // A place for one more client first (or the stop).
             if !clients.take_unless(self.stop.as_ref()) {
                 break Ok(());
             }
             let place = Place(Arc::clone(&clients));
-            let conn: Duplex<Bytes, Bytes> =
-                match self
-                    .listener
-                    .accept_as(replies.clone(), requests.clone(), Deadline::NEVER)
-                {
-                    Ok(conn) => {
-                        backoff = AFTER_ERROR;
-                        conn
-                    }
-                    Err(e) if e.kind() == ErrorKind::Stopped => break Ok(()),
-                    Err(e) if is_fatal(&e) => break Err(e),
-                    // A refused or broken peer, or out of fds or memory: the
-                    // others go on, after a pause that grows while it lasts.
-                    Err(_) => {
-                        let stopped = match &self.stop {
-                            Some(stop) => stop.wait(Some(backoff)),
-                            None => {
-                                std::thread::sleep(backoff);
-                                false
-                            }
-                        };
-                        if stopped {
-                            break Ok(());
+            // Only the peer here: its hello is awaited on its own thread,
+            // so a peer that never sends one holds up nobody else.
+            let peer = match listener.take_peer(Deadline::NEVER) {
+                Ok(peer) => {
+                    backoff = AFTER_ERROR;
+                    peer
+                }
+                Err(e) if e.kind() == ErrorKind::Stopped => break Ok(()),
+                Err(e) if is_fatal(&e) => break Err(e),
+                // A refused peer, or out of fds or memory: the others go
+                // on, after a pause that grows while it lasts.
+                Err(_) => {
+                    let stopped = match &self.stop {
+                        Some(stop) => stop.wait(Some(backoff)),
+                        None => {
+                            std::thread::sleep(backoff);
+                            false
                         }
-                        backoff = (backoff * 2).min(LONGEST_PAUSE);
-                        continue;
+                    };
+                    if stopped {
+                        break Ok(());
                     }
-                };
-            let (tx, rx) = conn.split();
-            let rx = match &self.stop {
-                Some(stop) => rx.with_stop(stop),
-                None => rx,
+                    backoff = (backoff * 2).min(LONGEST_PAUSE);
+                    continue;
+                }
             };
-            let connection = Arc::new(Connection {
-                tx,
-                cancelled: Mutex::new(HashSet::new()),
-            });
-            let reader = Reader {
-                jobs: jobs.clone(),
-                inline: self
-                    .inline
-                    .then(|| (Arc::clone(&permits), Arc::clone(&handler))),
+            let client = Client {
+                listener: Arc::clone(&listener),
+                identities: (replies.clone(), requests.clone()),
+                stop: self.stop.clone(),
+                reader: Reader {
+                    jobs: jobs.clone(),
+                    inline: self
+                        .inline
+                        .then(|| (Arc::clone(&permits), Arc::clone(&handler))),
+                },
             };
             let spawned = std::thread::Builder::new()
                 .name("ipcx-rpc-reader".into())
                 .spawn(move || {
-                    reader.read(&rx, &connection);
+                    client.serve(peer);
                     drop(place); // the client's place, for the next one
                 });
             if spawned.is_err() {
@@ -330,6 +325,42 @@ struct Place(Arc<Permits>);
 impl Drop for Place {
     fn drop(&mut self) {
         self.0.give();
+    }
+}
+
+/// How long a taken peer has to send its hello.
+const HELLO_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// One client, on its own thread: the hellos, then its requests.
+struct Client {
+    listener: Arc<Listener>,
+    /// What this server sends (replies) and receives (requests).
+    identities: (crate::codec::Identity, crate::codec::Identity),
+    stop: Option<Stop>,
+    reader: Reader,
+}
+
+impl Client {
+    fn serve(self, peer: crate::channel::Peer) {
+        let (replies, requests) = self.identities;
+        let deadline = Deadline::after(Some(HELLO_WITHIN));
+        // Refused (types, not ipcx) or silent: this client only.
+        let Ok(conn) = self
+            .listener
+            .shake_hands::<Bytes, Bytes>(peer, replies, requests, deadline)
+        else {
+            return;
+        };
+        let (tx, rx) = conn.split();
+        let rx = match &self.stop {
+            Some(stop) => rx.with_stop(stop),
+            None => rx,
+        };
+        let connection = Arc::new(Connection {
+            tx,
+            cancelled: Mutex::new(HashSet::new()),
+        });
+        self.reader.read(&rx, &connection);
     }
 }
 

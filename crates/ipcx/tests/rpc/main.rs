@@ -52,6 +52,7 @@ const CASES: &[(&str, Case)] = &[
         "max_clients_makes_the_next_wait",
         max_clients_makes_the_next_wait,
     ),
+    ("silent_peers_hold_up_nobody", silent_peers_hold_up_nobody),
 ];
 
 fn main() {
@@ -403,6 +404,29 @@ fn max_clients_makes_the_next_wait(t: &Transport) {
         12
     );
     assert_eq!(second.call(&4).expect("call"), 8);
+    stop.stop();
+    serving.join().expect("server");
+}
+
+/// Peers that connect and never send a hello (five of them, from another
+/// process's point of view: plain sockets of the kind) hold up nobody: a
+/// real client that comes after is served at once.
+fn silent_peers_hold_up_nobody(t: &Transport) {
+    let s = Scratch::new(t.name);
+    let (ep, stop, serving) = serve_here(t, &s, 2, 8);
+    let silent: Vec<_> = (0..5)
+        .map(|_| ipcx::raw::RawConn::connect(&ep, Some(PATIENCE)).expect("a plain connection"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    let client = Client::<u64, u64>::connect_timeout(&ep, PATIENCE).expect("connect");
+    assert_eq!(client.call_timeout(&21, PATIENCE).expect("call"), 42);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "served after {:?} behind silent peers",
+        started.elapsed()
+    );
+    drop(silent);
     stop.stop();
     serving.join().expect("server");
 }
