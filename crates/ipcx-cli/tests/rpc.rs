@@ -155,3 +155,28 @@ fn top_shows_the_server_and_its_client() {
         );
     }
 }
+
+/// The `tr` example over `shm:` (a pair of rings per client; the control
+/// socket is abstract, so the call waits for it to appear). Nothing stays
+/// in /dev/shm once the client is gone.
+#[test]
+fn the_tr_example_over_shared_memory() {
+    let s = ipcx_testkit::harness::Scratch::new("rpc-tr-shm");
+    let ep = format!("shm:/{}", s.name);
+    let _server = Running(
+        ipcx()
+            .args(["serve", &ep, "--", "tr", "a-z", "A-Z"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let out = call(&["--wait", "10s", &ep, "hello", "rings"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "HELLO\nRINGS\n");
+    ipcx_testkit::harness::eventually("the rings are removed", || s.shm_left().is_empty());
+}

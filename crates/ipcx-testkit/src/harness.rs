@@ -54,6 +54,21 @@ impl Scratch {
     }
 }
 
+impl Scratch {
+    /// The `/dev/shm` entries named after this scratch's segment, `NAME.…`
+    /// (a call server's rings, say): what a test checks is gone.
+    pub fn shm_left(&self) -> Vec<String> {
+        let stem = format!("{}.", self.mq_name().trim_start_matches('/'));
+        std::fs::read_dir("/dev/shm")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|f| f.starts_with(&stem))
+            .collect()
+    }
+}
+
 impl Drop for Scratch {
     /// Removes everything the test may have made, even after a failure:
     /// files, and the queues named after it (System V ones outlive processes).
@@ -61,6 +76,9 @@ impl Drop for Scratch {
         let _ = std::fs::remove_dir_all(&self.dir);
         crate::raw::remove_queues(&self.mq_name(), self.sysv_key());
         let _ = std::fs::remove_file(format!("/dev/shm{}", self.mq_name()));
+        for left in self.shm_left() {
+            let _ = std::fs::remove_file(format!("/dev/shm/{left}"));
+        }
     }
 }
 

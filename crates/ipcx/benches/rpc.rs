@@ -5,20 +5,26 @@
 //!   echoing), the server in another process;
 //! - ipcx's own ping-pong on a `Duplex` (what a call adds is the frame
 //!   header, the id lookup and the hop to a worker thread and back);
+//!   (on `shm:`, a ping-pong over two ipcx rings);
 //! - raw ping-pong: `write` then `read` of 64 bytes on a plain socket of
-//!   the same kind (the kernel's floor; no framing).
+//!   the same kind (the kernel's floor; no framing), twice: reading with
+//!   `MSG_DONTWAIT` for up to 20 µs before a blocking read (ipcx's own
+//!   waiting policy), and blocking at once (what plain code does).
 //!
 //! `cargo bench -p ipcx --bench rpc`. The median of 3 interleaved rounds.
 //! Waiting policy: ipcx's ends poll 20 µs before sleeping (`wait=adaptive`),
-//! the call's and the Duplex's alike; the raw sockets block at once. So
-//! "call / Duplex" is the cost of the call layer at one policy, and "call
-//! / raw" what a user gets against plain blocking sockets.
+//! the call's and the Duplex's alike, and so does "raw, polling". So
+//! "call / Duplex" is the cost of the call layer and "call / raw polling"
+//! the cost of ipcx against the syscalls, each at one policy; "raw,
+//! blocking" is what a user gets against plain blocking sockets.
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use ipcx::rpc::{Client, Server};
-use ipcx::{Bytes, Duplex, Listener};
+use std::os::fd::AsFd;
+
+use ipcx::{Bytes, Duplex, Listener, Receiver, Sender};
 
 const SIZE: usize = 64;
 const WARMUP: usize = 2_000;
@@ -40,8 +46,9 @@ fn main() {
             format!("unix+seqpacket:{}/b.sock", dir.display()),
         ),
         ("tcp:", "tcp:127.0.0.1:0".to_string()),
+        ("shm:", format!("shm:/ipcx-rpc-bench-{id}")),
     ];
-    let kinds = ["call", "duplex", "raw"];
+    let kinds = ["call", "duplex", "raw-poll", "raw"];
     let mut rounds: Vec<Vec<Vec<Duration>>> = Vec::new();
     for _ in 0..ROUNDS {
         let mut round = Vec::new();
@@ -56,36 +63,49 @@ fn main() {
     println!("64-byte round trips between two processes ({ROUND_TRIPS} each), the median of {ROUNDS} rounds");
     println!();
     println!(
-        "| transport | ipcx call p50 / p99 | ipcx Duplex ping-pong p50 / p99 | raw socket p50 / p99 | call / Duplex | call / raw |"
+        "| transport | ipcx call p50 / p99 | ipcx ping-pong p50 / p99 | raw, polling p50 / p99 | raw, blocking p50 / p99 | call / ping-pong | call / raw polling |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for (t, (name, _)) in transports.iter().enumerate() {
-        let row: Vec<(f64, f64)> = (0..kinds.len())
+        let row: Vec<Option<(f64, f64)>> = (0..kinds.len())
             .map(|k| median(rounds.iter().map(|r| &r[t * kinds.len() + k])))
             .collect();
+        let cell = |c: Option<(f64, f64)>| {
+            c.map_or("—".to_string(), |(p50, p99)| {
+                format!("{p50:.1} / {p99:.1} µs")
+            })
+        };
+        let ratio = |a: Option<(f64, f64)>, b: Option<(f64, f64)>| match (a, b) {
+            (Some(a), Some(b)) => format!("{:.2}", a.0 / b.0),
+            _ => "—".to_string(),
+        };
         println!(
-            "| {name} | {:.1} / {:.1} µs | {:.1} / {:.1} µs | {:.1} / {:.1} µs | {:.2} | {:.2} |",
-            row[0].0,
-            row[0].1,
-            row[1].0,
-            row[1].1,
-            row[2].0,
-            row[2].1,
-            row[0].0 / row[1].0,
-            row[0].0 / row[2].0
+            "| {name} | {} | {} | {} | {} | {} | {} |",
+            cell(row[0]),
+            cell(row[1]),
+            cell(row[2]),
+            cell(row[3]),
+            ratio(row[0], row[1]),
+            ratio(row[0], row[2]),
         );
     }
 }
 
-/// p50 and p99 (µs) of each round, then the median of those.
-fn median<'a>(rounds: impl Iterator<Item = &'a Vec<Duration>>) -> (f64, f64) {
+/// p50 and p99 (µs) of each round, then the median of those; `None` for
+/// a kind the transport has not (a raw socket on `shm:`).
+fn median<'a>(rounds: impl Iterator<Item = &'a Vec<Duration>>) -> Option<(f64, f64)> {
     let pct =
         |r: &Vec<Duration>, p: f64| r[((r.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e6;
-    let (mut p50, mut p99): (Vec<f64>, Vec<f64>) =
-        rounds.map(|r| (pct(r, 0.5), pct(r, 0.99))).unzip();
+    let (mut p50, mut p99): (Vec<f64>, Vec<f64>) = rounds
+        .filter(|r| !r.is_empty())
+        .map(|r| (pct(r, 0.5), pct(r, 0.99)))
+        .unzip();
+    if p50.is_empty() {
+        return None;
+    }
     p50.sort_by(f64::total_cmp);
     p99.sort_by(f64::total_cmp);
-    (p50[p50.len() / 2], p99[p99.len() / 2])
+    Some((p50[p50.len() / 2], p99[p99.len() / 2]))
 }
 
 fn spawn(role: &str, ep: &str) -> std::process::Child {
@@ -110,6 +130,13 @@ fn bound(child: &mut std::process::Child) -> String {
 
 /// Round trips of one kind against a peer process; sorted.
 fn measure(kind: &str, ep: &str) -> Vec<Duration> {
+    let on_shm = ep.starts_with("shm:");
+    if on_shm && kind.starts_with("raw") {
+        return Vec::new();
+    }
+    // On shm: the ping-pong's replies come on a ring of this side's.
+    let pongs = (on_shm && kind == "duplex")
+        .then(|| Receiver::<Bytes>::open(format!("{ep}.pong")).expect("pong ring"));
     let mut child = spawn(kind, ep);
     let ep = bound(&mut child);
     let msg = [7u8; SIZE];
@@ -132,18 +159,27 @@ fn measure(kind: &str, ep: &str) -> Vec<Duration> {
             });
         }
         "duplex" => {
-            let conn = Duplex::<Bytes, Bytes>::connect_timeout(&ep, patience).expect("connect");
+            let (tx, rx) = match pongs {
+                Some(rx) => (
+                    Sender::<Bytes>::open_timeout(format!("{ep}.ping"), patience).expect("ping"),
+                    rx,
+                ),
+                None => Duplex::<Bytes, Bytes>::connect_timeout(&ep, patience)
+                    .expect("connect")
+                    .split(),
+            };
             time(&mut || {
-                conn.sender().send_bytes(&msg[..]).expect("ping");
-                conn.receiver().recv_bytes().expect("pong");
+                tx.send_bytes(&msg[..]).expect("ping");
+                rx.recv_bytes().expect("pong");
             });
         }
-        _ => {
+        raw => {
             let mut conn = raw_connect(&ep);
+            let polling = raw == "raw-poll";
             let mut buf = [0u8; SIZE];
             time(&mut || {
                 conn.write_all(&msg).expect("ping");
-                conn.read_exact(&mut buf).expect("pong");
+                read_message(&mut *conn, &mut buf, polling).expect("pong");
             });
         }
     }
@@ -168,10 +204,39 @@ fn raw_connect(ep: &str) -> Box<dyn ReadWrite> {
     Box::new(std::os::unix::net::UnixStream::connect(path).expect("connect"))
 }
 
-trait ReadWrite: Read + Write {}
-impl<T: Read + Write> ReadWrite for T {}
+trait ReadWrite: Read + Write + AsFd {}
+impl<T: Read + Write + AsFd> ReadWrite for T {}
+
+/// How long "raw, polling" reads without sleeping: ipcx's `wait=adaptive`.
+const POLL_FOR: Duration = Duration::from_micros(20);
+
+/// Reads one 64-byte message: at once with a blocking read, or (`polling`)
+/// with `MSG_DONTWAIT` reads for up to [`POLL_FOR`] before one that blocks.
+fn read_message(conn: &mut dyn ReadWrite, buf: &mut [u8], polling: bool) -> std::io::Result<()> {
+    if polling {
+        use rustix::net::{recv, RecvFlags};
+        let started = Instant::now();
+        let mut got = 0;
+        while got < buf.len() && started.elapsed() < POLL_FOR {
+            match recv(conn.as_fd(), &mut buf[got..], RecvFlags::DONTWAIT) {
+                Ok((0, _)) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok((n, _)) => got += n,
+                Err(rustix::io::Errno::AGAIN) => std::hint::spin_loop(),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        return conn.read_exact(&mut buf[got..]);
+    }
+    conn.read_exact(buf)
+}
 
 struct SeqPacket(std::os::fd::OwnedFd);
+
+impl AsFd for SeqPacket {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
 
 impl Read for SeqPacket {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -208,6 +273,18 @@ fn peer(kind: &str, ep: &str) {
             say(&server.endpoint().to_string());
             let _ = server.serve_bytes(|request| Ok(request.to_vec()));
         }
+        "duplex" if ep.starts_with("shm:") => {
+            let pings = Receiver::<Bytes>::open(format!("{ep}.ping")).expect("ping ring");
+            say(ep);
+            let pongs =
+                Sender::<Bytes>::open_timeout(format!("{ep}.pong"), Duration::from_secs(10))
+                    .expect("pong ring");
+            while let Ok(msg) = pings.recv_bytes() {
+                if pongs.send_bytes(msg).is_err() {
+                    break;
+                }
+            }
+        }
         "duplex" => {
             let listener = Listener::bind(ep).expect("bind");
             say(&listener.endpoint().to_string());
@@ -218,18 +295,22 @@ fn peer(kind: &str, ep: &str) {
                 }
             }
         }
-        _ => raw_echo(ep, say),
+        raw => raw_echo(ep, raw == "raw-poll", say),
     }
 }
 
-fn raw_echo(ep: &str, say: impl Fn(&str)) {
+/// Echoes 64-byte messages on a plain socket, reading as the client does.
+fn raw_echo(ep: &str, polling: bool, say: impl Fn(&str)) {
     let mut buf = [0u8; SIZE];
+    let mut echo = |s: &mut dyn ReadWrite| {
+        while read_message(s, &mut buf, polling).is_ok() && s.write_all(&buf).is_ok() {}
+    };
     if ep.starts_with("tcp:") {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         say(&format!("tcp:{}", listener.local_addr().expect("addr")));
         let (mut s, _) = listener.accept().expect("accept");
         s.set_nodelay(true).expect("nodelay");
-        while s.read_exact(&mut buf).is_ok() && s.write_all(&buf).is_ok() {}
+        echo(&mut s);
         return;
     }
     let path = ep.split_once(':').expect("scheme").1;
@@ -242,13 +323,11 @@ fn raw_echo(ep: &str, say: impl Fn(&str)) {
         bind(&fd, &SocketAddrUnix::new(path).expect("path")).expect("bind");
         listen(&fd, 1).expect("listen");
         say(ep);
-        let mut s = SeqPacket(accept(&fd).expect("accept"));
-        while s.read_exact(&mut buf).is_ok() && s.write_all(&buf).is_ok() {}
+        echo(&mut SeqPacket(accept(&fd).expect("accept")));
     } else {
         let listener = std::os::unix::net::UnixListener::bind(path).expect("bind");
         say(ep);
-        let (mut s, _) = listener.accept().expect("accept");
-        while s.read_exact(&mut buf).is_ok() && s.write_all(&buf).is_ok() {}
+        echo(&mut listener.accept().expect("accept").0);
     }
     let _ = std::fs::remove_file(path);
 }

@@ -19,7 +19,7 @@ use crate::duration::parse_duration;
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Where to serve: unix:/path, unix:@name, unix+seqpacket:/path or tcp:HOST:PORT.
+    /// Where to serve: unix:/path, unix:@name, unix+seqpacket:/path, tcp:HOST:PORT or shm:/name.
     pub(crate) endpoint: String,
     /// The command that answers, and its arguments (after `--`).
     #[arg(required = true, last = true, value_name = "COMMAND")]

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -17,19 +18,19 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::frame::{self, Kind};
-use super::{identities, CallError};
+use super::{identities, shm, CallError};
 use crate::codec::{self, Message};
 use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::{Error, Fail, RecvError};
 use crate::stats::{Counter, Role};
 use crate::sys::Deadline;
-use crate::{Bytes, Duplex};
+use crate::{Bytes, Duplex, Scheme};
 
 /// What a call is answered with: the reply's body, or why not.
 type Answer = Result<Vec<u8>, CallError>;
 
 /// The client end of a call connection (`unix:`, `unix+seqpacket:`,
-/// `tcp:`): send a request, get its reply. `Client` is `Sync`: many
+/// `tcp:`, `shm:`): send a request, get its reply. `Client` is `Sync`: many
 /// threads may call at once on one connection; each answer goes to its
 /// own call, a late one (after its deadline) is dropped.
 ///
@@ -42,6 +43,7 @@ type Answer = Result<Vec<u8>, CallError>;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Client<Req, Resp> {
+    endpoint: Endpoint,
     tx: crate::Sender<Bytes>,
     rx: crate::Receiver<Bytes>,
     calls: Mutex<Calls>,
@@ -56,9 +58,12 @@ pub struct Client<Req, Resp> {
 #[derive(Default)]
 struct Calls {
     /// The calls waiting, and the answer of those answered.
-    waiting: HashMap<u64, Option<Answer>>,
+    waiting: HashMap<u64, Option<Answer>, BuildHasherDefault<IdHasher>>,
     /// A caller is reading replies.
     reading: bool,
+    /// Callers asleep on `changed` (a notify with nobody asleep would
+    /// still cost a futex syscall per call).
+    sleeping: usize,
     /// Set once the connection ended: every later call fails so.
     ended: Option<CallError>,
 }
@@ -76,11 +81,18 @@ impl<Req: Message, Resp: Message> Client<Req, Resp> {
     }
 
     fn connect_until(endpoint: impl ToEndpoint, deadline: Deadline<'_>) -> Result<Self, Error> {
+        let endpoint = endpoint.to_endpoint()?;
         let (requests, replies) = identities::<Req, Resp>();
-        let conn: Duplex<Bytes, Bytes> = Duplex::connect_as(endpoint, requests, replies, deadline)?;
-        let (tx, rx) = conn.split();
-        let stats = Mutex::new(Counter::new(Role::Client, &tx.endpoint().to_string()));
+        let (tx, rx) = if endpoint.scheme() == Scheme::Shm {
+            shm::connect(&endpoint, requests, replies, deadline)?
+        } else {
+            let conn: Duplex<Bytes, Bytes> =
+                Duplex::connect_as(&endpoint, requests, replies, deadline)?;
+            conn.split()
+        };
+        let stats = Mutex::new(Counter::new(Role::Client, &endpoint.to_string()));
         Ok(Client {
+            endpoint,
             stats,
             tx,
             rx,
@@ -95,7 +107,7 @@ impl<Req: Message, Resp: Message> Client<Req, Resp> {
 impl<Req, Resp> Client<Req, Resp> {
     /// The server's endpoint.
     pub fn endpoint(&self) -> &Endpoint {
-        self.tx.endpoint()
+        &self.endpoint
     }
 
     fn lock(&self) -> MutexGuard<'_, Calls> {
@@ -171,6 +183,7 @@ impl<Req, Resp> Client<Req, Resp> {
                 return Err(CallError::TimedOut);
             }
             if calls.reading {
+                calls.sleeping += 1;
                 calls = match deadline {
                     None => self.changed.wait(calls).unwrap_or_else(|p| p.into_inner()),
                     Some(d) => {
@@ -181,6 +194,7 @@ impl<Req, Resp> Client<Req, Resp> {
                             .0
                     }
                 };
+                calls.sleeping -= 1;
                 continue;
             }
             // This caller reads, until its own answer or its deadline.
@@ -201,7 +215,7 @@ impl<Req, Resp> Client<Req, Resp> {
                 }
             }
             // An answer handed over, or the reading free: others look.
-            self.changed.notify_all();
+            self.wake_sleepers(&calls);
         }
     }
 
@@ -211,18 +225,17 @@ impl<Req, Resp> Client<Req, Resp> {
         let wait = deadline.map_or(Deadline::NEVER, Deadline::at);
         let got = self.rx.with_bytes(wait, |bytes| {
             let frame = frame::decode(bytes)?;
-            let answer = match frame.kind {
-                Kind::Reply => Ok(frame.body.to_vec()),
-                Kind::Error => Err(CallError::Remote(
-                    String::from_utf8_lossy(frame.body).into_owned(),
-                )),
-                Kind::Request | Kind::Cancel => {
-                    return Err(Error::new(
+            let answer =
+                match frame.kind {
+                    Kind::Reply => Ok(frame.body.to_vec()),
+                    Kind::Error => Err(CallError::Remote(
+                        String::from_utf8_lossy(frame.body).into_owned(),
+                    )),
+                    Kind::Request | Kind::Cancel | Kind::Attach => return Err(Error::new(
                         crate::ErrorKind::Protocol,
-                        "the server sent a request or a cancel: not an ipcx call server",
-                    ))
-                }
-            };
+                        "the server sent a request, a cancel or an attach: not an ipcx call server",
+                    )),
+                };
             Ok((frame.id, answer))
         });
         match got {
@@ -232,6 +245,12 @@ impl<Req, Resp> Client<Req, Resp> {
                 RecvError::Disconnected => Err(CallError::Disconnected),
                 RecvError::Failed(e) => Err(CallError::Failed(e)),
             },
+        }
+    }
+
+    fn wake_sleepers(&self, calls: &Calls) {
+        if calls.sleeping > 0 {
+            self.changed.notify_all();
         }
     }
 
@@ -255,7 +274,7 @@ impl<Req, Resp> Client<Req, Resp> {
             if calls.ended.is_none() {
                 calls.ended = why;
             }
-            self.changed.notify_all();
+            self.wake_sleepers(&calls);
         }
         calls.ended.clone()
     }
@@ -294,6 +313,25 @@ impl Client<Bytes, Bytes> {
         let id = self.next_id();
         let deadline = timeout.map(|t| Instant::now() + t);
         self.call_frame(id, frame::encode(Kind::Request, id, request), deadline)
+    }
+}
+
+/// Call ids are a counter of this client's, not chosen by anyone else: a
+/// multiply spreads them, where SipHash would cost more than the lookup.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 

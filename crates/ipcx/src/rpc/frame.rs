@@ -3,10 +3,11 @@
 //!
 //! ```text
 //! offset size field
-//!  0     1    kind: 1 request, 2 reply, 3 error, 4 cancel
+//!  0     1    kind: 1 request, 2 reply, 3 error, 4 cancel, 5 attach (shm:)
 //!  1     3    zero
 //!  4     8    call id (u64 LE): the client's, unique among its calls in flight
-//! 12     …    request, reply: the message; error: UTF-8 text; cancel: nothing
+//! 12     …    request, reply: the message; error: UTF-8 text; cancel: nothing;
+//!             attach: the ring names (see `rpc::shm`)
 //! ```
 
 use crate::error::{Error, ErrorKind};
@@ -19,6 +20,8 @@ pub(crate) enum Kind {
     Reply = 2,
     Error = 3,
     Cancel = 4,
+    /// Setting up a client's rings on `shm:` (control connection only).
+    Attach = 5,
 }
 
 /// A frame as read: its kind, call id and body.
@@ -60,6 +63,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Frame<'_>, Error> {
         2 => Kind::Reply,
         3 => Kind::Error,
         4 => Kind::Cancel,
+        5 => Kind::Attach,
         other => return Err(bad(format!("unknown call frame kind {other}"))),
     };
     if bytes[1..4] != [0, 0, 0] {

@@ -1,5 +1,7 @@
 //! Request/reply: typed calls over the two-way transports (`unix:` path
-//! and abstract, `unix+seqpacket:`, `tcp:`).
+//! and abstract, `unix+seqpacket:`, `tcp:`) and over `shm:`, where each
+//! client gets a pair of rings (a call costs no system call while both
+//! sides are awake; see docs/wire.md, "Calls over shm:").
 //!
 //! A [`Client`] sends a request and waits for its reply, with a deadline,
 //! many calls in flight from many threads on one connection. A [`Server`]
@@ -34,6 +36,7 @@
 mod client;
 mod frame;
 mod server;
+mod shm;
 
 pub use client::Client;
 pub use server::Server;

@@ -12,14 +12,14 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::frame::{self, Kind};
-use super::identities;
+use super::{identities, shm};
 use crate::channel::OpenOptions;
 use crate::codec::{self, Message};
 use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::{Error, ErrorKind, RecvError};
 use crate::stats::{Counter, Role};
 use crate::sys::Deadline;
-use crate::{Bytes, Listener, Stop};
+use crate::{Bytes, Listener, Scheme, Stop};
 
 /// The server end of call connections: binds like a
 /// [`Listener`](crate::Listener), then [`serve`](Server::serve)s every
@@ -38,7 +38,10 @@ use crate::{Bytes, Listener, Stop};
 /// - With a [`Stop`] (`bind_with`), serving ends: no new clients, no new
 ///   requests; requests already queued are answered; `serve` returns.
 pub struct Server<Req, Resp> {
+    endpoint: Endpoint,
     listener: Listener,
+    /// On `shm:`, the endpoint each client's rings are made after.
+    rings: Option<Endpoint>,
     stop: Option<Stop>,
     workers: usize,
     queue: usize,
@@ -72,15 +75,32 @@ struct Answerer {
 }
 
 impl<Req, Resp> Server<Req, Resp> {
-    /// Binds and listens on `endpoint` (`unix:`, `unix+seqpacket:`, `tcp:`).
+    /// Binds and listens on `endpoint` (`unix:`, `unix+seqpacket:`, `tcp:`,
+    /// `shm:`: see the module's docs).
     pub fn bind(endpoint: impl ToEndpoint) -> Result<Self, Error> {
         Self::bind_with(endpoint, &OpenOptions::new())
     }
 
     /// Like [`Server::bind`], with a [`Stop`] that ends serving.
     pub fn bind_with(endpoint: impl ToEndpoint, options: &OpenOptions) -> Result<Self, Error> {
+        let endpoint = endpoint.to_endpoint()?;
+        let (listener, rings) = if endpoint.scheme() == Scheme::Shm {
+            let control = Listener::bind_with(shm::control_endpoint(&endpoint), options)?;
+            // The name is ours now: rings left by an earlier server's
+            // clients that died with it go (live ones are kept).
+            crate::transport::shm::reclaim_stale(&shm::ring_prefix(&endpoint));
+            (control, Some(endpoint.clone()))
+        } else {
+            (Listener::bind_with(&endpoint, options)?, None)
+        };
         Ok(Server {
-            listener: Listener::bind_with(endpoint, options)?,
+            endpoint: if rings.is_some() {
+                endpoint
+            } else {
+                listener.endpoint().clone()
+            },
+            listener,
+            rings,
             stop: options.stop.clone(),
             workers: 4,
             queue: 64,
@@ -125,7 +145,7 @@ impl<Req, Resp> Server<Req, Resp> {
 
     /// The endpoint as bound (for `tcp:…:0`, with the port chosen).
     pub fn endpoint(&self) -> &Endpoint {
-        self.listener.endpoint()
+        &self.endpoint
     }
 }
 
@@ -217,6 +237,7 @@ impl<Req: Message, Resp: Message> Server<Req, Resp> {
             };
             let client = Client {
                 listener: Arc::clone(&listener),
+                rings: self.rings.clone(),
                 identities: (replies.clone(), requests.clone()),
                 stop: self.stop.clone(),
                 reader: Reader {
@@ -260,61 +281,79 @@ fn is_fatal(e: &Error) -> bool {
 }
 
 /// How many requests may run at once: a worker's place, taken by a
-/// worker or by a reader running a request itself.
+/// worker or by a reader running a request itself. (Also the clients'
+/// places of the accept loop.)
 struct Permits {
-    free: Mutex<usize>,
+    state: Mutex<PermitState>,
     freed: Condvar,
+}
+
+struct PermitState {
+    free: usize,
+    /// Takers asleep on `freed`: a place given back with nobody asleep
+    /// costs no futex syscall (a notify always makes one).
+    sleeping: usize,
 }
 
 impl Permits {
     fn new(n: usize) -> Permits {
         Permits {
-            free: Mutex::new(n),
+            state: Mutex::new(PermitState {
+                free: n,
+                sleeping: 0,
+            }),
             freed: Condvar::new(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, usize> {
-        self.free.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, PermitState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn try_take(&self) -> bool {
-        let mut free = self.lock();
-        let got = *free > 0;
+        let mut state = self.lock();
+        let got = state.free > 0;
         if got {
-            *free -= 1;
+            state.free -= 1;
         }
         got
     }
 
     fn take(&self) {
-        let mut free = self.lock();
-        while *free == 0 {
-            free = self.freed.wait(free).unwrap_or_else(|p| p.into_inner());
+        let mut state = self.lock();
+        while state.free == 0 {
+            state.sleeping += 1;
+            state = self.freed.wait(state).unwrap_or_else(|p| p.into_inner());
+            state.sleeping -= 1;
         }
-        *free -= 1;
+        state.free -= 1;
     }
 
     fn give(&self) {
-        *self.lock() += 1;
-        self.freed.notify_one();
+        let mut state = self.lock();
+        state.free += 1;
+        if state.sleeping > 0 {
+            self.freed.notify_one();
+        }
     }
 
     /// Like `take`, but `false` (nothing taken) once `stop` is triggered;
     /// looks at the stop every 50 ms while it waits.
     fn take_unless(&self, stop: Option<&Stop>) -> bool {
-        let mut free = self.lock();
-        while *free == 0 {
+        let mut state = self.lock();
+        while state.free == 0 {
             if stop.is_some_and(Stop::is_stopped) {
                 return false;
             }
-            free = self
+            state.sleeping += 1;
+            state = self
                 .freed
-                .wait_timeout(free, std::time::Duration::from_millis(50))
+                .wait_timeout(state, std::time::Duration::from_millis(50))
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
+            state.sleeping -= 1;
         }
-        *free -= 1;
+        state.free -= 1;
         true
     }
 }
@@ -334,6 +373,8 @@ const HELLO_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 /// One client, on its own thread: the hellos, then its requests.
 struct Client {
     listener: Arc<Listener>,
+    /// On `shm:`, the server's endpoint: the client attaches rings first.
+    rings: Option<Endpoint>,
     /// What this server sends (replies) and receives (requests).
     identities: (crate::codec::Identity, crate::codec::Identity),
     stop: Option<Stop>,
@@ -351,7 +392,13 @@ impl Client {
         else {
             return;
         };
-        let (tx, rx) = conn.split();
+        let (tx, rx) = match &self.rings {
+            None => conn.split(),
+            Some(ep) => match shm::accept(conn, ep, deadline) {
+                Ok(rings) => rings,
+                Err(_) => return, // told why, if it can still hear
+            },
+        };
         let rx = match &self.stop {
             Some(stop) => rx.with_stop(stop),
             None => rx,
@@ -374,101 +421,119 @@ struct Reader {
 
 impl Reader {
     fn read(&self, rx: &crate::Receiver<Bytes>, conn: &Arc<Connection>) {
+        // The reply frame, reused from one call to the next.
+        let mut reply = Vec::new();
         loop {
             let got = rx.with_bytes(Deadline::NEVER, |bytes| {
                 let frame = frame::decode(bytes)?;
-                Ok((frame.kind, frame.id, frame.body.to_vec()))
+                if frame.kind == Kind::Request {
+                    if let Some((permits, handler)) = &self.inline {
+                        if permits.try_take() {
+                            // Answered where the request lies: no copy.
+                            answer(frame.id, frame.body, conn, handler, &mut reply);
+                            permits.give();
+                            return Ok(Read::Answered);
+                        }
+                    }
+                }
+                Ok(Read::Frame(frame.kind, frame.id, frame.body.to_vec()))
             });
             match got.map_err(RecvError::from) {
-                Ok((Kind::Request, id, body)) => {
+                Ok(Read::Answered) => {}
+                Ok(Read::Frame(Kind::Request, id, body)) => {
                     let job = Job {
                         id,
                         body,
                         conn: Arc::clone(conn),
                     };
-                    if let Some((permits, handler)) = &self.inline {
-                        if permits.try_take() {
-                            answer(job, handler);
-                            permits.give();
-                            continue;
-                        }
-                    }
                     if self.jobs.send(job).is_err() {
                         return; // serving ended
                     }
                 }
-                Ok((Kind::Cancel, id, _)) => {
+                Ok(Read::Frame(Kind::Cancel, id, _)) => {
                     conn.cancelled
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .insert(id);
                 }
                 // A client sends requests and cancels only: not a call client.
-                Ok(_) | Err(_) => return,
+                Ok(Read::Frame(..)) | Err(_) => return,
             }
         }
     }
 }
 
+/// What a reader did with one frame.
+enum Read {
+    /// A request it answered itself.
+    Answered,
+    /// A frame to act on: its kind, id and body.
+    Frame(Kind, u64, Vec<u8>),
+}
+
 /// A worker: answers requests until the queue closes, each in a place
 /// of its own.
 fn work(queue: &Mutex<Queue<Job>>, handler: &Answerer, permits: &Permits) {
+    let mut reply = Vec::new();
     loop {
         let job = match queue.lock().unwrap_or_else(|p| p.into_inner()).recv() {
             Ok(job) => job,
             Err(_) => return,
         };
         permits.take();
-        answer(job, handler);
+        answer(job.id, &job.body, &job.conn, handler, &mut reply);
         permits.give();
     }
 }
 
-/// Runs the handler on one request (unless its client gave up on it
-/// already) and sends the reply or the error.
-fn answer(job: Job, answerer: &Answerer) {
-    let skipped = job
-        .conn
+/// Runs the handler on request `id` (unless its client gave up on it
+/// already) and sends the reply or the error on `conn`; `reply` is the
+/// caller's buffer for the frame.
+fn answer(id: u64, body: &[u8], conn: &Connection, answerer: &Answerer, reply: &mut Vec<u8>) {
+    let skipped = conn
         .cancelled
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .remove(&job.id);
+        .remove(&id);
     if skipped {
         return;
     }
     let started = std::time::Instant::now();
-    let mut reply = Vec::new();
-    frame::begin(&mut reply, Kind::Reply, job.id);
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        (answerer.handler)(&job.body, &mut reply)
-    }));
+    frame::begin(reply, Kind::Reply, id);
+    let outcome = catch_unwind(AssertUnwindSafe(|| (answerer.handler)(body, reply)));
     {
         let mut stats = answerer.stats.lock().unwrap_or_else(|p| p.into_inner());
         match &outcome {
-            Ok(Ok(_)) => stats.message(job.body.len()),
+            Ok(Ok(_)) => stats.message(body.len()),
             _ => stats.error(),
         }
         stats.blocked(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
     }
-    let answer = match outcome {
-        Ok(Ok(())) => reply,
-        Ok(Err(text)) => frame::encode(Kind::Error, job.id, text.as_bytes()),
+    let text = match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(text)) => Some(text),
         Err(panic) => {
             let text = panic
                 .downcast_ref::<&str>()
                 .map(|s| (*s).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "no message".into());
-            frame::encode(
-                Kind::Error,
-                job.id,
-                format!("the handler panicked: {text}").as_bytes(),
-            )
+            Some(format!("the handler panicked: {text}"))
         }
     };
+    if let Some(text) = text {
+        frame::begin(reply, Kind::Error, id);
+        reply.extend_from_slice(text.as_bytes());
+    }
     // A client gone meanwhile: nobody to answer.
-    let _ = job.conn.tx.send_bytes(answer);
+    let _ = conn.tx.send_bytes(&reply[..]);
+    if reply.capacity() > KEEP_REPLY_BUFFER {
+        *reply = Vec::new(); // one big reply does not pin its memory
+    }
 }
+
+/// The largest reply buffer a reader or worker keeps for the next call.
+const KEEP_REPLY_BUFFER: usize = 64 << 10;
 
 impl<Req, Resp> fmt::Debug for Server<Req, Resp> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -36,7 +36,27 @@ const TRANSPORTS: &[Transport] = &[
         name: "tcp",
         endpoint: |_| "tcp:127.0.0.1:0".into(),
     },
+    Transport {
+        name: "shm",
+        endpoint: |s| format!("shm:/{}", s.name),
+    },
 ];
+
+/// The socket a client first connects to: the endpoint itself, or for
+/// `shm:/name` the server's control socket `unix:@ipcx-call/name` (the
+/// calls then go on a pair of rings).
+fn socket_of(ep: &str) -> String {
+    match ep.strip_prefix("shm:") {
+        Some(name) => format!("unix:@ipcx-call{name}"),
+        None => ep.to_owned(),
+    }
+}
+
+/// On `shm:`, every ring of the case's clients is gone once they and the
+/// server are (nothing left in /dev/shm).
+fn no_rings_left(s: &Scratch) {
+    harness::eventually("the call rings are removed", || s.shm_left().is_empty());
+}
 
 type Case = fn(&Transport);
 
@@ -173,13 +193,14 @@ fn peer(role: &str, ep: &str) {
             });
         }
         // A client of other types.
-        "strings" => {
-            let client = Client::<String, String>::connect_timeout(ep, PATIENCE).expect("connect");
-            match client.call_timeout(&"hi".to_string(), PATIENCE) {
+        // (Refused at the first call, or on shm: at connect.)
+        "strings" => match Client::<String, String>::connect_timeout(ep, PATIENCE) {
+            Err(e) => say(format_args!("FAILED {:?}", e.kind())),
+            Ok(client) => match client.call_timeout(&"hi".to_string(), PATIENCE) {
                 Err(CallError::Failed(e)) => say(format_args!("FAILED {:?}", e.kind())),
                 other => say(format_args!("UNEXPECTED {other:?}")),
-            }
-        }
+            },
+        },
         other => panic!("unknown role {other}"),
     }
 }
@@ -208,6 +229,7 @@ fn many_clients(t: &Transport) {
     }
     stop.stop();
     serving.join().expect("server");
+    no_rings_left(&s);
 }
 
 /// A handler's error and a handler's panic reach the caller as remote
@@ -245,6 +267,8 @@ fn server_killed_mid_call(t: &Transport) {
         client.call(&6),
         Err(CallError::Disconnected | CallError::Failed(_))
     ));
+    drop(client);
+    no_rings_left(&s);
 }
 
 /// A call that outlives its deadline is `TimedOut`; its late reply is
@@ -326,7 +350,14 @@ fn garbage_and_other_types(t: &Transport) {
     assert_eq!(good.call(&1).expect("call"), 2);
     // A raw peer: a valid hello of the right types would be needed; bytes
     // that are not an ipcx hello are refused at the handshake.
-    if let Some(path) = ep.strip_prefix("unix:/") {
+    let socket = socket_of(&ep);
+    if let Some(name) = socket.strip_prefix("unix:@") {
+        use std::io::Write;
+        use std::os::linux::net::SocketAddrExt;
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name).expect("name");
+        let mut raw = std::os::unix::net::UnixStream::connect_addr(&addr).expect("raw connect");
+        let _ = raw.write_all(b"GET / HTTP/1.1\r\n\r\n");
+    } else if let Some(path) = ep.strip_prefix("unix:/") {
         use std::io::Write;
         let mut raw =
             std::os::unix::net::UnixStream::connect(format!("/{path}")).expect("raw connect");
@@ -389,16 +420,35 @@ fn max_clients_makes_the_next_wait(t: &Transport) {
     let second = Client::<u64, u64>::connect_timeout(&ep, PATIENCE).expect("second");
     assert_eq!(first.call(&1).expect("call"), 2);
     assert_eq!(second.call(&2).expect("call"), 4);
-    // The third connects (the kernel's backlog takes it) but is not served.
-    let third = Client::<u64, u64>::connect_timeout(&ep, PATIENCE).expect("third");
-    assert!(
-        matches!(
-            third.call_timeout(&5, Duration::from_millis(300)),
-            Err(CallError::TimedOut)
-        ),
-        "a third client is not served while two are"
-    );
+    // The third connects (the kernel's backlog takes it) but is not
+    // served; on shm: its connect itself waits, for the server sets up
+    // the rings.
+    let third = {
+        let ep = ep.clone();
+        std::thread::spawn(move || {
+            let third = Client::<u64, u64>::connect_timeout(&ep, PATIENCE).expect("third");
+            let early = third.call_timeout(&5, Duration::from_millis(300));
+            (third, early)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(400));
+    let on_shm = ep.starts_with("shm:");
+    if on_shm {
+        assert!(
+            !third.is_finished(),
+            "a third client is not attached while two are"
+        );
+    }
     drop(first);
+    let (third, early) = third.join().expect("third");
+    if on_shm {
+        assert_eq!(early.expect("attached once a place came free"), 10);
+    } else {
+        assert!(
+            matches!(early, Err(CallError::TimedOut)),
+            "a third client is not served while two are: {early:?}"
+        );
+    }
     assert_eq!(
         third.call_timeout(&6, PATIENCE).expect("a place came free"),
         12
@@ -415,7 +465,9 @@ fn silent_peers_hold_up_nobody(t: &Transport) {
     let s = Scratch::new(t.name);
     let (ep, stop, serving) = serve_here(t, &s, 2, 8);
     let silent: Vec<_> = (0..5)
-        .map(|_| ipcx::raw::RawConn::connect(&ep, Some(PATIENCE)).expect("a plain connection"))
+        .map(|_| {
+            ipcx::raw::RawConn::connect(socket_of(&ep), Some(PATIENCE)).expect("a plain connection")
+        })
         .collect();
     std::thread::sleep(Duration::from_millis(100));
     let started = Instant::now();

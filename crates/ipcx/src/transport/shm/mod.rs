@@ -248,3 +248,30 @@ fn reclaim_if_unused(name: &str, why: Option<&Error>) -> Result<(), Error> {
     let _ = crate::sys::shm::unlink(name);
     Ok(())
 }
+
+/// Removes the segments named `prefix…` whose every recorded process is
+/// dead (a call server's rings from clients of an earlier run, say: no
+/// later open uses those names again, so nothing else would). Best
+/// effort: a segment in use, or not an ipcx one that a process maps, stays.
+pub(crate) fn reclaim_stale(prefix: &str) {
+    let Ok(dir) = std::fs::read_dir("/dev/shm") else {
+        return;
+    };
+    let bare = prefix.trim_start_matches('/');
+    for entry in dir.flatten() {
+        let Some(file) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        if !file.starts_with(bare) {
+            continue;
+        }
+        let name = format!("/{file}");
+        match Segment::attach(&name, Duration::from_millis(10)) {
+            Ok(segment) if segment.live_parties().is_empty() => segment.unlink(),
+            Ok(_) | Err(AttachError::Missing) => {}
+            Err(_) => {
+                let _ = reclaim_if_unused(&name, None);
+            }
+        }
+    }
+}
