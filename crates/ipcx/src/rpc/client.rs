@@ -82,14 +82,7 @@ impl<Req: Message, Resp: Message> Client<Req, Resp> {
 
     fn connect_until(endpoint: impl ToEndpoint, deadline: Deadline<'_>) -> Result<Self, Error> {
         let endpoint = endpoint.to_endpoint()?;
-        let (requests, replies) = identities::<Req, Resp>();
-        let (tx, rx) = if endpoint.scheme() == Scheme::Shm {
-            shm::connect(&endpoint, requests, replies, deadline)?
-        } else {
-            let conn: Duplex<Bytes, Bytes> =
-                Duplex::connect_as(&endpoint, requests, replies, deadline)?;
-            conn.split()
-        };
+        let (tx, rx) = connect_ends::<Req, Resp>(&endpoint, deadline)?;
         let stats = Mutex::new(Counter::new(Role::Client, &endpoint.to_string()));
         Ok(Client {
             endpoint,
@@ -102,6 +95,20 @@ impl<Req: Message, Resp: Message> Client<Req, Resp> {
             _types: PhantomData,
         })
     }
+}
+
+/// A call connection's two ends, as a client of `Req` and `Resp`: a
+/// socket's halves, or on `shm:` the rings it attached.
+pub(crate) fn connect_ends<Req: Message, Resp: Message>(
+    endpoint: &Endpoint,
+    deadline: Deadline<'_>,
+) -> Result<(crate::Sender<Bytes>, crate::Receiver<Bytes>), Error> {
+    let (requests, replies) = identities::<Req, Resp>();
+    if endpoint.scheme() == Scheme::Shm {
+        return shm::connect(endpoint, requests, replies, deadline);
+    }
+    let conn: Duplex<Bytes, Bytes> = Duplex::connect_as(endpoint, requests, replies, deadline)?;
+    Ok(conn.split())
 }
 
 impl<Req, Resp> Client<Req, Resp> {

@@ -33,9 +33,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod client;
-mod frame;
-mod server;
+pub(crate) mod client;
+pub(crate) mod frame;
+pub(crate) mod server;
 mod shm;
 
 pub use client::Client;
@@ -104,7 +104,7 @@ impl<T> From<SendTimeoutError<T>> for CallError {
 }
 
 /// What a call connection declares: requests of `Req`, replies of `Resp`.
-fn identities<Req: Message, Resp: Message>() -> (Identity, Identity) {
+pub(crate) fn identities<Req: Message, Resp: Message>() -> (Identity, Identity) {
     (
         Identity::framed("Request", "rpc request", &Req::identity()),
         Identity::framed("Reply", "rpc reply", &Resp::identity()),

@@ -84,15 +84,7 @@ impl<Req, Resp> Server<Req, Resp> {
     /// Like [`Server::bind`], with a [`Stop`] that ends serving.
     pub fn bind_with(endpoint: impl ToEndpoint, options: &OpenOptions) -> Result<Self, Error> {
         let endpoint = endpoint.to_endpoint()?;
-        let (listener, rings) = if endpoint.scheme() == Scheme::Shm {
-            let control = Listener::bind_with(shm::control_endpoint(&endpoint), options)?;
-            // The name is ours now: rings left by an earlier server's
-            // clients that died with it go (live ones are kept).
-            crate::transport::shm::reclaim_stale(&shm::ring_prefix(&endpoint));
-            (control, Some(endpoint.clone()))
-        } else {
-            (Listener::bind_with(&endpoint, options)?, None)
-        };
+        let (listener, rings) = bind_socket(&endpoint, options)?;
         Ok(Server {
             endpoint: if rings.is_some() {
                 endpoint
@@ -268,12 +260,12 @@ impl<Req: Message, Resp: Message> Server<Req, Resp> {
 }
 
 /// The first pause after an accept failed, doubling up to [`LONGEST_PAUSE`].
-const AFTER_ERROR: std::time::Duration = std::time::Duration::from_millis(1);
-const LONGEST_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+pub(crate) const AFTER_ERROR: std::time::Duration = std::time::Duration::from_millis(1);
+pub(crate) const LONGEST_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What no retry can mend: the endpoint itself. A peer's fault (refused,
 /// not ipcx, wrong type) or a passing shortage (fds, memory) is not.
-fn is_fatal(e: &Error) -> bool {
+pub(crate) fn is_fatal(e: &Error) -> bool {
     matches!(
         e.kind(),
         ErrorKind::InvalidEndpoint | ErrorKind::Unsupported | ErrorKind::AddrInUse
@@ -368,7 +360,7 @@ impl Drop for Place {
 }
 
 /// How long a taken peer has to send its hello.
-const HELLO_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+pub(crate) const HELLO_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One client, on its own thread: the hellos, then its requests.
 struct Client {
@@ -381,23 +373,46 @@ struct Client {
     reader: Reader,
 }
 
+/// A taken peer's call connection: the hellos (the peer has
+/// [`HELLO_WITHIN`]), then on `shm:` (`rings`) its attach. The ends the
+/// server receives requests and sends replies on; an error when the peer
+/// is refused (types, not ipcx) or silent: that peer only.
+pub(crate) fn open_connection(
+    listener: &Listener,
+    peer: crate::channel::Peer,
+    (replies, requests): (crate::codec::Identity, crate::codec::Identity),
+    rings: Option<&Endpoint>,
+) -> Result<(crate::Sender<Bytes>, crate::Receiver<Bytes>), Error> {
+    let deadline = Deadline::after(Some(HELLO_WITHIN));
+    let conn = listener.shake_hands::<Bytes, Bytes>(peer, replies, requests, deadline)?;
+    match rings {
+        None => Ok(conn.split()),
+        Some(ep) => shm::accept(conn, ep, deadline), // told why, if it can still hear
+    }
+}
+
+/// Binds a call server's socket: `endpoint` itself, or on `shm:` its
+/// control socket (and the endpoint the rings are made after).
+pub(crate) fn bind_socket(
+    endpoint: &Endpoint,
+    options: &OpenOptions,
+) -> Result<(Listener, Option<Endpoint>), Error> {
+    if endpoint.scheme() != Scheme::Shm {
+        return Ok((Listener::bind_with(endpoint, options)?, None));
+    }
+    let control = Listener::bind_with(shm::control_endpoint(endpoint), options)?;
+    // The name is ours now: rings left by an earlier server's clients
+    // that died with it go (live ones are kept).
+    crate::transport::shm::reclaim_stale(&shm::ring_prefix(endpoint));
+    Ok((control, Some(endpoint.clone())))
+}
+
 impl Client {
     fn serve(self, peer: crate::channel::Peer) {
-        let (replies, requests) = self.identities;
-        let deadline = Deadline::after(Some(HELLO_WITHIN));
-        // Refused (types, not ipcx) or silent: this client only.
-        let Ok(conn) = self
-            .listener
-            .shake_hands::<Bytes, Bytes>(peer, replies, requests, deadline)
+        let Ok((tx, rx)) =
+            open_connection(&self.listener, peer, self.identities, self.rings.as_ref())
         else {
             return;
-        };
-        let (tx, rx) = match &self.rings {
-            None => conn.split(),
-            Some(ep) => match shm::accept(conn, ep, deadline) {
-                Ok(rings) => rings,
-                Err(_) => return, // told why, if it can still hear
-            },
         };
         let rx = match &self.stop {
             Some(stop) => rx.with_stop(stop),
@@ -512,14 +527,7 @@ fn answer(id: u64, body: &[u8], conn: &Connection, answerer: &Answerer, reply: &
     let text = match outcome {
         Ok(Ok(())) => None,
         Ok(Err(text)) => Some(text),
-        Err(panic) => {
-            let text = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "no message".into());
-            Some(format!("the handler panicked: {text}"))
-        }
+        Err(panic) => Some(panicked(&*panic)),
     };
     if let Some(text) = text {
         frame::begin(reply, Kind::Error, id);
@@ -530,6 +538,16 @@ fn answer(id: u64, body: &[u8], conn: &Connection, answerer: &Answerer, reply: &
     if reply.capacity() > KEEP_REPLY_BUFFER {
         *reply = Vec::new(); // one big reply does not pin its memory
     }
+}
+
+/// What a caller is told of a handler's panic (its message, if a string).
+pub(crate) fn panicked(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into());
+    format!("the handler panicked: {text}")
 }
 
 /// The largest reply buffer a reader or worker keeps for the next call.

@@ -29,7 +29,10 @@ impl ProcessId {
         }
     }
 
-    /// True while that very process runs (a zombie counts as gone).
+    /// True while that very process runs (a zombie counts as gone). When
+    /// it cannot be told (this process is out of fds, say), it counts as
+    /// alive: a live peer taken for dead would be dropped, a dead one
+    /// taken for alive is only noticed at the next look.
     pub(crate) fn is_alive(self) -> bool {
         if self.pid == 0 {
             return false;
@@ -37,7 +40,7 @@ impl ProcessId {
         match std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) {
             Ok(stat) => parse_stat(&stat)
                 .is_some_and(|(state, start)| start == self.start && state != 'Z' && state != 'X'),
-            Err(_) => false,
+            Err(e) => e.kind() != std::io::ErrorKind::NotFound,
         }
     }
 }

@@ -97,6 +97,25 @@ impl Listener {
         }
     }
 
+    /// The next connecting peer, before any hello (taken without
+    /// blocking once the reactor says one waits; the async call server
+    /// exchanges hellos on the blocking pool, one task per peer).
+    pub(crate) async fn take_peer(&mut self) -> Result<crate::channel::Peer, Error> {
+        loop {
+            self.peer_waiting().await?;
+            match self.inner.take_peer(crate::sys::Deadline::now()) {
+                // Another accept took the peer first: wait for the next.
+                Err(e) if e.kind() == ErrorKind::TimedOut => {}
+                other => return other,
+            }
+        }
+    }
+
+    /// The blocking listener (shared with tasks on the blocking pool).
+    pub(crate) fn blocking(&self) -> &Arc<crate::Listener> {
+        &self.inner
+    }
+
     /// Until a peer waits to be accepted (or the stop came).
     async fn peer_waiting(&mut self) -> Result<(), Error> {
         let stop = self.inner.stop_handle();

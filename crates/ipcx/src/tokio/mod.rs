@@ -40,6 +40,7 @@
 mod drive;
 mod duplex;
 mod receiver;
+pub mod rpc;
 mod sender;
 mod wait;
 

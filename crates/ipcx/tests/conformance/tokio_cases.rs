@@ -26,6 +26,7 @@ pub const ALL: &[(&str, Case)] = &[
         cancelled_sends_tear_nothing,
     ),
     ("async_idle_waits_sleep_and_stop", idle_waits_sleep_and_stop),
+    ("async_sender_killed", sender_killed),
     ("async_receiver_gone_fails_sends", receiver_gone_fails_sends),
     ("async_type_mismatch", type_mismatch),
     ("async_bad_input", bad_input),
@@ -280,6 +281,42 @@ fn cancelled_sends_tear_nothing(t: &Transport) {
 
 /// Nothing arrives: a receive with a timeout times out; a waiting receive
 /// sleeps (little CPU) and a stop from another task ends it.
+/// A sender killed with SIGKILL while the async receiver waits: what it
+/// sent is received, then the end (where the transport can notice a
+/// death), without spinning meanwhile. (An async `shm:` receiver once
+/// looped on "ready now" forever here: its tries never looked at the
+/// producer's liveness.)
+fn sender_killed(t: &Transport) {
+    let s = Scratch::new(t.name);
+    let (mut rx, mut peer) = async_receives(
+        t,
+        &s,
+        "send",
+        &[("count", "2".into()), ("hang", "1".into())],
+    );
+    block_on(async {
+        assert_eq!(recv_msg(&mut rx, "first").await.seq, 0);
+        assert_eq!(recv_msg(&mut rx, "second").await.seq, 1);
+        peer.kill();
+        let cpu_before = cpu_time();
+        if t.notices_sender_death() {
+            expect_disconnected(&mut rx).await;
+        } else {
+            assert!(matches!(
+                rx.recv_timeout(SHORT).await,
+                Err(RecvTimeoutError::Timeout)
+            ));
+        }
+        let cpu = cpu_time() - cpu_before;
+        if !t.name.ends_with("-spin") {
+            assert!(
+                cpu < Duration::from_millis(300),
+                "{cpu:?} of CPU to notice the death"
+            );
+        }
+    });
+}
+
 fn idle_waits_sleep_and_stop(t: &Transport) {
     let s = Scratch::new(t.name);
     let (rx, peer) = async_receives(

@@ -10,35 +10,43 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ipcx::rpc::{CallError, Client, Server};
-use ipcx::{OpenOptions, Stop};
+use ipcx::{Bytes, OpenOptions, Stop};
 use ipcx_testkit::harness::{self, Peer, Scratch, PATIENCE};
 use libtest_mimic::{Arguments, Trial};
 
+#[derive(Clone, Copy)]
 struct Transport {
     name: &'static str,
     endpoint: fn(&Scratch) -> String,
+    /// The cases' servers are `ipcx::tokio::rpc::Server`s (feature `tokio`).
+    asynchronous: bool,
 }
 
 const TRANSPORTS: &[Transport] = &[
     Transport {
         name: "unix",
         endpoint: |s| format!("unix:{}", s.path("rpc.sock")),
+        asynchronous: false,
     },
     Transport {
         name: "unix-abstract",
         endpoint: |s| format!("unix:@{}", s.name),
+        asynchronous: false,
     },
     Transport {
         name: "unix+seqpacket",
         endpoint: |s| format!("unix+seqpacket:{}", s.path("rpc.sock")),
+        asynchronous: false,
     },
     Transport {
         name: "tcp",
         endpoint: |_| "tcp:127.0.0.1:0".into(),
+        asynchronous: false,
     },
     Transport {
         name: "shm",
         endpoint: |s| format!("shm:/{}", s.name),
+        asynchronous: false,
     },
 ];
 
@@ -73,6 +81,8 @@ const CASES: &[(&str, Case)] = &[
         max_clients_makes_the_next_wait,
     ),
     ("silent_peers_hold_up_nobody", silent_peers_hold_up_nobody),
+    ("flood_waits_in_the_kernel", flood_waits_in_the_kernel),
+    ("out_of_fds_backs_off", out_of_fds_backs_off),
 ];
 
 fn main() {
@@ -88,7 +98,8 @@ fn main() {
         }
     }));
     let args = Arguments::from_args();
-    let trials = TRANSPORTS
+    #[cfg_attr(not(feature = "tokio"), allow(unused_mut))]
+    let mut trials: Vec<Trial> = TRANSPORTS
         .iter()
         .flat_map(|t| {
             CASES.iter().map(move |(name, case)| {
@@ -99,8 +110,13 @@ fn main() {
             })
         })
         .collect();
+    #[cfg(feature = "tokio")]
+    trials.extend(async_cases::trials());
     libtest_mimic::run(&args, trials).exit();
 }
+
+#[cfg(feature = "tokio")]
+mod async_cases;
 
 /// The handler every case's server runs: doubles, fails on 7, panics on
 /// 13, sleeps `n - 1000` ms for n in 1000..2000.
@@ -125,6 +141,11 @@ fn serve_here(
 ) -> (String, Stop, std::thread::JoinHandle<()>) {
     let stop = Stop::new().expect("stop");
     let opts = OpenOptions::new().stop(&stop).clone();
+    #[cfg(feature = "tokio")]
+    if t.asynchronous {
+        let (ep, serving) = async_cases::serve_async((t.endpoint)(s), &opts, workers);
+        return (ep, stop, serving);
+    }
     let server = Server::<u64, u64>::bind_with((t.endpoint)(s), &opts)
         .expect("bind")
         .workers(workers)
@@ -190,6 +211,45 @@ fn peer(role: &str, ep: &str) {
             let _ = server.serve(|n| {
                 std::thread::sleep(Duration::from_secs(10));
                 Ok(n)
+            });
+        }
+        // A server in a process of its own (its memory and CPU are what a
+        // case measures): echoes bytes after `delay` ms on `workers`
+        // places; `async=1`: tokio's; `nofile=N`: with RLIMIT_NOFILE N.
+        "server" => {
+            let delay = Duration::from_millis(param("delay"));
+            let workers = param("workers").max(1) as usize;
+            if param("nofile") > 0 {
+                let n = param("nofile");
+                let limit = libc::rlimit {
+                    rlim_cur: n,
+                    rlim_max: n,
+                };
+                // SAFETY: setrlimit reads the struct, which lives for the call.
+                assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+            }
+            if param("async") == 1 {
+                #[cfg(feature = "tokio")]
+                {
+                    let server = ipcx::tokio::rpc::Server::<Bytes, Bytes>::bind(ep)
+                        .expect("bind")
+                        .workers(workers);
+                    say(format_args!("READY {}", server.endpoint()));
+                    let _ =
+                        async_cases::runtime().block_on(server.serve_bytes(move |r| async move {
+                            tokio::time::sleep(delay).await;
+                            Ok(r)
+                        }));
+                }
+                return;
+            }
+            let server = Server::<Bytes, Bytes>::bind(ep)
+                .expect("bind")
+                .workers(workers);
+            say(format_args!("READY {}", server.endpoint()));
+            let _ = server.serve_bytes(move |r| {
+                std::thread::sleep(delay);
+                Ok(r.to_vec())
             });
         }
         // A client of other types.
@@ -481,4 +541,157 @@ fn silent_peers_hold_up_nobody(t: &Transport) {
     drop(silent);
     stop.stop();
     serving.join().expect("server");
+}
+
+/// A process's resident memory, KiB.
+fn rss_kib(pid: u32) -> u64 {
+    proc_status(pid, "VmRSS:")
+}
+
+fn proc_status(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("status")
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("the field")
+}
+
+/// A process's CPU time so far (user + system), in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("comm")
+        .1
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+/// Eight threads send 16 KiB calls for 1.5 s, each giving up after 1 ms
+/// (so each sends again at once: a flood), at a server with one place
+/// and a 20 ms handler. What it has not taken stays in the kernel's
+/// buffers (or the ring): its memory grows by less than 32 MiB, where
+/// reading it all would take hundreds. Then a new client is served.
+fn flood_waits_in_the_kernel(t: &Transport) {
+    let s = Scratch::new(t.name);
+    let server = Peer::spawn(
+        "server",
+        &(t.endpoint)(&s),
+        &[
+            ("delay", "20".into()),
+            ("async", u8::from(t.asynchronous).to_string()),
+        ],
+    );
+    let ep = server.expect("READY");
+    let client = Arc::new(Client::<Bytes, Bytes>::connect_timeout(&ep, PATIENCE).expect("connect"));
+    assert_eq!(
+        client.call_bytes(b"warm", Some(PATIENCE)).expect("call"),
+        b"warm"
+    );
+    let before = rss_kib(server.pid());
+    let until = Instant::now() + Duration::from_millis(1500);
+    let tries = Arc::new(AtomicUsize::new(0));
+    let flooders: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, tries) = (Arc::clone(&client), Arc::clone(&tries));
+            std::thread::spawn(move || {
+                let request = vec![0x5a; 16 << 10];
+                while Instant::now() < until {
+                    let _ = client.call_bytes(&request, Some(Duration::from_millis(1)));
+                    tries.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let mut most = 0;
+    while Instant::now() < until {
+        most = most.max(rss_kib(server.pid()));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for f in flooders {
+        f.join().expect("flooder");
+    }
+    let grown = most.saturating_sub(before);
+    assert!(
+        grown < 32 << 10,
+        "the server grew by {grown} KiB under {} calls of 16 KiB",
+        tries.load(Ordering::Relaxed)
+    );
+    drop(client);
+    let fresh = Client::<Bytes, Bytes>::connect_timeout(&ep, PATIENCE).expect("connect after");
+    assert_eq!(
+        fresh
+            .call_bytes(b"after", Some(PATIENCE))
+            .expect("served after the flood"),
+        b"after"
+    );
+    drop(fresh);
+    no_rings_left(&s);
+    drop(server);
+}
+
+/// A server process with 64 fds (24 on shm:) meets 80 clients, each calling once
+/// (3 s to be served) and staying: past its fds, accepts fail, and it
+/// pauses (1 ms growing to 1 s) instead of spinning: under half a CPU
+/// while exhausted. Some are served, some not; once the served leave, a
+/// new client is served.
+fn out_of_fds_backs_off(t: &Transport) {
+    let s = Scratch::new(t.name);
+    let ep_is_shm = (t.endpoint)(&s).starts_with("shm:");
+    let server = Peer::spawn(
+        "server",
+        &(t.endpoint)(&s),
+        &[
+            // On shm: a client's rings hold no fd once mapped: fewer.
+            ("nofile", if ep_is_shm { "24" } else { "64" }.into()),
+            ("async", u8::from(t.asynchronous).to_string()),
+        ],
+    );
+    let ep = server.expect("READY");
+    let connecting: Vec<_> = (0..80)
+        .map(|_| {
+            let ep = ep.clone();
+            std::thread::spawn(move || {
+                let client =
+                    Client::<Bytes, Bytes>::connect_timeout(&ep, Duration::from_secs(3)).ok()?;
+                let answer = client
+                    .call_bytes(b"in", Some(Duration::from_secs(3)))
+                    .ok()?;
+                assert_eq!(answer, b"in", "a reply of another call");
+                Some(client)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let ticks = cpu_ticks(server.pid());
+    std::thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(server.pid()) - ticks;
+    let outcomes: Vec<_> = connecting
+        .into_iter()
+        .map(|c| c.join().expect("client thread"))
+        .collect();
+    let served = outcomes.iter().filter(|c| c.is_some()).count();
+    // SAFETY: sysconf has no preconditions.
+    let per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).expect("ticks");
+    assert!(
+        used * 2 < per_second,
+        "the server used {used} of {per_second} ticks in 1 s while out of fds: spinning"
+    );
+    assert!(
+        (1..80).contains(&served),
+        "{served} of 80 clients served: the case did not exhaust the server's fds"
+    );
+    drop(outcomes);
+    let fresh = Client::<Bytes, Bytes>::connect_timeout(&ep, PATIENCE).expect("connect after");
+    assert_eq!(
+        fresh
+            .call_bytes(b"after", Some(PATIENCE))
+            .expect("served after"),
+        b"after"
+    );
+    drop(fresh);
+    no_rings_left(&s); // removed by the server as its clients leave
+    drop(server);
 }

@@ -122,7 +122,18 @@ impl ShmReader {
         if !matches!(self.ahead, Ahead::Nothing) || self.corrupt || self.stopped {
             return Armed::Now;
         }
-        if self.look_ahead() || self.producer_gone() {
+        if self.look_ahead() {
+            return Armed::Now;
+        }
+        if self.producer_gone() {
+            // As a blocking receive does: what it committed (by the commit
+            // markers: a killed producer may not have published its last
+            // tail), then the end. A try that only found the ring empty
+            // would otherwise be armed "now" again, forever.
+            self.consumer.read_by_commit_markers();
+            if !self.look_ahead() {
+                self.ahead = Ahead::Failed(Fail::Disconnected);
+            }
             return Armed::Now;
         }
         let Some(fd) = self
