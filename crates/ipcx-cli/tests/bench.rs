@@ -71,6 +71,25 @@ fn quick_json_has_every_mechanism_raw_baselines_and_ordered_percentiles() {
             "{m}: no kernel baseline"
         );
     }
+    // Calls on the two-way transports, at every size, latency only.
+    for m in [
+        "unix",
+        "unix+seqpacket",
+        "tcp",
+        "shm",
+        "shm+spin",
+        "shm+block",
+    ] {
+        assert_eq!(
+            points(&r, "latency", m, "call").len(),
+            points(&r, "latency", m, "ipcx").len(),
+            "{m}: a call at every size"
+        );
+        assert!(points(&r, "throughput", m, "call").is_empty(), "{m}");
+    }
+    for m in ["pipe", "fifo", "udp", "mq", "shm+loan"] {
+        assert!(points(&r, "latency", m, "call").is_empty(), "{m}: no calls");
+    }
     for p in r["latency"].as_array().unwrap() {
         let w = &p["one_way"];
         let v: Vec<f64> = ["p50", "p90", "p99", "p999", "max"]

@@ -83,17 +83,17 @@ impl<Req, Resp> Server<Req, Resp> {
 
     /// Like [`Server::bind`], with a [`Stop`] that ends serving.
     pub fn bind_with(endpoint: impl ToEndpoint, options: &OpenOptions) -> Result<Self, Error> {
-        let endpoint = endpoint.to_endpoint()?;
-        let (listener, rings) = bind_socket(&endpoint, options)?;
-        Ok(Server {
-            endpoint: if rings.is_some() {
-                endpoint
-            } else {
-                listener.endpoint().clone()
-            },
+        let Bound {
+            endpoint,
             listener,
             rings,
-            stop: options.stop.clone(),
+            stop,
+        } = Bound::new(endpoint, options)?;
+        Ok(Server {
+            endpoint,
+            listener,
+            rings,
+            stop,
             workers: 4,
             queue: 64,
             inline: true,
@@ -195,6 +195,7 @@ impl<Req: Message, Resp: Message> Server<Req, Resp> {
         let mut backoff = AFTER_ERROR;
         let clients = Arc::new(Permits::new(self.max_clients));
         let listener = Arc::new(self.listener);
+        let mut readers: Vec<std::thread::JoinHandle<()>> = Vec::new();
         let ended = loop {
             // A place for one more client first (or the stop).
             if !clients.take_unless(self.stop.as_ref()) {
@@ -245,12 +246,24 @@ impl<Req: Message, Resp: Message> Server<Req, Resp> {
                     client.serve(peer);
                     drop(place); // the client's place, for the next one
                 });
-            if spawned.is_err() {
+            match spawned {
+                Ok(reader) => {
+                    readers.retain(|r| !r.is_finished());
+                    readers.push(reader);
+                }
                 // Out of threads: this client is dropped, the others go on.
-                continue;
+                Err(_) => continue,
             }
         };
-        // No new requests: readers end with the stop; workers with the queue.
+        // No new requests: readers end with the stop, after answering
+        // what they run themselves (so `serve` returns once every reply
+        // taken is sent: a process that exits then loses none); workers
+        // end with the queue.
+        if ended.is_ok() {
+            for reader in readers {
+                let _ = reader.join();
+            }
+        }
         drop(jobs);
         for worker in workers {
             let _ = worker.join();
@@ -391,20 +404,41 @@ pub(crate) fn open_connection(
     }
 }
 
-/// Binds a call server's socket: `endpoint` itself, or on `shm:` its
-/// control socket (and the endpoint the rings are made after).
-pub(crate) fn bind_socket(
-    endpoint: &Endpoint,
-    options: &OpenOptions,
-) -> Result<(Listener, Option<Endpoint>), Error> {
-    if endpoint.scheme() != Scheme::Shm {
-        return Ok((Listener::bind_with(endpoint, options)?, None));
+/// A call server's bound socket, blocking or async: what both are made of.
+pub(crate) struct Bound {
+    /// As bound (`tcp:…:0` with its port), or the `shm:` endpoint.
+    pub(crate) endpoint: Endpoint,
+    /// `endpoint`'s socket, or on `shm:` its control socket.
+    pub(crate) listener: Listener,
+    /// On `shm:`, the endpoint each client's rings are made after.
+    pub(crate) rings: Option<Endpoint>,
+    pub(crate) stop: Option<Stop>,
+}
+
+impl Bound {
+    pub(crate) fn new(endpoint: impl ToEndpoint, options: &OpenOptions) -> Result<Bound, Error> {
+        let endpoint = endpoint.to_endpoint()?;
+        let stop = options.stop.clone();
+        if endpoint.scheme() != Scheme::Shm {
+            let listener = Listener::bind_with(&endpoint, options)?;
+            return Ok(Bound {
+                endpoint: listener.endpoint().clone(),
+                listener,
+                rings: None,
+                stop,
+            });
+        }
+        let listener = Listener::bind_with(shm::control_endpoint(&endpoint), options)?;
+        // The name is ours now: rings left by an earlier server's clients
+        // that died with it go (live ones are kept).
+        crate::transport::shm::reclaim_stale(&shm::ring_prefix(&endpoint));
+        Ok(Bound {
+            rings: Some(endpoint.clone()),
+            endpoint,
+            listener,
+            stop,
+        })
     }
-    let control = Listener::bind_with(shm::control_endpoint(endpoint), options)?;
-    // The name is ours now: rings left by an earlier server's clients
-    // that died with it go (live ones are kept).
-    crate::transport::shm::reclaim_stale(&shm::ring_prefix(endpoint));
-    Ok((control, Some(endpoint.clone())))
 }
 
 impl Client {

@@ -121,16 +121,7 @@ fn async_backpressure(t: &Transport) {
             runtime().block_on(server.serve(handler)).expect("serve")
         })
     };
-    let client = Arc::new(Client::<u64, u64>::connect_timeout(&ep, PATIENCE).expect("connect"));
-    let callers: Vec<_> = (0..40u64)
-        .map(|n| {
-            let client = Arc::clone(&client);
-            std::thread::spawn(move || client.call_timeout(&n, PATIENCE))
-        })
-        .collect();
-    for (n, c) in callers.into_iter().enumerate() {
-        assert_eq!(c.join().expect("caller").expect("call"), n as u64 + 1);
-    }
+    forty_calls_at_once(&ep);
     assert_eq!(
         most.load(Ordering::SeqCst),
         1,

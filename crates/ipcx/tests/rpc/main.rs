@@ -382,7 +382,20 @@ fn backpressure(t: &Transport) {
                 .expect("serve")
         })
     };
-    let client = Arc::new(Client::<u64, u64>::connect_timeout(&ep, PATIENCE).expect("connect"));
+    forty_calls_at_once(&ep);
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        1,
+        "one worker: one call at a time"
+    );
+    stop.stop();
+    serving.join().expect("server");
+}
+
+/// 40 calls at once from 40 threads on one client, to a server that
+/// answers n with n + 1: each gets its own answer.
+fn forty_calls_at_once(ep: &str) {
+    let client = Arc::new(Client::<u64, u64>::connect_timeout(ep, PATIENCE).expect("connect"));
     let callers: Vec<_> = (0..40u64)
         .map(|n| {
             let client = Arc::clone(&client);
@@ -392,13 +405,6 @@ fn backpressure(t: &Transport) {
     for (n, c) in callers.into_iter().enumerate() {
         assert_eq!(c.join().expect("caller").expect("call"), n as u64 + 1);
     }
-    assert_eq!(
-        most.load(Ordering::SeqCst),
-        1,
-        "one worker: one call at a time"
-    );
-    stop.stop();
-    serving.join().expect("server");
 }
 
 /// Garbage from a raw peer and a client of other types: each is turned

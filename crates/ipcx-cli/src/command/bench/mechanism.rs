@@ -82,6 +82,19 @@ impl Mechanism {
         !self.is_shm()
     }
 
+    /// ipcx calls (`ipcx::rpc`) run on it: the two-way transports.
+    pub(crate) fn has_calls(self) -> bool {
+        matches!(
+            self,
+            Mechanism::Unix
+                | Mechanism::SeqPacket
+                | Mechanism::Tcp
+                | Mechanism::Shm
+                | Mechanism::ShmSpin
+                | Mechanism::ShmBlock
+        )
+    }
+
     /// The largest message the mechanism carries in one piece, and why.
     pub(crate) fn limit(self) -> Option<(usize, &'static str)> {
         match self {

@@ -30,7 +30,7 @@ use clap::Args;
 
 use crate::duration::parse_duration;
 use mechanism::Mechanism;
-use pair::{Role, Spec};
+use pair::{Implementation, Role, Spec};
 use results::{LatencyPoint, Machine, Percentiles, Results, Skipped, ThroughputPoint};
 
 #[derive(Debug, Args)]
@@ -208,20 +208,23 @@ pub(crate) fn measure(plan: &Plan, progress: bool) -> Result<Results> {
                 });
                 continue;
             }
-            for raw in [false, true] {
-                if !raw || m.has_raw() {
-                    points.push((m, size, raw));
-                }
+            points.push((m, size, Implementation::Ipcx));
+            if m.has_raw() {
+                points.push((m, size, Implementation::Raw));
+            }
+            if m.has_calls() {
+                points.push((m, size, Implementation::Call));
             }
         }
     }
-    let total = points.len() * 2;
+    // Calls: latency only (one caller's calls per second are 1 / latency).
+    let total: usize = points.iter().map(|&(_, _, imp)| tests_of(imp).len()).sum();
     let mut done = 0;
     let run_started = Instant::now();
-    for (n, (m, size, raw)) in points.into_iter().enumerate() {
+    for (n, (m, size, imp)) in points.into_iter().enumerate() {
         let spec = Spec {
             mechanism: m,
-            raw,
+            imp,
             role: Role::Echo,
             size,
             count: plan.rounds(size),
@@ -229,8 +232,8 @@ pub(crate) fn measure(plan: &Plan, progress: bool) -> Result<Results> {
             tag: format!("ipcx-bench-{}-{n}", std::process::id()),
             cpu: pinned.map(|(_, b)| b),
         };
-        let imp = if raw { "raw" } else { "ipcx" };
-        for test in ["latency", "throughput"] {
+        let imp = imp.name();
+        for &test in tests_of(spec.imp) {
             done += 1;
             if progress {
                 eprint!(
@@ -316,6 +319,14 @@ pub(crate) fn measure(plan: &Plan, progress: bool) -> Result<Results> {
         );
     }
     Ok(results)
+}
+
+/// The tests a point runs: calls are measured for latency only.
+fn tests_of(imp: Implementation) -> &'static [&'static str] {
+    match imp {
+        Implementation::Call => &["latency"],
+        _ => &["latency", "throughput"],
+    }
 }
 
 /// `spec` with its count set so that the test takes about `d`: timed

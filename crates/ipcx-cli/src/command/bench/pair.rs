@@ -10,10 +10,11 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
+use ipcx::rpc::{Client, Server};
 use ipcx::{Bytes, Receiver, Sender};
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketType};
 
-use super::link::{IpcxLink, Link, StreamLink};
+use super::link::{CallLink, IpcxLink, Link, StreamLink};
 use super::mechanism::Mechanism;
 use super::raw::{DgramLink, MqLink, PacketLink, SysvLink};
 use super::signal::{self, IpcxSignalLink, RawSignalLink};
@@ -27,11 +28,42 @@ pub(crate) enum Role {
     Source,
 }
 
+/// How this side and the peer talk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Implementation {
+    /// ipcx channels, one each way.
+    Ipcx,
+    /// The same mechanism by plain syscalls.
+    Raw,
+    /// ipcx calls (`ipcx::rpc`): the peer serves, this side calls.
+    Call,
+}
+
+impl Implementation {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Implementation::Ipcx => "ipcx",
+            Implementation::Raw => "raw",
+            Implementation::Call => "call",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Implementation> {
+        [
+            Implementation::Ipcx,
+            Implementation::Raw,
+            Implementation::Call,
+        ]
+        .into_iter()
+        .find(|i| i.name() == name)
+    }
+}
+
 /// One pair to set up.
 #[derive(Debug, Clone)]
 pub(crate) struct Spec {
     pub(crate) mechanism: Mechanism,
-    pub(crate) raw: bool,
+    pub(crate) imp: Implementation,
     pub(crate) role: Role,
     pub(crate) size: usize,
     pub(crate) count: usize,
@@ -47,7 +79,7 @@ impl Spec {
         let mut cmd = Command::new(std::env::current_exe().expect("current exe"));
         cmd.arg("bench-peer")
             .env("IPCX_BENCH_MECHANISM", self.mechanism.name())
-            .env("IPCX_BENCH_RAW", if self.raw { "1" } else { "0" })
+            .env("IPCX_BENCH_IMPLEMENTATION", self.imp.name())
             .env(
                 "IPCX_BENCH_ROLE",
                 if self.role == Role::Echo {
@@ -80,11 +112,19 @@ impl Spec {
 
     /// Starts the peer and joins it: this side's end of the pair.
     pub(crate) fn start(&self) -> Result<(Box<dyn Link>, Child)> {
-        if self.raw {
-            self.start_raw()
-        } else {
-            self.start_ipcx()
+        match self.imp {
+            Implementation::Ipcx => self.start_ipcx(),
+            Implementation::Raw => self.start_raw(),
+            Implementation::Call => self.start_call(),
         }
+    }
+
+    /// The peer serves calls (`serve_calls`); this side is a client.
+    fn start_call(&self) -> Result<(Box<dyn Link>, Child)> {
+        let mut child = self.command(&[]).spawn().context("start the peer")?;
+        let ep = ready_line(&mut child)?;
+        let client = Client::<Bytes, Bytes>::connect_timeout(ep, OPEN_WAIT)?;
+        Ok((Box::new(CallLink::new(client)), child))
     }
 
     fn start_ipcx(&self) -> Result<(Box<dyn Link>, Child)> {
@@ -250,7 +290,7 @@ pub(crate) fn peer_main() -> Result<()> {
     let count: usize = env("COUNT").parse()?;
     let spec = Spec {
         mechanism,
-        raw: env("RAW") == "1",
+        imp: Implementation::parse(&env("IMPLEMENTATION")).context("implementation")?,
         role: if env("ROLE") == "echo" {
             Role::Echo
         } else {
@@ -262,6 +302,9 @@ pub(crate) fn peer_main() -> Result<()> {
         tag: env("TAG"),
         cpu: None,
     };
+    if spec.imp == Implementation::Call {
+        return serve_calls(&spec);
+    }
     let mut link = spec.join()?;
     let mut buf = vec![0u8; size.max(8192)];
     match spec.role {
@@ -283,6 +326,24 @@ pub(crate) fn peer_main() -> Result<()> {
     Ok(())
 }
 
+/// The peer of a call pair: a server (one place, answering on its
+/// connection's reader) that echoes `count` calls, then stops; `serve`
+/// returns once the last reply is sent.
+fn serve_calls(spec: &Spec) -> Result<()> {
+    let stop = ipcx::Stop::new()?;
+    let options = ipcx::OpenOptions::new().stop(&stop).clone();
+    let server = Server::<Bytes, Bytes>::bind_with(spec.ep("call"), &options)?.workers(1);
+    say_ready(&server.endpoint().to_string());
+    let left = std::sync::atomic::AtomicUsize::new(spec.count);
+    server.serve_bytes(move |request| {
+        if left.fetch_sub(1, std::sync::atomic::Ordering::Relaxed) == 1 {
+            stop.stop();
+        }
+        Ok(request.to_vec())
+    })?;
+    Ok(())
+}
+
 fn say_ready(info: &str) {
     println!("READY {info}");
 }
@@ -294,7 +355,7 @@ impl Spec {
         if self.mechanism == Mechanism::Signal {
             let parent = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get());
             let signal = signal::number()?;
-            let link: Box<dyn Link> = if self.raw {
+            let link: Box<dyn Link> = if self.imp == Implementation::Raw {
                 Box::new(RawSignalLink::new(signal)?.to(parent))
             } else {
                 Box::new(IpcxSignalLink::new(signal)?.to(parent))
@@ -302,7 +363,7 @@ impl Spec {
             say_ready("");
             return Ok(link);
         }
-        if !self.raw {
+        if self.imp != Implementation::Raw {
             if self.mechanism == Mechanism::Pipe {
                 let rx = Receiver::<Bytes>::open("pipe:0")?;
                 let tx = Sender::<Bytes>::open("pipe:1")?;

@@ -39,10 +39,11 @@ pub(crate) fn size_name(n: usize) -> String {
         + if n < 1024 { " B" } else { "" }
 }
 
-/// The ipcx/raw column: the ratio on ipcx rows that have a baseline.
+/// The ipcx/raw column: the ratio on ipcx rows (and call rows: a call
+/// against the raw ping-pong) that have a baseline.
 fn ratio_column(implementation: &str, ratio: Option<f64>) -> String {
     match (implementation, ratio) {
-        ("ipcx", Some(ratio)) => format!("{ratio:>5.2}"),
+        ("ipcx" | "call", Some(ratio)) => format!("{ratio:>5.2}"),
         _ => "     ".into(),
     }
 }
@@ -70,7 +71,7 @@ pub(crate) fn print_table(r: &Results) {
     let sizes = r.latency_sizes();
     for &size in &sizes {
         println!(
-            "\none-way latency at {}, ranked (p50  p90  p99  p99.9  max; ipcx/raw at p50):",
+            "\none-way latency at {}, ranked (p50  p90  p99  p99.9  max; ipcx/raw at p50;\n  call: an ipcx request/reply, half its round trip):",
             size_name(size)
         );
         let mut rows: Vec<_> = r.latency.iter().filter(|p| p.size == size).collect();

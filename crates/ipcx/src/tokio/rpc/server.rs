@@ -21,9 +21,7 @@ use crate::codec::{self, Message};
 use crate::endpoint::{Endpoint, ToEndpoint};
 use crate::error::{Error, ErrorKind, RecvError};
 use crate::rpc::frame::{self, Kind};
-use crate::rpc::server::{
-    bind_socket, is_fatal, open_connection, panicked, AFTER_ERROR, LONGEST_PAUSE,
-};
+use crate::rpc::server::{is_fatal, open_connection, panicked, Bound, AFTER_ERROR, LONGEST_PAUSE};
 use crate::stats::{Counter, Role};
 use crate::tokio::{Listener, Receiver, Sender};
 use crate::{Bytes, Stop};
@@ -63,17 +61,17 @@ impl<Req, Resp> Server<Req, Resp> {
 
     /// Like [`Server::bind`], with a [`Stop`] that ends serving.
     pub fn bind_with(endpoint: impl ToEndpoint, options: &OpenOptions) -> Result<Self, Error> {
-        let endpoint = endpoint.to_endpoint()?;
-        let (listener, rings) = bind_socket(&endpoint, options)?;
+        let Bound {
+            endpoint,
+            listener,
+            rings,
+            stop,
+        } = Bound::new(endpoint, options)?;
         Ok(Server {
-            endpoint: if rings.is_some() {
-                endpoint
-            } else {
-                listener.endpoint().clone()
-            },
+            endpoint,
             listener: Listener::new(listener),
             rings,
-            stop: options.stop.clone(),
+            stop,
             workers: 64,
             max_clients: 1024,
             _types: PhantomData,
