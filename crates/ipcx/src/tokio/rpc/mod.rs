@@ -4,8 +4,9 @@
 //! server and the other way round.
 //!
 //! - [`Client`]: `call(&self)` from many tasks at once on one connection;
-//!   a task of its own reads the replies and hands each to its call. A
-//!   call future that is dropped (a `tokio::select!` that went the other
+//!   a waiting call reads the replies and hands each to its call (no task
+//!   of its own: a lone caller reads its own reply). A call future that
+//!   is dropped (a `tokio::select!` that went the other
 //!   way, a timeout) withdraws its call: the reply, should it come, is
 //!   dropped, and the server is told to skip it if it has not begun.
 //! - [`Server`]: no thread per connection: a task per connection reads
