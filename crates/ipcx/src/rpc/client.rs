@@ -50,12 +50,9 @@ pub struct Client<Req, Resp> {
     /// Signalled when an answer is handed over or the reading is free.
     changed: Condvar,
     next_id: AtomicU64,
-    /// Published counters (`ipcx top`): calls, failures, time waiting.
-    stats: Mutex<Counter>,
     _types: PhantomData<fn(Req) -> Resp>,
 }
 
-#[derive(Default)]
 struct Calls {
     /// The calls waiting, and the answer of those answered.
     waiting: HashMap<u64, Option<Answer>, BuildHasherDefault<IdHasher>>,
@@ -64,6 +61,9 @@ struct Calls {
     /// Callers asleep on `changed` (a notify with nobody asleep would
     /// still cost a futex syscall per call).
     sleeping: usize,
+    /// Published counters (`ipcx top`): calls, failures, time waiting;
+    /// under the same lock, so a call takes it twice, not three times.
+    stats: Counter,
     /// Set once the connection ended: every later call fails so.
     ended: Option<CallError>,
 }
@@ -83,13 +83,18 @@ impl<Req: Message, Resp: Message> Client<Req, Resp> {
     fn connect_until(endpoint: impl ToEndpoint, deadline: Deadline<'_>) -> Result<Self, Error> {
         let endpoint = endpoint.to_endpoint()?;
         let (tx, rx) = connect_ends::<Req, Resp>(&endpoint, deadline)?;
-        let stats = Mutex::new(Counter::new(Role::Client, &endpoint.to_string()));
+        let calls = Calls {
+            waiting: HashMap::default(),
+            reading: false,
+            sleeping: 0,
+            ended: None,
+            stats: Counter::new(Role::Client, &endpoint.to_string()),
+        };
         Ok(Client {
             endpoint,
-            stats,
             tx,
             rx,
-            calls: Mutex::new(Calls::default()),
+            calls: Mutex::new(calls),
             changed: Condvar::new(),
             next_id: AtomicU64::new(1),
             _types: PhantomData,
@@ -126,21 +131,30 @@ impl<Req, Resp> Client<Req, Resp> {
     }
 
     /// Sends `request` (a whole frame) as call `id` and waits until
-    /// `deadline` for its answer.
-    fn call_frame(&self, id: u64, request: Vec<u8>, deadline: Option<Instant>) -> Answer {
-        let started = Instant::now();
-        let len = request.len();
-        let answer = self.call_frame_uncounted(id, request, deadline);
-        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
-        match &answer {
-            Ok(_) => stats.message(len),
-            Err(_) => stats.error(),
+    /// `deadline` for its answer; counted in the statistics.
+    fn call_frame(&self, id: u64, request: &[u8], deadline: Option<Instant>) -> Answer {
+        let call = Call {
+            started: Instant::now(),
+            len: request.len(),
+        };
+        match self.send_and_wait(id, request, deadline, call) {
+            Ok(answer) => answer, // counted by the wait
+            Err(failed) => {
+                let answer = Err(failed);
+                call.count(&mut self.lock().stats, &answer);
+                answer
+            }
         }
-        stats.blocked(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
-        answer
     }
 
-    fn call_frame_uncounted(&self, id: u64, request: Vec<u8>, deadline: Option<Instant>) -> Answer {
+    /// `Err` when the call failed before its wait began (not yet counted).
+    fn send_and_wait(
+        &self,
+        id: u64,
+        request: &[u8],
+        deadline: Option<Instant>,
+        call: Call,
+    ) -> Result<Answer, CallError> {
         {
             let mut calls = self.lock();
             if let Some(ended) = &calls.ended {
@@ -164,30 +178,31 @@ impl<Req, Resp> Client<Req, Resp> {
                 e => e,
             });
         }
-        let answer = self.wait_for(id, deadline);
+        let answer = self.wait_for(id, deadline, call);
         if matches!(answer, Err(CallError::TimedOut)) {
             // Best effort: the server may skip a call not yet begun.
             let _ = self.tx.try_send_bytes(frame::encode(Kind::Cancel, id, &[]));
         }
-        answer
+        Ok(answer)
     }
 
     /// Waits for call `id`'s answer: reading replies while nobody else is,
     /// else until the reader hands it over (or passes the reading on).
-    fn wait_for(&self, id: u64, deadline: Option<Instant>) -> Answer {
+    /// Counts the call under the lock it takes the answer with.
+    fn wait_for(&self, id: u64, deadline: Option<Instant>, call: Call) -> Answer {
         let mut calls = self.lock();
-        loop {
+        let answer = loop {
             if let Some(Some(answer)) = calls.waiting.get_mut(&id).map(Option::take) {
                 calls.waiting.remove(&id);
-                return answer;
+                break answer;
             }
             if let Some(ended) = calls.ended.clone() {
                 calls.waiting.remove(&id);
-                return Err(ended);
+                break Err(ended);
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 calls.waiting.remove(&id);
-                return Err(CallError::TimedOut);
+                break Err(CallError::TimedOut);
             }
             if calls.reading {
                 calls.sleeping += 1;
@@ -223,7 +238,9 @@ impl<Req, Resp> Client<Req, Resp> {
             }
             // An answer handed over, or the reading free: others look.
             self.wake_sleepers(&calls);
-        }
+        };
+        call.count(&mut calls.stats, &answer);
+        answer
     }
 
     /// One reply from the connection: `Ok(None)` when the deadline passed
@@ -302,10 +319,11 @@ impl<Req: Serialize, Resp: DeserializeOwned> Client<Req, Resp> {
 
     fn call_until(&self, request: &Req, deadline: Option<Instant>) -> Result<Resp, CallError> {
         let id = self.next_id();
-        let mut out = Vec::new();
-        frame::begin(&mut out, Kind::Request, id);
-        codec::encode_after(request, &mut out).map_err(CallError::Failed)?;
-        let reply = self.call_frame(id, out, deadline)?;
+        let reply = with_frame(|out| {
+            frame::begin(out, Kind::Request, id);
+            codec::encode_after(request, out).map_err(CallError::Failed)?;
+            self.call_frame(id, out, deadline)
+        })?;
         codec::decode::<Resp>(&reply).map_err(CallError::Failed)
     }
 }
@@ -319,7 +337,52 @@ impl Client<Bytes, Bytes> {
     ) -> Result<Vec<u8>, CallError> {
         let id = self.next_id();
         let deadline = timeout.map(|t| Instant::now() + t);
-        self.call_frame(id, frame::encode(Kind::Request, id, request), deadline)
+        with_frame(|out| {
+            frame::begin(out, Kind::Request, id);
+            out.extend_from_slice(request);
+            self.call_frame(id, out, deadline)
+        })
+    }
+}
+
+/// Runs `call` with this thread's request buffer (a call blocks its
+/// thread, so one buffer a thread serves every client it calls with; a
+/// large one is not kept).
+fn with_frame<R>(call: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    thread_local! {
+        static FRAME: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    FRAME.with(|frame| match frame.try_borrow_mut() {
+        Ok(mut out) => {
+            let got = call(&mut out);
+            if out.capacity() > KEEP_FRAME {
+                *out = Vec::new();
+            }
+            got
+        }
+        // Only a handler calling from inside a call on this thread gets here.
+        Err(_) => call(&mut Vec::new()),
+    })
+}
+
+/// The largest request buffer a thread keeps for its next call.
+const KEEP_FRAME: usize = 64 << 10;
+
+/// A call being made, for its statistics.
+#[derive(Clone, Copy)]
+struct Call {
+    started: Instant,
+    /// The request frame's length.
+    len: usize,
+}
+
+impl Call {
+    fn count(self, stats: &mut Counter, answer: &Answer) {
+        match answer {
+            Ok(_) => stats.message(self.len),
+            Err(_) => stats.error(),
+        }
+        stats.blocked(u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX));
     }
 }
 

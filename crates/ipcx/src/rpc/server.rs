@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver as Queue, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -62,6 +63,8 @@ struct Connection {
     tx: crate::Sender<Bytes>,
     /// Calls the client gave up on before a worker began them.
     cancelled: Mutex<HashSet<u64>>,
+    /// Whether a cancel ever came: until then a call skips the lock.
+    any_cancelled: AtomicBool,
 }
 
 /// Answers one request's body by appending the reply's to the frame
@@ -287,79 +290,79 @@ pub(crate) fn is_fatal(e: &Error) -> bool {
 
 /// How many requests may run at once: a worker's place, taken by a
 /// worker or by a reader running a request itself. (Also the clients'
-/// places of the accept loop.)
+/// places of the accept loop.) Taking and giving back are one atomic
+/// operation each while nobody waits (a reader takes and gives one per
+/// call); only a taker that finds none sleeps, on the condvar.
 struct Permits {
-    state: Mutex<PermitState>,
+    free: AtomicUsize,
+    /// Takers asleep on `freed` (or about to be): a giver then wakes one.
+    sleeping: AtomicUsize,
+    lock: Mutex<()>,
     freed: Condvar,
-}
-
-struct PermitState {
-    free: usize,
-    /// Takers asleep on `freed`: a place given back with nobody asleep
-    /// costs no futex syscall (a notify always makes one).
-    sleeping: usize,
 }
 
 impl Permits {
     fn new(n: usize) -> Permits {
         Permits {
-            state: Mutex::new(PermitState {
-                free: n,
-                sleeping: 0,
-            }),
+            free: AtomicUsize::new(n),
+            sleeping: AtomicUsize::new(0),
+            lock: Mutex::new(()),
             freed: Condvar::new(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, PermitState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     fn try_take(&self) -> bool {
-        let mut state = self.lock();
-        let got = state.free > 0;
-        if got {
-            state.free -= 1;
-        }
-        got
-    }
-
-    fn take(&self) {
-        let mut state = self.lock();
-        while state.free == 0 {
-            state.sleeping += 1;
-            state = self.freed.wait(state).unwrap_or_else(|p| p.into_inner());
-            state.sleeping -= 1;
-        }
-        state.free -= 1;
+        self.free
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
     }
 
     fn give(&self) {
-        let mut state = self.lock();
-        state.free += 1;
-        if state.sleeping > 0 {
+        self.free.fetch_add(1, Ordering::SeqCst);
+        // A taker counts itself asleep before its last look: either that
+        // look sees this place, or this sees it and wakes it (under the
+        // lock, so not before it waits).
+        if self.sleeping.load(Ordering::SeqCst) > 0 {
+            let _held = self.lock.lock().unwrap_or_else(|p| p.into_inner());
             self.freed.notify_one();
         }
+    }
+
+    fn take(&self) {
+        self.take_unless_within(None, None);
     }
 
     /// Like `take`, but `false` (nothing taken) once `stop` is triggered;
     /// looks at the stop every 50 ms while it waits.
     fn take_unless(&self, stop: Option<&Stop>) -> bool {
-        let mut state = self.lock();
-        while state.free == 0 {
-            if stop.is_some_and(Stop::is_stopped) {
-                return false;
-            }
-            state.sleeping += 1;
-            state = self
-                .freed
-                .wait_timeout(state, std::time::Duration::from_millis(50))
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-            state.sleeping -= 1;
+        self.take_unless_within(stop, Some(std::time::Duration::from_millis(50)))
+    }
+
+    fn take_unless_within(&self, stop: Option<&Stop>, look: Option<std::time::Duration>) -> bool {
+        if self.try_take() {
+            return true;
         }
-        state.free -= 1;
-        true
+        let mut held = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.sleeping.fetch_add(1, Ordering::SeqCst);
+        let took = loop {
+            if self.try_take() {
+                break true;
+            }
+            if stop.is_some_and(Stop::is_stopped) {
+                break false;
+            }
+            held = match look {
+                None => self.freed.wait(held).unwrap_or_else(|p| p.into_inner()),
+                Some(every) => {
+                    self.freed
+                        .wait_timeout(held, every)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+            };
+        };
+        self.sleeping.fetch_sub(1, Ordering::SeqCst);
+        took
     }
 }
 
@@ -455,6 +458,7 @@ impl Client {
         let connection = Arc::new(Connection {
             tx,
             cancelled: Mutex::new(HashSet::new()),
+            any_cancelled: AtomicBool::new(false),
         });
         self.reader.read(&rx, &connection);
     }
@@ -504,6 +508,7 @@ impl Reader {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .insert(id);
+                    conn.any_cancelled.store(true, Ordering::Release);
                 }
                 // A client sends requests and cancels only: not a call client.
                 Ok(Read::Frame(..)) | Err(_) => return,
@@ -539,11 +544,12 @@ fn work(queue: &Mutex<Queue<Job>>, handler: &Answerer, permits: &Permits) {
 /// already) and sends the reply or the error on `conn`; `reply` is the
 /// caller's buffer for the frame.
 fn answer(id: u64, body: &[u8], conn: &Connection, answerer: &Answerer, reply: &mut Vec<u8>) {
-    let skipped = conn
-        .cancelled
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&id);
+    let skipped = conn.any_cancelled.load(Ordering::Acquire)
+        && conn
+            .cancelled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
     if skipped {
         return;
     }
