@@ -186,8 +186,11 @@ fn measure(kind: &str, ep: &str) -> Vec<Duration> {
     let _ = child.kill();
     let _ = child.wait();
     if let Some(name) = ep.strip_prefix("shm:/") {
-        // The killed peer's ring (the rpc rings went when the client left).
-        let _ = std::fs::remove_file(format!("/dev/shm/{name}.ping"));
+        // The ping-pong's rings: one side was killed while the other
+        // still held them (the rpc rings went when the client left).
+        for ring in ["ping", "pong"] {
+            let _ = std::fs::remove_file(format!("/dev/shm/{name}.{ring}"));
+        }
     }
     rtts.sort_unstable();
     rtts
