@@ -8,6 +8,7 @@ use crate::command::advise::AdviseArgs;
 use crate::command::bench::BenchArgs;
 use crate::command::call::CallArgs;
 use crate::command::ls::LsArgs;
+use crate::command::plumber::PlumberArgs;
 use crate::command::recv::RecvArgs;
 use crate::command::relay::RelayArgs;
 use crate::command::rm::RmArgs;
@@ -68,6 +69,9 @@ pub(crate) enum Command {
     Rm(RmArgs),
     /// A live view of ipcx channels: messages/s, bytes/s, queue depth, blocked time.
     Top(TopArgs),
+    /// Watch a pipe or FIFO: how full its kernel buffer is, who writes and
+    /// reads it, and who is blocked because it is full or empty.
+    Plumber(PlumberArgs),
     /// (internal) list POSIX queues through a private mqueue mount.
     #[command(hide = true, name = "mqueue-list")]
     MqueueList,

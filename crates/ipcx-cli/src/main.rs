@@ -43,6 +43,7 @@ fn run() -> anyhow::Result<ExitCode> {
         cli::Command::Ls(args) => command::ls::run(args),
         cli::Command::Rm(args) => command::rm::run(args),
         cli::Command::Top(args) => command::top::run(args),
+        cli::Command::Plumber(args) => command::plumber::run(args),
         cli::Command::MqueueList => inventory::mqueue::helper_main().map(|()| ExitCode::SUCCESS),
         cli::Command::Bench(args) => command::bench::run(args),
         cli::Command::Advise(args) => command::advise::run(args),

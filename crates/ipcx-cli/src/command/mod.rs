@@ -7,6 +7,7 @@ mod error_report;
 pub(crate) mod limits;
 pub(crate) mod ls;
 mod plain;
+pub(crate) mod plumber;
 pub(crate) mod recv;
 pub(crate) mod relay;
 pub(crate) mod rm;

@@ -1,0 +1,175 @@
+//! One look at a pipe or FIFO: its fill level and its ends.
+//!
+//! Who holds it comes from every process's fds (`inventory::procs`), each
+//! end's direction from `fdinfo`'s flags. The bytes queued and the
+//! capacity come through a copy of a holder's fd (`pidfd_getfd`, then
+//! `FIONREAD` and `F_GETPIPE_SZ`, as `ipcx ls` does): the pipe is never
+//! opened, so no reader or writer is added to it, and nothing is read.
+
+use std::os::unix::fs::MetadataExt;
+
+use anyhow::{bail, Result};
+use serde::Serialize;
+
+use super::state::{self, State};
+use super::target::Target;
+use crate::inventory::pipes::measure;
+use crate::inventory::procs::{Access, FdTarget, ProcessTable};
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Look {
+    pub(crate) target: String,
+    pub(crate) kind: &'static str,
+    /// Bytes the kernel buffer holds at most; `None` when it cannot be read.
+    pub(crate) capacity: Option<u64>,
+    /// Bytes waiting in it.
+    pub(crate) queued: Option<u64>,
+    pub(crate) unit: &'static str,
+    pub(crate) writers: Vec<End>,
+    pub(crate) readers: Vec<End>,
+    /// What could not be known, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) note: Option<String>,
+}
+
+/// A process on one side of the pipe.
+#[derive(Debug, Serialize)]
+pub(crate) struct End {
+    pub(crate) pid: i32,
+    pub(crate) command: String,
+    /// Its fds on the pipe.
+    pub(crate) fds: Vec<i32>,
+    pub(crate) state: State,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) note: Option<String>,
+}
+
+impl Look {
+    pub(crate) fn take(target: &Target) -> Result<Look> {
+        let table = ProcessTable::scan();
+        let me = std::process::id() as i32;
+        // (pid, fd, access) of every fd on the target, ours left out.
+        let held: Vec<(i32, i32, Access)> = table
+            .fds
+            .iter()
+            .filter(|f| f.pid != me && is_on(target, &f.target, f.pid, f.fd))
+            .map(|f| (f.pid, f.fd, f.access))
+            .collect();
+        if held.is_empty() {
+            if let Target::Pipe { .. } = target {
+                bail!("{} is gone: no process holds it any more", target.name());
+            }
+        }
+        let (capacity, queued, note) = match held.first() {
+            Some(&(pid, fd, _)) => match measure(pid, fd) {
+                Ok((queued, capacity)) => (Some(capacity), Some(queued), None),
+                Err(e) => (
+                    None,
+                    None,
+                    Some(format!(
+                        "the fill level cannot be read through pid {pid}'s fd {fd}: {e} \
+                         (it needs ptrace rights over a holder: same user, or root)"
+                    )),
+                ),
+            },
+            // A FIFO nobody has open holds nothing (its bytes go with its last fd).
+            None => (None, Some(0), Some("nobody has the FIFO open".into())),
+        };
+        let ends = |wanted: fn(Access) -> bool| {
+            let mut pids: Vec<i32> = held.iter().filter(|h| wanted(h.2)).map(|h| h.0).collect();
+            pids.dedup();
+            pids.into_iter()
+                .map(|pid| {
+                    let fds: Vec<i32> = held
+                        .iter()
+                        .filter(|h| h.0 == pid && wanted(h.2))
+                        .map(|h| h.1)
+                        .collect();
+                    let (state, note) = state::of(pid, &fds);
+                    End {
+                        pid,
+                        command: table.command(pid),
+                        fds,
+                        state,
+                        note,
+                    }
+                })
+                .collect::<Vec<_>>()
+        };
+        Ok(Look {
+            target: target.name(),
+            kind: target.kind(),
+            capacity,
+            queued,
+            unit: "bytes",
+            writers: ends(|a| matches!(a, Access::W | Access::Rw)),
+            readers: ends(|a| matches!(a, Access::R | Access::Rw)),
+            note,
+        })
+    }
+
+    /// The look as text: a bar, the numbers, each end and what it does.
+    pub(crate) fn render(&self) -> String {
+        let mut out = format!("{} ({})\n", self.target, self.kind);
+        match (self.queued, self.capacity) {
+            (Some(queued), Some(capacity)) if capacity > 0 => {
+                const WIDTH: u64 = 40;
+                let filled = (queued * WIDTH).div_ceil(capacity).min(WIDTH) as usize;
+                out += &format!(
+                    "  [{}{}] {queued} of {capacity} bytes ({:.0}%)\n",
+                    "█".repeat(filled),
+                    "·".repeat(WIDTH as usize - filled),
+                    queued as f64 * 100.0 / capacity as f64
+                );
+            }
+            (Some(queued), _) => out += &format!("  {queued} bytes queued\n"),
+            _ => out += "  fill level unknown\n",
+        }
+        for (side, ends) in [("writer", &self.writers), ("reader", &self.readers)] {
+            if ends.is_empty() {
+                out += &format!("  no {side}\n");
+            }
+            for end in ends {
+                out += &format!(
+                    "  {side} {:>7} {:<16} {}\n",
+                    end.pid,
+                    end.command,
+                    self.say(end)
+                );
+                if let Some(note) = &end.note {
+                    out += &format!("         ({note})\n");
+                }
+            }
+        }
+        if let Some(note) = &self.note {
+            out += &format!("  ({note})\n");
+        }
+        out
+    }
+
+    /// What an end's state means, in plain words.
+    fn say(&self, end: &End) -> String {
+        let level = match (self.queued, self.capacity) {
+            (Some(q), Some(c)) => format!("{q} of {c} bytes"),
+            _ => "level unknown".into(),
+        };
+        let what = if self.kind == "fifo" { "FIFO" } else { "pipe" };
+        match end.state {
+            State::BlockedFull => format!("blocked writing: the {what} is full ({level})"),
+            State::BlockedEmpty => format!("blocked reading: the {what} is empty"),
+            other => other.name().to_owned(),
+        }
+    }
+}
+
+/// Whether `fd` of `pid`, pointing at `at`, is on the target.
+fn is_on(target: &Target, at: &FdTarget, pid: i32, fd: i32) -> bool {
+    match (target, at) {
+        (Target::Pipe { inode }, FdTarget::Pipe(ino)) => inode == ino,
+        (Target::Fifo { dev, ino, .. }, FdTarget::Path(_)) => {
+            std::fs::metadata(format!("/proc/{pid}/fd/{fd}"))
+                .is_ok_and(|m| m.dev() == *dev && m.ino() == *ino)
+        }
+        _ => false,
+    }
+}

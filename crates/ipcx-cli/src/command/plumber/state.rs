@@ -1,0 +1,126 @@
+//! What a writer or reader of the pipe is doing, from `/proc`:
+//!
+//! - **blocked-full** / **blocked-empty**: one of its threads is in a
+//!   `write`/`writev`/`pwrite64` (or `read`/`readv`/`pread64`) on an fd of
+//!   this pipe — `/proc/PID/task/TID/syscall` gives the call and its first
+//!   argument, the fd — and sleeps in the pipe (`wchan` is `pipe_write` or
+//!   `pipe_read`; `anon_pipe_write`/`anon_pipe_read` for anonymous pipes on
+//!   newer kernels): the kernel is holding it because the buffer is full
+//!   (or empty). Both files need ptrace rights over the process (same user,
+//!   or root); without them the state below is all that can be known, and
+//!   the end says so in its `note`.
+//! - **running** / **sleeping**: the process's state in `/proc/PID/stat`
+//!   (R; anything else, such as a `sleep` between reads).
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum State {
+    Running,
+    Sleeping,
+    BlockedFull,
+    BlockedEmpty,
+}
+
+impl State {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            State::Running => "running",
+            State::Sleeping => "sleeping",
+            State::BlockedFull => "blocked-full",
+            State::BlockedEmpty => "blocked-empty",
+        }
+    }
+}
+
+/// The system calls that block on a full pipe (writes) or an empty one (reads).
+const WRITES: [i64; 3] = [libc::SYS_write, libc::SYS_writev, libc::SYS_pwrite64];
+const READS: [i64; 3] = [libc::SYS_read, libc::SYS_readv, libc::SYS_pread64];
+
+/// What `pid` is doing with the pipe it holds as `fds`; and, when the
+/// blocked states cannot be told, why not.
+pub(crate) fn of(pid: i32, fds: &[i32]) -> (State, Option<String>) {
+    let mut unreadable = false;
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            let base = task.path();
+            let Ok(syscall) = std::fs::read_to_string(base.join("syscall")) else {
+                unreadable = true;
+                continue;
+            };
+            let wchan = std::fs::read_to_string(base.join("wchan")).unwrap_or_default();
+            if let Some(state) = blocked(&syscall, wchan.trim(), fds) {
+                return (state, None);
+            }
+        }
+    }
+    let state = match process_state(pid) {
+        Some('R') => State::Running,
+        _ => State::Sleeping,
+    };
+    let note = unreadable.then(|| {
+        format!("no right to read pid {pid}'s system calls: blocked or not cannot be told")
+    });
+    (state, note)
+}
+
+/// `blocked-full`/`blocked-empty` from one thread's `syscall` line
+/// ("NR ARG1 …", hex arguments; "running" or "-1 …" when not in a call)
+/// and its `wchan`.
+fn blocked(syscall: &str, wchan: &str, fds: &[i32]) -> Option<State> {
+    let mut fields = syscall.split_whitespace();
+    let nr: i64 = fields.next()?.parse().ok()?;
+    let fd = i64::from_str_radix(fields.next()?.trim_start_matches("0x"), 16).ok()?;
+    if !fds.iter().any(|&f| i64::from(f) == fd) {
+        return None;
+    }
+    // `pipe_write`, or `anon_pipe_write` for anonymous pipes on newer kernels.
+    if wchan.ends_with("pipe_write") && WRITES.contains(&nr) {
+        Some(State::BlockedFull)
+    } else if wchan.ends_with("pipe_read") && READS.contains(&nr) {
+        Some(State::BlockedEmpty)
+    } else {
+        None
+    }
+}
+
+/// The state letter of `/proc/PID/stat` (after the command's parentheses).
+fn process_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_or_read_sleeping_in_the_pipe_on_its_fd_is_blocked() {
+        let write = format!(
+            "{} 0x1 0x5600 0x10000 0x0 0x0 0x0 0x7ffd 0x7f00",
+            libc::SYS_write
+        );
+        assert_eq!(
+            blocked(&write, "pipe_write", &[1]),
+            Some(State::BlockedFull)
+        );
+        assert_eq!(
+            blocked(&write, "anon_pipe_write", &[1]),
+            Some(State::BlockedFull)
+        );
+        let read = format!(
+            "{} 0x0 0x5600 0x10000 0x0 0x0 0x0 0x7ffd 0x7f00",
+            libc::SYS_read
+        );
+        assert_eq!(
+            blocked(&read, "pipe_read", &[0, 3]),
+            Some(State::BlockedEmpty)
+        );
+        // Another fd, another wait, or not in a call: not blocked on this pipe.
+        assert_eq!(blocked(&write, "pipe_write", &[4]), None);
+        assert_eq!(blocked(&write, "do_select", &[1]), None);
+        assert_eq!(blocked("running", "0", &[1]), None);
+        assert_eq!(blocked("-1 0x7ffd 0x7f00", "0", &[1]), None);
+    }
+}

@@ -1,0 +1,86 @@
+//! What `ipcx plumber` looks at: an anonymous pipe (by inode, found
+//! through an fd a process holds) or a FIFO (by device and inode, so a
+//! renamed one is still found).
+
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// `pipe:[INODE]`.
+    Pipe { inode: u64 },
+    /// A named pipe.
+    Fifo { path: PathBuf, dev: u64, ino: u64 },
+}
+
+impl Target {
+    /// `PID:FD`, `fifo:/path` or a path.
+    pub(crate) fn parse(text: &str) -> Result<Target> {
+        if let Some((pid, fd)) = text.split_once(':') {
+            if let (Ok(pid), Ok(fd)) = (pid.parse::<u32>(), fd.parse::<u32>()) {
+                return Target::of_fd(pid, fd);
+            }
+        }
+        let path = text.strip_prefix("fifo:").unwrap_or(text);
+        Target::of_path(PathBuf::from(path))
+    }
+
+    fn of_fd(pid: u32, fd: u32) -> Result<Target> {
+        let link = format!("/proc/{pid}/fd/{fd}");
+        let to = std::fs::read_link(&link).with_context(|| {
+            format!("cannot read {link}: no such process or fd, or no right to look at pid {pid}")
+        })?;
+        let text = to.to_string_lossy();
+        if let Some(inode) = text
+            .strip_prefix("pipe:[")
+            .and_then(|t| t.strip_suffix(']'))
+            .and_then(|t| t.parse().ok())
+        {
+            return Ok(Target::Pipe { inode });
+        }
+        let meta = std::fs::metadata(&link).with_context(|| format!("cannot stat {link}"))?;
+        if meta.file_type().is_fifo() {
+            return Ok(Target::Fifo {
+                path: to,
+                dev: meta.dev(),
+                ino: meta.ino(),
+            });
+        }
+        bail!("fd {fd} of pid {pid} is {text}, not a pipe or FIFO (plumber shows pipes and FIFOs)")
+    }
+
+    fn of_path(path: PathBuf) -> Result<Target> {
+        // No symlink is followed to somewhere unexpected: the FIFO itself.
+        let meta = std::fs::symlink_metadata(&path)
+            .with_context(|| format!("cannot look at {}", path.display()))?;
+        if !meta.file_type().is_fifo() {
+            bail!(
+                "{} is not a FIFO (give PID:FD for an anonymous pipe, e.g. {}:1 for this shell's stdout)",
+                path.display(),
+                std::os::unix::process::parent_id()
+            );
+        }
+        Ok(Target::Fifo {
+            path,
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+
+    /// As `ipcx ls` names it.
+    pub(crate) fn name(&self) -> String {
+        match self {
+            Target::Pipe { inode } => format!("pipe:[{inode}]"),
+            Target::Fifo { path, .. } => path.display().to_string(),
+        }
+    }
+
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Target::Pipe { .. } => "pipe",
+            Target::Fifo { .. } => "fifo",
+        }
+    }
+}
