@@ -69,8 +69,8 @@ pub(crate) enum Command {
     Rm(RmArgs),
     /// A live view of ipcx channels: messages/s, bytes/s, queue depth, blocked time.
     Top(TopArgs),
-    /// Watch a pipe or FIFO: how full its kernel buffer is, who writes and
-    /// reads it, and who is blocked because it is full or empty.
+    /// Watch a pipe, FIFO or POSIX queue: how full its kernel buffer is, who
+    /// writes and reads it, and who is blocked because it is full or empty.
     Plumber(PlumberArgs),
     /// (internal) list POSIX queues through a private mqueue mount.
     #[command(hide = true, name = "mqueue-list")]

@@ -209,3 +209,98 @@ fn tempdir(what: &str) -> String {
     std::fs::create_dir_all(&dir).unwrap();
     dir.display().to_string()
 }
+
+/// The peer of the queue case (this test binary re-run): with
+/// `PLUMBER_MQ_ROLE=w` it fills the queue `PLUMBER_MQ` (10 one-byte
+/// messages) and blocks in `mq_send` on the 11th; with `r` it blocks in
+/// `mq_receive` on the empty queue. Plain libc calls: a writer that waits
+/// the way most programs do (ipcx's own senders poll the queue's fd).
+#[test]
+#[ignore = "a peer process of a_full_queue_blocks_its_writer"]
+fn mq_peer() {
+    let (Ok(name), Ok(role)) = (
+        std::env::var("PLUMBER_MQ"),
+        std::env::var("PLUMBER_MQ_ROLE"),
+    ) else {
+        return;
+    };
+    let name = std::ffi::CString::new(name).unwrap();
+    // SAFETY: mq_attr is plain data; zeroed is valid, then filled in.
+    let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
+    attr.mq_maxmsg = 10;
+    attr.mq_msgsize = 64;
+    let flags = libc::O_CREAT
+        | if role == "w" {
+            libc::O_WRONLY
+        } else {
+            libc::O_RDONLY
+        };
+    // SAFETY: a valid C string, flags, mode and attributes that live for the call.
+    let q = unsafe { libc::mq_open(name.as_ptr(), flags, 0o600, &attr as *const libc::mq_attr) };
+    assert_ne!(q, -1, "mq_open: {}", std::io::Error::last_os_error());
+    let mut buf = [0u8; 64];
+    if role == "w" {
+        for _ in 0..11 {
+            // SAFETY: q is open for writing; buf outlives the call.
+            unsafe { libc::mq_send(q, buf.as_ptr().cast(), 1, 0) };
+        }
+    } else {
+        // SAFETY: q is open for reading; buf has the queue's message size.
+        unsafe { libc::mq_receive(q, buf.as_mut_ptr().cast(), 64, std::ptr::null_mut()) };
+    }
+}
+
+fn mq_peer_process(name: &str, role: &str) -> Running {
+    Running(
+        Command::new(std::env::current_exe().unwrap())
+            .args(["mq_peer", "--exact", "--ignored", "--nocapture", "--quiet"])
+            .env("PLUMBER_MQ", name)
+            .env("PLUMBER_MQ_ROLE", role)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Removes the queue when the case ends, passed or not.
+struct Queue(String);
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        let name = std::ffi::CString::new(self.0.clone()).unwrap();
+        // SAFETY: a valid C string; unlinking a missing queue is harmless.
+        unsafe { libc::mq_unlink(name.as_ptr()) };
+    }
+}
+
+#[test]
+fn a_full_queue_blocks_its_writer_and_an_empty_one_its_reader() {
+    let queue = Queue(format!("/ipcx-plumber-{}", std::process::id()));
+    let target = format!("mq:{}", queue.0);
+    let writer = mq_peer_process(&queue.0, "w");
+    let v = until(
+        &target,
+        "a full queue, its writer blocked",
+        full_and_writer_blocked,
+    );
+    assert_eq!(
+        (v["kind"].as_str(), v["unit"].as_str()),
+        (Some("mq"), Some("messages"))
+    );
+    assert_eq!(v["capacity"], 10);
+    assert_eq!(v["writers"][0]["pid"], writer.0.id());
+    drop(writer);
+    // The queue outlives its writer, messages and all.
+    let v = until(&target, "the writer gone, the messages kept", |v| {
+        v["writers"].as_array().unwrap().is_empty()
+    });
+    assert_eq!(v["queued"], 10, "{v:#}");
+    drop(queue);
+    let queue = Queue(format!("/ipcx-plumber-{}-r", std::process::id()));
+    let _reader = mq_peer_process(&queue.0, "r");
+    until(
+        &format!("mq:{}", queue.0),
+        "an empty queue, its reader blocked",
+        |v| v["queued"] == 0 && states(v, "readers") == ["blocked-empty"],
+    );
+}

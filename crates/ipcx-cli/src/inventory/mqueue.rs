@@ -82,7 +82,7 @@ pub(crate) fn collect(procs: &ProcessTable, out: &mut Vec<Object>) {
     }
 }
 
-fn is_mqueue_fd(pid: i32, fd: i32) -> bool {
+pub(crate) fn is_mqueue_fd(pid: i32, fd: i32) -> bool {
     rustix::fs::statfs(format!("/proc/{pid}/fd/{fd}"))
         .map(|st| st.f_type == MQUEUE_MAGIC)
         .unwrap_or(false)
@@ -139,7 +139,7 @@ fn read_dir(dir: &Path) -> Vec<QueueInfo> {
 }
 
 /// What `mq_open` + `mq_getattr` + `fstat` tell of one queue.
-fn describe_by_name(name: &str) -> QueueInfo {
+pub(crate) fn describe_by_name(name: &str) -> QueueInfo {
     let mut q = QueueInfo {
         name: name.to_owned(),
         uid: 0,

@@ -1,10 +1,12 @@
 //! One look at a pipe or FIFO: its fill level and its ends.
 //!
 //! Who holds it comes from every process's fds (`inventory::procs`), each
-//! end's direction from `fdinfo`'s flags. The bytes queued and the
+//! end's direction from `fdinfo`'s flags. A pipe's bytes queued and
 //! capacity come through a copy of a holder's fd (`pidfd_getfd`, then
 //! `FIONREAD` and `F_GETPIPE_SZ`, as `ipcx ls` does): the pipe is never
-//! opened, so no reader or writer is added to it, and nothing is read.
+//! opened, so no reader or writer is added to it, and nothing is read. A
+//! queue's messages and limit come from `mq_getattr` on a read-only
+//! descriptor of our own, which takes nothing.
 
 use std::os::unix::fs::MetadataExt;
 
@@ -13,6 +15,7 @@ use serde::Serialize;
 
 use super::state::{self, State};
 use super::target::Target;
+use crate::inventory::mqueue::{describe_by_name, is_mqueue_fd};
 use crate::inventory::pipes::measure;
 use crate::inventory::procs::{Access, FdTarget, ProcessTable};
 
@@ -55,13 +58,25 @@ impl Look {
             .filter(|f| f.pid != me && is_on(target, &f.target, f.pid, f.fd))
             .map(|f| (f.pid, f.fd, f.access))
             .collect();
-        if held.is_empty() {
-            if let Target::Pipe { .. } = target {
-                bail!("{} is gone: no process holds it any more", target.name());
-            }
+        if held.is_empty() && matches!(target, Target::Pipe { .. }) {
+            bail!("{} is gone: no process holds it any more", target.name());
         }
-        let (capacity, queued, note) = match held.first() {
-            Some(&(pid, fd, _)) => match measure(pid, fd) {
+        let (capacity, queued, note) = match (target, held.first()) {
+            // A queue is measured by name (mq_getattr on a descriptor of
+            // our own, read-only: it takes no message), in messages; it
+            // outlives its holders.
+            (Target::Mq { name }, _) => {
+                let q = describe_by_name(name);
+                if q.curmsgs.is_none() {
+                    bail!(
+                        "{}: {}",
+                        target.name(),
+                        q.error.unwrap_or_else(|| "cannot be read".into())
+                    );
+                }
+                (q.maxmsg, q.curmsgs, q.error)
+            }
+            (_, Some(&(pid, fd, _))) => match measure(pid, fd) {
                 Ok((queued, capacity)) => (Some(capacity), Some(queued), None),
                 Err(e) => (
                     None,
@@ -73,7 +88,7 @@ impl Look {
                 ),
             },
             // A FIFO nobody has open holds nothing (its bytes go with its last fd).
-            None => (None, Some(0), Some("nobody has the FIFO open".into())),
+            (_, None) => (None, Some(0), Some("nobody has the FIFO open".into())),
         };
         let ends = |wanted: fn(Access) -> bool| {
             let mut pids: Vec<i32> = held.iter().filter(|h| wanted(h.2)).map(|h| h.0).collect();
@@ -101,7 +116,11 @@ impl Look {
             kind: target.kind(),
             capacity,
             queued,
-            unit: "bytes",
+            unit: if matches!(target, Target::Mq { .. }) {
+                "messages"
+            } else {
+                "bytes"
+            },
             writers: ends(|a| matches!(a, Access::W | Access::Rw)),
             readers: ends(|a| matches!(a, Access::R | Access::Rw)),
             note,
@@ -116,13 +135,14 @@ impl Look {
                 const WIDTH: u64 = 40;
                 let filled = (queued * WIDTH).div_ceil(capacity).min(WIDTH) as usize;
                 out += &format!(
-                    "  [{}{}] {queued} of {capacity} bytes ({:.0}%)\n",
+                    "  [{}{}] {queued} of {capacity} {} ({:.0}%)\n",
                     "█".repeat(filled),
                     "·".repeat(WIDTH as usize - filled),
+                    self.unit,
                     queued as f64 * 100.0 / capacity as f64
                 );
             }
-            (Some(queued), _) => out += &format!("  {queued} bytes queued\n"),
+            (Some(queued), _) => out += &format!("  {queued} {} queued\n", self.unit),
             _ => out += "  fill level unknown\n",
         }
         for (side, ends) in [("writer", &self.writers), ("reader", &self.readers)] {
@@ -150,10 +170,14 @@ impl Look {
     /// What an end's state means, in plain words.
     fn say(&self, end: &End) -> String {
         let level = match (self.queued, self.capacity) {
-            (Some(q), Some(c)) => format!("{q} of {c} bytes"),
+            (Some(q), Some(c)) => format!("{q} of {c} {}", self.unit),
             _ => "level unknown".into(),
         };
-        let what = if self.kind == "fifo" { "FIFO" } else { "pipe" };
+        let what = match self.kind {
+            "fifo" => "FIFO",
+            "mq" => "queue",
+            _ => "pipe",
+        };
         match end.state {
             State::BlockedFull => format!("blocked writing: the {what} is full ({level})"),
             State::BlockedEmpty => format!("blocked reading: the {what} is empty"),
@@ -169,6 +193,9 @@ fn is_on(target: &Target, at: &FdTarget, pid: i32, fd: i32) -> bool {
         (Target::Fifo { dev, ino, .. }, FdTarget::Path(_)) => {
             std::fs::metadata(format!("/proc/{pid}/fd/{fd}"))
                 .is_ok_and(|m| m.dev() == *dev && m.ino() == *ino)
+        }
+        (Target::Mq { name }, FdTarget::Path(p)) => {
+            p.as_os_str() == name.as_str() && is_mqueue_fd(pid, fd)
         }
         _ => false,
     }

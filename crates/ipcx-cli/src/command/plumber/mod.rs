@@ -1,9 +1,9 @@
-//! `ipcx plumber TARGET`: a real pipe or FIFO, seen live — how full its
-//! kernel buffer is, who writes and who reads it, and who is blocked
-//! because it is full (a writer) or empty (a reader).
+//! `ipcx plumber TARGET`: a real pipe, FIFO or POSIX queue, seen live —
+//! how full its kernel buffer is, who writes and who reads it, and who is
+//! blocked because it is full (a writer) or empty (a reader).
 //!
-//! TARGET is `PID:FD` (an end another process holds), a FIFO's path, or
-//! `fifo:/path`. `--once` looks once (`--json` for scripts); without it
+//! TARGET is `PID:FD` (an end another process holds), a FIFO's path,
+//! `fifo:/path` or `mq:/name`. `--once` looks once (`--json` for scripts); without it
 //! the look is redrawn every `--every` until Ctrl-C or the pipe is gone.
 //! How each figure is known is in `look.rs` and `state.rs`.
 
@@ -23,7 +23,7 @@ use target::Target;
 
 #[derive(Debug, Args)]
 pub(crate) struct PlumberArgs {
-    /// PID:FD (an end of a pipe a process holds), a FIFO's path, or fifo:/path.
+    /// PID:FD (an end of a pipe a process holds), a FIFO's path, fifo:/path, or mq:/name.
     pub(crate) target: String,
     /// Look once and exit.
     #[arg(long)]

@@ -1,7 +1,8 @@
 //! What a writer or reader of the pipe is doing, from `/proc`:
 //!
 //! - **blocked-full** / **blocked-empty**: one of its threads is in a
-//!   `write`/`writev`/`pwrite64` (or `read`/`readv`/`pread64`) on an fd of
+//!   `write`/`writev`/`pwrite64` (or `read`/`readv`/`pread64`; on a queue
+//!   `mq_timedsend`/`mq_timedreceive`, asleep in `wq_sleep`) on an fd of
 //!   this pipe — `/proc/PID/task/TID/syscall` gives the call and its first
 //!   argument, the fd — and sleeps in the pipe (`wchan` is `pipe_write` or
 //!   `pipe_read`; `anon_pipe_write`/`anon_pipe_read` for anonymous pipes on
@@ -75,10 +76,16 @@ fn blocked(syscall: &str, wchan: &str, fds: &[i32]) -> Option<State> {
     if !fds.iter().any(|&f| i64::from(f) == fd) {
         return None;
     }
-    // `pipe_write`, or `anon_pipe_write` for anonymous pipes on newer kernels.
-    if wchan.ends_with("pipe_write") && WRITES.contains(&nr) {
+    // `pipe_write`, or `anon_pipe_write` for anonymous pipes on newer
+    // kernels; a queue's send and receive both wait in `wq_sleep`.
+    let queue_wait = wchan == "wq_sleep";
+    if (wchan.ends_with("pipe_write") && WRITES.contains(&nr))
+        || (queue_wait && nr == libc::SYS_mq_timedsend)
+    {
         Some(State::BlockedFull)
-    } else if wchan.ends_with("pipe_read") && READS.contains(&nr) {
+    } else if (wchan.ends_with("pipe_read") && READS.contains(&nr))
+        || (queue_wait && nr == libc::SYS_mq_timedreceive)
+    {
         Some(State::BlockedEmpty)
     } else {
         None
@@ -121,6 +128,19 @@ mod tests {
         assert_eq!(blocked(&write, "pipe_write", &[4]), None);
         assert_eq!(blocked(&write, "do_select", &[1]), None);
         assert_eq!(blocked("running", "0", &[1]), None);
+        let send = format!(
+            "{} 0x3 0x7ffd 0x1 0x0 0x0 0x0 0x0 0x0",
+            libc::SYS_mq_timedsend
+        );
+        assert_eq!(blocked(&send, "wq_sleep", &[3]), Some(State::BlockedFull));
+        let receive = format!(
+            "{} 0x3 0x7ffd 0x40 0x0 0x0 0x0 0x0 0x0",
+            libc::SYS_mq_timedreceive
+        );
+        assert_eq!(
+            blocked(&receive, "wq_sleep", &[3]),
+            Some(State::BlockedEmpty)
+        );
         assert_eq!(blocked("-1 0x7ffd 0x7f00", "0", &[1]), None);
     }
 }

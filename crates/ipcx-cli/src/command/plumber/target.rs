@@ -1,6 +1,6 @@
 //! What `ipcx plumber` looks at: an anonymous pipe (by inode, found
-//! through an fd a process holds) or a FIFO (by device and inode, so a
-//! renamed one is still found).
+//! through an fd a process holds), a FIFO (by device and inode, so a
+//! renamed one is still found), or a POSIX message queue (by name).
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::PathBuf;
@@ -13,6 +13,8 @@ pub(crate) enum Target {
     Pipe { inode: u64 },
     /// A named pipe.
     Fifo { path: PathBuf, dev: u64, ino: u64 },
+    /// A POSIX message queue, by name (`/jobs`).
+    Mq { name: String },
 }
 
 impl Target {
@@ -23,8 +25,20 @@ impl Target {
                 return Target::of_fd(pid, fd);
             }
         }
+        if let Some(name) = text.strip_prefix("mq:") {
+            return Target::of_mq(name);
+        }
         let path = text.strip_prefix("fifo:").unwrap_or(text);
         Target::of_path(PathBuf::from(path))
+    }
+
+    fn of_mq(name: &str) -> Result<Target> {
+        if !name.starts_with('/') || name.len() < 2 || name[1..].contains('/') {
+            bail!("`mq:{name}`: a POSIX queue is named like mq:/jobs (one `/`, then the name)");
+        }
+        Ok(Target::Mq {
+            name: name.to_owned(),
+        })
     }
 
     fn of_fd(pid: u32, fd: u32) -> Result<Target> {
@@ -40,6 +54,9 @@ impl Target {
         {
             return Ok(Target::Pipe { inode });
         }
+        if crate::inventory::mqueue::is_mqueue_fd(pid as i32, fd as i32) {
+            return Target::of_mq(&text);
+        }
         let meta = std::fs::metadata(&link).with_context(|| format!("cannot stat {link}"))?;
         if meta.file_type().is_fifo() {
             return Ok(Target::Fifo {
@@ -48,7 +65,10 @@ impl Target {
                 ino: meta.ino(),
             });
         }
-        bail!("fd {fd} of pid {pid} is {text}, not a pipe or FIFO (plumber shows pipes and FIFOs)")
+        bail!(
+            "fd {fd} of pid {pid} is {text}, not a pipe, FIFO or POSIX queue \
+             (what plumber shows)"
+        )
     }
 
     fn of_path(path: PathBuf) -> Result<Target> {
@@ -74,6 +94,7 @@ impl Target {
         match self {
             Target::Pipe { inode } => format!("pipe:[{inode}]"),
             Target::Fifo { path, .. } => path.display().to_string(),
+            Target::Mq { name } => format!("mq:{name}"),
         }
     }
 
@@ -81,6 +102,7 @@ impl Target {
         match self {
             Target::Pipe { .. } => "pipe",
             Target::Fifo { .. } => "fifo",
+            Target::Mq { .. } => "mq",
         }
     }
 }
