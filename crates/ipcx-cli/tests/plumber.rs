@@ -77,7 +77,7 @@ fn a_full_pipe_blocks_its_writer_then_drains() {
         .spawn()
         .unwrap();
     let reader = Running(
-        sh("sleep 2; cat > /dev/null; sleep 10")
+        sh("sleep 2; cat > /dev/null; exec sleep 10")
             .stdin(writer.stdout.take().unwrap())
             .spawn()
             .unwrap(),
@@ -108,7 +108,7 @@ fn a_full_pipe_blocks_its_writer_then_drains() {
 
 #[test]
 fn a_reader_of_an_empty_pipe_is_blocked_empty() {
-    let mut writer = sh("printf x; sleep 10")
+    let mut writer = sh("printf x; exec sleep 10")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -140,7 +140,7 @@ fn a_fifo_by_its_path() {
         .success());
     let _reader = Running(
         sh(&format!(
-            "exec 3<'{fifo}'; sleep 2; cat <&3 >/dev/null; sleep 10"
+            "exec 3<'{fifo}'; sleep 2; cat <&3 >/dev/null; exec sleep 10"
         ))
         .spawn()
         .unwrap(),
@@ -176,7 +176,7 @@ fn bad_targets_and_an_unprivileged_caller_get_clear_errors() {
     assert!(err.contains("cannot look at"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
     // Another user's pipe, seen by nobody (65534): refused with the reason.
-    let mut writer = sh("sleep 10").stdout(Stdio::piped()).spawn().unwrap();
+    let mut writer = sh("exec sleep 10").stdout(Stdio::piped()).spawn().unwrap();
     let reader = Running(
         Command::new("sleep")
             .arg("10")
@@ -303,4 +303,70 @@ fn a_full_queue_blocks_its_writer_and_an_empty_one_its_reader() {
         "an empty queue, its reader blocked",
         |v| v["queued"] == 0 && states(v, "readers") == ["blocked-empty"],
     );
+}
+
+/// The live view: redrawn while the pipe sits idle, ended by SIGTERM
+/// (exit 0, promptly); and when the pipe goes away under it, it ends with
+/// exit 1 and says so, rather than drawing nothing forever.
+#[test]
+fn the_live_view_stops_on_sigterm_and_when_the_pipe_is_gone() {
+    let live = |target: &str| {
+        Command::new(assert_cmd::cargo::cargo_bin("ipcx"))
+            .args(["plumber", "--every", "50ms", target])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // `exec`: no child of the shell outlives it holding the pipe.
+    let mut writer = sh("exec sleep 30").stdout(Stdio::piped()).spawn().unwrap();
+    let reader = Running(
+        Command::new("sleep")
+            .arg("30")
+            .stdin(writer.stdout.take().unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let writer = Running(writer);
+    let mut view = Running(live(&format!("{}:0", reader.0.id())));
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: kill with a pid of our own child.
+    assert_eq!(unsafe { libc::kill(view.0.id() as i32, libc::SIGTERM) }, 0);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = view.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "SIGTERM not heeded"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+    let mut out = String::new();
+    std::io::Read::read_to_string(view.0.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert!(
+        out.matches("0 of 65536 bytes").count() >= 2,
+        "redrawn while idle: {out}"
+    );
+    // The pipe goes: both ends' processes exit.
+    let mut view = Running(live(&format!("{}:0", reader.0.id())));
+    std::thread::sleep(Duration::from_millis(200));
+    drop((reader, writer));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = view.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "still drawing a gone pipe"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1));
+    let mut err = String::new();
+    std::io::Read::read_to_string(view.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("is gone"), "{err}");
 }
