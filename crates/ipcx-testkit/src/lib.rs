@@ -7,8 +7,10 @@
 //! - [`raw`]: a second, independent writer of the wire format, from
 //!   docs/wire.md, for raw peers;
 //! - [`cli`]: the `ipcx` binary, receivers killed on drop, endpoints of
-//!   every transport, process CPU and memory.
+//!   every transport, process CPU and memory;
+//! - [`nats`]: real nats-server processes and clusters on loopback.
 
 pub mod cli;
 pub mod harness;
+pub mod nats;
 pub mod raw;

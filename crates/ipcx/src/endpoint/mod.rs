@@ -17,6 +17,7 @@
 //! | `mq`              | `/name`                    | `mq:/jobs?maxmsg=10&msgsize=8192` |
 //! | `sysvmq`          | a key, or a path for `ftok` | `sysvmq:0x2a` · `sysvmq:/etc/app?proj=7` |
 //! | `shm`             | `/name`                    | `shm:/frames?capacity=4MiB&readers=2` |
+//! | `nats`            | `//` servers `/` subject   | `nats://127.0.0.1:4222/jobs?queue=workers` |
 //!
 //! Options: `mode=` (octal, default `0600`), `max_msg=` (default `16MiB`),
 //! `allow_uid=` (Unix stream/seqpacket listeners; an abstract one lets in
@@ -52,8 +53,8 @@ use std::path::PathBuf;
 
 pub(crate) use options::Key;
 pub use options::{
-    format_size, parse_size, Options, Overflow, WaitMode, DEFAULT_MAX_MSG, DEFAULT_MODE,
-    MAX_MAX_MSG,
+    format_size, parse_size, Options, Overflow, RemoteOptions, WaitMode, DEFAULT_MAX_MSG,
+    DEFAULT_MODE, MAX_MAX_MSG,
 };
 pub use scheme::{Scheme, SchemeInfo, TABLE as TABLE_OF_SCHEMES};
 
@@ -85,6 +86,18 @@ pub enum Address {
     SysvMq(SysvKey),
     /// A POSIX shared-memory ring, by name (`/frames`).
     Shm(String),
+    /// A NATS subject on a server (or cluster).
+    Nats(NatsAddr),
+}
+
+/// Where a `nats://` endpoint is: the servers to try, and the subject.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NatsAddr {
+    /// The servers, in the order they are tried (one, or a cluster's nodes).
+    pub servers: Vec<HostPort>,
+    /// The subject: dot-separated tokens; a receiver's may hold the
+    /// wildcards `*` (one token) and `>` (the rest).
+    pub subject: String,
 }
 
 /// How a System V object is named.
@@ -168,6 +181,7 @@ impl Endpoint {
             Address::Mq(_) => Scheme::Mq,
             Address::SysvMq(_) => Scheme::SysvMq,
             Address::Shm(_) => Scheme::Shm,
+            Address::Nats(_) => Scheme::Nats,
         }
     }
 
@@ -220,6 +234,13 @@ impl fmt::Display for Endpoint {
             Address::SysvMq(SysvKey::Key(key)) => out.push_str(&format!("{key:#x}")),
             Address::SysvMq(SysvKey::Path(path)) => {
                 escape::escape_into(&mut out, path.as_os_str().as_bytes())
+            }
+            Address::Nats(addr) => {
+                out.push_str("//");
+                let servers: Vec<String> = addr.servers.iter().map(HostPort::to_string).collect();
+                out.push_str(&servers.join(","));
+                out.push('/');
+                out.push_str(&addr.subject);
             }
         }
         let mut sep = '?';

@@ -60,6 +60,40 @@ pub struct Options {
     /// a while, then sleep). Every transport but `sysvmq:`, whose queue has
     /// nothing to poll.
     pub wait: WaitMode,
+    /// Options of remote endpoints (`nats:`).
+    pub remote: RemoteOptions,
+}
+
+/// Options of remote endpoints (`nats:`): a queue group, TLS, and where
+/// the credentials are. No option holds a secret: only the path of a file
+/// that does (or an environment variable, see `docs/remote.md`), so an
+/// endpoint can be printed, logged and shown by `ipcx ls` as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct RemoteOptions {
+    /// `queue=workers`: receivers of one group share the messages (each
+    /// goes to one of them) instead of each getting all.
+    pub queue: Option<String>,
+    /// `tls=true`: refuse a server that does not speak TLS (implied by
+    /// `ca=`, `cert=`).
+    pub tls: bool,
+    /// `ca=/etc/app/ca.pem`: the certificates the server's is checked
+    /// against (default: the system's roots).
+    pub ca: Option<std::path::PathBuf>,
+    /// `cert=/etc/app/client.pem`: a client certificate (with `key=`).
+    pub cert: Option<std::path::PathBuf>,
+    /// `key=/etc/app/client.key`: the client certificate's private key.
+    pub key: Option<std::path::PathBuf>,
+    /// `creds=/etc/app/user.creds`: a NATS credentials file (JWT and nkey seed).
+    pub creds: Option<std::path::PathBuf>,
+    /// `nkey=/etc/app/user.nk`: a file holding an nkey seed.
+    pub nkey: Option<std::path::PathBuf>,
+    /// `token_file=/etc/app/token`: a file holding a token.
+    pub token_file: Option<std::path::PathBuf>,
+    /// `user=app`: a user name; the password comes from `password_file=`
+    /// or `IPCX_NATS_PASSWORD`.
+    pub user: Option<String>,
+    /// `password_file=/etc/app/password`: a file holding the user's password.
+    pub password_file: Option<std::path::PathBuf>,
 }
 
 /// What a full shared-memory ring does (`overflow=`).
@@ -124,6 +158,7 @@ impl Default for Options {
             readers: None,
             overflow: Overflow::Block,
             wait: WaitMode::Adaptive,
+            remote: RemoteOptions::default(),
         }
     }
 }
@@ -145,10 +180,20 @@ pub(crate) enum Key {
     Readers,
     Overflow,
     Wait,
+    Queue,
+    Tls,
+    Ca,
+    Cert,
+    Private,
+    Creds,
+    Nkey,
+    TokenFile,
+    User,
+    PasswordFile,
 }
 
 impl Key {
-    pub(crate) const ALL: [Key; 14] = [
+    pub(crate) const ALL: [Key; 24] = [
         Key::Mode,
         Key::MaxMsg,
         Key::AllowUid,
@@ -163,6 +208,16 @@ impl Key {
         Key::Readers,
         Key::Overflow,
         Key::Wait,
+        Key::Queue,
+        Key::Tls,
+        Key::Ca,
+        Key::Cert,
+        Key::Private,
+        Key::Creds,
+        Key::Nkey,
+        Key::TokenFile,
+        Key::User,
+        Key::PasswordFile,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -181,6 +236,16 @@ impl Key {
             Key::Readers => "readers",
             Key::Overflow => "overflow",
             Key::Wait => "wait",
+            Key::Queue => "queue",
+            Key::Tls => "tls",
+            Key::Ca => "ca",
+            Key::Cert => "cert",
+            Key::Private => "key",
+            Key::Creds => "creds",
+            Key::Nkey => "nkey",
+            Key::TokenFile => "token_file",
+            Key::User => "user",
+            Key::PasswordFile => "password_file",
         }
     }
 
@@ -298,6 +363,28 @@ impl Options {
                     }
                 };
             }
+            Key::Queue => self.remote.queue = Some(parse_name("queue", value)?),
+            Key::User => self.remote.user = Some(parse_name("user", value)?),
+            Key::Tls => self.remote.tls = parse_bool("tls", value)?,
+            Key::Ca
+            | Key::Cert
+            | Key::Private
+            | Key::Creds
+            | Key::Nkey
+            | Key::TokenFile
+            | Key::PasswordFile => {
+                let path = Some(parse_file(key.name(), value)?);
+                let r = &mut self.remote;
+                match key {
+                    Key::Ca => r.ca = path,
+                    Key::Cert => r.cert = path,
+                    Key::Private => r.key = path,
+                    Key::Creds => r.creds = path,
+                    Key::Nkey => r.nkey = path,
+                    Key::TokenFile => r.token_file = path,
+                    _ => r.password_file = path,
+                }
+            }
         }
         Ok(())
     }
@@ -320,6 +407,16 @@ impl Options {
             Key::Readers => self.readers.is_some(),
             Key::Overflow => self.overflow != d.overflow,
             Key::Wait => self.wait != d.wait,
+            Key::Queue => self.remote.queue.is_some(),
+            Key::Tls => self.remote.tls,
+            Key::User => self.remote.user.is_some(),
+            Key::Ca
+            | Key::Cert
+            | Key::Private
+            | Key::Creds
+            | Key::Nkey
+            | Key::TokenFile
+            | Key::PasswordFile => self.remote_file(key).is_some(),
         }
     }
 
@@ -341,13 +438,71 @@ impl Options {
             Key::Priority => write!(out, "{}", self.priority),
             Key::Type => write!(out, "{}", self.msg_type),
             Key::Proj => write!(out, "{}", self.proj.unwrap_or_default()),
-            Key::Persist | Key::Serve => write!(out, "true"),
+            Key::Persist | Key::Serve | Key::Tls => write!(out, "true"),
+            Key::Queue => write!(out, "{}", self.remote.queue.as_deref().unwrap_or_default()),
+            Key::User => write!(out, "{}", self.remote.user.as_deref().unwrap_or_default()),
+            Key::Ca
+            | Key::Cert
+            | Key::Private
+            | Key::Creds
+            | Key::Nkey
+            | Key::TokenFile
+            | Key::PasswordFile => {
+                use std::os::unix::ffi::OsStrExt;
+                if let Some(path) = self.remote_file(key) {
+                    super::escape::escape_into(out, path.as_os_str().as_bytes());
+                }
+                Ok(())
+            }
             Key::Capacity => write!(out, "{}", format_size(self.capacity.unwrap_or_default())),
             Key::Readers => write!(out, "{}", self.readers.unwrap_or_default()),
             Key::Overflow => write!(out, "{}", self.overflow.name()),
             Key::Wait => write!(out, "{}", self.wait.name()),
         };
     }
+}
+
+impl Options {
+    fn remote_file(&self, key: Key) -> Option<&std::path::Path> {
+        let r = &self.remote;
+        match key {
+            Key::Ca => r.ca.as_deref(),
+            Key::Cert => r.cert.as_deref(),
+            Key::Private => r.key.as_deref(),
+            Key::Creds => r.creds.as_deref(),
+            Key::Nkey => r.nkey.as_deref(),
+            Key::TokenFile => r.token_file.as_deref(),
+            Key::PasswordFile => r.password_file.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// A queue group or user name: what NATS allows in a subject token.
+fn parse_name(key: &str, value: &str) -> Result<String, String> {
+    if !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+    {
+        Ok(value.to_owned())
+    } else {
+        Err(format!(
+            "{key}=`{value}` is not a name of letters, digits, `-` and `_`"
+        ))
+    }
+}
+
+/// A file named by an option (its `%XX` escapes decoded).
+fn parse_file(key: &str, value: &str) -> Result<std::path::PathBuf, String> {
+    use std::os::unix::ffi::OsStringExt;
+    let bytes = super::escape::unescape(value)?;
+    if bytes.is_empty() || bytes.contains(&0) {
+        return Err(format!("{key}= needs the path of a file"));
+    }
+    Ok(std::path::PathBuf::from(std::ffi::OsString::from_vec(
+        bytes,
+    )))
 }
 
 const UNITS: [(&str, u64); 6] = [

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use super::escape::unescape;
-use super::{Address, Endpoint, Host, HostPort, Key, Options, Scheme, SysvKey, UnixAddr, UnixKind};
+use super::{
+    Address, Endpoint, Host, HostPort, Key, NatsAddr, Options, Scheme, SysvKey, UnixAddr, UnixKind,
+};
 use crate::error::{Error, ErrorKind};
 
 /// `sun_path` holds 108 bytes including the terminating NUL.
@@ -85,7 +87,84 @@ fn parse_address(scheme: Scheme, text: &str) -> Result<Address, String> {
             e.replace("POSIX queue", "shared-memory")
                 .replace("mq:/jobs", "shm:/frames")
         })?),
+        Scheme::Nats => Address::Nats(parse_nats(text)?),
     })
+}
+
+/// The port NATS servers listen on unless told otherwise.
+pub(crate) const NATS_PORT: u16 = 4222;
+
+/// `//host[:port][,host[:port]...]/subject`.
+fn parse_nats(text: &str) -> Result<NatsAddr, String> {
+    let rest = text
+        .strip_prefix("//")
+        .ok_or("expected `nats://host:port/subject`, e.g. nats://127.0.0.1:4222/jobs")?;
+    let (servers_text, subject) = rest
+        .split_once('/')
+        .ok_or("expected `/subject` after the server, e.g. nats://127.0.0.1:4222/jobs")?;
+    if servers_text.contains('@') {
+        return Err(
+            "credentials do not go in an endpoint (it is printed in logs, errors and \
+             `ipcx ls`): use creds=, nkey=, token_file= or password_file= (paths of files), \
+             or IPCX_NATS_TOKEN / IPCX_NATS_PASSWORD in the environment"
+                .into(),
+        );
+    }
+    let servers = servers_text
+        .split(',')
+        .map(|server| {
+            let has_port = match server.strip_prefix('[') {
+                Some(v6) => v6.contains("]:"),
+                None => server.contains(':'),
+            };
+            if has_port {
+                parse_host_port(server)
+            } else {
+                parse_host_port(&format!("{server}:{NATS_PORT}"))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(zero) = servers.iter().find(|s| s.port == 0) {
+        return Err(format!(
+            "server `{zero}`: a NATS server needs a port (default {NATS_PORT})"
+        ));
+    }
+    validate_subject(subject)?;
+    Ok(NatsAddr {
+        servers,
+        subject: subject.to_owned(),
+    })
+}
+
+/// A NATS subject: tokens of printable ASCII without spaces, split by `.`;
+/// `*` stands alone as a token, `>` only as the last one.
+fn validate_subject(subject: &str) -> Result<(), String> {
+    if subject.is_empty() {
+        return Err(
+            "the subject after the server is empty (e.g. nats://127.0.0.1:4222/jobs)".into(),
+        );
+    }
+    let tokens: Vec<&str> = subject.split('.').collect();
+    for (i, token) in tokens.iter().enumerate() {
+        if token.is_empty() {
+            return Err(format!(
+                "subject `{subject}` has an empty token (`..` or a `.` at an end)"
+            ));
+        }
+        if let Some(bad) = token
+            .chars()
+            .find(|c| !c.is_ascii_graphic() || "%?#".contains(*c))
+        {
+            return Err(format!("subject `{subject}` holds `{}`: tokens are printable ASCII without spaces, `%`, `?` or `#`", bad.escape_default()));
+        }
+        let wild = token.contains(['*', '>']);
+        if wild && (token.len() != 1 || (*token == ">" && i + 1 != tokens.len())) {
+            return Err(format!(
+                "subject `{subject}`: `*` is a whole token and `>` the last one (e.g. jobs.*.new, jobs.>)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn parse_pipe(text: &str) -> Result<Option<i32>, String> {
@@ -285,6 +364,11 @@ mod tests {
             "sysvmq:/etc/app?type=-5&proj=7",
             "shm:/frames",
             "shm:/frames?persist=true&capacity=4MiB&readers=3&overflow=drop-oldest&wait=spin",
+            "nats://127.0.0.1:4222/jobs",
+            "nats://127.0.0.1:4222,[::1]:4223,nats.example:4224/jobs.*.new?queue=workers",
+            "nats://localhost:4222/a.>?tls=true&ca=/etc/ca.pem&cert=/c.pem&key=/k.pem",
+            "nats://h:1/s?creds=/u.creds&nkey=/u.nk&token_file=/t&user=app&password_file=/p%3F",
+            "nats://h:1/s?serve=true&capacity=4MiB",
         ] {
             let ep: Endpoint = s.parse().unwrap();
             assert_eq!(ep.to_string(), s);
@@ -307,6 +391,26 @@ mod tests {
         assert!(err("fifo:").contains("empty"));
         assert!(err("nocolon").contains("scheme:address"));
         assert!(err("unix:/x?mode=0600&mode=0600").contains("twice"));
+        assert!(err("nats:127.0.0.1:4222/x").contains("nats://host:port/subject"));
+        assert!(err("nats://127.0.0.1:4222").contains("/subject"));
+        assert!(err("nats://127.0.0.1:4222/").contains("empty"));
+        assert!(err("nats://h:1/a..b").contains("empty token"));
+        assert!(err("nats://h:1/a.>.b").contains("the last one"));
+        assert!(err("nats://h:1/a b").contains("printable"));
+        assert!(err("nats://h:1/a*").contains("whole token"));
+        assert!(err("nats://h:0/a").contains("needs a port"));
+        assert!(err("nats://h:1/a?queue=a.b").contains("queue="));
+        assert!(err("nats://h:1/a?mode=0600").contains("valid: max_msg"));
+    }
+
+    #[test]
+    fn nats_servers_default_to_port_4222_and_refuse_credentials() {
+        let ep: Endpoint = "nats://localhost,[::1]/jobs".parse().unwrap();
+        assert_eq!(ep.to_string(), "nats://localhost:4222,[::1]:4222/jobs");
+        for secret in ["nats://s3cret@h:1/x", "nats://user:pw@h:1/x"] {
+            let e = err(secret);
+            assert!(e.contains("credentials do not go in an endpoint"), "{e}");
+        }
     }
 
     #[test]

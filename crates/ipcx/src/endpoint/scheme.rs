@@ -29,6 +29,8 @@ pub enum Scheme {
     SysvMq,
     /// `shm:`
     Shm,
+    /// `nats://` (with the `nats` cargo feature)
+    Nats,
 }
 
 /// What one scheme is, for the code that does not open it.
@@ -49,7 +51,7 @@ pub struct SchemeInfo {
 
 /// Every scheme, in the order errors list them; row `i` is for the
 /// variant whose discriminant is `i` (checked by a test).
-pub const TABLE: [SchemeInfo; 10] = [
+pub const TABLE: [SchemeInfo; 11] = [
     SchemeInfo {
         scheme: Scheme::Pipe,
         name: "pipe",
@@ -123,6 +125,28 @@ pub const TABLE: [SchemeInfo; 10] = [
         ],
         keeps_boundaries: true,
         connected: true,
+    },
+    SchemeInfo {
+        scheme: Scheme::Nats,
+        name: "nats",
+        options: &[
+            "max_msg",
+            "wait",
+            "serve",
+            "capacity",
+            "queue",
+            "tls",
+            "ca",
+            "cert",
+            "key",
+            "creds",
+            "nkey",
+            "token_file",
+            "user",
+            "password_file",
+        ],
+        keeps_boundaries: true,
+        connected: false,
     },
 ];
 

@@ -38,6 +38,9 @@ pub(crate) enum Carrier {
         scratch: Vec<u8>,
         peers: QueuePeers,
     },
+    /// A remote end (`nats://`): queues to and from a task on a runtime.
+    #[cfg(feature = "nats")]
+    Remote(super::bridge::Bridged),
 }
 
 /// One received message: where it is in the buffer, and its full length
@@ -55,6 +58,8 @@ impl Carrier {
     pub(crate) fn buffer_len(&self, wanted: usize) -> usize {
         match self {
             Carrier::Socket(_) => wanted,
+            #[cfg(feature = "nats")]
+            Carrier::Remote(_) => wanted,
             Carrier::PosixMq { mq, .. } => mq.msgsize,
             Carrier::SysvMq { max, .. } => sys::sysv::buffer_len(*max),
         }
@@ -75,6 +80,9 @@ impl Carrier {
             }
             Carrier::PosixMq { mq, .. } => mq.queued().unwrap_or(0),
             Carrier::SysvMq { queue, .. } => queue.queued().unwrap_or(0),
+            // A remote receiver unsubscribes: what it holds is left.
+            #[cfg(feature = "nats")]
+            Carrier::Remote(remote) => remote.stop(),
         }
     }
 
@@ -83,6 +91,8 @@ impl Carrier {
     pub(crate) fn arm(&self, events: PollFlags, len: usize) -> Armed {
         match self {
             Carrier::Socket(fd) => Armed::fd(fd, events),
+            #[cfg(feature = "nats")]
+            Carrier::Remote(remote) => remote.arm(),
             // A sender sleeping on a full queue looks again every so often
             // whether its receiver is still there (see `wait_for_room`).
             Carrier::PosixMq { mq, .. } if events.contains(PollFlags::OUT) => Armed::Fd {
@@ -101,12 +111,24 @@ impl Carrier {
         }
     }
 
+    /// Messages lost before this end could read them (a remote receiver
+    /// that fell behind; 0 for the kernel's queues, which make senders wait).
+    pub(crate) fn missed(&self) -> u64 {
+        match self {
+            #[cfg(feature = "nats")]
+            Carrier::Remote(remote) => remote.missed(),
+            _ => 0,
+        }
+    }
+
     /// The fd readiness is waited on, if the carrier has one.
     pub(crate) fn poll_fd(&self) -> Option<Arc<OwnedFd>> {
         match self {
             Carrier::Socket(fd) => Some(fd.clone()),
             Carrier::PosixMq { mq, .. } => Some(mq.shared_fd().clone()),
             Carrier::SysvMq { .. } => None,
+            #[cfg(feature = "nats")]
+            Carrier::Remote(remote) => Some(remote.fd().clone()),
         }
     }
 
@@ -119,6 +141,8 @@ impl Carrier {
     ) -> Result<(), Fail> {
         match self {
             Carrier::Socket(fd) => send_whole(fd, parts, deadline, spin, label),
+            #[cfg(feature = "nats")]
+            Carrier::Remote(remote) => remote.send(parts, deadline, label),
             Carrier::PosixMq {
                 mq,
                 priority,
@@ -192,6 +216,8 @@ impl Carrier {
         label: &Arc<str>,
     ) -> Result<Received, Fail> {
         match self {
+            #[cfg(feature = "nats")]
+            Carrier::Remote(remote) => remote.recv(buf, deadline, label),
             Carrier::Socket(fd) => loop {
                 // Poll for a while with non-blocking receives (`wait=`,
                 // sys::Spin; cut to the deadline), then sleep.

@@ -304,6 +304,11 @@ impl DatagramReader {
         Some(Error::new(kind, why).at(&self.label).into())
     }
 
+    /// Messages the carrier lost before they could be read.
+    pub(crate) fn missed(&self) -> u64 {
+        self.carrier.missed()
+    }
+
     /// Bad datagrams dropped without a report so far.
     pub(crate) fn unreported_total(&self) -> u64 {
         self.bad.silent

@@ -26,6 +26,8 @@
 //! [`ErrorKind::TypeMismatch`]: crate::ErrorKind::TypeMismatch
 
 mod accept_pause;
+#[cfg(feature = "nats")]
+pub(crate) mod bridge;
 pub(crate) mod carrier;
 pub(crate) mod datagram;
 pub(crate) mod fanin;
@@ -241,10 +243,12 @@ impl Inbound {
         }
     }
 
-    /// Messages lost to an `overflow=drop-oldest` ring (0 elsewhere).
+    /// Messages lost to an `overflow=drop-oldest` ring, or by a remote
+    /// receiver that fell behind (0 elsewhere).
     pub(crate) fn missed(&self) -> u64 {
         match self {
             Inbound::Shm(r) => r.missed(),
+            Inbound::Datagram(r) => r.missed(),
             _ => 0,
         }
     }

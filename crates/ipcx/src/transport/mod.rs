@@ -17,6 +17,8 @@
 pub(crate) mod cleanup;
 pub(crate) mod fifo;
 mod mq;
+#[cfg(feature = "nats")]
+mod nats;
 pub(crate) mod pipe;
 pub(crate) mod shm;
 pub(crate) mod socket;
@@ -127,6 +129,41 @@ impl Ctx<'_> {
     }
 }
 
+#[cfg(feature = "nats")]
+fn remote_sender(
+    ctx: &Ctx<'_>,
+    addr: &crate::endpoint::NatsAddr,
+) -> Result<Opened<Outbound>, Error> {
+    nats::sender(ctx, addr)
+}
+
+#[cfg(feature = "nats")]
+fn remote_receiver(
+    ctx: &Ctx<'_>,
+    addr: &crate::endpoint::NatsAddr,
+) -> Result<Opened<Inbound>, Error> {
+    nats::receiver(ctx, addr)
+}
+
+#[cfg(not(feature = "nats"))]
+fn remote_sender(_: &Ctx<'_>, _: &crate::endpoint::NatsAddr) -> Result<Opened<Outbound>, Error> {
+    Err(no_nats())
+}
+
+#[cfg(not(feature = "nats"))]
+fn remote_receiver(_: &Ctx<'_>, _: &crate::endpoint::NatsAddr) -> Result<Opened<Inbound>, Error> {
+    Err(no_nats())
+}
+
+#[cfg(not(feature = "nats"))]
+fn no_nats() -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        "this build of ipcx has no NATS support: build it with the `nats` cargo feature \
+         (the ipcx CLI has it)",
+    )
+}
+
 pub(crate) fn label_of(ep: &Endpoint) -> Arc<str> {
     ep.to_string().into()
 }
@@ -158,6 +195,7 @@ pub(crate) fn open_sender(
         Address::Mq(name) => mq::sender(&ctx, name),
         Address::SysvMq(key) => sysvmq::sender(&ctx, key),
         Address::Shm(name) => shm::sender(&ctx, name),
+        Address::Nats(addr) => remote_sender(&ctx, addr),
         Address::Unix(..) | Address::Tcp(_) => connect_once(&ctx)?.map(|c| c.outbound).lift("send"),
     })
     .map(|mut opened| {
@@ -187,6 +225,7 @@ pub(crate) fn open_receiver(ep: &Endpoint, receives: Identity) -> Result<Opened<
         Address::Mq(name) => mq::receiver(&ctx, name),
         Address::SysvMq(key) => sysvmq::receiver(&ctx, key),
         Address::Shm(name) => shm::receiver(&ctx, name),
+        Address::Nats(addr) => remote_receiver(&ctx, addr),
         Address::Unix(..) | Address::Tcp(_) => listen(ep).and_then(|o| {
             o.try_map(|ls| {
                 let answer_senders = ep.scheme() != crate::Scheme::Tcp;
@@ -207,7 +246,11 @@ pub(crate) fn open_receiver(ep: &Endpoint, receives: Identity) -> Result<Opened<
             opened
                 .link
                 .set_spin(crate::sys::Spin::of(ep.options().wait));
-            opened.link.set_serve(ep.options().serve);
+            // A queue group's members cannot all hear a sender's bye (it
+            // goes to one of them): they receive until stopped.
+            opened
+                .link
+                .set_serve(ep.options().serve || ep.options().remote.queue.is_some());
             opened
         })
         .map_err(|e| e.at(&ctx.label))

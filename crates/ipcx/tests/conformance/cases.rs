@@ -221,6 +221,9 @@ fn timeouts_and_sender_death(t: &Transport) {
 /// A queue keeps what it is given for the next receiver: its sender
 /// learns of the death once the queue is full (link::queue_peers).
 fn receiver_gone_fails_sends(t: &Transport) {
+    if t.is_remote() {
+        return;
+    }
     let s = Scratch::new(t.name);
     let (tx, peer) = parent_sends::<Msg>(t, &s, &[("count", "1".into())]);
     tx.send(Msg::new(0, 10)).expect("first send");
@@ -233,6 +236,9 @@ fn receiver_gone_fails_sends(t: &Transport) {
 /// A receiver killed with SIGKILL between two messages: sends fail with
 /// Disconnected within a few seconds, on every transport.
 fn receiver_killed_fails_sends(t: &Transport) {
+    if t.is_remote() {
+        return;
+    }
     let s = Scratch::new(t.name);
     let (tx, mut peer) = parent_sends::<Msg>(t, &s, &[("count", "1000000".into())]);
     tx.send(Msg::new(0, 10)).expect("first send");
@@ -575,6 +581,9 @@ pub(crate) fn bad_inputs(t: &Transport) -> Vec<BadInput> {
 /// the endpoint; the messages before it are all delivered; where the link
 /// can stay in step, the messages after it too. Never a crash.
 fn bad_input(t: &Transport) {
+    if t.is_remote() {
+        return;
+    }
     for bad in bad_inputs(t) {
         let s = Scratch::new(t.name);
         // A truncated frame shows only when the peer closes; the others
@@ -628,7 +637,7 @@ fn bad_input(t: &Transport) {
 /// A peer sending garbage is cut off; other senders on the same receiver
 /// carry on, and new ones can still come.
 fn bad_peer_leaves_others_alone(t: &Transport) {
-    if !t.isolates_senders() {
+    if !t.isolates_senders() || t.is_remote() {
         return;
     }
     let s = Scratch::new(t.name);
@@ -725,7 +734,17 @@ fn oversized_send_is_refused(t: &Transport) {
         }
         None => parent_sends::<Msg>(t, &s, &[("count", "1".into())]),
     };
-    if t.is_udp() {
+    if t.is_remote() {
+        // Above the server's max_payload (1 MiB by default).
+        let plain = tx.endpoint().to_string();
+        let plain = plain.split('?').next().unwrap_or_default();
+        let tx = ipcx::Sender::<Msg>::open(plain).expect("open with defaults");
+        assert_eq!(tx.max_message_len(), 1 << 20);
+        match tx.send(Msg::new(8, 1 << 20)) {
+            Err(ipcx::SendError::Failed(_, e)) => assert_eq!(e.kind(), ErrorKind::TooLarge, "{e}"),
+            other => panic!("a message over max_payload must be refused, got {other:?}"),
+        }
+    } else if t.is_udp() {
         // Above what one UDP datagram carries, with the default max_msg.
         let plain = tx.endpoint().to_string();
         let plain = plain.split('?').next().unwrap_or_default();

@@ -129,8 +129,8 @@ fn stop_wakes_a_waiting_open(t: &Transport) {
     if ep.contains(":0") {
         return; // port 0: the receiver picks the port, a sender cannot wait for it
     }
-    if t.family == crate::transports::Family::Queue {
-        return; // a sender creates a missing queue: it waits for no one
+    if t.family == crate::transports::Family::Queue || t.is_remote() {
+        return; // a sender creates a missing queue, or publishes: it waits for no one
     }
     let stop = Stop::new().expect("stop");
     let _watchdog = Watchdog::new("a waiting open with a stop", PATIENCE);

@@ -121,6 +121,23 @@ pub const ALL: &[Transport] = &[
     },
 ];
 
+/// Remote transports, when the `nats` feature is on: a core NATS subject
+/// on one nats-server that this test binary starts (and that dies with it).
+#[cfg(feature = "nats")]
+pub const REMOTE: &[Transport] = &[Transport {
+    name: "nats",
+    family: Family::Datagram,
+    template: Some(|s| {
+        let server = ipcx_testkit::nats::shared();
+        format!(
+            "nats://127.0.0.1:{}/ipcx.conformance.{}",
+            server.port, s.name
+        )
+    }),
+}];
+#[cfg(not(feature = "nats"))]
+pub const REMOTE: &[Transport] = &[];
+
 impl Transport {
     pub fn is_pipe(&self) -> bool {
         self.template.is_none()
@@ -130,8 +147,10 @@ impl Transport {
         self.template.map(|t| t(s))
     }
 
+    /// Messages may be lost when the receiver falls behind: UDP, and core
+    /// NATS (which drops for a slow consumer, and ipcx counts it).
     pub fn is_udp(&self) -> bool {
-        self.name == "udp"
+        self.name == "udp" || self.name == "nats"
     }
 
     /// Largest payload a test message may carry here.
@@ -172,6 +191,14 @@ impl Transport {
     /// `send` blocks when the receiver does not keep up (UDP drops instead).
     pub fn blocks_when_full(&self) -> bool {
         !self.is_udp()
+    }
+
+    /// A remote transport (`nats://`): a broker between the ends, so a
+    /// sender does not learn when its receivers go (it publishes to
+    /// whoever subscribes, as `nats pub` does), opens without waiting for
+    /// one, and a raw peer would need a NATS client (tests/nats has those).
+    pub fn is_remote(&self) -> bool {
+        self.name == "nats"
     }
 
     /// The path of the file the receiving end creates.

@@ -1,0 +1,118 @@
+//! `nats://host:port/subject`: channels across machines on a NATS server
+//! (or cluster). A sender publishes, a receiver subscribes (`queue=`: one
+//! of a group's receivers gets each message). The link is the datagram
+//! link: each NATS message carries the datagram header (as the `Ipcx`
+//! NATS header, see [`header`]), so types are checked per message as on
+//! `udp:`, and a receiver ends when every sender it heard from said bye.
+//!
+//! Core NATS delivers at most once: what is published while nobody
+//! subscribes is gone, and a subscriber that falls behind is dropped
+//! from by the server. ipcx makes that visible: every message carries
+//! its sender's sequence number, and a receiver counts the gaps (and what
+//! its own full inbox dropped) in [`Receiver::missed`](crate::Receiver::missed).
+//!
+//! The client runs on a runtime thread of its own ([`runtime`]); an end
+//! talks to it through bounded queues ([`crate::link::bridge`]).
+
+mod connect;
+mod header;
+mod publish;
+mod runtime;
+mod secrets;
+mod subscribe;
+
+use std::sync::Arc;
+
+use super::{Ctx, Opened};
+use crate::endpoint::NatsAddr;
+use crate::error::{Error, ErrorKind};
+use crate::link::bridge::{Bridged, Inbox, Outbox};
+use crate::link::carrier::Carrier;
+use crate::link::{Inbound, Outbound};
+use crate::wire::datagram::HEADER;
+
+/// Bytes an end queues by default: a sender's outbox (it then waits, as
+/// on a full socket), a receiver's inbox (it then drops, and counts).
+const DEFAULT_QUEUE: usize = 8 << 20;
+
+fn queue_bytes(ctx: &Ctx<'_>) -> usize {
+    ctx.ep
+        .options()
+        .capacity
+        .map_or(DEFAULT_QUEUE, |c| usize::try_from(c).unwrap_or(usize::MAX))
+}
+
+fn subject(addr: &NatsAddr, sending: bool) -> Result<async_nats::Subject, Error> {
+    if sending && addr.subject.split('.').any(|t| t == "*" || t == ">") {
+        return Err(Error::new(
+            ErrorKind::InvalidEndpoint,
+            format!(
+                "a sender publishes to one subject: `{}` has a wildcard (only receivers take those)",
+                addr.subject
+            ),
+        ));
+    }
+    Ok(async_nats::Subject::from(addr.subject.as_str()))
+}
+
+/// The largest datagram (header included) the server takes: its
+/// `max_payload` plus the header, which travels as a NATS header.
+fn transport_max(client: &async_nats::Client) -> usize {
+    let max = client.server_info().max_payload;
+    (if max == 0 { 1 << 20 } else { max }) + HEADER
+}
+
+pub(crate) fn sender(ctx: &Ctx<'_>, addr: &NatsAddr) -> Result<Opened<Outbound>, Error> {
+    let subject = subject(addr, true)?;
+    let status = Arc::new(connect::Status::default());
+    let options = connect::options(ctx.ep, &status)?;
+    let client = runtime::run(
+        connect::connect(options, connect::servers(addr)),
+        ctx.deadline,
+        "connecting to NATS",
+    )??;
+    let max = transport_max(&client);
+    let outbox = Outbox::new(queue_bytes(ctx))?;
+    runtime::handle()?.spawn(publish::run(client, subject, outbox.clone(), status));
+    Ok(ctx.datagram_sender(Carrier::Remote(Bridged::Out(outbox)), max))
+}
+
+pub(crate) fn receiver(ctx: &Ctx<'_>, addr: &NatsAddr) -> Result<Opened<Inbound>, Error> {
+    let subject = subject(addr, false)?;
+    let queue = ctx.ep.options().remote.queue.clone();
+    let status = Arc::new(connect::Status::default());
+    let options = connect::options(ctx.ep, &status)?;
+    let servers = connect::servers(addr);
+    let group = queue.clone();
+    let (client, subscriber) = runtime::run(
+        async move {
+            let client = connect::connect(options, servers).await?;
+            let subscribed = match group {
+                Some(group) => client.queue_subscribe(subject, group).await,
+                None => client.subscribe(subject).await,
+            };
+            let subscriber = subscribed
+                .map_err(|e| Error::new(ErrorKind::Io, format!("cannot subscribe: {e}")))?;
+            // Once the server has the subscription, messages sent after
+            // this open returns reach it.
+            client
+                .flush()
+                .await
+                .map_err(|e| Error::new(ErrorKind::Io, format!("cannot subscribe: {e}")))?;
+            Ok::<_, Error>((client, subscriber))
+        },
+        ctx.deadline,
+        "subscribing on NATS",
+    )??;
+    let max = transport_max(&client);
+    let inbox = Inbox::new(queue_bytes(ctx))?;
+    let gaps = queue.is_none();
+    runtime::handle()?.spawn(subscribe::run(
+        subscriber,
+        client,
+        inbox.clone(),
+        status,
+        gaps,
+    ));
+    Ok(ctx.datagram_receiver(Carrier::Remote(Bridged::In(inbox)), max, ctx.ep.clone()))
+}

@@ -1,0 +1,121 @@
+//! The receiving task: takes messages from the subscription into the
+//! end's [`Inbox`], and counts those a sender sent that never came (a gap
+//! in its sequence: dropped by the server for a slow consumer, or sent
+//! while this end's connection was down).
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use async_nats::{Message, Subscriber};
+use futures_core::Stream;
+
+use super::connect::Status;
+use super::header;
+use crate::link::bridge::{Ended, Inbox, Incoming};
+
+/// Senders whose sequence is followed at once; past that the oldest is
+/// forgotten (a sender that never said bye), so memory stays bounded.
+const MOST_SENDERS: usize = 4096;
+
+/// Runs until the end closes (and then unsubscribes) or the connection is
+/// closed for good. `gaps`: count lost messages from sequence numbers
+/// (not in a queue group, where the others' share is no loss).
+pub(super) async fn run(
+    mut subscriber: Subscriber,
+    client: async_nats::Client,
+    inbox: Arc<Inbox>,
+    status: Arc<Status>,
+    gaps: bool,
+) {
+    let mut last = Sequences::default();
+    loop {
+        let next = std::future::poll_fn(|cx| Pin::new(&mut subscriber).poll_next(cx));
+        let message = tokio::select! {
+            m = next => m,
+            () = inbox.closed.notified() => break,
+            () = status.changed.notified() => None,
+        };
+        let Some(message) = message else {
+            match status.fatal() {
+                Some(error) => inbox.end(Ended::Failed(error)),
+                None if inbox.is_closed() => {}
+                None => inbox.end(Ended::Gone),
+            }
+            break;
+        };
+        let item = incoming(&message, gaps.then_some(&mut last), &inbox);
+        if !inbox.push(item) {
+            break;
+        }
+    }
+    let _ = subscriber.unsubscribe().await;
+    drop(client);
+}
+
+fn incoming(message: &Message, last: Option<&mut Sequences>, inbox: &Inbox) -> Incoming {
+    let decoded = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(header::NAME))
+        .and_then(|v| header::decode(v.as_str()));
+    let Some((bytes, sender, seq)) = decoded else {
+        return Incoming {
+            header: None,
+            payload: message.payload.clone(),
+        };
+    };
+    if let Some(last) = last {
+        inbox.lost(last.saw(sender, seq, bytes[3] == 1));
+    }
+    Incoming {
+        header: Some(bytes),
+        payload: message.payload.clone(),
+    }
+}
+
+/// The last sequence number seen from each sender.
+#[derive(Debug, Default)]
+struct Sequences {
+    last: HashMap<u32, u64>,
+}
+
+impl Sequences {
+    /// How many of `sender`'s messages before `seq` never came.
+    fn saw(&mut self, sender: u32, seq: u64, bye: bool) -> u64 {
+        let before = self.last.get(&sender).copied();
+        if bye {
+            self.last.remove(&sender);
+        } else {
+            if before.is_none() && self.last.len() >= MOST_SENDERS {
+                if let Some(&any) = self.last.keys().next() {
+                    self.last.remove(&any);
+                }
+            }
+            self.last.insert(sender, seq.max(before.unwrap_or(0)));
+        }
+        // A sender first heard of mid-stream is not a gap: this end may
+        // have subscribed after it started.
+        match before {
+            Some(b) if seq > b + 1 => seq - b - 1,
+            _ => 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_count_what_never_came_and_a_new_sender_is_no_gap() {
+        let mut s = Sequences::default();
+        assert_eq!(s.saw(1, 5, false), 0);
+        assert_eq!(s.saw(1, 6, false), 0);
+        assert_eq!(s.saw(1, 10, false), 3);
+        assert_eq!(s.saw(2, 1, false), 0);
+        assert_eq!(s.saw(1, 9, false), 0, "late or repeated: no gap");
+        assert_eq!(s.saw(1, 12, true), 1);
+        assert_eq!(s.saw(1, 40, false), 0, "after its bye a sender is new");
+    }
+}
