@@ -22,9 +22,23 @@ impl FromStr for Endpoint {
         parse(input).map_err(|detail| {
             Error::new(
                 ErrorKind::InvalidEndpoint,
-                format!("invalid endpoint `{input}`: {detail}"),
+                format!("invalid endpoint `{}`: {detail}", redacted(input)),
             )
         })
+    }
+}
+
+/// `input` with what stands before an `@` in `scheme://…@host` (a
+/// password or token someone put there) written `***`, so an error never
+/// repeats a secret.
+fn redacted(input: &str) -> std::borrow::Cow<'_, str> {
+    let Some((scheme, rest)) = input.split_once("://") else {
+        return input.into();
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    match authority.rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]).into(),
+        None => input.into(),
     }
 }
 
@@ -410,6 +424,8 @@ mod tests {
         for secret in ["nats://s3cret@h:1/x", "nats://user:pw@h:1/x"] {
             let e = err(secret);
             assert!(e.contains("credentials do not go in an endpoint"), "{e}");
+            assert!(e.contains("`nats://***@h:1/x`"), "{e}");
+            assert!(!e.contains("s3cret") && !e.contains("pw"), "{e}");
         }
     }
 

@@ -137,7 +137,11 @@ pub(super) async fn connect(
 ) -> Result<async_nats::Client, Error> {
     let shown = servers.join(",");
     options.connect(servers).await.map_err(|e| {
+        // rustls' verdicts arrive as I/O errors: tell them by their text.
+        let text = e.to_string().to_ascii_lowercase();
+        let tls = text.contains("certificate") || text.contains("tls");
         let (kind, what) = match e.kind() {
+            ConnectErrorKind::Io if tls => (ErrorKind::Protocol, "TLS with the NATS server failed"),
             ConnectErrorKind::Io => (ErrorKind::NoPeer, "no NATS server answers"),
             ConnectErrorKind::TimedOut => (
                 ErrorKind::TimedOut,
