@@ -159,9 +159,12 @@ impl<T> Receiver<T> {
         state.errors.recent.drain(..).collect()
     }
 
-    /// How many messages an `overflow=drop-oldest` shared-memory ring
-    /// overwrote before this receiver could read them (0 on every other
-    /// transport, where nothing is dropped).
+    /// How many messages were lost before this receiver could read them:
+    /// overwritten by an `overflow=drop-oldest` shared-memory ring, or on
+    /// `nats://` dropped for a receiver that fell behind (its inbox full,
+    /// the server's slow-consumer cut) or sent while its connection was
+    /// down (counted from the gaps in each sender's sequence numbers). 0 on
+    /// every other transport, where nothing is dropped.
     pub fn missed(&self) -> u64 {
         self.link
             .lock()

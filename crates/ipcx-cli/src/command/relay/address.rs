@@ -211,6 +211,10 @@ impl RelaySide {
                 "{}: carries ipcx messages only; frame=none applies to sockets, fifo: and pipe:",
                 scheme.name()
             ),
+            Frame::None if scheme == Scheme::Nats => bail!(
+                "nats: needs no frame=none: a plain NATS publisher's messages are read as they \
+                 are, and what ipcx publishes is the payload alone (its header is a NATS header)"
+            ),
             Frame::Line if scheme.keeps_boundaries() => bail!(
                 "{}: keeps message boundaries itself; frame=line applies to byte streams \
                  (unix:, tcp:, fifo:, pipe:, -, file:, exec:)",

@@ -56,7 +56,8 @@ pub(crate) struct Stats {
     pub(crate) active: AtomicU64,
     /// Messages that could not be delivered (too large, refused).
     pub(crate) refused: AtomicU64,
-    /// Messages lost on the way in (bad frames from a peer).
+    /// Messages lost on the way in (bad frames from a peer, messages a
+    /// remote or drop-oldest source says never came).
     pub(crate) lost: AtomicU64,
     /// Sessions that failed to open or ended with an error.
     pub(crate) errors: AtomicU64,

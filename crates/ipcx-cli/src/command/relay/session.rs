@@ -129,6 +129,7 @@ fn pump(ctx: &SessionCtx<'_>, id: u64, mut half: Half, first_end: &Mutex<Option<
     let arrow = half.dir.arrow();
     let mut buf = Vec::new();
     let mut stopping = None::<Instant>;
+    let mut reported_missed = 0u64;
     // A wait for input ends at the stop (the sink is left to finish what
     // was read: that is the relay's promise).
     half.source.watch_stop(ctx.stop);
@@ -142,7 +143,21 @@ fn pump(ctx: &SessionCtx<'_>, id: u64, mut half: Half, first_end: &Mutex<Option<
             _ => {}
         }
         let wait = if stopping.is_some() { DRAIN } else { POLL };
-        match half.source.next(&mut buf, wait) {
+        let next = half.source.next(&mut buf, wait);
+        // Messages the source knows it lost (a remote receiver that fell
+        // behind, a server restart, a lapped ring): counted and said.
+        let missed = half.source.missed();
+        if missed > reported_missed {
+            let new = missed - reported_missed;
+            reported_missed = missed;
+            log.stats.lost.fetch_add(new, Ordering::Relaxed);
+            log.warn(
+                Some(id),
+                "lost",
+                &format!("{arrow} {new} messages never reached the relay ({missed} in all)"),
+            );
+        }
+        match next {
             Ok(Next::Message) => match half.sink.put(&buf) {
                 Ok(()) => log.message(id, half.dir, &buf),
                 Err(PutError::Refused(why)) => {

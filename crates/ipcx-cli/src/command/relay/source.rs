@@ -47,6 +47,12 @@ pub(crate) trait Source: Send {
     fn readiness(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         None
     }
+
+    /// Messages lost before they reached the source, so far (see
+    /// `Receiver::missed`).
+    fn missed(&self) -> u64 {
+        0
+    }
 }
 
 /// Reads of a plain stream are at most this long (one message each).
@@ -62,6 +68,10 @@ pub(crate) struct IpcxSource(pub(crate) ByteReceiver);
 impl Source for IpcxSource {
     fn watch_stop(&mut self, stop: &Stop) {
         self.0.set_stop(stop);
+    }
+
+    fn missed(&self) -> u64 {
+        self.0.missed()
     }
 
     fn next(&mut self, buf: &mut Vec<u8>, wait: Duration) -> anyhow::Result<Next> {

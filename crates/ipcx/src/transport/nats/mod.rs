@@ -5,6 +5,10 @@
 //! NATS header, see [`header`]), so types are checked per message as on
 //! `udp:`, and a receiver ends when every sender it heard from said bye.
 //!
+//! A plain NATS publisher's messages (no `Ipcx` header) reach a bytes
+//! receiver (`Receiver<Bytes>`, `ipcx recv`) as data from a sender that
+//! never says bye; a typed receiver reports each as not from ipcx.
+//!
 //! Core NATS delivers at most once: what is published while nobody
 //! subscribes is gone, and a subscriber that falls behind is dropped
 //! from by the server. ipcx makes that visible: every message carries
@@ -106,13 +110,17 @@ pub(crate) fn receiver(ctx: &Ctx<'_>, addr: &NatsAddr) -> Result<Opened<Inbound>
     )??;
     let max = transport_max(&client);
     let inbox = Inbox::new(queue_bytes(ctx))?;
-    let gaps = queue.is_none();
+    let receives = ctx.hello.receives.as_ref();
+    let reading = subscribe::Reading {
+        gaps: queue.is_none(),
+        plain: receives.filter(|r| r.is_bytes()).map(|r| r.fingerprint),
+    };
     runtime::handle()?.spawn(subscribe::run(
         subscriber,
         client,
         inbox.clone(),
         status,
-        gaps,
+        reading,
     ));
     Ok(ctx.datagram_receiver(Carrier::Remote(Bridged::In(inbox)), max, ctx.ep.clone()))
 }

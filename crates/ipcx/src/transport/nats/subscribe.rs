@@ -18,15 +18,29 @@ use crate::link::bridge::{Ended, Inbox, Incoming};
 /// forgotten (a sender that never said bye), so memory stays bounded.
 const MOST_SENDERS: usize = 4096;
 
+/// How the task treats what it takes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Reading {
+    /// Count lost messages from sequence numbers (not in a queue group,
+    /// where the others' share is no loss).
+    pub(super) gaps: bool,
+    /// A bytes receiver takes messages from plain NATS publishers (no
+    /// `Ipcx` header) as data from one sender that never says bye; this
+    /// is the fingerprint to stamp on them. A typed receiver reports them.
+    pub(super) plain: Option<u64>,
+}
+
+/// The sender id plain NATS publishers' messages are filed under.
+const PLAIN_SENDER: u32 = 0;
+
 /// Runs until the end closes (and then unsubscribes) or the connection is
-/// closed for good. `gaps`: count lost messages from sequence numbers
-/// (not in a queue group, where the others' share is no loss).
+/// closed for good.
 pub(super) async fn run(
     mut subscriber: Subscriber,
     client: async_nats::Client,
     inbox: Arc<Inbox>,
     status: Arc<Status>,
-    gaps: bool,
+    reading: Reading,
 ) {
     let mut last = Sequences::default();
     loop {
@@ -44,7 +58,7 @@ pub(super) async fn run(
             }
             break;
         };
-        let item = incoming(&message, gaps.then_some(&mut last), &inbox);
+        let item = incoming(&message, reading, &mut last, &inbox);
         if !inbox.push(item) {
             break;
         }
@@ -53,19 +67,32 @@ pub(super) async fn run(
     drop(client);
 }
 
-fn incoming(message: &Message, last: Option<&mut Sequences>, inbox: &Inbox) -> Incoming {
+fn incoming(message: &Message, reading: Reading, last: &mut Sequences, inbox: &Inbox) -> Incoming {
     let decoded = message
         .headers
         .as_ref()
         .and_then(|h| h.get(header::NAME))
         .and_then(|v| header::decode(v.as_str()));
     let Some((bytes, sender, seq)) = decoded else {
+        let stamped = reading.plain.map(|fingerprint| {
+            crate::wire::datagram::Header {
+                kind: crate::wire::datagram::Kind::Data,
+                sender: PLAIN_SENDER,
+                fingerprint,
+            }
+            .encode()
+        });
+        // A message claiming to be ipcx's that is not stays unstamped: reported.
+        let claims_ipcx = message
+            .headers
+            .as_ref()
+            .is_some_and(|h| h.get(header::NAME).is_some());
         return Incoming {
-            header: None,
+            header: if claims_ipcx { None } else { stamped },
             payload: message.payload.clone(),
         };
     };
-    if let Some(last) = last {
+    if reading.gaps {
         inbox.lost(last.saw(sender, seq, bytes[3] == 1));
     }
     Incoming {
