@@ -94,6 +94,19 @@ pub struct RemoteOptions {
     pub user: Option<String>,
     /// `password_file=/etc/app/password`: a file holding the user's password.
     pub password_file: Option<std::path::PathBuf>,
+    /// `jetstream=true`: durable delivery through a JetStream stream
+    /// (acknowledged, at least once; see `docs/remote.md`).
+    pub jetstream: bool,
+    /// `stream=JOBS`: the JetStream stream (default: `IPCX_` and the
+    /// subject, `.` `*` `>` as `_`); created when missing.
+    pub stream: Option<String>,
+    /// `durable=workers`: a JetStream receiver's durable consumer (default
+    /// `ipcx`): receivers of one name share the messages and its progress
+    /// outlives them.
+    pub durable: Option<String>,
+    /// `ack_wait=30s`: how long a JetStream message handed to a receiver
+    /// may go unacknowledged before it is delivered again (default 30 s).
+    pub ack_wait: Option<std::time::Duration>,
 }
 
 /// What a full shared-memory ring does (`overflow=`).
@@ -190,10 +203,14 @@ pub(crate) enum Key {
     TokenFile,
     User,
     PasswordFile,
+    Jetstream,
+    Stream,
+    Durable,
+    AckWait,
 }
 
 impl Key {
-    pub(crate) const ALL: [Key; 24] = [
+    pub(crate) const ALL: [Key; 28] = [
         Key::Mode,
         Key::MaxMsg,
         Key::AllowUid,
@@ -218,6 +235,10 @@ impl Key {
         Key::TokenFile,
         Key::User,
         Key::PasswordFile,
+        Key::Jetstream,
+        Key::Stream,
+        Key::Durable,
+        Key::AckWait,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -246,6 +267,10 @@ impl Key {
             Key::TokenFile => "token_file",
             Key::User => "user",
             Key::PasswordFile => "password_file",
+            Key::Jetstream => "jetstream",
+            Key::Stream => "stream",
+            Key::Durable => "durable",
+            Key::AckWait => "ack_wait",
         }
     }
 
@@ -366,6 +391,18 @@ impl Options {
             Key::Queue => self.remote.queue = Some(parse_name("queue", value)?),
             Key::User => self.remote.user = Some(parse_name("user", value)?),
             Key::Tls => self.remote.tls = parse_bool("tls", value)?,
+            Key::Jetstream => self.remote.jetstream = parse_bool("jetstream", value)?,
+            Key::Stream => self.remote.stream = Some(parse_name("stream", value)?),
+            Key::Durable => self.remote.durable = Some(parse_name("durable", value)?),
+            Key::AckWait => {
+                self.remote.ack_wait = Some(
+                    parse_duration(value)
+                        .filter(|d| !d.is_zero())
+                        .ok_or_else(|| {
+                            format!("ack_wait=`{value}` is not a duration (e.g. 500ms, 30s, 2m)")
+                        })?,
+                )
+            }
             Key::Ca
             | Key::Cert
             | Key::Private
@@ -409,6 +446,10 @@ impl Options {
             Key::Wait => self.wait != d.wait,
             Key::Queue => self.remote.queue.is_some(),
             Key::Tls => self.remote.tls,
+            Key::Jetstream => self.remote.jetstream,
+            Key::Stream => self.remote.stream.is_some(),
+            Key::Durable => self.remote.durable.is_some(),
+            Key::AckWait => self.remote.ack_wait.is_some(),
             Key::User => self.remote.user.is_some(),
             Key::Ca
             | Key::Cert
@@ -438,7 +479,21 @@ impl Options {
             Key::Priority => write!(out, "{}", self.priority),
             Key::Type => write!(out, "{}", self.msg_type),
             Key::Proj => write!(out, "{}", self.proj.unwrap_or_default()),
-            Key::Persist | Key::Serve | Key::Tls => write!(out, "true"),
+            Key::Persist | Key::Serve | Key::Tls | Key::Jetstream => write!(out, "true"),
+            Key::Stream => write!(out, "{}", self.remote.stream.as_deref().unwrap_or_default()),
+            Key::Durable => write!(
+                out,
+                "{}",
+                self.remote.durable.as_deref().unwrap_or_default()
+            ),
+            Key::AckWait => {
+                let d = self.remote.ack_wait.unwrap_or_default();
+                if d.subsec_millis() == 0 {
+                    write!(out, "{}s", d.as_secs())
+                } else {
+                    write!(out, "{}ms", d.as_millis())
+                }
+            }
             Key::Queue => write!(out, "{}", self.remote.queue.as_deref().unwrap_or_default()),
             Key::User => write!(out, "{}", self.remote.user.as_deref().unwrap_or_default()),
             Key::Ca
@@ -491,6 +546,18 @@ fn parse_name(key: &str, value: &str) -> Result<String, String> {
             "{key}=`{value}` is not a name of letters, digits, `-` and `_`"
         ))
     }
+}
+
+/// `500ms`, `30s`, `2m`.
+fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let n: u64 = text[..split].parse().ok()?;
+    Some(match &text[split..] {
+        "ms" => std::time::Duration::from_millis(n),
+        "s" => std::time::Duration::from_secs(n),
+        "m" => std::time::Duration::from_secs(n.checked_mul(60)?),
+        _ => return None,
+    })
 }
 
 /// A file named by an option (its `%XX` escapes decoded).

@@ -383,6 +383,8 @@ mod tests {
             "nats://localhost:4222/a.>?tls=true&ca=/etc/ca.pem&cert=/c.pem&key=/k.pem",
             "nats://h:1/s?creds=/u.creds&nkey=/u.nk&token_file=/t&user=app&password_file=/p%3F",
             "nats://h:1/s?serve=true&capacity=4MiB",
+            "nats://h:1/s?jetstream=true&stream=JOBS&durable=workers&ack_wait=5s",
+            "nats://h:1/s?ack_wait=1500ms",
         ] {
             let ep: Endpoint = s.parse().unwrap();
             assert_eq!(ep.to_string(), s);

@@ -77,12 +77,39 @@ impl Ended {
     }
 }
 
+/// What to do once a message has been handled (acknowledge it to a
+/// JetStream server): run when the end asks for the next message, or
+/// stops, or is dropped.
+pub(crate) struct Done(pub(crate) Box<dyn FnOnce() + Send>);
+
+impl Done {
+    fn run(self) {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Done {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Done(..)")
+    }
+}
+
 /// One message that arrived: the ipcx datagram header, when it had one
 /// (plain NATS publishers send none), and the payload.
-#[derive(Debug)]
 pub(crate) struct Incoming {
     pub(crate) header: Option<[u8; crate::wire::datagram::HEADER]>,
     pub(crate) payload: Bytes,
+    pub(crate) done: Option<Done>,
+}
+
+impl std::fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming")
+            .field("header", &self.header)
+            .field("len", &self.payload.len())
+            .field("acknowledged", &self.done.is_none())
+            .finish()
+    }
 }
 
 impl Incoming {
@@ -101,6 +128,8 @@ struct InboxState {
     /// The end has stopped or gone: the task takes no more.
     closed: bool,
     dropped: u64,
+    /// The last message taken, to acknowledge at the next take.
+    handled: Option<Done>,
 }
 
 /// Messages on their way in: the task pushes, the end takes.
@@ -110,6 +139,8 @@ pub(crate) struct Inbox {
     capacity: usize,
     /// Wakes the task when the end closes.
     pub(crate) closed: tokio::sync::Notify,
+    /// Wakes a task waiting for room ([`Inbox::push_when_room`]).
+    room: tokio::sync::Notify,
     fd: Arc<OwnedFd>,
 }
 
@@ -125,9 +156,11 @@ impl Inbox {
                 ended: None,
                 closed: false,
                 dropped: 0,
+                handled: None,
             }),
             capacity,
             closed: tokio::sync::Notify::new(),
+            room: tokio::sync::Notify::new(),
             fd,
         }))
     }
@@ -156,6 +189,38 @@ impl Inbox {
         true
     }
 
+    /// The task's side, for durable messages that must not be dropped:
+    /// waits for room (an empty inbox takes any one message). False once
+    /// the end has closed (the message is left unacknowledged: the server
+    /// delivers it again, to this end's successor).
+    pub(crate) async fn push_when_room(&self, item: Incoming) -> bool {
+        let mut item = Some(item);
+        loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            {
+                let mut s = self.lock();
+                if s.closed {
+                    return false;
+                }
+                let len = item.as_ref().map_or(0, Incoming::len);
+                if s.items.is_empty() || s.bytes + len <= self.capacity {
+                    if let Some(item) = item.take() {
+                        s.bytes += len;
+                        s.items.push_back(item);
+                    }
+                    s.level.set(true);
+                    return true;
+                }
+            }
+            tokio::select! {
+                () = room => {}
+                () = self.closed.notified() => return false,
+            }
+        }
+    }
+
     /// The task's side: `n` messages are known to be lost before they
     /// reached this inbox (a gap in a sender's sequence).
     pub(crate) fn lost(&self, n: u64) {
@@ -176,11 +241,14 @@ impl Inbox {
     /// The end's side: stops taking (the task unsubscribes); returns how
     /// many messages are left to read.
     pub(crate) fn close(&self) -> usize {
-        let left = {
+        let (left, handled) = {
             let mut s = self.lock();
             s.closed = true;
-            s.items.len()
+            (s.items.len(), s.handled.take())
         };
+        if let Some(done) = handled {
+            done.run();
+        }
         self.closed.notify_one();
         left
     }
@@ -199,14 +267,21 @@ impl Inbox {
     }
 
     /// The end's side: the next message, waiting for it until `deadline`.
+    /// The one taken before is handled then: it is acknowledged.
     pub(crate) fn take(&self, deadline: Deadline<'_>, label: &Arc<str>) -> Result<Incoming, Fail> {
+        if let Some(done) = self.lock().handled.take() {
+            done.run();
+        }
         loop {
             {
                 let mut s = self.lock();
-                if let Some(item) = s.items.pop_front() {
+                if let Some(mut item) = s.items.pop_front() {
                     s.bytes -= item.len();
                     let more = !s.items.is_empty() || s.ended.is_some();
                     s.level.set(more);
+                    s.handled = item.done.take();
+                    drop(s);
+                    self.room.notify_one();
                     return Ok(item);
                 }
                 if let Some(ended) = &s.ended {
@@ -226,6 +301,9 @@ impl Inbox {
 
 impl Drop for Inbox {
     fn drop(&mut self) {
+        if let Some(done) = self.lock().handled.take() {
+            done.run();
+        }
         self.closed.notify_one();
     }
 }
@@ -241,6 +319,8 @@ struct OutboxState {
     finishing: bool,
     /// The task has sent (and flushed) everything.
     finished: bool,
+    /// The end stopped waiting for the task to finish.
+    abandoned: bool,
 }
 
 /// Messages on their way out: the end pushes, the task takes.
@@ -267,6 +347,7 @@ impl Outbox {
                 ended: None,
                 finishing: false,
                 finished: false,
+                abandoned: false,
             }),
             capacity,
             work: tokio::sync::Notify::new(),
@@ -368,6 +449,7 @@ impl Outbox {
         while !s.finished {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
+                s.abandoned = true;
                 return false;
             }
             s = self
@@ -377,6 +459,12 @@ impl Outbox {
                 .0;
         }
         true
+    }
+
+    /// The task's side: the end no longer waits for what is left (it was
+    /// dropped, and its patience ran out): stop trying.
+    pub(crate) fn abandoned(&self) -> bool {
+        self.lock().abandoned
     }
 
     /// Messages queued and not yet taken by the task.
@@ -512,6 +600,7 @@ mod tests {
         Incoming {
             header: None,
             payload: Bytes::from(vec![7u8; n]),
+            done: None,
         }
     }
 

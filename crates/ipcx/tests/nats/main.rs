@@ -8,6 +8,7 @@
 //! `nats-server` (apt) and `python3 -m pip install nats-py` (`.ci/run`
 //! installs both).
 
+mod jetstream;
 mod peer;
 mod security;
 
@@ -87,6 +88,18 @@ const CASES: &[(&str, Case)] = &[
     (
         "a_password_comes_from_the_environment",
         security::a_password_comes_from_the_environment,
+    ),
+    (
+        "jetstream_a_killed_receiver_loses_nothing",
+        jetstream::a_killed_receiver_loses_nothing,
+    ),
+    (
+        "jetstream_a_full_stream_makes_send_wait",
+        jetstream::a_full_stream_makes_send_wait,
+    ),
+    (
+        "jetstream_without_it_the_error_says_so",
+        jetstream::without_jetstream_the_error_says_so,
     ),
 ];
 

@@ -40,6 +40,7 @@ pub fn run(role: &str) -> ! {
                 Err(e) => say(format!("ERR {e:?}")),
             }
         }
+        "recv-durable" => recv_durable(&ep),
         other => panic!("unknown peer role {other}"),
     }
     std::process::exit(0)
@@ -84,4 +85,23 @@ fn count(ep: &str) {
         n += 1;
     }
     say(format!("COUNT {n}"));
+}
+
+/// Prints `GOT seq` for each job (handling each for `delay_ms`), `END`
+/// once every sender said bye.
+fn recv_durable(ep: &str) {
+    let rx = Receiver::<Job>::open(ep).expect("open");
+    say("READY");
+    let delay = Duration::from_millis(number("delay_ms", 0));
+    loop {
+        match rx.recv_timeout(PATIENCE) {
+            Ok(job) => {
+                say(format!("GOT {}", job.seq));
+                std::thread::sleep(delay);
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    say("END");
 }

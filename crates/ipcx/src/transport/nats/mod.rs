@@ -20,6 +20,7 @@
 
 mod connect;
 mod header;
+mod jetstream;
 mod publish;
 mod runtime;
 mod secrets;
@@ -76,12 +77,36 @@ pub(crate) fn sender(ctx: &Ctx<'_>, addr: &NatsAddr) -> Result<Opened<Outbound>,
         "connecting to NATS",
     )??;
     let max = transport_max(&client);
-    let outbox = Outbox::new(queue_bytes(ctx))?;
-    runtime::handle()?.spawn(publish::run(client, subject, outbox.clone(), status));
+    let jetstream = ctx.ep.options().remote.jetstream;
+    // A durable send returns once the message before it is stored: the
+    // outbox holds one message (the stream is where messages wait).
+    let outbox = Outbox::new(if jetstream { 1 } else { queue_bytes(ctx) })?;
+    if jetstream {
+        let stream = jetstream::stream_name(ctx.ep, addr);
+        let capacity = ctx.ep.options().capacity;
+        let (setup, subject_text) = (client.clone(), addr.subject.clone());
+        let js = runtime::run(
+            async move { jetstream::ensure_stream(&setup, &stream, &subject_text, capacity).await },
+            ctx.deadline,
+            "setting up the JetStream stream",
+        )??;
+        runtime::handle()?.spawn(jetstream::publish(
+            js,
+            client,
+            subject,
+            outbox.clone(),
+            status,
+        ));
+    } else {
+        runtime::handle()?.spawn(publish::run(client, subject, outbox.clone(), status));
+    }
     Ok(ctx.datagram_sender(Carrier::Remote(Bridged::Out(outbox)), max))
 }
 
 pub(crate) fn receiver(ctx: &Ctx<'_>, addr: &NatsAddr) -> Result<Opened<Inbound>, Error> {
+    if ctx.ep.options().remote.jetstream {
+        return durable_receiver(ctx, addr);
+    }
     let subject = subject(addr, false)?;
     let queue = ctx.ep.options().remote.queue.clone();
     let status = Arc::new(connect::Status::default());
@@ -121,6 +146,51 @@ pub(crate) fn receiver(ctx: &Ctx<'_>, addr: &NatsAddr) -> Result<Opened<Inbound>
         inbox.clone(),
         status,
         reading,
+    ));
+    Ok(ctx.datagram_receiver(Carrier::Remote(Bridged::In(inbox)), max, ctx.ep.clone()))
+}
+
+/// A JetStream receiver: the stream (created if missing: either side may
+/// come first) and the durable consumer, read by [`jetstream::consume`].
+fn durable_receiver(ctx: &Ctx<'_>, addr: &NatsAddr) -> Result<Opened<Inbound>, Error> {
+    let remote = &ctx.ep.options().remote;
+    if remote.queue.is_some() {
+        return Err(Error::new(
+            ErrorKind::InvalidEndpoint,
+            "queue= is for core NATS; JetStream receivers share messages by durable= name",
+        ));
+    }
+    let status = Arc::new(connect::Status::default());
+    let options = connect::options(ctx.ep, &status)?;
+    let servers = connect::servers(addr);
+    let stream = jetstream::stream_name(ctx.ep, addr);
+    let durable = remote.durable.clone().unwrap_or_else(|| "ipcx".into());
+    let subject = addr.subject.clone();
+    let (capacity, ack_wait) = (ctx.ep.options().capacity, remote.ack_wait);
+    let (client, consumer) = runtime::run(
+        async move {
+            let client = connect::connect(options, servers).await?;
+            let js = jetstream::ensure_stream(&client, &stream, &subject, capacity).await?;
+            let consumer = jetstream::consumer(&js, &stream, &durable, &subject, ack_wait).await?;
+            Ok::<_, Error>((client, consumer))
+        },
+        ctx.deadline,
+        "binding a JetStream consumer",
+    )??;
+    let max = transport_max(&client);
+    let inbox = Inbox::new(DEFAULT_QUEUE)?;
+    let plain = ctx
+        .hello
+        .receives
+        .as_ref()
+        .filter(|r| r.is_bytes())
+        .map(|r| r.fingerprint);
+    runtime::handle()?.spawn(jetstream::consume(
+        consumer,
+        client,
+        inbox.clone(),
+        status,
+        plain,
     ));
     Ok(ctx.datagram_receiver(Carrier::Remote(Bridged::In(inbox)), max, ctx.ep.clone()))
 }

@@ -67,7 +67,12 @@ pub(super) async fn run(
     drop(client);
 }
 
-fn incoming(message: &Message, reading: Reading, last: &mut Sequences, inbox: &Inbox) -> Incoming {
+pub(super) fn incoming(
+    message: &Message,
+    reading: Reading,
+    last: &mut Sequences,
+    inbox: &Inbox,
+) -> Incoming {
     let decoded = message
         .headers
         .as_ref()
@@ -90,6 +95,7 @@ fn incoming(message: &Message, reading: Reading, last: &mut Sequences, inbox: &I
         return Incoming {
             header: if claims_ipcx { None } else { stamped },
             payload: message.payload.clone(),
+            done: None,
         };
     };
     if reading.gaps {
@@ -98,12 +104,13 @@ fn incoming(message: &Message, reading: Reading, last: &mut Sequences, inbox: &I
     Incoming {
         header: Some(bytes),
         payload: message.payload.clone(),
+        done: None,
     }
 }
 
 /// The last sequence number seen from each sender.
 #[derive(Debug, Default)]
-struct Sequences {
+pub(super) struct Sequences {
     last: HashMap<u32, u64>,
 }
 
