@@ -51,7 +51,7 @@ pub(crate) enum Command {
     #[command(after_help = ENDPOINTS)]
     Recv(RecvArgs),
     /// Answer calls: each request's bytes go to COMMAND's stdin, its stdout
-    /// is the reply (inetd for unix:, unix+seqpacket: and tcp:).
+    /// is the reply (inetd for unix:, unix+seqpacket:, tcp:, shm: and nats://).
     #[command(after_help = SERVE_EXAMPLE)]
     Serve(ServeArgs),
     /// Call a server: one request per MESSAGE (or line of stdin), each reply

@@ -172,7 +172,6 @@ fn a_relay_counts_what_a_server_restart_lost() {
     drop(stdin);
     assert!(send.wait().unwrap().success());
     let (ok, _, err) = finish(back);
-    assert!(ok, "{err}");
     let written = std::fs::read_to_string(&out).unwrap().lines().count() as u64;
     let lost: u64 = err
         .split(" lost")
@@ -190,6 +189,8 @@ fn a_relay_counts_what_a_server_restart_lost() {
         total,
         "each line written or counted lost:\n{err}"
     );
+    // A relay that lost messages says so in its exit status too.
+    assert_eq!(ok, lost == 0, "exit status: {err}");
 }
 
 #[test]
@@ -242,4 +243,67 @@ fn recv_reads_a_plain_publisher_and_send_reaches_another_node() {
     sigterm(&rx);
     let (ok, _, stderr) = finish(rx);
     assert!(ok, "{stderr}");
+}
+
+#[test]
+fn serve_answers_ipcx_call_and_a_plain_nats_request() {
+    let server = NatsServer::start("cli-serve", &[]);
+    let ep = format!("{}/{}", server.url(), subject("upper"));
+    let serving = Running(
+        ipcx()
+            .args(["serve", &ep, "--", "tr", "a-z", "A-Z"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // Until `serve` has subscribed, a call hears "no responders".
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let answer = loop {
+        let out = ipcx().args(["call", &ep, "hello"]).output().unwrap();
+        if out.status.success() {
+            break String::from_utf8(out.stdout).unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(answer, "HELLO\n");
+    let out = Command::new("timeout")
+        .args(["-k", "5", "30", "python3", "-c"])
+        .arg(
+            "import asyncio, sys, nats\n\
+             async def m():\n    \
+                 nc = await nats.connect(sys.argv[1])\n    \
+                 r = await nc.request(sys.argv[2], b'from python', timeout=10)\n    \
+                 print(r.data.decode())\n    \
+                 await nc.close()\n\
+             asyncio.run(m())",
+        )
+        .args([&server.url(), &subject("upper")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "FROM PYTHON\n");
+    // No server on a subject: said at once, exit status 1.
+    let out = ipcx()
+        .args([
+            "call",
+            &format!("{}/{}", server.url(), subject("nobody")),
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no responders"));
+    sigterm(&serving);
+    let (ok, _, err) = finish(serving);
+    assert!(ok, "serve stops on SIGTERM: {err}");
 }

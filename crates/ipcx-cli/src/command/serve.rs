@@ -19,7 +19,7 @@ use crate::duration::parse_duration;
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Where to serve: unix:/path, unix:@name, unix+seqpacket:/path, tcp:HOST:PORT or shm:/name.
+    /// Where to serve: unix:/path, unix:@name, unix+seqpacket:/path, tcp:HOST:PORT, shm:/name or nats://HOST:PORT/SUBJECT (a queue group: servers share the calls; plain `nats req` works too).
     pub(crate) endpoint: String,
     /// The command that answers, and its arguments (after `--`).
     #[arg(required = true, last = true, value_name = "COMMAND")]

@@ -224,7 +224,7 @@ impl<S, R> Duplex<S, R> {
         Self::from_opened(transport::connect(&ep, hello, deadline)?)
     }
 
-    fn from_opened(opened: Opened<transport::Connection>) -> Result<Self, Error> {
+    pub(crate) fn from_opened(opened: Opened<transport::Connection>) -> Result<Self, Error> {
         let local = opened.local.clone();
         let peer_cred = opened.peer_cred;
         let (conn, info) = Info::split(opened);

@@ -60,8 +60,9 @@ pub struct Options {
     /// a while, then sleep). Every transport but `sysvmq:`, whose queue has
     /// nothing to poll.
     pub wait: WaitMode,
-    /// Options of remote endpoints (`nats:`).
-    pub remote: RemoteOptions,
+    /// Options of remote endpoints (`nats:`), boxed: most endpoints are
+    /// local and need not carry their room.
+    pub remote: Box<RemoteOptions>,
 }
 
 /// Options of remote endpoints (`nats:`): a queue group, TLS, and where
@@ -171,7 +172,7 @@ impl Default for Options {
             readers: None,
             overflow: Overflow::Block,
             wait: WaitMode::Adaptive,
-            remote: RemoteOptions::default(),
+            remote: Box::default(),
         }
     }
 }

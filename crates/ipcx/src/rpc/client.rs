@@ -112,8 +112,29 @@ pub(crate) fn connect_ends<Req: Message, Resp: Message>(
     if endpoint.scheme() == Scheme::Shm {
         return shm::connect(endpoint, requests, replies, deadline);
     }
+    if endpoint.scheme() == Scheme::Nats {
+        return remote_ends(endpoint, requests, replies, false, deadline);
+    }
     let conn: Duplex<Bytes, Bytes> = Duplex::connect_as(endpoint, requests, replies, deadline)?;
     Ok(conn.split())
+}
+
+/// Both ends of calls over `nats://` (NATS request/reply, see
+/// `transport::nats::call`): a client's, or (`server`) a server's.
+pub(crate) fn remote_ends(
+    endpoint: &Endpoint,
+    sends: crate::codec::Identity,
+    receives: crate::codec::Identity,
+    server: bool,
+    deadline: Deadline<'_>,
+) -> Result<(crate::Sender<Bytes>, crate::Receiver<Bytes>), Error> {
+    let hello = crate::wire::hello::Hello {
+        sends: Some(sends),
+        receives: Some(receives),
+        max_msg: endpoint.options().max_msg,
+    };
+    let opened = crate::transport::open_call(endpoint, hello, server, deadline)?;
+    Ok(Duplex::<Bytes, Bytes>::from_opened(opened)?.split())
 }
 
 impl<Req, Resp> Client<Req, Resp> {

@@ -40,7 +40,10 @@ use crate::{Bytes, Listener, Scheme, Stop};
 ///   requests; requests already queued are answered; `serve` returns.
 pub struct Server<Req, Resp> {
     endpoint: Endpoint,
-    listener: Listener,
+    /// The socket clients connect to (none on `nats://`).
+    listener: Option<Listener>,
+    /// On `nats://`, the one pair of ends all requests come and go on.
+    remote: Option<RemoteEnds>,
     /// On `shm:`, the endpoint each client's rings are made after.
     rings: Option<Endpoint>,
     stop: Option<Stop>,
@@ -77,9 +80,10 @@ struct Answerer {
     stats: Mutex<Counter>,
 }
 
-impl<Req, Resp> Server<Req, Resp> {
+impl<Req: Message, Resp: Message> Server<Req, Resp> {
     /// Binds and listens on `endpoint` (`unix:`, `unix+seqpacket:`, `tcp:`,
-    /// `shm:`: see the module's docs).
+    /// `shm:`; on `nats://` it subscribes to the subject, in the queue
+    /// group `ipcx` unless `queue=` names another: see the module's docs).
     pub fn bind(endpoint: impl ToEndpoint) -> Result<Self, Error> {
         Self::bind_with(endpoint, &OpenOptions::new())
     }
@@ -89,12 +93,14 @@ impl<Req, Resp> Server<Req, Resp> {
         let Bound {
             endpoint,
             listener,
+            remote,
             rings,
             stop,
-        } = Bound::new(endpoint, options)?;
+        } = Bound::new(endpoint, options, identities::<Req, Resp>())?;
         Ok(Server {
             endpoint,
             listener,
+            remote,
             rings,
             stop,
             workers: 4,
@@ -104,7 +110,9 @@ impl<Req, Resp> Server<Req, Resp> {
             _types: PhantomData,
         })
     }
+}
 
+impl<Req, Resp> Server<Req, Resp> {
     /// How many requests run at once (at least 1).
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = workers.max(1);
@@ -195,9 +203,37 @@ impl<Req: Message, Resp: Message> Server<Req, Resp> {
             })
             .collect::<Result<_, _>>()?;
         let (requests, replies) = identities::<Req, Resp>();
+        let tolerant = self.remote.is_some();
+        let inline = self.inline;
+        let reader = |jobs: &SyncSender<Job>| Reader {
+            jobs: jobs.clone(),
+            inline: inline.then(|| (Arc::clone(&permits), Arc::clone(&handler))),
+            tolerant,
+        };
+        let listener = match (self.listener, self.remote) {
+            (Some(listener), _) => Arc::new(listener),
+            // One stream of requests from every client: read here.
+            (None, Some((tx, rx))) => {
+                let rx = match &self.stop {
+                    Some(stop) => rx.with_stop(stop),
+                    None => rx,
+                };
+                let connection = Arc::new(Connection {
+                    tx,
+                    cancelled: Mutex::new(HashSet::new()),
+                    any_cancelled: AtomicBool::new(false),
+                });
+                reader(&jobs).read(&rx, &connection);
+                drop(jobs);
+                for worker in workers {
+                    let _ = worker.join();
+                }
+                return Ok(());
+            }
+            (None, None) => unreachable!("a bound server has a listener or remote ends"),
+        };
         let mut backoff = AFTER_ERROR;
         let clients = Arc::new(Permits::new(self.max_clients));
-        let listener = Arc::new(self.listener);
         let mut readers: Vec<std::thread::JoinHandle<()>> = Vec::new();
         let ended = loop {
             // A place for one more client first (or the stop).
@@ -236,12 +272,7 @@ impl<Req: Message, Resp: Message> Server<Req, Resp> {
                 rings: self.rings.clone(),
                 identities: (replies.clone(), requests.clone()),
                 stop: self.stop.clone(),
-                reader: Reader {
-                    jobs: jobs.clone(),
-                    inline: self
-                        .inline
-                        .then(|| (Arc::clone(&permits), Arc::clone(&handler))),
-                },
+                reader: reader(&jobs),
             };
             let spawned = std::thread::Builder::new()
                 .name("ipcx-rpc-reader".into())
@@ -407,26 +438,48 @@ pub(crate) fn open_connection(
     }
 }
 
+/// A server's ends on `nats://`: replies out, requests in.
+pub(crate) type RemoteEnds = (crate::Sender<Bytes>, crate::Receiver<Bytes>);
+
 /// A call server's bound socket, blocking or async: what both are made of.
 pub(crate) struct Bound {
     /// As bound (`tcp:…:0` with its port), or the `shm:` endpoint.
     pub(crate) endpoint: Endpoint,
-    /// `endpoint`'s socket, or on `shm:` its control socket.
-    pub(crate) listener: Listener,
+    /// `endpoint`'s socket, or on `shm:` its control socket; none on `nats://`.
+    pub(crate) listener: Option<Listener>,
+    /// On `nats://`: the subscription requests come on, and the replies' way.
+    pub(crate) remote: Option<RemoteEnds>,
     /// On `shm:`, the endpoint each client's rings are made after.
     pub(crate) rings: Option<Endpoint>,
     pub(crate) stop: Option<Stop>,
 }
 
 impl Bound {
-    pub(crate) fn new(endpoint: impl ToEndpoint, options: &OpenOptions) -> Result<Bound, Error> {
+    /// `identities`: what the server receives (requests) and sends (replies).
+    pub(crate) fn new(
+        endpoint: impl ToEndpoint,
+        options: &OpenOptions,
+        (requests, replies): (crate::codec::Identity, crate::codec::Identity),
+    ) -> Result<Bound, Error> {
         let endpoint = endpoint.to_endpoint()?;
         let stop = options.stop.clone();
+        if endpoint.scheme() == Scheme::Nats {
+            let deadline = Deadline::NEVER.with_stop(stop.as_ref().map(Stop::core));
+            let ends = super::client::remote_ends(&endpoint, replies, requests, true, deadline)?;
+            return Ok(Bound {
+                endpoint,
+                listener: None,
+                remote: Some(ends),
+                rings: None,
+                stop,
+            });
+        }
         if endpoint.scheme() != Scheme::Shm {
             let listener = Listener::bind_with(&endpoint, options)?;
             return Ok(Bound {
                 endpoint: listener.endpoint().clone(),
-                listener,
+                listener: Some(listener),
+                remote: None,
                 rings: None,
                 stop,
             });
@@ -438,7 +491,8 @@ impl Bound {
         Ok(Bound {
             rings: Some(endpoint.clone()),
             endpoint,
-            listener,
+            listener: Some(listener),
+            remote: None,
             stop,
         })
     }
@@ -470,6 +524,9 @@ impl Client {
 struct Reader {
     jobs: SyncSender<Job>,
     inline: Option<(Arc<Permits>, Arc<Answerer>)>,
+    /// The requests of many clients on one end (`nats://`): a bad one is
+    /// dropped and reading goes on (a connection's reader ends instead).
+    tolerant: bool,
 }
 
 impl Reader {
@@ -510,6 +567,7 @@ impl Reader {
                         .insert(id);
                     conn.any_cancelled.store(true, Ordering::Release);
                 }
+                Err(RecvError::Failed(e)) if self.tolerant && e.kind() != ErrorKind::Stopped => {}
                 // A client sends requests and cancels only: not a call client.
                 Ok(Read::Frame(..)) | Err(_) => return,
             }

@@ -145,6 +145,46 @@ fn remote_receiver(
     nats::receiver(ctx, addr)
 }
 
+/// Opens one end of calls over a remote endpoint (`rpc` on `nats://`):
+/// `hello` says what it sends and receives.
+#[cfg(feature = "nats")]
+pub(crate) fn open_call(
+    ep: &Endpoint,
+    hello: Hello,
+    server: bool,
+    deadline: Deadline<'_>,
+) -> Result<Opened<Connection>, Error> {
+    let Address::Nats(addr) = ep.address() else {
+        return Err(not_connection_oriented(ep));
+    };
+    let ctx = Ctx {
+        ep,
+        label: label_of(ep),
+        hello,
+        deadline,
+    };
+    let side = if server {
+        nats::call::Side::Server
+    } else {
+        nats::call::Side::Client
+    };
+    retry_while_nobody_there(ctx.deadline, &ctx.label, || {
+        nats::call::open(&ctx, addr, side)
+    })
+    .map_err(|e| e.at(&ctx.label))
+}
+
+/// Opens one end of calls over a remote endpoint: not in this build.
+#[cfg(not(feature = "nats"))]
+pub(crate) fn open_call(
+    _: &Endpoint,
+    _: Hello,
+    _: bool,
+    _: Deadline<'_>,
+) -> Result<Opened<Connection>, Error> {
+    Err(no_nats())
+}
+
 #[cfg(not(feature = "nats"))]
 fn remote_sender(_: &Ctx<'_>, _: &crate::endpoint::NatsAddr) -> Result<Opened<Outbound>, Error> {
     Err(no_nats())

@@ -8,6 +8,7 @@
 //! `nats-server` (apt) and `python3 -m pip install nats-py` (`.ci/run`
 //! installs both).
 
+mod calls;
 mod jetstream;
 mod peer;
 mod security;
@@ -43,6 +44,19 @@ pub fn endpoint(server: &NatsServer, case: &str, options: &str) -> String {
 type Case = fn();
 
 const CASES: &[(&str, Case)] = &[
+    (
+        "calls_cross_processes_from_many_threads",
+        calls::calls_cross_processes_from_many_threads,
+    ),
+    (
+        "calls_a_queue_group_of_servers_shares_them",
+        calls::a_queue_group_of_servers_shares_the_calls,
+    ),
+    (
+        "calls_another_type_and_no_server_are_clear_errors",
+        calls::another_type_and_no_server_are_clear_errors,
+    ),
+    ("calls_a_stop_ends_serving", calls::a_stop_ends_serving),
     (
         "typed_messages_cross_processes_in_order",
         typed_messages_cross_processes_in_order,

@@ -41,6 +41,7 @@ pub fn run(role: &str) -> ! {
             }
         }
         "recv-durable" => recv_durable(&ep),
+        "serve-double" => crate::calls::serve_double(&ep),
         other => panic!("unknown peer role {other}"),
     }
     std::process::exit(0)

@@ -45,7 +45,10 @@ type Handler = dyn Fn(Vec<u8>) -> Answering + Send + Sync;
 ///   requests running are answered; `serve` returns.
 pub struct Server<Req, Resp> {
     endpoint: Endpoint,
-    listener: Listener,
+    /// The socket clients connect to (none on `nats://`).
+    listener: Option<Listener>,
+    /// On `nats://`: every client's requests on one pair of ends.
+    remote: Option<crate::rpc::server::RemoteEnds>,
     rings: Option<Endpoint>,
     stop: Option<Stop>,
     workers: usize,
@@ -53,7 +56,7 @@ pub struct Server<Req, Resp> {
     _types: PhantomData<fn(Req) -> Resp>,
 }
 
-impl<Req, Resp> Server<Req, Resp> {
+impl<Req: Message, Resp: Message> Server<Req, Resp> {
     /// Binds and listens on `endpoint` (as [`crate::rpc::Server::bind`]).
     pub fn bind(endpoint: impl ToEndpoint) -> Result<Self, Error> {
         Self::bind_with(endpoint, &OpenOptions::new())
@@ -64,12 +67,14 @@ impl<Req, Resp> Server<Req, Resp> {
         let Bound {
             endpoint,
             listener,
+            remote,
             rings,
             stop,
-        } = Bound::new(endpoint, options)?;
+        } = Bound::new(endpoint, options, crate::rpc::identities::<Req, Resp>())?;
         Ok(Server {
             endpoint,
-            listener: Listener::new(listener),
+            listener: listener.map(Listener::new),
+            remote,
             rings,
             stop,
             workers: 64,
@@ -77,7 +82,9 @@ impl<Req, Resp> Server<Req, Resp> {
             _types: PhantomData,
         })
     }
+}
 
+impl<Req, Resp> Server<Req, Resp> {
     /// How many requests run at once (at least 1).
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = workers.max(1);
@@ -158,6 +165,13 @@ impl<Req: Message, Resp: Message> Server<Req, Resp> {
             stop: self.stop.clone(),
         });
         let (requests, replies) = crate::rpc::identities::<Req, Resp>();
+        let Some(mut listener) = self.listener.take() else {
+            // `nats://`: one stream of every client's requests.
+            if let Some((tx, rx)) = self.remote.take() {
+                serve_connection(tx, rx, &serving).await;
+            }
+            return Ok(());
+        };
         let clients = Arc::new(Semaphore::new(self.max_clients));
         let mut connections = JoinSet::new();
         let mut backoff = AFTER_ERROR;
@@ -176,7 +190,7 @@ impl<Req: Message, Resp: Message> Server<Req, Resp> {
                 _ = &mut stopped => break Ok(()),
             };
             let peer = tokio::select! {
-                peer = self.listener.take_peer() => peer,
+                peer = listener.take_peer() => peer,
                 _ = &mut stopped => break Ok(()),
             };
             let peer = match peer {
@@ -196,7 +210,7 @@ impl<Req: Message, Resp: Message> Server<Req, Resp> {
                     continue;
                 }
             };
-            let listener = Arc::clone(self.listener.blocking());
+            let blocking = Arc::clone(listener.blocking());
             let identities = (replies.clone(), requests.clone());
             let rings = self.rings.clone();
             let serving = Arc::clone(&serving);
@@ -204,7 +218,7 @@ impl<Req: Message, Resp: Message> Server<Req, Resp> {
                 // The hellos (and shm's attach) block: on the pool, one
                 // peer's silence holds up no other.
                 let opened = tokio::task::spawn_blocking(move || {
-                    open_connection(&listener, peer, identities, rings.as_ref())
+                    open_connection(&blocking, peer, identities, rings.as_ref())
                 })
                 .await;
                 if let Ok(Ok((tx, rx))) = opened {

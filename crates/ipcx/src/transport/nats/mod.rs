@@ -18,6 +18,7 @@
 //! The client runs on a runtime thread of its own ([`runtime`]); an end
 //! talks to it through bounded queues ([`crate::link::bridge`]).
 
+pub(crate) mod call;
 mod connect;
 mod header;
 mod jetstream;
@@ -38,7 +39,7 @@ use crate::wire::datagram::HEADER;
 
 /// Bytes an end queues by default: a sender's outbox (it then waits, as
 /// on a full socket), a receiver's inbox (it then drops, and counts).
-const DEFAULT_QUEUE: usize = 8 << 20;
+pub(super) const DEFAULT_QUEUE: usize = 8 << 20;
 
 fn queue_bytes(ctx: &Ctx<'_>) -> usize {
     ctx.ep
@@ -62,7 +63,7 @@ fn subject(addr: &NatsAddr, sending: bool) -> Result<async_nats::Subject, Error>
 
 /// The largest datagram (header included) the server takes: its
 /// `max_payload` plus the header, which travels as a NATS header.
-fn transport_max(client: &async_nats::Client) -> usize {
+pub(super) fn transport_max(client: &async_nats::Client) -> usize {
     let max = client.server_info().max_payload;
     (if max == 0 { 1 << 20 } else { max }) + HEADER
 }
