@@ -18,6 +18,8 @@
 //! | `sysvmq`          | a key, or a path for `ftok` | `sysvmq:0x2a` · `sysvmq:/etc/app?proj=7` |
 //! | `shm`             | `/name`                    | `shm:/frames?capacity=4MiB&readers=2` |
 //! | `nats`            | `//` servers `/` subject   | `nats://127.0.0.1:4222/jobs?queue=workers` |
+//! | `ws`              | `//` host `:` port path    | `ws://127.0.0.1:8080/frames`     |
+//! | `wss`             | as `ws`, over TLS          | `wss://127.0.0.1:8443/frames?ca=/etc/ca.pem` |
 //!
 //! Options: `mode=` (octal, default `0600`), `max_msg=` (default `16MiB`),
 //! `allow_uid=` (Unix stream/seqpacket listeners; an abstract one lets in
@@ -88,6 +90,19 @@ pub enum Address {
     Shm(String),
     /// A NATS subject on a server (or cluster).
     Nats(NatsAddr),
+    /// A WebSocket endpoint (`ws://`, or `wss://` when `tls`).
+    WebSocket(WsAddr),
+}
+
+/// Where a `ws://` or `wss://` endpoint is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WsAddr {
+    /// `wss://`: TLS.
+    pub tls: bool,
+    /// The host and port (a receiver binds it; port 0 picks a free one).
+    pub at: HostPort,
+    /// The request path, from `/`.
+    pub path: String,
 }
 
 /// Where a `nats://` endpoint is: the servers to try, and the subject.
@@ -182,6 +197,8 @@ impl Endpoint {
             Address::SysvMq(_) => Scheme::SysvMq,
             Address::Shm(_) => Scheme::Shm,
             Address::Nats(_) => Scheme::Nats,
+            Address::WebSocket(WsAddr { tls: false, .. }) => Scheme::Ws,
+            Address::WebSocket(WsAddr { tls: true, .. }) => Scheme::Wss,
         }
     }
 
@@ -241,6 +258,11 @@ impl fmt::Display for Endpoint {
                 out.push_str(&servers.join(","));
                 out.push('/');
                 out.push_str(&addr.subject);
+            }
+            Address::WebSocket(addr) => {
+                out.push_str("//");
+                out.push_str(&addr.at.to_string());
+                escape::escape_into(&mut out, addr.path.as_bytes());
             }
         }
         let mut sep = '?';

@@ -9,6 +9,7 @@ use std::str::FromStr;
 use super::escape::unescape;
 use super::{
     Address, Endpoint, Host, HostPort, Key, NatsAddr, Options, Scheme, SysvKey, UnixAddr, UnixKind,
+    WsAddr,
 };
 use crate::error::{Error, ErrorKind};
 
@@ -102,6 +103,8 @@ fn parse_address(scheme: Scheme, text: &str) -> Result<Address, String> {
                 .replace("mq:/jobs", "shm:/frames")
         })?),
         Scheme::Nats => Address::Nats(parse_nats(text)?),
+        Scheme::Ws => Address::WebSocket(parse_ws(text, false)?),
+        Scheme::Wss => Address::WebSocket(parse_ws(text, true)?),
     })
 }
 
@@ -148,6 +151,32 @@ fn parse_nats(text: &str) -> Result<NatsAddr, String> {
         servers,
         subject: subject.to_owned(),
     })
+}
+
+/// `//host:port/path` (the path `%XX`-escaped where it must be).
+fn parse_ws(text: &str, tls: bool) -> Result<WsAddr, String> {
+    let scheme = if tls { "wss" } else { "ws" };
+    let rest = text.strip_prefix("//").ok_or_else(|| {
+        format!("expected `{scheme}://host:port/path`, e.g. {scheme}://127.0.0.1:8080/frames")
+    })?;
+    let (at_text, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if at_text.contains('@') {
+        return Err(
+            "credentials do not go in an endpoint (it is printed in logs and errors)".into(),
+        );
+    }
+    let at = parse_host_port(at_text)?;
+    let path =
+        String::from_utf8(unescape(path)?).map_err(|_| "the path must be UTF-8".to_owned())?;
+    if path.contains(['#', ' ']) || path.bytes().any(|b| b.is_ascii_control()) {
+        return Err(format!(
+            "the path `{path}` holds a space, `#` or a control character"
+        ));
+    }
+    Ok(WsAddr { tls, at, path })
 }
 
 /// A NATS subject: tokens of printable ASCII without spaces, split by `.`;
@@ -385,6 +414,9 @@ mod tests {
             "nats://h:1/s?serve=true&capacity=4MiB",
             "nats://h:1/s?jetstream=true&stream=JOBS&durable=workers&ack_wait=5s",
             "nats://h:1/s?ack_wait=1500ms",
+            "ws://127.0.0.1:8080/frames",
+            "ws://[::1]:0/a/b%3Fc?max_msg=1MiB&serve=true",
+            "wss://localhost:8443/x?ca=/ca.pem&cert=/c.pem&key=/k.pem",
         ] {
             let ep: Endpoint = s.parse().unwrap();
             assert_eq!(ep.to_string(), s);
@@ -417,6 +449,10 @@ mod tests {
         assert!(err("nats://h:0/a").contains("needs a port"));
         assert!(err("nats://h:1/a?queue=a.b").contains("queue="));
         assert!(err("nats://h:1/a?mode=0600").contains("valid: max_msg"));
+        assert!(err("ws:127.0.0.1:80/x").contains("ws://host:port/path"));
+        assert!(err("ws://127.0.0.1/x").contains("host:port"));
+        assert!(err("ws://u:p@127.0.0.1:1/x").contains("credentials"));
+        assert!(err("ws://127.0.0.1:1/x?ca=/c").contains("valid: max_msg, wait, serve, capacity"));
     }
 
     #[test]

@@ -31,6 +31,10 @@ pub enum Scheme {
     Shm,
     /// `nats://` (with the `nats` cargo feature)
     Nats,
+    /// `ws://` (with the `websocket` cargo feature)
+    Ws,
+    /// `wss://`: WebSocket over TLS (with the `websocket` cargo feature)
+    Wss,
 }
 
 /// What one scheme is, for the code that does not open it.
@@ -51,7 +55,7 @@ pub struct SchemeInfo {
 
 /// Every scheme, in the order errors list them; row `i` is for the
 /// variant whose discriminant is `i` (checked by a test).
-pub const TABLE: [SchemeInfo; 11] = [
+pub const TABLE: [SchemeInfo; 13] = [
     SchemeInfo {
         scheme: Scheme::Pipe,
         name: "pipe",
@@ -151,6 +155,20 @@ pub const TABLE: [SchemeInfo; 11] = [
         ],
         keeps_boundaries: true,
         connected: false,
+    },
+    SchemeInfo {
+        scheme: Scheme::Ws,
+        name: "ws",
+        options: &["max_msg", "wait", "serve", "capacity"],
+        keeps_boundaries: true,
+        connected: true,
+    },
+    SchemeInfo {
+        scheme: Scheme::Wss,
+        name: "wss",
+        options: &["max_msg", "wait", "serve", "capacity", "ca", "cert", "key"],
+        keeps_boundaries: true,
+        connected: true,
     },
 ];
 

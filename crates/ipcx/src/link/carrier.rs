@@ -39,7 +39,7 @@ pub(crate) enum Carrier {
         peers: QueuePeers,
     },
     /// A remote end (`nats://`): queues to and from a task on a runtime.
-    #[cfg(feature = "nats")]
+    #[cfg(feature = "remote")]
     Remote(super::bridge::Bridged),
 }
 
@@ -58,7 +58,7 @@ impl Carrier {
     pub(crate) fn buffer_len(&self, wanted: usize) -> usize {
         match self {
             Carrier::Socket(_) => wanted,
-            #[cfg(feature = "nats")]
+            #[cfg(feature = "remote")]
             Carrier::Remote(_) => wanted,
             Carrier::PosixMq { mq, .. } => mq.msgsize,
             Carrier::SysvMq { max, .. } => sys::sysv::buffer_len(*max),
@@ -81,7 +81,7 @@ impl Carrier {
             Carrier::PosixMq { mq, .. } => mq.queued().unwrap_or(0),
             Carrier::SysvMq { queue, .. } => queue.queued().unwrap_or(0),
             // A remote receiver unsubscribes: what it holds is left.
-            #[cfg(feature = "nats")]
+            #[cfg(feature = "remote")]
             Carrier::Remote(remote) => remote.stop(),
         }
     }
@@ -91,7 +91,7 @@ impl Carrier {
     pub(crate) fn arm(&self, events: PollFlags, len: usize) -> Armed {
         match self {
             Carrier::Socket(fd) => Armed::fd(fd, events),
-            #[cfg(feature = "nats")]
+            #[cfg(feature = "remote")]
             Carrier::Remote(remote) => remote.arm(),
             // A sender sleeping on a full queue looks again every so often
             // whether its receiver is still there (see `wait_for_room`).
@@ -115,7 +115,7 @@ impl Carrier {
     /// that fell behind; 0 for the kernel's queues, which make senders wait).
     pub(crate) fn missed(&self) -> u64 {
         match self {
-            #[cfg(feature = "nats")]
+            #[cfg(feature = "remote")]
             Carrier::Remote(remote) => remote.missed(),
             _ => 0,
         }
@@ -127,7 +127,7 @@ impl Carrier {
             Carrier::Socket(fd) => Some(fd.clone()),
             Carrier::PosixMq { mq, .. } => Some(mq.shared_fd().clone()),
             Carrier::SysvMq { .. } => None,
-            #[cfg(feature = "nats")]
+            #[cfg(feature = "remote")]
             Carrier::Remote(remote) => Some(remote.fd().clone()),
         }
     }
@@ -141,7 +141,7 @@ impl Carrier {
     ) -> Result<(), Fail> {
         match self {
             Carrier::Socket(fd) => send_whole(fd, parts, deadline, spin, label),
-            #[cfg(feature = "nats")]
+            #[cfg(feature = "remote")]
             Carrier::Remote(remote) => remote.send(parts, deadline, label),
             Carrier::PosixMq {
                 mq,
@@ -216,7 +216,7 @@ impl Carrier {
         label: &Arc<str>,
     ) -> Result<Received, Fail> {
         match self {
-            #[cfg(feature = "nats")]
+            #[cfg(feature = "remote")]
             Carrier::Remote(remote) => remote.recv(buf, deadline, label),
             Carrier::Socket(fd) => loop {
                 // Poll for a while with non-blocking receives (`wait=`,

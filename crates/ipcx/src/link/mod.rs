@@ -26,7 +26,7 @@
 //! [`ErrorKind::TypeMismatch`]: crate::ErrorKind::TypeMismatch
 
 mod accept_pause;
-#[cfg(feature = "nats")]
+#[cfg(feature = "remote")]
 pub(crate) mod bridge;
 pub(crate) mod carrier;
 pub(crate) mod datagram;

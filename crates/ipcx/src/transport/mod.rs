@@ -20,9 +20,15 @@ mod mq;
 #[cfg(feature = "nats")]
 mod nats;
 pub(crate) mod pipe;
+#[cfg(feature = "remote")]
+pub(crate) mod runtime;
+#[cfg(feature = "remote")]
+pub(crate) mod secrets;
 pub(crate) mod shm;
 pub(crate) mod socket;
 mod sysvmq;
+#[cfg(feature = "websocket")]
+mod websocket;
 
 pub(crate) use socket::{handshake, Connection, Side};
 pub(crate) mod tcp;
@@ -197,10 +203,44 @@ fn remote_receiver(_: &Ctx<'_>, _: &crate::endpoint::NatsAddr) -> Result<Opened<
 
 #[cfg(not(feature = "nats"))]
 fn no_nats() -> Error {
+    no_feature("NATS", "nats")
+}
+
+#[cfg(feature = "websocket")]
+fn websocket_sender(
+    ctx: &Ctx<'_>,
+    addr: &crate::endpoint::WsAddr,
+) -> Result<Opened<Outbound>, Error> {
+    websocket::sender(ctx, addr)
+}
+
+#[cfg(feature = "websocket")]
+fn websocket_receiver(
+    ctx: &Ctx<'_>,
+    addr: &crate::endpoint::WsAddr,
+) -> Result<Opened<Inbound>, Error> {
+    websocket::receiver(ctx, addr)
+}
+
+#[cfg(not(feature = "websocket"))]
+fn websocket_sender(_: &Ctx<'_>, _: &crate::endpoint::WsAddr) -> Result<Opened<Outbound>, Error> {
+    Err(no_feature("WebSocket", "websocket"))
+}
+
+#[cfg(not(feature = "websocket"))]
+fn websocket_receiver(_: &Ctx<'_>, _: &crate::endpoint::WsAddr) -> Result<Opened<Inbound>, Error> {
+    Err(no_feature("WebSocket", "websocket"))
+}
+
+/// What an endpoint of a transport this build left out says.
+#[allow(dead_code)]
+fn no_feature(what: &str, feature: &str) -> Error {
     Error::new(
         ErrorKind::Unsupported,
-        "this build of ipcx has no NATS support: build it with the `nats` cargo feature \
-         (the ipcx CLI has it)",
+        format!(
+            "this build of ipcx has no {what} support: build it with the `{feature}` cargo \
+             feature (the ipcx CLI has it)"
+        ),
     )
 }
 
@@ -236,6 +276,7 @@ pub(crate) fn open_sender(
         Address::SysvMq(key) => sysvmq::sender(&ctx, key),
         Address::Shm(name) => shm::sender(&ctx, name),
         Address::Nats(addr) => remote_sender(&ctx, addr),
+        Address::WebSocket(addr) => websocket_sender(&ctx, addr),
         Address::Unix(..) | Address::Tcp(_) => connect_once(&ctx)?.map(|c| c.outbound).lift("send"),
     })
     .map(|mut opened| {
@@ -266,6 +307,7 @@ pub(crate) fn open_receiver(ep: &Endpoint, receives: Identity) -> Result<Opened<
         Address::SysvMq(key) => sysvmq::receiver(&ctx, key),
         Address::Shm(name) => shm::receiver(&ctx, name),
         Address::Nats(addr) => remote_receiver(&ctx, addr),
+        Address::WebSocket(addr) => websocket_receiver(&ctx, addr),
         Address::Unix(..) | Address::Tcp(_) => listen(ep).and_then(|o| {
             o.try_map(|ls| {
                 let answer_senders = ep.scheme() != crate::Scheme::Tcp;

@@ -35,6 +35,10 @@ pub(crate) fn with_port(ep: &Endpoint, local: SocketAddr) -> Endpoint {
     let address = match ep.address() {
         Address::Tcp(old) => Address::Tcp(hp(old)),
         Address::Udp(old) => Address::Udp(hp(old)),
+        Address::WebSocket(old) => Address::WebSocket(crate::endpoint::WsAddr {
+            at: hp(&old.at),
+            ..old.clone()
+        }),
         other => other.clone(),
     };
     Endpoint::new(address, ep.options().clone())

@@ -61,7 +61,7 @@ fn main() {
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = transports::ALL
         .iter()
-        .chain(transports::REMOTE)
+        .chain(transports::remote())
         .flat_map(|t| {
             cases::ALL
                 .iter()

@@ -129,7 +129,7 @@ fn stop_wakes_a_waiting_open(t: &Transport) {
     if ep.contains(":0") {
         return; // port 0: the receiver picks the port, a sender cannot wait for it
     }
-    if t.family == crate::transports::Family::Queue || t.is_remote() {
+    if t.family == crate::transports::Family::Queue || t.is_broker() {
         return; // a sender creates a missing queue, or publishes: it waits for no one
     }
     let stop = Stop::new().expect("stop");

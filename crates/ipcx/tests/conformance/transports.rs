@@ -124,7 +124,7 @@ pub const ALL: &[Transport] = &[
 /// Remote transports, when the `nats` feature is on: a core NATS subject
 /// on one nats-server that this test binary starts (and that dies with it).
 #[cfg(feature = "nats")]
-pub const REMOTE: &[Transport] = &[Transport {
+const NATS: &[Transport] = &[Transport {
     name: "nats",
     family: Family::Datagram,
     template: Some(|s| {
@@ -136,7 +136,23 @@ pub const REMOTE: &[Transport] = &[Transport {
     }),
 }];
 #[cfg(not(feature = "nats"))]
-pub const REMOTE: &[Transport] = &[];
+const NATS: &[Transport] = &[];
+
+/// WebSocket, when the `websocket` feature is on: a listening receiver,
+/// connecting senders (each a connection, as on `tcp:`).
+#[cfg(feature = "websocket")]
+const WEBSOCKET: &[Transport] = &[Transport {
+    name: "ws",
+    family: Family::Datagram,
+    template: Some(|_| "ws://127.0.0.1:0/conformance".into()),
+}];
+#[cfg(not(feature = "websocket"))]
+const WEBSOCKET: &[Transport] = &[];
+
+/// The remote transports this build has.
+pub fn remote() -> impl Iterator<Item = &'static Transport> {
+    NATS.iter().chain(WEBSOCKET)
+}
 
 impl Transport {
     pub fn is_pipe(&self) -> bool {
@@ -185,7 +201,7 @@ impl Transport {
 
     /// A sender killed with SIGKILL is noticed (datagrams and queues have no connection).
     pub fn notices_sender_death(&self) -> bool {
-        !self.connectionless()
+        !self.connectionless() || self.name == "ws"
     }
 
     /// `send` blocks when the receiver does not keep up (UDP drops instead).
@@ -193,12 +209,23 @@ impl Transport {
         !self.is_udp()
     }
 
-    /// A remote transport (`nats://`): a broker between the ends, so a
-    /// sender does not learn when its receivers go (it publishes to
-    /// whoever subscribes, as `nats pub` does), opens without waiting for
-    /// one, and a raw peer would need a NATS client (tests/nats has those).
+    /// A remote transport (`nats://`, `ws://`): a raw peer would need a
+    /// NATS or WebSocket client (tests/nats and the CLI's tests have those).
     pub fn is_remote(&self) -> bool {
+        self.name == "nats" || self.name == "ws"
+    }
+
+    /// A broker between the ends (`nats://`): a sender does not learn when
+    /// its receivers go (it publishes to whoever subscribes, as `nats pub`
+    /// does) and opens without waiting for one.
+    pub fn is_broker(&self) -> bool {
         self.name == "nats"
+    }
+
+    /// The receiver's type is checked when a sender opens (a ring's record
+    /// of its receivers, a WebSocket hello), not per message.
+    pub fn refuses_at_open(&self) -> bool {
+        self.family == Family::Ring || self.name == "ws"
     }
 
     /// The path of the file the receiving end creates.

@@ -25,13 +25,14 @@ use bytes::Bytes;
 use futures_core::Stream;
 
 use super::connect::Status;
-use super::{connect, header, runtime, transport_max, DEFAULT_QUEUE};
+use super::{connect, header, transport_max, DEFAULT_QUEUE};
 use crate::codec::Identity;
 use crate::endpoint::NatsAddr;
 use crate::error::{Error, ErrorKind};
 use crate::link::bridge::{Bridged, Ended, Inbox, Incoming, Outbox};
 use crate::link::carrier::Carrier;
 use crate::rpc::frame::{self, Kind};
+use crate::transport::runtime;
 use crate::transport::{Connection, Ctx, Opened};
 use crate::wire::datagram::{Header, Kind as DatagramKind, HEADER};
 

@@ -23,13 +23,12 @@ mod connect;
 mod header;
 mod jetstream;
 mod publish;
-mod runtime;
 mod secrets;
 mod subscribe;
 
 use std::sync::Arc;
 
-use super::{Ctx, Opened};
+use super::{runtime, Ctx, Opened};
 use crate::endpoint::NatsAddr;
 use crate::error::{Error, ErrorKind};
 use crate::link::bridge::{Bridged, Inbox, Outbox};

@@ -1,7 +1,6 @@
 //! Where credentials come from: files named by options, else the
 //! environment; never the endpoint string (the parser refuses `user@`).
-//! A secret file others can read is refused, as ssh refuses such a key:
-//! a secret that leaked is not one.
+//! A secret file others can read is refused (`transport::secrets`).
 //!
 //! | option / variable                    | what                            |
 //! |--------------------------------------|---------------------------------|
@@ -10,11 +9,11 @@
 //! | `token_file=PATH` · `IPCX_NATS_TOKEN`  | a token                         |
 //! | `user=NAME` + `password_file=PATH` · `IPCX_NATS_USER`, `IPCX_NATS_PASSWORD` | a user and password |
 
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::endpoint::RemoteOptions;
 use crate::error::{Error, ErrorKind};
+pub(super) use crate::transport::secrets::read_secret;
 
 /// The one way this end proves who it is.
 #[derive(Clone)]
@@ -37,27 +36,6 @@ impl std::fmt::Debug for Credentials {
             Credentials::UserPassword(..) => "Credentials::UserPassword(..)",
         })
     }
-}
-
-/// Reads a secret file: only its owner may read it (mode `0600` or less).
-pub(super) fn read_secret(what: &str, path: &Path) -> Result<String, Error> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| Error::io(format!("cannot read the {what} file {}", path.display()), e))?;
-    if meta.mode() & 0o077 != 0 {
-        return Err(Error::new(
-            ErrorKind::PermissionDenied,
-            format!(
-                "the {what} file {} can be read by others (mode {:04o}): \
-                 `chmod 600 {}` first",
-                path.display(),
-                meta.mode() & 0o777,
-                path.display()
-            ),
-        ));
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::io(format!("cannot read the {what} file {}", path.display()), e))?;
-    Ok(text.trim_end_matches(['\n', '\r']).to_owned())
 }
 
 fn env(name: &str) -> Option<String> {

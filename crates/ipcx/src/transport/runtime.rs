@@ -1,5 +1,5 @@
-//! The runtime the NATS clients run on: one thread of its own per process,
-//! started at the first `nats://` open, so blocking ends need no runtime
+//! The runtime the remote transports (`nats://`, `ws://`) run on: one thread of its own per process,
+//! started at the first remote open, so blocking ends need no runtime
 //! of the caller's and async ends do not care which one they run on.
 
 use std::future::Future;
@@ -12,7 +12,7 @@ use crate::error::{Error, ErrorKind};
 use crate::sys::Deadline;
 
 /// The runtime's handle, started on first use.
-pub(super) fn handle() -> Result<&'static Handle, Error> {
+pub(crate) fn handle() -> Result<&'static Handle, Error> {
     static RUNTIME: OnceLock<Result<Handle, String>> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {
@@ -28,12 +28,17 @@ pub(super) fn handle() -> Result<&'static Handle, Error> {
             Ok(handle)
         })
         .as_ref()
-        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot start the NATS runtime: {e}")))
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot start the runtime of remote endpoints: {e}"),
+            )
+        })
 }
 
 /// Runs `work` on the runtime and waits for it, until `deadline` (which
 /// may carry a stop) passes: then it is left to finish on its own.
-pub(super) fn run<T: Send + 'static>(
+pub(crate) fn run<T: Send + 'static>(
     work: impl Future<Output = T> + Send + 'static,
     deadline: Deadline<'_>,
     what: &str,
@@ -51,7 +56,7 @@ pub(super) fn run<T: Send + 'static>(
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                 return Err(Error::new(
                     ErrorKind::Io,
-                    format!("{what}: the NATS runtime stopped"),
+                    format!("{what}: the runtime of remote endpoints stopped"),
                 ))
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}

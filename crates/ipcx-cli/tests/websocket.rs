@@ -1,0 +1,234 @@
+//! `ws://` and `wss://` between real processes and real clients that are
+//! not ipcx: `ipcx recv` and `ipcx send`, Python's `websockets`, the
+//! JavaScript sender of docs/ipcx-ws.mjs under Node (the browser's
+//! WebSocket API). `scripts/test` installs websockets and Node is on the
+//! machine.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ipcx_testkit::cli::{finish, free_port, ipcx, spawn_recv, Scratch};
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn python(script: &str, args: &[&str]) -> String {
+    let out = Command::new("timeout")
+        .args(["-k", "5", "30", "python3", "-c", script])
+        .args(args)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "python3 failed (python3 -m pip install websockets):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn send_and_recv_over_ws_in_order() {
+    let port = free_port("127.0.0.1:0");
+    let ep = format!("ws://127.0.0.1:{port}/frames");
+    let rx = spawn_recv(&[&ep, "--timeout", "20s"]);
+    wait_for_port(port);
+    let mut send = ipcx()
+        .args(["send", &ep])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = send.stdin.take().unwrap();
+    for i in 0..500 {
+        writeln!(stdin, "message {i}").unwrap();
+    }
+    drop(stdin);
+    assert!(send.wait().unwrap().success());
+    let (ok, out, err) = finish(rx);
+    assert!(ok, "the receiver ends with its sender: {err}");
+    let expected: String = (0..500).map(|i| format!("message {i}\n")).collect();
+    assert_eq!(out, expected);
+}
+
+#[test]
+fn python_websockets_is_a_peer_and_bad_peers_are_told_why() {
+    let port = free_port("127.0.0.1:0");
+    let ep = format!("ws://127.0.0.1:{port}/in");
+    let rx = spawn_recv(&[&ep, "-n", "3", "--timeout", "20s"]);
+    wait_for_port(port);
+    let out = python(
+        r#"
+import asyncio, sys, websockets
+url = sys.argv[1]
+async def refused(path, first):
+    async with websockets.connect(url.rsplit("/", 1)[0] + path) as ws:
+        try:
+            await ws.send(first)
+            await ws.recv()
+        except websockets.ConnectionClosed as e:
+            print(e.rcvd.code, e.rcvd.reason)
+async def main():
+    await refused("/in", "GET / HTTP/1.1")
+    await refused("/elsewhere", "ipcx 1 sends 2f2ec0474f1c4fe4 bytes")
+    async with websockets.connect(url) as ws:
+        await ws.send("ipcx 1 sends 2f2ec0474f1c4fe4 bytes")
+        print(await ws.recv())
+        for m in [b"one", b"two", b"three"]:
+            await ws.send(m)
+asyncio.run(main())
+"#,
+        &[&ep],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("1008 the first message is not an ipcx hello"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("1008 no ipcx endpoint at /elsewhere"),
+        "{out}"
+    );
+    assert_eq!(lines[2], "ipcx 1 ok");
+    let (ok, out, err) = finish(rx);
+    assert!(ok, "{err}");
+    assert_eq!(out, "one\ntwo\nthree\n");
+}
+
+#[test]
+fn the_javascript_sender_runs_in_node() {
+    let port = free_port("127.0.0.1:0");
+    let ep = format!("ws://127.0.0.1:{port}/js");
+    let s = Scratch::new("ws-js");
+    let snippet = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/ipcx-ws.mjs");
+    let driver = s.path("driver.mjs");
+    std::fs::write(
+        &driver,
+        format!(
+            "import {{ connect, fingerprint }} from {snippet:?};\n\
+             if (fingerprint('bytes') !== '2f2ec0474f1c4fe4') throw new Error(fingerprint('bytes'));\n\
+             try {{ await connect(process.argv[2].replace('/js', '/nope')); }}\n\
+             catch (e) {{ console.log(e.message); }}\n\
+             const tx = await connect(process.argv[2]);\n\
+             tx.send('hello from javascript');\n\
+             tx.send(new Uint8Array([0x6f, 0x6b]));\n\
+             await tx.close();\n"
+        ),
+    )
+    .unwrap();
+    let rx = spawn_recv(&[&ep, "-n", "2", "--timeout", "20s"]);
+    wait_for_port(port);
+    let node = Command::new("timeout")
+        .args([
+            "-k",
+            "5",
+            "30",
+            "node",
+            "--experimental-websocket",
+            &driver,
+            &ep,
+        ])
+        .output()
+        .expect("node");
+    assert!(
+        node.status.success(),
+        "{}",
+        String::from_utf8_lossy(&node.stderr)
+    );
+    let (ok, out, err) = finish(rx);
+    assert!(ok, "{err}");
+    assert_eq!(out, "hello from javascript\nok\n");
+    assert!(
+        String::from_utf8_lossy(&node.stdout).contains("no ipcx endpoint at /nope"),
+        "{}",
+        String::from_utf8_lossy(&node.stdout)
+    );
+}
+
+#[test]
+fn wss_verifies_the_certificate() {
+    let s = Scratch::new("wss");
+    let dir = s.path("");
+    let status = Command::new("timeout")
+        .args(["-k", "5", "60", "sh", "-ec"])
+        .arg(format!(
+            r#"cd {dir}
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ipcx-ws-ca -keyout ca.key -out ca.pem 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other -keyout other.key -out other.pem 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server.csr 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' > san.ext
+openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out server.pem 2>/dev/null
+chmod 600 *.key"#
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let port = free_port("127.0.0.1:0");
+    let base = format!("wss://127.0.0.1:{port}/secure");
+    let rx = spawn_recv(&[
+        &format!(
+            "{base}?cert={}&key={}",
+            s.path("server.pem"),
+            s.path("server.key")
+        ),
+        "-n",
+        "1",
+        "--timeout",
+        "20s",
+    ]);
+    wait_for_port(port);
+    let wrong = ipcx()
+        .args(["send", &format!("{base}?ca={}", s.path("other.pem")), "x"])
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("TLS"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+    let good = ipcx()
+        .args([
+            "send",
+            &format!("{base}?ca={}", s.path("ca.pem")),
+            "secret hello",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    let (ok, out, err) = finish(rx);
+    assert!(ok, "{err}");
+    assert_eq!(out, "secret hello\n");
+    // A receiver's key that others can read is refused at open.
+    std::fs::set_permissions(
+        s.path("server.key"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let open = ipcx()
+        .args([
+            "recv",
+            &format!(
+                "{base}?cert={}&key={}",
+                s.path("server.pem"),
+                s.path("server.key")
+            ),
+            "--timeout",
+            "1s",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&open.stderr).contains("chmod 600"),
+        "{}",
+        String::from_utf8_lossy(&open.stderr)
+    );
+}

@@ -1,0 +1,116 @@
+//! A connecting WebSocket sender: TCP (and TLS on `wss://`), the upgrade
+//! to the endpoint's path, the hello and its answer; then a task sends
+//! what the end queues, one binary message each, and closes the
+//! connection when the end is done.
+
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_websockets::{ClientBuilder, Message, WebSocketStream};
+
+use super::hello;
+use crate::codec::Identity;
+use crate::endpoint::{Endpoint, WsAddr};
+use crate::error::{Error, ErrorKind};
+use crate::link::bridge::{Ended, Outbox};
+use crate::wire::datagram::{Header, Kind, HEADER};
+
+/// Upgrades `stream` and says hello; an error says why the receiver refused.
+pub(super) async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    ep: &Endpoint,
+    addr: &WsAddr,
+    sends: &Identity,
+) -> Result<WebSocketStream<S>, Error> {
+    let uri = format!(
+        "{}://{}{}",
+        if addr.tls { "wss" } else { "ws" },
+        addr.at,
+        addr.path
+    );
+    let builder = ClientBuilder::new()
+        .uri(&uri)
+        .map_err(|e| Error::new(ErrorKind::InvalidEndpoint, format!("{ep}: {e}")))?;
+    let (mut ws, _) = builder.connect_on(stream).await.map_err(|e| {
+        Error::new(
+            ErrorKind::Protocol,
+            format!("the WebSocket upgrade at {ep} failed: {e} (is an ipcx receiver there?)"),
+        )
+    })?;
+    ws.send(Message::text(hello::encode(sends)))
+        .await
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot send the hello: {e}")))?;
+    match ws.next().await {
+        Some(Ok(m)) if m.as_text() == Some(hello::OK) => Ok(ws),
+        Some(Ok(m)) if m.is_close() => {
+            let why = m
+                .as_close()
+                .map(|(_, why)| why.to_owned())
+                .unwrap_or_default();
+            let kind = if why.starts_with("type mismatch") {
+                ErrorKind::TypeMismatch
+            } else {
+                ErrorKind::Protocol
+            };
+            Err(Error::new(
+                kind,
+                format!("the receiver refused this sender: {why}"),
+            ))
+        }
+        _ => Err(Error::new(
+            ErrorKind::Protocol,
+            format!("{ep} did not answer the hello: not an ipcx receiver?"),
+        )),
+    }
+}
+
+/// Sends what the end queues until it is done (then closes the
+/// connection) or the receiver is gone.
+pub(super) async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: WebSocketStream<S>,
+    outbox: Arc<Outbox>,
+) {
+    let (mut sink, mut stream) = ws.split();
+    loop {
+        let (items, finishing) = outbox.take_all();
+        let mut bye = finishing && items.is_empty();
+        for item in items {
+            match Header::decode(&item) {
+                Ok(h) if h.kind == Kind::Bye => bye = true,
+                Ok(_) => {
+                    if sink
+                        .feed(Message::binary(item.slice(HEADER..)))
+                        .await
+                        .is_err()
+                    {
+                        outbox.end(Ended::Gone);
+                        return;
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+        if sink.flush().await.is_err() {
+            outbox.end(Ended::Gone);
+            return;
+        }
+        if bye {
+            let _ = sink.close().await;
+            outbox.done();
+            return;
+        }
+        if outbox.queued() == 0 {
+            tokio::select! {
+                () = outbox.work.notified() => {}
+                // The receiver closed (or the connection broke): sends fail.
+                next = stream.next() => {
+                    if !matches!(next, Some(Ok(ref m)) if !m.is_close()) {
+                        outbox.end(Ended::Gone);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
