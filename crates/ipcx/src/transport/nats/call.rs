@@ -25,6 +25,7 @@ use bytes::Bytes;
 use futures_core::Stream;
 
 use super::connect::Status;
+use super::publish::{batch, next_round};
 use super::{connect, header, transport_max, DEFAULT_QUEUE};
 use crate::codec::Identity;
 use crate::endpoint::NatsAddr;
@@ -82,24 +83,9 @@ pub(crate) fn open(
         Side::Client => Subject::from(format!("{inbox_prefix}.*")),
         Side::Server => subject.clone(),
     };
-    let (client, subscriber) = runtime::run(
-        async move {
-            let client = connect::connect(options, servers).await?;
-            let subscribed = match side {
-                Side::Client => client.subscribe(listen_on).await,
-                Side::Server => client.queue_subscribe(listen_on, group).await,
-            };
-            let subscriber = subscribed
-                .map_err(|e| Error::new(ErrorKind::Io, format!("cannot subscribe: {e}")))?;
-            client
-                .flush()
-                .await
-                .map_err(|e| Error::new(ErrorKind::Io, format!("cannot subscribe: {e}")))?;
-            Ok::<_, Error>((client, subscriber))
-        },
-        ctx.deadline,
-        "subscribing on NATS",
-    )??;
+    let group = (side == Side::Server).then_some(group);
+    let (client, subscriber) =
+        connect::subscribed(options, servers, listen_on, group, ctx.deadline)?;
     let max = transport_max(&client);
     let outbox = Outbox::new(DEFAULT_QUEUE)?;
     let inbox = Inbox::new(DEFAULT_QUEUE)?;
@@ -177,23 +163,6 @@ fn ipcx_headers(header: &Header, seq: u64) -> HeaderMap {
     headers
 }
 
-/// Waits for work or a fatal event; false when the task should end.
-async fn next_round(outbox: &Outbox, status: &Status) -> bool {
-    if outbox.queued() == 0 {
-        tokio::select! {
-            () = outbox.work.notified() => {}
-            () = status.changed.notified() => {}
-        }
-    }
-    match status.fatal() {
-        Some(error) => {
-            outbox.end(Ended::Failed(error));
-            false
-        }
-        None => true,
-    }
-}
-
 /// The client's requests: each call frame a NATS request whose reply
 /// subject names the call. Cancels need nothing sent (a late answer is
 /// dropped by the client).
@@ -206,12 +175,9 @@ async fn client_requests(
 ) {
     let mut seq = 0u64;
     loop {
-        let (items, finishing) = outbox.take_all();
-        if items.is_empty() && finishing {
-            let _ = client.flush().await;
-            outbox.done();
+        let Some(items) = batch(&client, &outbox).await else {
             return;
-        }
+        };
         for item in &items {
             let Some((header, call)) = parts(item) else {
                 continue;
@@ -380,12 +346,9 @@ async fn server_replies(
 ) {
     let mut seq = 0u64;
     loop {
-        let (items, finishing) = outbox.take_all();
-        if items.is_empty() && finishing {
-            let _ = client.flush().await;
-            outbox.done();
+        let Some(items) = batch(&client, &outbox).await else {
             return;
-        }
+        };
         for item in &items {
             let Some((header, call)) = parts(item) else {
                 continue;

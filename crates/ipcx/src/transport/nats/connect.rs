@@ -129,6 +129,33 @@ pub(super) fn servers(addr: &NatsAddr) -> Vec<String> {
         .collect()
 }
 
+/// Connects and subscribes to `subject` (in queue group `group`, if one),
+/// waiting on the runtime until `deadline`. Once this returns the server
+/// has the subscription: messages sent after it reach it.
+pub(super) fn subscribed(
+    options: ConnectOptions,
+    servers: Vec<String>,
+    subject: async_nats::Subject,
+    group: Option<String>,
+    deadline: crate::sys::Deadline<'_>,
+) -> Result<(async_nats::Client, async_nats::Subscriber), Error> {
+    crate::transport::runtime::run(
+        async move {
+            let client = connect(options, servers).await?;
+            let subscribed = match group {
+                Some(group) => client.queue_subscribe(subject, group).await,
+                None => client.subscribe(subject).await,
+            };
+            let cannot = |e: String| Error::new(ErrorKind::Io, format!("cannot subscribe: {e}"));
+            let subscriber = subscribed.map_err(|e| cannot(e.to_string()))?;
+            client.flush().await.map_err(|e| cannot(e.to_string()))?;
+            Ok::<_, Error>((client, subscriber))
+        },
+        deadline,
+        "subscribing on NATS",
+    )?
+}
+
 /// Connects (the first attempt only: an end that cannot reach any server
 /// at open says so at once, as a socket would).
 pub(super) async fn connect(

@@ -92,12 +92,9 @@ pub(super) async fn publish(
 ) {
     let mut seq = 0u64;
     loop {
-        let (items, finishing) = outbox.take_all();
-        if items.is_empty() && finishing {
-            let _ = client.flush().await;
-            outbox.done();
+        let Some(items) = super::publish::batch(&client, &outbox).await else {
             return;
-        }
+        };
         for item in &items {
             seq += 1;
             let mut headers = HeaderMap::new();
@@ -143,11 +140,8 @@ pub(super) async fn publish(
                 pause = (pause * 2).min(LONGEST_RETRY);
             }
         }
-        if outbox.queued() == 0 {
-            tokio::select! {
-                () = outbox.work.notified() => {}
-                () = status.changed.notified() => {}
-            }
+        if !super::publish::next_round(&outbox, &status).await {
+            return;
         }
     }
 }

@@ -112,27 +112,8 @@ pub(crate) fn receiver(ctx: &Ctx<'_>, addr: &NatsAddr) -> Result<Opened<Inbound>
     let status = Arc::new(connect::Status::default());
     let options = connect::options(ctx.ep, &status)?;
     let servers = connect::servers(addr);
-    let group = queue.clone();
-    let (client, subscriber) = runtime::run(
-        async move {
-            let client = connect::connect(options, servers).await?;
-            let subscribed = match group {
-                Some(group) => client.queue_subscribe(subject, group).await,
-                None => client.subscribe(subject).await,
-            };
-            let subscriber = subscribed
-                .map_err(|e| Error::new(ErrorKind::Io, format!("cannot subscribe: {e}")))?;
-            // Once the server has the subscription, messages sent after
-            // this open returns reach it.
-            client
-                .flush()
-                .await
-                .map_err(|e| Error::new(ErrorKind::Io, format!("cannot subscribe: {e}")))?;
-            Ok::<_, Error>((client, subscriber))
-        },
-        ctx.deadline,
-        "subscribing on NATS",
-    )??;
+    let (client, subscriber) =
+        connect::subscribed(options, servers, subject, queue.clone(), ctx.deadline)?;
     let max = transport_max(&client);
     let inbox = Inbox::new(queue_bytes(ctx))?;
     let receives = ctx.hello.receives.as_ref();

@@ -21,13 +21,9 @@ pub(super) async fn run(
 ) {
     let mut seq = 0u64;
     loop {
-        let (items, finishing) = outbox.take_all();
-        if items.is_empty() && finishing {
-            // The server has it all once a flush (PING/PONG) returns.
-            let _ = client.flush().await;
-            outbox.done();
+        let Some(items) = batch(&client, &outbox).await else {
             return;
-        }
+        };
         let mut items = items.into_iter();
         while let Some(item) = items.next() {
             if let Some(error) = status.fatal() {
@@ -47,12 +43,40 @@ pub(super) async fn run(
                 return;
             }
         }
-        if outbox.queued() == 0 {
-            tokio::select! {
-                () = outbox.work.notified() => {}
-                () = status.changed.notified() => {}
-            }
+        if !next_round(&outbox, &status).await {
+            return;
         }
+    }
+}
+
+/// What the end queued, for a sending task; `None` once the end is done
+/// and everything is out (the server has it all once a flush, a PING and
+/// its PONG, returns).
+pub(super) async fn batch(client: &Client, outbox: &Outbox) -> Option<Vec<Bytes>> {
+    let (items, finishing) = outbox.take_all();
+    if items.is_empty() && finishing {
+        let _ = client.flush().await;
+        outbox.done();
+        return None;
+    }
+    Some(items)
+}
+
+/// Waits for more to send or for a fatal event; false when the sending
+/// task should end (the outbox is then ended with the error).
+pub(super) async fn next_round(outbox: &Outbox, status: &Status) -> bool {
+    if outbox.queued() == 0 {
+        tokio::select! {
+            () = outbox.work.notified() => {}
+            () = status.changed.notified() => {}
+        }
+    }
+    match status.fatal() {
+        Some(error) => {
+            outbox.end(Ended::Failed(error));
+            false
+        }
+        None => true,
     }
 }
 
