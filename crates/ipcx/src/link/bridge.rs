@@ -6,6 +6,14 @@
 //! end of either). So `Select`, the async ends and a stop wait on it as
 //! on a socket.
 //!
+//! The levels are kept lazily, so a busy stream costs no system call: a
+//! take that empties the inbox leaves its level on, and only a take that
+//! finds it empty (and so may sleep) turns it off; likewise a push turns
+//! the outbox's off only when it is refused. Readiness is a hint that the
+//! next try decides (link/ready.rs), and after a try that found nothing
+//! the level is exact, so a waiter never sleeps on a stale "ready" nor
+//! misses a real one.
+//!
 //! Bounds: an outbox holds at most `capacity` bytes (a sender waits for
 //! room, as on a full socket); an inbox holds at most `capacity` bytes and
 //! drops what arrives beyond that, counting it (the remote side cannot be
@@ -271,18 +279,23 @@ impl Inbox {
     }
 
     /// The end's side: the next message, waiting for it until `deadline`.
-    /// The one taken before is handled then: it is acknowledged.
-    pub(crate) fn take(&self, deadline: Deadline<'_>, label: &Arc<str>) -> Result<Incoming, Fail> {
+    /// The one taken before is handled then: it is acknowledged. Before
+    /// it sleeps, a take looks again for as long as `spin` says.
+    pub(crate) fn take(
+        &self,
+        deadline: Deadline<'_>,
+        spin: sys::Spin,
+        label: &Arc<str>,
+    ) -> Result<Incoming, Fail> {
         if let Some(done) = self.lock().handled.take() {
             done.run();
         }
+        let mut spun = false;
         loop {
             {
                 let mut s = self.lock();
                 if let Some(mut item) = s.items.pop_front() {
                     s.bytes -= item.len();
-                    let more = !s.items.is_empty() || s.ended.is_some();
-                    s.level.set(more);
                     s.handled = item.done.take();
                     drop(s);
                     self.room.notify_one();
@@ -294,12 +307,29 @@ impl Inbox {
                 if s.closed {
                     return Err(Fail::Disconnected);
                 }
+                if spun {
+                    // Found empty: the level says so before any sleep.
+                    s.level.set(false);
+                }
+            }
+            if !spun {
+                // Look again for a while; then once more, turning the
+                // level off if still nothing.
+                spun = true;
+                let _ = sys::spin_for(spin, deadline, || Ok(self.has_any().then_some(())));
+                continue;
             }
             if deadline.has_passed() {
                 return Err(Fail::NotReady);
             }
             wait(&self.fd, deadline, label)?;
         }
+    }
+
+    /// Whether there is something for a take (a message or the end).
+    fn has_any(&self) -> bool {
+        let s = self.lock();
+        !s.items.is_empty() || s.ended.is_some() || s.closed
     }
 }
 
@@ -394,12 +424,12 @@ impl Outbox {
                     parts.iter().for_each(|p| message.extend_from_slice(p));
                     s.bytes += len;
                     s.items.push_back(Bytes::from(message));
-                    let room = s.bytes < self.capacity;
-                    s.level.set(room);
                     drop(s);
                     self.work.notify_one();
                     return Ok(());
                 }
+                // Refused: the level says so before any sleep.
+                s.level.set(false);
             }
             if deadline.has_passed() {
                 return Err(Fail::NotReady);
@@ -427,8 +457,6 @@ impl Outbox {
             s.bytes += item.len();
             s.items.push_front(item);
         }
-        let room = s.bytes < self.capacity;
-        s.level.set(room);
     }
 
     /// The task's side: nothing more can be sent, for `why`.
@@ -543,6 +571,7 @@ impl Bridged {
         &self,
         buf: &mut [u8],
         deadline: Deadline<'_>,
+        spin: sys::Spin,
         label: &Arc<str>,
     ) -> Result<super::carrier::Received, Fail> {
         let Bridged::In(inbox) = self else {
@@ -552,7 +581,7 @@ impl Bridged {
                 label,
             )));
         };
-        let item = inbox.take(deadline, label)?;
+        let item = inbox.take(deadline, spin, label)?;
         let mut at = 0;
         for part in [
             item.header.as_ref().map_or(&[][..], |h| &h[..]),
@@ -630,19 +659,27 @@ mod tests {
             std::os::fd::AsFd::as_fd(&*fd),
             PollFlags::IN
         ));
-        let got = inbox.take(Deadline::now(), &label()).unwrap();
+        let got = inbox
+            .take(Deadline::now(), sys::Spin::ADAPTIVE, &label())
+            .unwrap();
         assert_eq!(got.payload.len(), 60);
-        assert!(!sys::wait::ready_now(
+        // Emptied by a take, the level stays on (no system call on a busy
+        // stream); a take that finds it empty turns it off.
+        assert!(sys::wait::ready_now(
             std::os::fd::AsFd::as_fd(&*fd),
             PollFlags::IN
         ));
         assert!(matches!(
-            inbox.take(Deadline::now(), &label()),
+            inbox.take(Deadline::now(), sys::Spin::ADAPTIVE, &label()),
             Err(Fail::NotReady)
+        ));
+        assert!(!sys::wait::ready_now(
+            std::os::fd::AsFd::as_fd(&*fd),
+            PollFlags::IN
         ));
         inbox.end(Ended::Gone);
         assert!(matches!(
-            inbox.take(Deadline::NEVER, &label()),
+            inbox.take(Deadline::NEVER, sys::Spin::ADAPTIVE, &label()),
             Err(Fail::Disconnected)
         ));
     }
@@ -651,7 +688,11 @@ mod tests {
     fn an_idle_take_waits_until_its_deadline() {
         let inbox = Inbox::new(100).unwrap();
         let t = Instant::now();
-        let r = inbox.take(Deadline::after(Some(Duration::from_millis(50))), &label());
+        let r = inbox.take(
+            Deadline::after(Some(Duration::from_millis(50))),
+            sys::Spin::ADAPTIVE,
+            &label(),
+        );
         assert!(matches!(r, Err(Fail::NotReady)));
         assert!(t.elapsed() >= Duration::from_millis(50));
     }

@@ -217,7 +217,7 @@ impl Carrier {
     ) -> Result<Received, Fail> {
         match self {
             #[cfg(feature = "remote")]
-            Carrier::Remote(remote) => remote.recv(buf, deadline, label),
+            Carrier::Remote(remote) => remote.recv(buf, deadline, spin, label),
             Carrier::Socket(fd) => loop {
                 // Poll for a while with non-blocking receives (`wait=`,
                 // sys::Spin; cut to the deadline), then sleep.

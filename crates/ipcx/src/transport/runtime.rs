@@ -22,7 +22,7 @@ pub(crate) fn handle() -> Result<&'static Handle, Error> {
                 .map_err(|e| e.to_string())?;
             let handle = runtime.handle().clone();
             std::thread::Builder::new()
-                .name("ipcx-nats".into())
+                .name("ipcx-remote".into())
                 .spawn(move || runtime.block_on(std::future::pending::<()>()))
                 .map_err(|e| e.to_string())?;
             Ok(handle)

@@ -20,6 +20,7 @@ pub(super) async fn run(
     status: Arc<Status>,
 ) {
     let mut seq = 0u64;
+    let mut stamp = Stamp::default();
     loop {
         let Some(items) = batch(&client, &outbox).await else {
             return;
@@ -31,7 +32,7 @@ pub(super) async fn run(
                 return;
             }
             seq += 1;
-            let (headers, payload) = split(&item, seq);
+            let (headers, payload) = stamp.split(&item, seq);
             if client
                 .publish_with_headers(subject.clone(), headers, payload)
                 .await
@@ -80,12 +81,34 @@ pub(super) async fn next_round(outbox: &Outbox, status: &Status) -> bool {
     }
 }
 
-/// A queued datagram as a NATS message: its header as `Ipcx`, the rest
-/// as the payload (not copied).
-fn split(item: &Bytes, seq: u64) -> (HeaderMap, Bytes) {
-    let mut headers = HeaderMap::new();
-    if let Some(value) = item.get(..HEADER).and_then(|h| header::encode(h, seq)) {
-        headers.insert(header::NAME, value.as_str());
+/// The `Ipcx` header of a sender's last datagram header, all but its
+/// sequence number: a sender's messages share it, so it is formatted once.
+#[derive(Default)]
+struct Stamp {
+    of: Option<[u8; HEADER]>,
+    prefix: String,
+}
+
+impl Stamp {
+    /// A queued datagram as a NATS message: its header as `Ipcx`, the
+    /// rest as the payload (not copied).
+    fn split(&mut self, item: &Bytes, seq: u64) -> (HeaderMap, Bytes) {
+        let mut headers = HeaderMap::new();
+        if let Some(h) = item.get(..HEADER) {
+            if self.of.as_ref().map(|o| &o[..]) != Some(h) {
+                // "… <fingerprint> 0": all but the sequence's digit.
+                self.prefix = header::encode(h, 0)
+                    .and_then(|full| full.strip_suffix('0').map(str::to_owned))
+                    .unwrap_or_default();
+                self.of = h.try_into().ok();
+            }
+            if !self.prefix.is_empty() {
+                let mut value = String::with_capacity(self.prefix.len() + 20);
+                value.push_str(&self.prefix);
+                value.push_str(&seq.to_string());
+                headers.insert(header::NAME, value.as_str());
+            }
+        }
+        (headers, item.slice(HEADER.min(item.len())..))
     }
-    (headers, item.slice(HEADER.min(item.len())..))
 }
