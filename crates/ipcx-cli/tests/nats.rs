@@ -307,3 +307,25 @@ fn serve_answers_ipcx_call_and_a_plain_nats_request() {
     let (ok, _, err) = finish(serving);
     assert!(ok, "serve stops on SIGTERM: {err}");
 }
+
+#[test]
+fn top_shows_the_remote_endpoints_of_ipcx_processes() {
+    let server = NatsServer::start("cli-top", &[]);
+    let ep = format!("{}/{}", server.url(), subject("top"));
+    let ws_port = ipcx_testkit::cli::free_port("127.0.0.1:0");
+    let ws = format!("ws://127.0.0.1:{ws_port}/top");
+    let nats_rx = spawn_recv(&[&ep, "--timeout", "20s"]);
+    let ws_rx = spawn_recv(&[&ws, "--timeout", "20s"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let top = ipcx_testkit::cli::top_json().to_string();
+        if top.contains(&ep) && top.contains(&ws) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ipcx top never showed {ep} and {ws}: {top}"
+        );
+    }
+    drop((nats_rx, ws_rx));
+}

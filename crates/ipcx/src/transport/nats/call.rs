@@ -134,15 +134,13 @@ pub(crate) fn open(
     let mut inn = ctx.datagram_receiver(Carrier::Remote(Bridged::In(inbox)), max, ctx.ep.clone());
     // No byes on calls: the ends last until closed or stopped.
     inn.link.set_serve(true);
-    let mut opened = Opened::new(
+    Ok(Opened::new(
         Connection {
             outbound: Some(out.link),
             inbound: Some(inn.link),
         },
         ctx.ep.clone(),
-    );
-    opened.cleanup = None;
-    Ok(opened)
+    ))
 }
 
 /// What a datagram the end queued holds: its header and the call frame.
