@@ -342,6 +342,14 @@ impl Drop for Inbox {
     }
 }
 
+/// A way to send a message at once from the end's own thread, without
+/// the task (a NATS publish that finds room in the client's queue): used
+/// only while the outbox is empty and the task holds nothing, so order is
+/// kept. False: not now (the message then goes through the outbox).
+pub(crate) trait Direct: Send + Sync {
+    fn try_send(&self, parts: &[&[u8]]) -> bool;
+}
+
 #[derive(Debug)]
 struct OutboxState {
     items: VecDeque<Bytes>,
@@ -355,6 +363,8 @@ struct OutboxState {
     finished: bool,
     /// The end stopped waiting for the task to finish.
     abandoned: bool,
+    /// The task holds messages it took and has not sent yet.
+    busy: bool,
 }
 
 /// Messages on their way out: the end pushes, the task takes.
@@ -366,6 +376,13 @@ pub(crate) struct Outbox {
     pub(crate) work: tokio::sync::Notify,
     finished: Condvar,
     fd: Arc<OwnedFd>,
+    direct: std::sync::OnceLock<Box<dyn Direct>>,
+}
+
+impl std::fmt::Debug for dyn Direct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Direct(..)")
+    }
 }
 
 impl Outbox {
@@ -382,11 +399,13 @@ impl Outbox {
                 finishing: false,
                 finished: false,
                 abandoned: false,
+                busy: false,
             }),
             capacity,
             work: tokio::sync::Notify::new(),
             finished: Condvar::new(),
             fd,
+            direct: std::sync::OnceLock::new(),
         }))
     }
 
@@ -419,6 +438,15 @@ impl Outbox {
                 if let Some(ended) = &s.ended {
                     return Err(ended.fail());
                 }
+                if s.items.is_empty() && !s.busy {
+                    if let Some(direct) = self.direct.get() {
+                        // Under the lock: the task cannot take (and send)
+                        // anything meanwhile, so nothing is overtaken.
+                        if direct.try_send(parts) {
+                            return Ok(());
+                        }
+                    }
+                }
                 if s.bytes < self.capacity {
                     let mut message = Vec::with_capacity(len);
                     parts.iter().for_each(|p| message.extend_from_slice(p));
@@ -444,8 +472,22 @@ impl Outbox {
         let mut s = self.lock();
         let items: Vec<Bytes> = s.items.drain(..).collect();
         s.bytes = 0;
+        s.busy = !items.is_empty();
         s.level.set(true);
         (items, s.finishing)
+    }
+
+    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
+    /// The task's side: what it took is sent (the end may send directly
+    /// again, see [`Direct`]).
+    pub(crate) fn sent(&self) {
+        self.lock().busy = false;
+    }
+
+    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
+    /// Lets the end send directly while the task is idle.
+    pub(crate) fn set_direct(&self, direct: Box<dyn Direct>) {
+        let _ = self.direct.set(direct);
     }
 
     #[cfg_attr(not(feature = "nats"), allow(dead_code))]

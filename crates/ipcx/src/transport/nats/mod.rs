@@ -98,7 +98,14 @@ pub(crate) fn sender(ctx: &Ctx<'_>, addr: &NatsAddr) -> Result<Opened<Outbound>,
             status,
         ));
     } else {
-        runtime::handle()?.spawn(publish::run(client, subject, outbox.clone(), status));
+        let seq = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        outbox.set_direct(Box::new(publish::Direct {
+            client: client.clone(),
+            subject: subject.clone(),
+            seq: seq.clone(),
+            stamp: Default::default(),
+        }));
+        runtime::handle()?.spawn(publish::run(client, subject, outbox.clone(), status, seq));
     }
     Ok(ctx.datagram_sender(Carrier::Remote(Bridged::Out(outbox)), max))
 }

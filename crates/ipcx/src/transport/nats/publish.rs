@@ -1,6 +1,8 @@
 //! The sending task: takes what the end queued in its [`Outbox`] and
 //! publishes it, the datagram header as the `Ipcx` NATS header.
 
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_nats::{Client, HeaderMap, Subject};
@@ -18,8 +20,8 @@ pub(super) async fn run(
     subject: Subject,
     outbox: Arc<Outbox>,
     status: Arc<Status>,
+    seq: Arc<AtomicU64>,
 ) {
-    let mut seq = 0u64;
     let mut stamp = Stamp::default();
     loop {
         let Some(items) = batch(&client, &outbox).await else {
@@ -31,8 +33,8 @@ pub(super) async fn run(
                 outbox.end(Ended::Failed(error));
                 return;
             }
-            seq += 1;
-            let (headers, payload) = stamp.split(&item, seq);
+            let next = seq.fetch_add(1, Ordering::Relaxed) + 1;
+            let (headers, payload) = stamp.split(&item, next);
             if client
                 .publish_with_headers(subject.clone(), headers, payload)
                 .await
@@ -44,8 +46,47 @@ pub(super) async fn run(
                 return;
             }
         }
+        outbox.sent();
         if !next_round(&outbox, &status).await {
             return;
+        }
+    }
+}
+
+/// A publish from the end's own thread: one poll of the client's publish
+/// (a message into its command queue, which the connection task writes),
+/// taken only when that finishes at once; so a message crosses one thread,
+/// not two. Shares the sender's sequence with the task (the outbox runs
+/// the two one at a time).
+pub(super) struct Direct {
+    pub(super) client: Client,
+    pub(super) subject: Subject,
+    pub(super) seq: Arc<AtomicU64>,
+    pub(super) stamp: std::sync::Mutex<Stamp>,
+}
+
+impl crate::link::bridge::Direct for Direct {
+    fn try_send(&self, parts: &[&[u8]]) -> bool {
+        let message = Bytes::from(parts.concat());
+        let next = self.seq.load(Ordering::Relaxed) + 1;
+        let (headers, payload) = self
+            .stamp
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .split(&message, next);
+        let publish = self
+            .client
+            .publish_with_headers(self.subject.clone(), headers, payload);
+        let mut publish = std::pin::pin!(publish);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        // Pending: the client's queue is full; dropped, the publish did
+        // not happen (a bounded tokio channel's send is cancel-safe).
+        match publish.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(Ok(())) => {
+                self.seq.store(next, Ordering::Relaxed);
+                true
+            }
+            _ => false,
         }
     }
 }
@@ -84,7 +125,7 @@ pub(super) async fn next_round(outbox: &Outbox, status: &Status) -> bool {
 /// The `Ipcx` header of a sender's last datagram header, all but its
 /// sequence number: a sender's messages share it, so it is formatted once.
 #[derive(Default)]
-struct Stamp {
+pub(super) struct Stamp {
     of: Option<[u8; HEADER]>,
     prefix: String,
 }
