@@ -30,6 +30,9 @@ pub fn shared() -> &'static NatsServer {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let server = NatsServer::start("shared", &[]);
+            // A static is never dropped: its scratch directory goes now
+            // (the server keeps writing its log to the unlinked file).
+            let _ = std::fs::remove_dir_all(&server.dir);
             let _ = tx.send(server);
             loop {
                 std::thread::park();
