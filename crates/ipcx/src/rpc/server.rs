@@ -70,6 +70,27 @@ struct Connection {
     any_cancelled: AtomicBool,
 }
 
+impl Connection {
+    /// A connection's shared half (`tx`) and its receiving end, which the
+    /// serving's stop ends.
+    fn open(
+        tx: crate::Sender<Bytes>,
+        rx: crate::Receiver<Bytes>,
+        stop: Option<&Stop>,
+    ) -> (crate::Receiver<Bytes>, Arc<Connection>) {
+        let rx = match stop {
+            Some(stop) => rx.with_stop(stop),
+            None => rx,
+        };
+        let connection = Arc::new(Connection {
+            tx,
+            cancelled: Mutex::new(HashSet::new()),
+            any_cancelled: AtomicBool::new(false),
+        });
+        (rx, connection)
+    }
+}
+
 /// Answers one request's body by appending the reply's to the frame
 /// begun in the `Vec` (its header is there already).
 type Handler = dyn Fn(&[u8], &mut Vec<u8>) -> Result<(), String> + Send + Sync;
@@ -214,15 +235,7 @@ impl<Req: Message, Resp: Message> Server<Req, Resp> {
             (Some(listener), _) => Arc::new(listener),
             // One stream of requests from every client: read here.
             (None, Some((tx, rx))) => {
-                let rx = match &self.stop {
-                    Some(stop) => rx.with_stop(stop),
-                    None => rx,
-                };
-                let connection = Arc::new(Connection {
-                    tx,
-                    cancelled: Mutex::new(HashSet::new()),
-                    any_cancelled: AtomicBool::new(false),
-                });
+                let (rx, connection) = Connection::open(tx, rx, self.stop.as_ref());
                 reader(&jobs).read(&rx, &connection);
                 drop(jobs);
                 for worker in workers {
@@ -505,15 +518,7 @@ impl Client {
         else {
             return;
         };
-        let rx = match &self.stop {
-            Some(stop) => rx.with_stop(stop),
-            None => rx,
-        };
-        let connection = Arc::new(Connection {
-            tx,
-            cancelled: Mutex::new(HashSet::new()),
-            any_cancelled: AtomicBool::new(false),
-        });
+        let (rx, connection) = Connection::open(tx, rx, self.stop.as_ref());
         self.reader.read(&rx, &connection);
     }
 }
