@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ipcx_testkit::cli::{finish, free_port, ipcx, spawn_recv, Scratch};
+use ipcx_testkit::cli::{finish, free_port, ipcx, spawn_recv, Running, Scratch};
 
 fn wait_for_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -230,5 +230,61 @@ chmod 600 *.key"#
         String::from_utf8_lossy(&open.stderr).contains("chmod 600"),
         "{}",
         String::from_utf8_lossy(&open.stderr)
+    );
+}
+
+/// Out of file descriptors, a listening WebSocket receiver waits (the
+/// senders wait in its backlog), does not spin, and loses nothing once
+/// connections close and free theirs.
+#[test]
+fn out_of_fds_a_ws_receiver_waits_and_loses_nothing() {
+    let port = free_port("127.0.0.1:0");
+    let ep = format!("ws://127.0.0.1:{port}/limits");
+    let ipcx_bin = assert_cmd::cargo::cargo_bin("ipcx");
+    // 64 fds: some 40 connections fit; 80 senders hold theirs for a second.
+    let mut rx = Running(
+        Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n 64; exec {} recv {ep} -n 160",
+                ipcx_bin.display()
+            ))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port);
+    let senders: Vec<Running> = (0..80)
+        .map(|i| {
+            Running(
+                Command::new("bash")
+                    .arg("-c")
+                    .arg(format!(
+                        "(echo a{i}; sleep 1; echo b{i}) | timeout -k 2 40 {} send {ep} --wait 30s",
+                        ipcx_bin.display()
+                    ))
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    for mut s in senders {
+        assert!(
+            s.0.wait().unwrap().success(),
+            "every sender was taken in the end"
+        );
+    }
+    let cpu = ipcx_testkit::cli::cpu_of(rx.0.id());
+    let (ok, out, err) = finish(rx);
+    assert!(ok, "{err}");
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort_unstable();
+    lines.dedup();
+    assert_eq!(lines.len(), 160, "each message once: {out}");
+    eprintln!("ws out of fds: 160 messages, receiver CPU {cpu:?}");
+    assert!(
+        cpu < Duration::from_millis(800),
+        "the receiver spun: {cpu:?}"
     );
 }
