@@ -242,7 +242,7 @@ fn out_of_fds_a_ws_receiver_waits_and_loses_nothing() {
     let ep = format!("ws://127.0.0.1:{port}/limits");
     let ipcx_bin = assert_cmd::cargo::cargo_bin("ipcx");
     // 64 fds: some 40 connections fit; 80 senders hold theirs for a second.
-    let mut rx = Running(
+    let rx = Running(
         Command::new("bash")
             .arg("-c")
             .arg(format!(
