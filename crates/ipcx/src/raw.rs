@@ -37,6 +37,7 @@ use rustix::fs::OFlags;
 
 use crate::endpoint::{Address, Endpoint, ToEndpoint, UnixKind};
 use crate::error::{Error, ErrorKind};
+pub use crate::link::accept_pause::AcceptPause;
 use crate::sys::{Deadline, PeerCred};
 use crate::transport::{self, fifo, label_of, socket, tcp, udp, ListenSocket, RemoveOnDrop};
 

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use ipcx::raw::RawListener;
+use ipcx::raw::{AcceptPause, RawListener};
 use ipcx::{ErrorKind, OpenOptions, Stop};
 use rustix::event::{PollFd, PollFlags};
 
@@ -105,7 +105,7 @@ fn serve_clients(
     let mut tally = Tally::default();
     let mut last = Instant::now();
     let mut had_client = false;
-    let mut accept_pause = Backoff::default();
+    let mut accept_pause = AcceptPause::default();
     let mut buf = Vec::new();
     'serve: loop {
         if plan.count.is_some_and(|n| tally.received >= n) {
@@ -217,12 +217,12 @@ fn serve_clients(
 
 /// Takes every client waiting in the backlog. Out of fds, the listener is
 /// left alone for a while (growing from 10 ms to 1 s) and the trouble is
-/// said once: the clients waiting in the backlog are taken when fds free up.
+/// said (once per 30 s): the clients waiting in the backlog are taken when fds free up.
 fn accept_all(
     listener: &RawListener,
     cut: crate::command::relay::source::Cut,
     clients: &mut Vec<OpenedSide>,
-    pause: &mut Backoff,
+    pause: &mut AcceptPause,
     had_client: &mut bool,
 ) {
     loop {
@@ -230,11 +230,11 @@ fn accept_all(
             Ok(conn) => {
                 clients.push(open::from_raw(conn, Role::Source, cut));
                 *had_client = true;
-                pause.reset();
+                pause.end();
             }
             Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::Stopped) => return,
             Err(e) => {
-                if pause.start() {
+                if pause.begin() {
                     eprintln!(
                         "ipcx recv: {e}; waiting clients are taken when file descriptors free up"
                     );
@@ -242,37 +242,6 @@ fn accept_all(
                 return;
             }
         }
-    }
-}
-
-/// A pause that doubles while a failure repeats.
-#[derive(Debug, Default)]
-struct Backoff {
-    until: Option<Instant>,
-    next: Duration,
-    reported: bool,
-}
-
-impl Backoff {
-    /// Starts (or lengthens) the pause; `true` the first time (report it).
-    fn start(&mut self) -> bool {
-        self.next = (self.next * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
-        self.until = Some(Instant::now() + self.next);
-        !std::mem::replace(&mut self.reported, true)
-    }
-
-    fn reset(&mut self) {
-        *self = Backoff::default();
-    }
-
-    fn active(&self) -> bool {
-        self.until.is_some_and(|t| Instant::now() < t)
-    }
-
-    fn left(&self) -> Option<Duration> {
-        self.until
-            .map(|t| t.saturating_duration_since(Instant::now()))
-            .filter(|d| !d.is_zero())
     }
 }
 

@@ -25,7 +25,7 @@
 //!
 //! [`ErrorKind::TypeMismatch`]: crate::ErrorKind::TypeMismatch
 
-mod accept_pause;
+pub(crate) mod accept_pause;
 #[cfg(feature = "remote")]
 pub(crate) mod bridge;
 pub(crate) mod carrier;
