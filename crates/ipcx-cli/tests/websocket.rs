@@ -288,3 +288,213 @@ fn out_of_fds_a_ws_receiver_waits_and_loses_nothing() {
         "the receiver spun: {cpu:?}"
     );
 }
+
+/// Waits for `child` to exit, failing the test after `limit`.
+fn exits_within(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "still running after {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Server-side connections established on `port`, as `ss` sees them.
+fn established(port: u16) -> usize {
+    let out = Command::new("ss")
+        .args(["-Htn", "state", "established", &format!("sport = :{port}")])
+        .output()
+        .expect("ss (iproute2)");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// Reads one line from a child's stdout (a "ready" it prints).
+fn read_line(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    let out = child.stdout.as_mut().unwrap();
+    let mut byte = [0u8; 1];
+    // Unbuffered, so nothing after the line is taken from the pipe.
+    while !line.ends_with('\n') {
+        match std::io::Read::read(out, &mut byte) {
+            Ok(1) => line.push(byte[0] as char),
+            _ => break,
+        }
+    }
+    let _ = std::io::BufReader::new(std::io::empty()).fill_buf();
+    line
+}
+
+const PY_SUBSCRIBER: &str = r#"
+import asyncio, sys, websockets
+url, n = sys.argv[1], int(sys.argv[2])
+async def main():
+    # A receiver of another type is refused, with the reason.
+    async with websockets.connect(url) as ws:
+        await ws.send("ipcx 1 receives 00000000000000aa Invoice")
+        try:
+            await ws.recv()
+        except websockets.ConnectionClosed as e:
+            print("refused", e.rcvd.code, e.rcvd.reason, file=sys.stderr)
+            print("refused", e.rcvd.code, e.rcvd.reason.split(":")[0])
+    async with websockets.connect(url) as ws:
+        await ws.send("ipcx 1 receives 2f2ec0474f1c4fe4 bytes")
+        assert await ws.recv() == "ipcx 1 ok"
+        print("ready", flush=True)
+        got = []
+        try:
+            while True:
+                got.append((await ws.recv()).decode())
+        except websockets.ConnectionClosedOK:
+            pass
+        print(len(got), got[0], got[-1], got == [f"line {i}" for i in range(n)])
+asyncio.run(main())
+"#;
+
+#[test]
+fn a_listening_sender_gives_each_receiver_every_message_python_node_and_ipcx() {
+    let port = free_port("127.0.0.1:0");
+    let at = format!("ws://127.0.0.1:{port}/feed");
+    let s = Scratch::new("ws-listen");
+    let mut send = Running(
+        ipcx()
+            .args(["send", &format!("{at}?listen=true")])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port);
+    let mut py = Running(
+        Command::new("timeout")
+            .args(["-k", "5", "30", "python3", "-c", PY_SUBSCRIBER, &at, "200"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let refused = read_line(&mut py.0);
+    assert_eq!(refused.trim(), "refused 1008 type mismatch", "{refused}");
+    assert_eq!(read_line(&mut py.0).trim(), "ready");
+    let snippet = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/ipcx-ws.mjs");
+    let driver = s.path("subscribe.mjs");
+    std::fs::write(
+        &driver,
+        format!(
+            "import {{ subscribe }} from {snippet:?};\n\
+             const got = [];\n\
+             const rx = await subscribe(process.argv[2], (m) => got.push(new TextDecoder().decode(m)));\n\
+             console.log('ready');\n\
+             await rx.ended;\n\
+             console.log(got.length, got[0], got[got.length - 1]);\n"
+        ),
+    )
+    .unwrap();
+    let mut node = Running(
+        Command::new("timeout")
+            .args(["-k", "5", "30", "node", "--experimental-websocket"])
+            .arg(&driver)
+            .arg(&at)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    assert_eq!(read_line(&mut node.0).trim(), "ready");
+    let rx = spawn_recv(&[&format!("{at}?listen=false"), "--timeout", "20s"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while established(port) < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the ipcx receiver did not connect"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut stdin = send.0.stdin.take().unwrap();
+    for i in 0..200 {
+        writeln!(stdin, "line {i}").unwrap();
+    }
+    drop(stdin);
+    let sent = exits_within(&mut send.0, Duration::from_secs(20));
+    assert!(sent.success(), "the sender ends cleanly");
+    let (ok, out, err) = finish(rx);
+    assert!(ok, "the ipcx receiver ends with the sender: {err}");
+    let expected: String = (0..200).map(|i| format!("line {i}\n")).collect();
+    assert_eq!(out, expected);
+    assert_eq!(read_line(&mut py.0).trim(), "200 line 0 line 199 True");
+    assert_eq!(read_line(&mut node.0).trim(), "200 line 0 line 199");
+}
+
+/// A receiver that says hello and then never reads holds the others up
+/// for 10 s at most: it is disconnected ("too slow"), and the rest get
+/// everything.
+#[test]
+fn a_stalled_receiver_is_cut_off_and_the_others_go_on() {
+    let port = free_port("127.0.0.1:0");
+    let s = Scratch::new("ws-stalled");
+    let at = format!("ws://127.0.0.1:{port}/feed");
+    let mut send = Running(
+        ipcx()
+            .args(["send", &format!("{at}?listen=true")])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port);
+    // Says hello over a raw socket, then reads nothing (its buffers fill).
+    let mut stalled = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let _ = stalled.set_read_timeout(Some(Duration::from_secs(5)));
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    write!(
+        stalled,
+        "GET /feed HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let hello = b"ipcx 1 receives 2f2ec0474f1c4fe4 bytes";
+    // A masked text frame (mask 0: the payload as it is).
+    let mut frame = vec![0x81, 0x80 | hello.len() as u8, 0, 0, 0, 0];
+    frame.extend_from_slice(hello);
+    stalled.write_all(&frame).unwrap();
+    // Its output goes to a file: the test reads it only at the end.
+    let got = s.path("got");
+    let mut rx = Running(
+        ipcx()
+            .args(["recv", &format!("{at}?listen=false"), "--timeout", "30s"])
+            .stdout(std::fs::File::create(&got).unwrap())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while established(port) < 2 {
+        assert!(Instant::now() < deadline, "the receivers did not connect");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // 30 MB: far more than the stalled peer's socket buffers and queue.
+    let started = Instant::now();
+    let mut stdin = send.0.stdin.take().unwrap();
+    let mut chunk = vec![b'x'; 60_000];
+    chunk[59_999] = b'\n';
+    let writer = std::thread::spawn(move || {
+        for _ in 0..512 {
+            if stdin.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+    });
+    writer.join().unwrap();
+    let sent = exits_within(&mut send.0, Duration::from_secs(40));
+    assert!(sent.success(), "the sender ends cleanly");
+    let status = exits_within(&mut rx.0, Duration::from_secs(20));
+    assert!(status.success(), "the receiver ends with the sender");
+    let out = std::fs::read(&got).unwrap();
+    assert_eq!(out.len(), 512 * 60_000, "the receiver that reads gets all");
+    let took = started.elapsed();
+    assert!(
+        took > Duration::from_secs(9) && took < Duration::from_secs(25),
+        "held up for about 10 s, no longer: {took:?}"
+    );
+    drop(stalled);
+}

@@ -140,7 +140,7 @@ impl Listener {
             &self.socket.label,
             deadline,
         )?;
-        let spin = crate::sys::Spin::of(self.info.local.options().wait);
+        let spin = crate::sys::Spin::of_endpoint(&self.info.local);
         if let Some(link) = &mut conn.outbound {
             link.set_spin(spin);
         }

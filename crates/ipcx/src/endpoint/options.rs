@@ -108,6 +108,11 @@ pub struct RemoteOptions {
     /// `ack_wait=30s`: how long a JetStream message handed to a receiver
     /// may go unacknowledged before it is delivered again (default 30 s).
     pub ack_wait: Option<std::time::Duration>,
+    /// `listen=` (`ws:`, `wss:`): whether this end listens. By default a
+    /// receiver listens and senders connect; `listen=true` on a sender
+    /// turns that round: it listens and sends every message to each
+    /// receiver connected (browsers, `listen=false` receivers).
+    pub listen: Option<bool>,
 }
 
 /// What a full shared-memory ring does (`overflow=`).
@@ -208,10 +213,11 @@ pub(crate) enum Key {
     Stream,
     Durable,
     AckWait,
+    Listen,
 }
 
 impl Key {
-    pub(crate) const ALL: [Key; 28] = [
+    pub(crate) const ALL: [Key; 29] = [
         Key::Mode,
         Key::MaxMsg,
         Key::AllowUid,
@@ -240,6 +246,7 @@ impl Key {
         Key::Stream,
         Key::Durable,
         Key::AckWait,
+        Key::Listen,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -272,6 +279,7 @@ impl Key {
             Key::Stream => "stream",
             Key::Durable => "durable",
             Key::AckWait => "ack_wait",
+            Key::Listen => "listen",
         }
     }
 
@@ -393,6 +401,7 @@ impl Options {
             Key::User => self.remote.user = Some(parse_name("user", value)?),
             Key::Tls => self.remote.tls = parse_bool("tls", value)?,
             Key::Jetstream => self.remote.jetstream = parse_bool("jetstream", value)?,
+            Key::Listen => self.remote.listen = Some(parse_bool("listen", value)?),
             Key::Stream => self.remote.stream = Some(parse_name("stream", value)?),
             Key::Durable => self.remote.durable = Some(parse_name("durable", value)?),
             Key::AckWait => {
@@ -451,6 +460,7 @@ impl Options {
             Key::Stream => self.remote.stream.is_some(),
             Key::Durable => self.remote.durable.is_some(),
             Key::AckWait => self.remote.ack_wait.is_some(),
+            Key::Listen => self.remote.listen.is_some(),
             Key::User => self.remote.user.is_some(),
             Key::Ca
             | Key::Cert
@@ -481,6 +491,7 @@ impl Options {
             Key::Type => write!(out, "{}", self.msg_type),
             Key::Proj => write!(out, "{}", self.proj.unwrap_or_default()),
             Key::Persist | Key::Serve | Key::Tls | Key::Jetstream => write!(out, "true"),
+            Key::Listen => write!(out, "{}", self.remote.listen.unwrap_or_default()),
             Key::Stream => write!(out, "{}", self.remote.stream.as_deref().unwrap_or_default()),
             Key::Durable => write!(
                 out,

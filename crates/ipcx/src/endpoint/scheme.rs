@@ -159,14 +159,16 @@ pub const TABLE: [SchemeInfo; 13] = [
     SchemeInfo {
         scheme: Scheme::Ws,
         name: "ws",
-        options: &["max_msg", "wait", "serve", "capacity"],
+        options: &["max_msg", "wait", "serve", "capacity", "listen"],
         keeps_boundaries: true,
         connected: true,
     },
     SchemeInfo {
         scheme: Scheme::Wss,
         name: "wss",
-        options: &["max_msg", "wait", "serve", "capacity", "ca", "cert", "key"],
+        options: &[
+            "max_msg", "wait", "serve", "capacity", "listen", "ca", "cert", "key",
+        ],
         keeps_boundaries: true,
         connected: true,
     },

@@ -186,6 +186,17 @@ impl Inbox {
     /// the end has closed: the task should stop.
     pub(crate) fn push(&self, item: Incoming) -> bool {
         let mut s = self.lock();
+        self.push_locked(&mut s, item)
+    }
+
+    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
+    /// [`Inbox::push`] for each of `items` (emptied), under one lock.
+    pub(crate) fn push_all(&self, items: &mut Vec<Incoming>) -> bool {
+        let mut s = self.lock();
+        items.drain(..).all(|item| self.push_locked(&mut s, item))
+    }
+
+    fn push_locked(&self, s: &mut InboxState, item: Incoming) -> bool {
         if s.closed {
             return false;
         }
@@ -477,7 +488,6 @@ impl Outbox {
         (items, s.finishing)
     }
 
-    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
     /// The task's side: what it took is sent (the end may send directly
     /// again, see [`Direct`]).
     pub(crate) fn sent(&self) {
@@ -490,7 +500,6 @@ impl Outbox {
         let _ = self.direct.set(direct);
     }
 
-    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
     /// The task's side: messages taken but not sent go back to the front
     /// (the connection dropped; they go out after it is back).
     pub(crate) fn put_back(&self, items: impl DoubleEndedIterator<Item = Bytes>) {
@@ -538,11 +547,16 @@ impl Outbox {
         true
     }
 
-    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
     /// The task's side: the end no longer waits for what is left (it was
     /// dropped, and its patience ran out): stop trying.
     pub(crate) fn abandoned(&self) -> bool {
         self.lock().abandoned
+    }
+
+    /// The end's side said [`Outbox::finish`]: no more will come.
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+    pub(crate) fn finishing(&self) -> bool {
+        self.lock().finishing
     }
 
     /// Messages queued and not yet taken by the task.

@@ -71,6 +71,18 @@ impl Spin {
         }
     }
 
+    /// An endpoint's spin. `wait=adaptive` does not poll on the remote
+    /// schemes: a message there takes hundreds of µs, a 20 µs poll hardly
+    /// ever catches one, and it takes a core from the client's own thread.
+    pub(crate) fn of_endpoint(ep: &crate::endpoint::Endpoint) -> Spin {
+        use crate::endpoint::{Scheme, WaitMode};
+        let remote = matches!(ep.scheme(), Scheme::Nats | Scheme::Ws | Scheme::Wss);
+        match ep.options().wait {
+            WaitMode::Adaptive if remote => Spin(Duration::ZERO),
+            mode => Spin::of(mode),
+        }
+    }
+
     /// When polling that starts `now` stops (never after the deadline).
     pub(crate) fn until(self, now: Instant, deadline: Deadline<'_>) -> Instant {
         let spin = now.checked_add(self.0).unwrap_or_else(far_future);

@@ -266,7 +266,7 @@ pub(crate) fn open_sender(
         hello,
         deadline,
     };
-    let spin = crate::sys::Spin::of(ep.options().wait);
+    let spin = crate::sys::Spin::of_endpoint(ep);
     retry_while_nobody_there(ctx.deadline, &ctx.label, || match ep.address() {
         Address::Pipe(fd) => pipe::sender(&ctx, *fd),
         Address::Fifo(path) => fifo::sender(&ctx, path),
@@ -325,9 +325,7 @@ pub(crate) fn open_receiver(ep: &Endpoint, receives: Identity) -> Result<Opened<
     };
     opened
         .map(|mut opened| {
-            opened
-                .link
-                .set_spin(crate::sys::Spin::of(ep.options().wait));
+            opened.link.set_spin(crate::sys::Spin::of_endpoint(ep));
             // A queue group's members cannot all hear a sender's bye (it
             // goes to one of them): they receive until stopped.
             opened
@@ -350,7 +348,7 @@ pub(crate) fn connect(
         hello,
         deadline,
     };
-    let spin = crate::sys::Spin::of(ep.options().wait);
+    let spin = crate::sys::Spin::of_endpoint(ep);
     retry_while_nobody_there(ctx.deadline, &ctx.label, || connect_once(&ctx)).map(|mut opened| {
         if let Some(link) = &mut opened.link.outbound {
             link.set_spin(spin);

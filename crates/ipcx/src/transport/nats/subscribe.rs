@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use async_nats::{Message, Subscriber};
 use futures_core::Stream;
@@ -17,6 +18,10 @@ use crate::link::bridge::{Ended, Inbox, Incoming};
 /// Senders whose sequence is followed at once; past that the oldest is
 /// forgotten (a sender that never said bye), so memory stays bounded.
 const MOST_SENDERS: usize = 4096;
+
+/// Messages taken from the subscription at most before they are handed
+/// to the inbox together.
+const BATCH: usize = 64;
 
 /// How the task treats what it takes.
 #[derive(Debug, Clone, Copy)]
@@ -43,25 +48,46 @@ pub(super) async fn run(
     reading: Reading,
 ) {
     let mut last = Sequences::default();
-    loop {
+    // Made once: a `Notified` made before a `notify_waiters` sees it, and
+    // `notify_one` leaves a permit; one per message would cost a lock.
+    let closed = inbox.closed.notified();
+    let changed = status.changed.notified();
+    tokio::pin!(closed, changed);
+    let mut ready = Vec::with_capacity(BATCH);
+    'reading: loop {
         let next = std::future::poll_fn(|cx| Pin::new(&mut subscriber).poll_next(cx));
         let message = tokio::select! {
+            biased;
+            () = &mut closed => break,
+            () = &mut changed => None,
             m = next => m,
-            () = inbox.closed.notified() => break,
-            () = status.changed.notified() => None,
         };
-        let Some(message) = message else {
-            match status.fatal() {
-                Some(error) => inbox.end(Ended::Failed(error)),
-                None if inbox.is_closed() => {}
-                None => inbox.end(Ended::Gone),
+        let mut message = message;
+        // Whatever else is there already goes too, under one lock.
+        while let Some(m) = message.take() {
+            ready.push(incoming(&m, reading, &mut last, &inbox));
+            if ready.len() < BATCH {
+                message = std::future::poll_fn(|cx| {
+                    Poll::Ready(match Pin::new(&mut subscriber).poll_next(cx) {
+                        Poll::Ready(Some(m)) => Some(m),
+                        _ => None,
+                    })
+                })
+                .await;
             }
-            break;
-        };
-        let item = incoming(&message, reading, &mut last, &inbox);
-        if !inbox.push(item) {
-            break;
         }
+        if !ready.is_empty() {
+            if !inbox.push_all(&mut ready) {
+                break 'reading;
+            }
+            continue;
+        }
+        match status.fatal() {
+            Some(error) => inbox.end(Ended::Failed(error)),
+            None if inbox.is_closed() => {}
+            None => inbox.end(Ended::Gone),
+        }
+        break;
     }
     let _ = subscriber.unsubscribe().await;
     drop(client);

@@ -1,7 +1,8 @@
-//! A connecting WebSocket sender: TCP (and TLS on `wss://`), the upgrade
-//! to the endpoint's path, the hello and its answer; then a task sends
-//! what the end queues, one binary message each, and closes the
-//! connection when the end is done.
+//! The connecting side of a WebSocket end: TCP (and TLS on `wss://`), the
+//! upgrade to the endpoint's path, the hello and its answer. Then a
+//! sender's task sends what the end queues, one binary message each, and
+//! closes the connection when the end is done; a receiver's
+//! (`listen=false`, to a listening sender) hands what comes to its inbox.
 
 use std::sync::Arc;
 
@@ -9,19 +10,22 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_websockets::{ClientBuilder, Message, WebSocketStream};
 
+use super::door::Ws;
 use super::hello;
 use crate::codec::Identity;
 use crate::endpoint::{Endpoint, WsAddr};
 use crate::error::{Error, ErrorKind};
-use crate::link::bridge::{Ended, Outbox};
+use crate::link::bridge::{Ended, Inbox, Outbox};
 use crate::wire::datagram::{Header, Kind, HEADER};
 
-/// Upgrades `stream` and says hello; an error says why the receiver refused.
+/// Upgrades `stream` and says hello (`verb` and our type); an error says
+/// why the listening end refused.
 pub(super) async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     ep: &Endpoint,
     addr: &WsAddr,
-    sends: &Identity,
+    verb: hello::Verb,
+    ours: &Identity,
 ) -> Result<WebSocketStream<S>, Error> {
     let uri = format!(
         "{}://{}{}",
@@ -35,10 +39,13 @@ pub(super) async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     let (mut ws, _) = builder.connect_on(stream).await.map_err(|e| {
         Error::new(
             ErrorKind::Protocol,
-            format!("the WebSocket upgrade at {ep} failed: {e} (is an ipcx receiver there?)"),
+            format!(
+                "the WebSocket upgrade at {ep} failed: {e} (is an ipcx {} listening there?)",
+                peer_name(verb)
+            ),
         )
     })?;
-    ws.send(Message::text(hello::encode(sends)))
+    ws.send(Message::text(hello::encode(verb, ours)))
         .await
         .map_err(|e| Error::new(ErrorKind::Io, format!("cannot send the hello: {e}")))?;
     match ws.next().await {
@@ -55,22 +62,30 @@ pub(super) async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
             };
             Err(Error::new(
                 kind,
-                format!("the receiver refused this sender: {why}"),
+                format!("the {} refused this end: {why}", peer_name(verb)),
             ))
         }
         _ => Err(Error::new(
             ErrorKind::Protocol,
-            format!("{ep} did not answer the hello: not an ipcx receiver?"),
+            format!(
+                "{ep} did not answer the hello: not an ipcx {}?",
+                peer_name(verb)
+            ),
         )),
+    }
+}
+
+/// What listens at the other end, for messages.
+fn peer_name(verb: hello::Verb) -> &'static str {
+    match verb {
+        hello::Verb::Sends => "receiver",
+        hello::Verb::Receives => "sender (listen=true)",
     }
 }
 
 /// Sends what the end queues until it is done (then closes the
 /// connection) or the receiver is gone.
-pub(super) async fn send<S: AsyncRead + AsyncWrite + Unpin>(
-    ws: WebSocketStream<S>,
-    outbox: Arc<Outbox>,
-) {
+pub(super) async fn send(ws: Ws, outbox: Arc<Outbox>) {
     let (mut sink, mut stream) = ws.split();
     loop {
         let (items, finishing) = outbox.take_all();
@@ -112,5 +127,21 @@ pub(super) async fn send<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
         }
+    }
+}
+
+/// A connecting receiver's task: what the listening sender sends goes to
+/// the inbox (waiting for room: the sender then waits, through TCP); its
+/// close is its bye. A stop of the end closes the connection.
+pub(super) async fn receive(ws: Ws, inbox: Arc<Inbox>, fingerprint: u64) {
+    let (closing, closed) = tokio::sync::watch::channel(false);
+    let watch_close = async {
+        inbox.closed.notified().await;
+        let _ = closing.send(true);
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        () = super::listen::take(ws, &inbox, fingerprint, 1, closed) => {}
+        () = watch_close => {}
     }
 }

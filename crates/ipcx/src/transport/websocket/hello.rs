@@ -1,10 +1,11 @@
 //! The hello on a WebSocket: the connecting end's first message, a text
-//! message that says what it sends; the listening end answers with a
-//! text message, or closes the connection saying why (code 1008).
+//! message that says what it sends (or, connecting to a listening sender,
+//! what it receives); the listening end answers with a text message, or
+//! closes the connection saying why (code 1008).
 //!
 //! ```text
-//! → ipcx 1 sends 9f86d081884c7d65 Job
-//! ← ipcx 1 ok
+//! → ipcx 1 sends 9f86d081884c7d65 Job         → ipcx 1 receives 9f86d081884c7d65 Job
+//! ← ipcx 1 ok                                 ← ipcx 1 ok
 //! ```
 //! After that each binary message is one message, its payload as the
 //! codec wrote it (docs/wire.md). `ipcx::Identity::of::<T>()` gives the
@@ -16,19 +17,53 @@ use crate::codec::Identity;
 /// The answer that lets a sender go on.
 pub(super) const OK: &str = "ipcx 1 ok";
 
-pub(super) fn encode(sends: &Identity) -> String {
-    format!("ipcx 1 sends {:016x} {}", sends.fingerprint, sends.name)
+/// What the connecting end does: `sends` to a listening receiver,
+/// `receives` from a listening sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verb {
+    Sends,
+    Receives,
 }
 
-/// What a connecting end's hello declares, or what is wrong with it.
-pub(super) fn decode(text: &str) -> Result<Identity, String> {
+impl Verb {
+    fn word(self) -> &'static str {
+        match self {
+            Verb::Sends => "sends",
+            Verb::Receives => "receives",
+        }
+    }
+}
+
+pub(super) fn encode(verb: Verb, what: &Identity) -> String {
+    format!(
+        "ipcx 1 {} {:016x} {}",
+        verb.word(),
+        what.fingerprint,
+        what.name
+    )
+}
+
+/// What a connecting end's hello declares (it must be `verb`), or what
+/// is wrong with it.
+pub(super) fn decode(text: &str, verb: Verb) -> Result<Identity, String> {
     let mut fields = text.splitn(5, ' ');
     match (fields.next(), fields.next(), fields.next()) {
-        (Some("ipcx"), Some("1"), Some("sends")) => {}
+        (Some("ipcx"), Some("1"), Some(w)) if w == verb.word() => {}
+        (Some("ipcx"), Some("1"), Some(w)) => {
+            return Err(format!(
+                "this end {} and takes `ipcx 1 {} …` hellos, not `{w}`",
+                match verb {
+                    Verb::Sends => "receives",
+                    Verb::Receives => "sends",
+                },
+                verb.word()
+            ))
+        }
         _ => {
             return Err(format!(
-                "the first message is not an ipcx hello (`ipcx 1 sends FINGERPRINT NAME`, see \
+                "the first message is not an ipcx hello (`ipcx 1 {} FINGERPRINT NAME`, see \
                  docs/remote.md): {:?}",
+                verb.word(),
                 text.chars().take(60).collect::<String>()
             ))
         }
@@ -63,16 +98,22 @@ mod tests {
     #[test]
     fn a_hello_reads_back_and_others_are_refused_with_reasons() {
         let job = Identity::declared("Job".into(), 0x9f86_d081_884c_7d65);
-        let text = encode(&job);
+        let text = encode(Verb::Sends, &job);
         assert_eq!(text, "ipcx 1 sends 9f86d081884c7d65 Job");
-        assert_eq!(decode(&text).unwrap(), job);
-        assert!(decode("GET / HTTP/1.1")
+        assert_eq!(decode(&text, Verb::Sends).unwrap(), job);
+        let text = encode(Verb::Receives, &job);
+        assert_eq!(text, "ipcx 1 receives 9f86d081884c7d65 Job");
+        assert_eq!(decode(&text, Verb::Receives).unwrap(), job);
+        assert!(decode(&text, Verb::Sends)
+            .unwrap_err()
+            .contains("not `receives`"));
+        assert!(decode("GET / HTTP/1.1", Verb::Sends)
             .unwrap_err()
             .contains("not an ipcx hello"));
-        assert!(decode("ipcx 1 sends xyz Job")
+        assert!(decode("ipcx 1 sends xyz Job", Verb::Sends)
             .unwrap_err()
             .contains("16 hex"));
-        assert!(decode("ipcx 1 sends 0000000000000001")
+        assert!(decode("ipcx 1 sends 0000000000000001", Verb::Sends)
             .unwrap_err()
             .contains("no type"));
         let other = Identity::declared("Invoice".into(), 7);

@@ -8,11 +8,22 @@
 //! The link is the datagram link over the bridge (as on `nats://`): each
 //! connection is one sender; a receiver ends when every sender it heard
 //! from has closed, unless `serve=true`.
+//!
+//! `listen=true` on a sender turns the roles round: the sender listens and
+//! every receiver that connects (`listen=false`, or a browser saying
+//! `ipcx 1 receives …`) gets each message sent after it joined
+//! ([`broadcast`]).
 
+mod broadcast;
 mod connect;
+mod door;
 mod hello;
 mod listen;
 mod tls;
+
+use std::sync::Arc;
+
+use hello::Verb;
 
 use super::{runtime, tcp, Ctx, Opened};
 use crate::endpoint::WsAddr;
@@ -34,65 +45,125 @@ fn queue_bytes(ctx: &Ctx<'_>) -> usize {
 }
 
 pub(crate) fn receiver(ctx: &Ctx<'_>, addr: &WsAddr) -> Result<Opened<Inbound>, Error> {
-    let tls = addr.tls.then(|| tls::acceptor(ctx.ep)).transpose()?;
-    let (fd, local) = tcp::bind(ctx.ep, &addr.at)?;
-    let listener = std::net::TcpListener::from(fd);
+    if ctx.ep.options().remote.listen == Some(false) {
+        return connecting_receiver(ctx, addr);
+    }
+    let receives = ctx
+        .hello
+        .receives
+        .clone()
+        .expect("a receiver's hello names what it receives");
+    let (listener, local, door) = listen_at(ctx, addr, Verb::Sends, receives.clone())?;
     let inbox = Inbox::new(queue_bytes(ctx))?;
-    let max_msg = ctx.max_msg() as usize;
-    let listening = listen::Listening {
+    let peer = Arc::new(listen::Receiving {
         inbox: inbox.clone(),
-        receives: ctx
-            .hello
-            .receives
-            .clone()
-            .expect("a receiver's hello names what it receives"),
-        path: addr.path.clone(),
-        max_msg,
-        tls,
-    };
-    runtime::handle()?.spawn(listen::accept(listener, listening));
-    Ok(ctx.datagram_receiver(Carrier::Remote(Bridged::In(inbox)), max_msg + HEADER, local))
+        fingerprint: receives.fingerprint,
+    });
+    runtime::handle()?.spawn(door::accept(listener, door, peer));
+    let max = ctx.max_msg() as usize + HEADER;
+    Ok(ctx.datagram_receiver(Carrier::Remote(Bridged::In(inbox)), max, local))
 }
 
 pub(crate) fn sender(ctx: &Ctx<'_>, addr: &WsAddr) -> Result<Opened<Outbound>, Error> {
-    let fd = tcp::connect(&addr.at, ctx.deadline)?;
-    let stream = std::net::TcpStream::from(fd);
-    stream
-        .set_nonblocking(true)
-        .map_err(|e| Error::io("fcntl failed", e))?;
     let sends = ctx
         .hello
         .sends
         .clone()
         .expect("a sender's hello names what it sends");
     let outbox = Outbox::new(queue_bytes(ctx))?;
-    let (ep, addr_owned, task_outbox) = (ctx.ep.clone(), addr.clone(), outbox.clone());
+    let max = ctx.max_msg() as usize + HEADER;
+    if ctx.ep.options().remote.listen == Some(true) {
+        let (listener, local, door) = listen_at(ctx, addr, Verb::Receives, sends)?;
+        let (joined, joins) = tokio::sync::mpsc::unbounded_channel();
+        let sending = Arc::new(broadcast::Sending {
+            outbox: outbox.clone(),
+            joined,
+            done: tokio::sync::Notify::new(),
+        });
+        let rt = runtime::handle()?;
+        rt.spawn(door::accept(listener, door, sending.clone()));
+        rt.spawn(broadcast::run(outbox.clone(), sending, joins));
+        let mut opened = ctx.datagram_sender(Carrier::Remote(Bridged::Out(outbox)), max);
+        opened.local = local;
+        return Ok(opened);
+    }
+    let task_outbox = outbox.clone();
+    connected(ctx, addr, Verb::Sends, sends, move |ws| {
+        tokio::spawn(connect::send(ws, task_outbox));
+    })?;
+    Ok(ctx.datagram_sender(Carrier::Remote(Bridged::Out(outbox)), max))
+}
+
+/// A receiver that connects to a listening sender (`listen=false`).
+fn connecting_receiver(ctx: &Ctx<'_>, addr: &WsAddr) -> Result<Opened<Inbound>, Error> {
+    let receives = ctx
+        .hello
+        .receives
+        .clone()
+        .expect("a receiver's hello names what it receives");
+    let inbox = Inbox::new(queue_bytes(ctx))?;
+    let (task_inbox, fingerprint) = (inbox.clone(), receives.fingerprint);
+    connected(ctx, addr, Verb::Receives, receives, move |ws| {
+        tokio::spawn(connect::receive(ws, task_inbox, fingerprint));
+    })?;
+    let max = ctx.max_msg() as usize + HEADER;
+    Ok(ctx.datagram_receiver(Carrier::Remote(Bridged::In(inbox)), max, ctx.ep.clone()))
+}
+
+/// Binds the listening socket (TLS on `wss://`) and sets up its door.
+fn listen_at(
+    ctx: &Ctx<'_>,
+    addr: &WsAddr,
+    verb: Verb,
+    ours: crate::codec::Identity,
+) -> Result<(std::net::TcpListener, crate::endpoint::Endpoint, door::Door), Error> {
+    let tls = addr.tls.then(|| tls::acceptor(ctx.ep)).transpose()?;
+    let (fd, local) = tcp::bind(ctx.ep, &addr.at)?;
+    let door = door::Door {
+        path: addr.path.clone(),
+        verb,
+        ours,
+        max_msg: ctx.max_msg() as usize,
+        tls,
+    };
+    Ok((std::net::TcpListener::from(fd), local, door))
+}
+
+/// Connects (TCP, TLS on `wss://`, upgrade, hello) within the open's
+/// deadline, then hands the connection to `then` on the runtime.
+fn connected(
+    ctx: &Ctx<'_>,
+    addr: &WsAddr,
+    verb: Verb,
+    ours: crate::codec::Identity,
+    then: impl FnOnce(door::Ws) + Send + 'static,
+) -> Result<(), Error> {
+    let fd = tcp::connect(&addr.at, ctx.deadline)?;
+    let stream = std::net::TcpStream::from(fd);
+    stream
+        .set_nonblocking(true)
+        .map_err(|e| Error::io("fcntl failed", e))?;
     let connector = addr
         .tls
         .then(|| tls::connector(ctx.ep, &addr.at))
         .transpose()?;
+    let (ep, addr) = (ctx.ep.clone(), addr.clone());
     runtime::run(
         async move {
             let tcp = tokio::net::TcpStream::from_std(stream)
                 .map_err(|e| Error::io("cannot hand the socket to the runtime", e))?;
-            match connector {
+            let io: Box<dyn door::Io> = match connector {
                 Some((connector, name)) => {
-                    let tls = connector.connect(name, tcp).await.map_err(|e| {
+                    Box::new(connector.connect(name, tcp).await.map_err(|e| {
                         Error::new(ErrorKind::Protocol, format!("TLS with {ep} failed: {e}"))
-                    })?;
-                    let ws = connect::handshake(tls, &ep, &addr_owned, &sends).await?;
-                    tokio::spawn(connect::send(ws, task_outbox));
+                    })?)
                 }
-                None => {
-                    let ws = connect::handshake(tcp, &ep, &addr_owned, &sends).await?;
-                    tokio::spawn(connect::send(ws, task_outbox));
-                }
-            }
+                None => Box::new(tcp),
+            };
+            then(connect::handshake(io, &ep, &addr, verb, &ours).await?);
             Ok::<_, Error>(())
         },
         ctx.deadline,
         "connecting over WebSocket",
-    )??;
-    let max = ctx.max_msg() as usize + HEADER;
-    Ok(ctx.datagram_sender(Carrier::Remote(Bridged::Out(outbox)), max))
+    )?
 }
