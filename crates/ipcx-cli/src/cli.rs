@@ -29,6 +29,8 @@ ENDPOINTS:
   mq:/name               POSIX message queue (either side creates it)
   sysvmq:0x2a            System V message queue (or sysvmq:/path?proj=N; either side creates it)
   shm:/name              shared-memory ring (recv creates it; no syscall per message)
+  nats://HOST:PORT/subj  a NATS subject (queue=GROUP, jetstream=true, tls=true, creds=FILE)
+  ws://HOST:PORT/path    WebSocket (recv listens; listen=true: send listens, each client gets all)
 Options follow `?`: mode=0600, max_msg=16MiB, allow_uid=1000 (unix listeners),
 maxmsg=10, msgsize=8192, priority=N (mq), type=N, proj=N (sysvmq), persist=true
 (queues, shm), serve=true (receivers take new senders; not pipe, shm), capacity=4MiB, readers=N, overflow=drop-oldest (shm),

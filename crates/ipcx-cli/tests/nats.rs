@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ipcx_testkit::cli::{finish, ipcx, spawn_recv, Running, Scratch};
+use ipcx_testkit::cli::{finish, ipcx, run_ok, spawn_recv, Running, Scratch};
 use ipcx_testkit::nats::NatsServer;
 
 /// Shared-memory names removed on drop, even when the test fails.
@@ -309,7 +309,7 @@ fn serve_answers_ipcx_call_and_a_plain_nats_request() {
 }
 
 #[test]
-fn top_shows_the_remote_endpoints_of_ipcx_processes() {
+fn top_and_ls_show_the_remote_endpoints_of_ipcx_processes() {
     let server = NatsServer::start("cli-top", &[]);
     let ep = format!("{}/{}", server.url(), subject("top"));
     let ws_port = ipcx_testkit::cli::free_port("127.0.0.1:0");
@@ -327,5 +327,18 @@ fn top_shows_the_remote_endpoints_of_ipcx_processes() {
             "ipcx top never showed {ep} and {ws}: {top}"
         );
     }
+    // `ipcx ls` names the TCP sockets under them: the connection to the
+    // server with the NATS endpoint (subject and all), the listening
+    // socket with the WebSocket one.
+    let ls: serde_json::Value =
+        serde_json::from_str(&run_ok(&["ls", "--ipcx", "--type", "tcp", "--json"])).unwrap();
+    let marked: Vec<String> = ls["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["ipcx"].as_str().map(str::to_owned))
+        .collect();
+    assert!(marked.contains(&ep), "{marked:?}");
+    assert!(marked.contains(&ws), "{marked:?}");
     drop((nats_rx, ws_rx));
 }

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ipcx_testkit::cli::{finish, free_port, ipcx, spawn_recv, Running, Scratch};
+use ipcx_testkit::cli::{finish, free_port, ipcx, spawn_recv, wait_for_file, Running, Scratch};
 
 fn wait_for_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -345,7 +345,7 @@ async def main():
         print("ready", flush=True)
         got = []
         try:
-            while True:
+            while len(got) < n:
                 got.append((await ws.recv()).decode())
         except websockets.ConnectionClosedOK:
             pass
@@ -497,4 +497,81 @@ fn a_stalled_receiver_is_cut_off_and_the_others_go_on() {
         "held up for about 10 s, no longer: {took:?}"
     );
     drop(stalled);
+}
+
+/// `ipcx relay listen:unix:… listen:ws://…` pushes a local stream to WebSocket
+/// clients, and `ipcx relay listen:ws://… unix:…` takes theirs in.
+#[test]
+fn the_relay_bridges_unix_and_listening_websockets_both_ways() {
+    let s = Scratch::new("ws-relay");
+    // Out: unix → relay → every WebSocket client.
+    let (sock, port) = (s.path("in.sock"), free_port("127.0.0.1:0"));
+    let at = format!("ws://127.0.0.1:{port}/feed");
+    let _relay = Running(
+        ipcx()
+            .args([
+                "relay",
+                &format!("listen:unix:{sock}"),
+                &format!("listen:{at}"),
+            ])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port);
+    let mut py = Running(
+        Command::new("timeout")
+            .args(["-k", "5", "30", "python3", "-c", PY_SUBSCRIBER, &at, "50"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(read_line(&mut py.0).starts_with("refused 1008 type mismatch"));
+    assert_eq!(read_line(&mut py.0).trim(), "ready");
+    wait_for_file(&sock);
+    let lines: Vec<String> = (0..50).map(|i| format!("line {i}")).collect();
+    let mut send = ipcx()
+        .args(["send", &format!("unix:{sock}")])
+        .args(&lines)
+        .spawn()
+        .unwrap();
+    assert!(exits_within(&mut send, Duration::from_secs(20)).success());
+    assert_eq!(read_line(&mut py.0).trim(), "50 line 0 line 49 True");
+
+    // In: WebSocket clients → relay → unix.
+    let (out_sock, port) = (s.path("out.sock"), free_port("127.0.0.1:0"));
+    let rx = spawn_recv(&[&format!("unix:{out_sock}"), "--timeout", "20s"]);
+    wait_for_file(&out_sock);
+    let at = format!("ws://127.0.0.1:{port}/in");
+    let _relay = Running(
+        ipcx()
+            .args([
+                "relay",
+                &format!("listen:{at}"),
+                &format!("unix:{out_sock}"),
+            ])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port);
+    python(
+        r#"
+import asyncio, sys, websockets
+async def main():
+    async with websockets.connect(sys.argv[1]) as ws:
+        await ws.send("ipcx 1 sends 2f2ec0474f1c4fe4 bytes")
+        assert await ws.recv() == "ipcx 1 ok"
+        for m in [b"from", b"a", b"browser"]:
+            await ws.send(m)
+asyncio.run(main())
+"#,
+        &[&at],
+    );
+    let (ok, out, err) = finish(rx);
+    assert!(
+        ok,
+        "the receiver ends when the relay's one sender is done: {err}"
+    );
+    assert_eq!(out, "from\na\nbrowser\n");
 }

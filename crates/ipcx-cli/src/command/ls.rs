@@ -119,17 +119,27 @@ fn names(ep: &Endpoint, o: &Object) -> bool {
         }
         (Address::Fifo(p), Kind::Fifo) => o.name == p.display().to_string(),
         (Address::Mq(n), Kind::Mq) => &o.name == n,
-        (Address::Tcp(hp), Kind::Tcp) | (Address::Udp(hp), Kind::Udp) => {
+        (Address::Tcp(hp), Kind::Tcp) | (Address::Udp(hp), Kind::Udp) => on_port(o, hp.port),
+        (Address::WebSocket(ws), Kind::Tcp) => on_port(o, ws.at.port),
+        // A NATS end's connection goes to one of its servers. (Several
+        // ends of one process on one server show the first one's subject.)
+        (Address::Nats(nats), Kind::Tcp) => nats.servers.iter().any(|hp| {
             let port = format!(":{}", hp.port);
-            o.local.as_deref().is_some_and(|l| l.ends_with(&port))
-                || o.peer.as_deref().is_some_and(|p| p.ends_with(&port))
-        }
+            o.peer.as_deref().is_some_and(|p| p.ends_with(&port))
+        }),
         (Address::SysvMq(ipcx::endpoint::SysvKey::Key(k)), Kind::SysvMsg) => {
             o.key.as_deref() == Some(&format!("0x{:08x}", *k))
         }
         (Address::Pipe(Some(fd)), Kind::Pipe) => o.processes.iter().any(|h| h.fd == Some(*fd)),
         _ => false,
     }
+}
+
+/// Whether socket `o` is bound to or connected to `port`.
+fn on_port(o: &Object, port: u16) -> bool {
+    let port = format!(":{port}");
+    o.local.as_deref().is_some_and(|l| l.ends_with(&port))
+        || o.peer.as_deref().is_some_and(|p| p.ends_with(&port))
 }
 
 fn queue(o: &Object) -> String {

@@ -79,7 +79,7 @@ impl RelaySide {
     }
 
     fn parse_inner(text: &str) -> anyhow::Result<RelaySide> {
-        let (listen, rest) = match text.strip_prefix("listen:") {
+        let (mut listen, rest) = match text.strip_prefix("listen:") {
             Some(rest) => (true, rest),
             None => (false, text),
         };
@@ -106,7 +106,9 @@ impl RelaySide {
         }
         let local = |name: &str| -> anyhow::Result<()> {
             if listen {
-                bail!("{name} cannot listen; listen: applies to unix:, unix+seqpacket: and tcp:");
+                bail!(
+                    "{name} cannot listen; listen: applies to unix:, unix+seqpacket:, tcp: and ws:"
+                );
             }
             if append && name != "file:" {
                 bail!("append= applies to file: only");
@@ -160,6 +162,13 @@ impl RelaySide {
             if append {
                 bail!("append= applies to file: only");
             }
+            // `listen:ws://…`: the WebSocket end listens whichever way it
+            // goes (a source does by default; a target becomes a
+            // listening sender, which gives each client every message).
+            if listen && (body.starts_with("ws://") || body.starts_with("wss://")) {
+                passed.push("listen=true");
+                listen = false;
+            }
             let endpoint_text = if passed.is_empty() {
                 body.to_owned()
             } else {
@@ -201,7 +210,7 @@ impl RelaySide {
         if self.listen && !is_connection_socket(ep) {
             bail!(
                 "{}: has no connections to accept; listen: applies to unix:, \
-                 unix+seqpacket: and tcp:",
+                 unix+seqpacket:, tcp: and ws:",
                 scheme.name()
             );
         }
