@@ -9,6 +9,7 @@ mod cli;
 mod command;
 mod duration;
 mod inventory;
+mod keys;
 mod users;
 
 use std::io;

@@ -318,10 +318,9 @@ fn sigterm_mid_stream_loses_nothing_that_was_accepted() {
         "accepted {accepted} messages, {} after SIGTERM",
         accepted.saturating_sub(2000)
     );
-    assert!(
-        accepted > 2000,
-        "some messages were sent after the signal: {accepted}"
-    );
+    // How many more get in after the signal is a race (none, when the
+    // receiver stops before the next send); what was accepted is what counts.
+    assert!(accepted >= 2000, "{accepted}");
     assert_eq!(
         got.len() as u64,
         accepted,

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
 use ipcx_testkit::cli::top_json;
+use ipcx_testkit::tmux::Tmux;
 use serde_json::Value;
 
 fn ipcx() -> Command {
@@ -654,86 +655,37 @@ fn top_once_json_shows_rates_and_peers() {
     assert!(urecv["messages_per_s"].as_f64().unwrap() > 10.0, "{urecv}");
 }
 
-/// `tmux` on a server socket of the test's own.
-fn tmux(sock: &std::path::Path) -> Command {
-    let mut cmd = Command::new("tmux");
-    cmd.arg("-S").arg(sock);
-    cmd
-}
-
 #[test]
 fn top_runs_in_a_real_terminal() {
     let q = format!("mq:/{}", tag("tmux"));
     let (_rx, _tx, _unlink) = traffic(&q);
-    let session = tag("tmux");
-    // A tmux server of its own, whose socket goes with the directory.
-    let dir = TempDir::new("tmux");
-    let sock = dir.join("tmux.sock");
     let exe = Command::cargo_bin("ipcx")
         .unwrap()
         .get_program()
         .to_str()
         .unwrap()
         .to_owned();
-    let status = tmux(&sock)
-        .args(["new-session", "-d", "-s", &session, "-x", "160", "-y", "30"])
-        .arg(format!("{exe} top --interval 300ms"))
-        .status()
-        .expect("tmux runs");
-    assert!(status.success());
-    /// Stops the test's tmux server, whatever happened.
-    struct Kill(std::path::PathBuf);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = tmux(&self.0)
-                .arg("kill-server")
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
-    let _kill = Kill(sock.clone());
-    let capture = || {
-        let out = tmux(&sock)
-            .args(["capture-pane", "-p", "-t", &session])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let screen = loop {
-        let screen = capture();
+    let term = Tmux::start(
+        &tag("tmux"),
+        &format!("{exe} top --interval 300ms"),
+        160,
+        30,
+    );
+    let screen = term.until(Duration::from_secs(15), "showed the traffic", |screen| {
         let row = screen
             .lines()
             .find(|l| l.contains(&q) && l.contains("recv"));
         // A live rate: a number other than 0 in the MSG/S column.
-        if row.is_some_and(|r| r.split_whitespace().nth(4).is_some_and(|rate| rate != "0")) {
-            break screen;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "top never showed the traffic:\n{screen}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+        row.is_some_and(|r| r.split_whitespace().nth(4).is_some_and(|rate| rate != "0"))
+    });
     assert!(screen.contains("ipcx top"), "{screen}");
     assert!(screen.contains("MSG/S"), "{screen}");
-    let _ = tmux(&sock)
-        .args(["send-keys", "-t", &session, "q"])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let alive = tmux(&sock)
-            .args(["has-session", "-t", &session])
-            .stderr(Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        if !alive {
-            break; // top exited on `q`, and with it the session
-        }
-        assert!(Instant::now() < deadline, "q did not quit:\n{}", capture());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    term.keys(&["q"]);
+    assert!(
+        term.ended_within(Duration::from_secs(10)),
+        "q did not quit:\n{}",
+        term.screen()
+    );
 }
 
 #[test]

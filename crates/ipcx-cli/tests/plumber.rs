@@ -6,6 +6,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ipcx_testkit::tmux::Tmux;
 use serde_json::Value;
 
 /// A child killed and reaped when the test ends, passed or not.
@@ -369,4 +370,62 @@ fn the_live_view_stops_on_sigterm_and_when_the_pipe_is_gone() {
     let mut err = String::new();
     std::io::Read::read_to_string(view.0.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert!(err.contains("is gone"), "{err}");
+}
+
+/// `ipcx plumber --demo` in a real terminal: the pipe fills and the writer
+/// blocks, `+` doubles the pipe, a fast reader empties it and blocks;
+/// when the terminal hangs up the demo and both its sides are gone.
+#[test]
+fn the_demo_fills_blocks_resizes_and_drains_in_a_terminal() {
+    let exe = assert_cmd::cargo::cargo_bin("ipcx");
+    let name = format!("plumber-demo-{}", std::process::id());
+    let term = Tmux::start(
+        &name,
+        &format!("{} plumber --demo --every 100ms", exe.display()),
+        110,
+        30,
+    );
+    // The writer (64 KiB/s) outruns the reader (16 KiB/s); with the reader
+    // paused the pipe stays full and the writer blocked.
+    term.until(Duration::from_secs(15), "started", |s| {
+        s.contains("demo-reader")
+    });
+    term.keys(&["k"]);
+    let full = term.until(Duration::from_secs(15), "showed a full pipe", |s| {
+        s.contains("65536 of 65536 bytes (100%)") && s.contains("writer blocked: pipe full")
+    });
+    assert!(full.contains("blocked writing: the pipe is full"), "{full}");
+    let sides: Vec<i32> = full
+        .lines()
+        .filter(|l| l.contains("demo-writer") || l.contains("demo-reader"))
+        .filter_map(|l| {
+            l.trim_start_matches('│')
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert_eq!(sides.len(), 2, "both sides listed with their pids:\n{full}");
+    term.keys(&["+"]);
+    term.until(Duration::from_secs(10), "doubled the pipe", |s| {
+        s.contains("65536 → 131072") && s.contains("of 131072 bytes")
+    });
+    // The reader resumes, much faster than the writer: the pipe empties.
+    term.keys(&["k", "l", "l", "l", "l", "a", "a"]);
+    term.until(Duration::from_secs(20), "drained the pipe", |s| {
+        s.contains("reader blocked: pipe empty") || s.contains("pipe empty: a read now waits")
+    });
+    term.hang_up();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sides
+        .iter()
+        .any(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "a demo side outlived the demo: {sides:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -14,3 +14,4 @@ pub mod cli;
 pub mod harness;
 pub mod nats;
 pub mod raw;
+pub mod tmux;

@@ -77,10 +77,24 @@ pub(crate) fn collect(procs: &ProcessTable, out: &mut Vec<Object>) {
 
 /// Bytes waiting in the pipe behind `pid`'s `fd`, and the pipe's size.
 pub(crate) fn measure(pid: i32, fd: i32) -> std::io::Result<(u64, u64)> {
-    let pid = Pid::from_raw(pid).ok_or(std::io::ErrorKind::InvalidInput)?;
-    let pidfd = pidfd_open(pid, PidfdFlags::empty())?;
-    let copy = pidfd_getfd(&pidfd, fd, PidfdGetfdFlags::empty())?;
+    let copy = copy_of(pid, fd)?;
     let queued = rustix::io::ioctl_fionread(&copy)?;
     let capacity = rustix::pipe::fcntl_getpipe_size(&copy)?;
     Ok((queued, capacity as u64))
+}
+
+/// Sets the size of the pipe behind `pid`'s `fd` (`F_SETPIPE_SZ` through a
+/// copy of the fd: the same pipe); returns the size the kernel chose (a
+/// power of two of pages, at least `bytes`). Above `pipe-max-size` it
+/// needs CAP_SYS_RESOURCE; below what the pipe holds it is `EBUSY`.
+pub(crate) fn resize(pid: i32, fd: i32, bytes: usize) -> std::io::Result<u64> {
+    let copy = copy_of(pid, fd)?;
+    Ok(rustix::pipe::fcntl_setpipe_size(&copy, bytes)? as u64)
+}
+
+/// A copy of `pid`'s `fd` (`pidfd_getfd`: ptrace rights over `pid`).
+fn copy_of(pid: i32, fd: i32) -> std::io::Result<std::os::fd::OwnedFd> {
+    let pid = Pid::from_raw(pid).ok_or(std::io::ErrorKind::InvalidInput)?;
+    let pidfd = pidfd_open(pid, PidfdFlags::empty())?;
+    Ok(pidfd_getfd(&pidfd, fd, PidfdGetfdFlags::empty())?)
 }

@@ -33,6 +33,9 @@ pub(crate) struct Look {
     /// What could not be known, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) note: Option<String>,
+    /// The holder's fd the level was read through (for a resize).
+    #[serde(skip)]
+    pub(crate) through: Option<(i32, i32)>,
 }
 
 /// A process on one side of the pipe.
@@ -61,6 +64,10 @@ impl Look {
         if held.is_empty() && matches!(target, Target::Pipe { .. }) {
             bail!("{} is gone: no process holds it any more", target.name());
         }
+        let through = match target {
+            Target::Mq { .. } => None,
+            _ => held.first().map(|&(pid, fd, _)| (pid, fd)),
+        };
         let (capacity, queued, note) = match (target, held.first()) {
             // A queue is measured by name (mq_getattr on a descriptor of
             // our own, read-only: it takes no message), in messages; it
@@ -124,6 +131,7 @@ impl Look {
             writers: ends(|a| matches!(a, Access::W | Access::Rw)),
             readers: ends(|a| matches!(a, Access::R | Access::Rw)),
             note,
+            through,
         })
     }
 
@@ -168,7 +176,7 @@ impl Look {
     }
 
     /// What an end's state means, in plain words.
-    fn say(&self, end: &End) -> String {
+    pub(crate) fn say(&self, end: &End) -> String {
         let level = match (self.queued, self.capacity) {
             (Some(q), Some(c)) => format!("{q} of {c} {}", self.unit),
             _ => "level unknown".into(),

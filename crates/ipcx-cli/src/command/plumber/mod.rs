@@ -3,13 +3,19 @@
 //! blocked because it is full (a writer) or empty (a reader).
 //!
 //! TARGET is `PID:FD` (an end another process holds), a FIFO's path,
-//! `fifo:/path` or `mq:/name`. `--once` looks once (`--json` for scripts); without it
-//! the look is redrawn every `--every` until Ctrl-C or the pipe is gone.
-//! How each figure is known is in `look.rs` and `state.rs`.
+//! `fifo:/path` or `mq:/name`. `--once` looks once (`--json` for scripts);
+//! without it a full-screen view (`live.rs`, `view.rs`) looks again every
+//! `--every` until `q`, Ctrl-C or the pipe is gone. `--demo` starts its
+//! own writer and reader (`demo.rs`). How each figure is known is in
+//! `look.rs`, `state.rs` and `history.rs`.
 
+mod demo;
+mod history;
+mod live;
 mod look;
 mod state;
 mod target;
+mod view;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -24,7 +30,17 @@ use target::Target;
 #[derive(Debug, Args)]
 pub(crate) struct PlumberArgs {
     /// PID:FD (an end of a pipe a process holds), a FIFO's path, fifo:/path, or mq:/name.
-    pub(crate) target: String,
+    #[arg(required_unless_present_any = ["demo", "demo_side"])]
+    pub(crate) target: Option<String>,
+    /// Start a writer and a reader over a new pipe and watch it; keys
+    /// steer each side and resize the pipe.
+    #[arg(long, conflicts_with_all = ["target", "once"])]
+    pub(crate) demo: bool,
+    /// One side of --demo (run by the demo itself).
+    #[arg(long, hide = true, requires = "control", value_enum)]
+    pub(crate) demo_side: Option<demo::Side>,
+    #[arg(long, hide = true)]
+    pub(crate) control: Option<std::path::PathBuf>,
     /// Look once and exit.
     #[arg(long)]
     pub(crate) once: bool,
@@ -37,7 +53,15 @@ pub(crate) struct PlumberArgs {
 }
 
 pub(crate) fn run(args: PlumberArgs) -> Result<ExitCode> {
-    let target = Target::parse(&args.target)?;
+    if let (Some(side), Some(control)) = (args.demo_side, &args.control) {
+        demo::side(side, control)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.demo {
+        demo::run(args.every)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let target = Target::parse(args.target.as_deref().unwrap_or_default())?;
     if args.once {
         let look = Look::take(&target)?;
         if args.json {
@@ -47,6 +71,11 @@ pub(crate) fn run(args: PlumberArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        live::run(&target, args.every, None)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Not a terminal: the look as text, again and again.
     // SIGINT, SIGTERM: leave the screen as it is and exit 0.
     let stop = ipcx::Stop::on_signals()?;
     loop {

@@ -6,17 +6,20 @@
 mod sample;
 mod view;
 
+pub(crate) use sample::short;
+
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use ratatui::crossterm::event::{self, Event, KeyCode, KeyModifiers};
+use ratatui::crossterm::event::{KeyCode, KeyModifiers};
 use serde_json::json;
 
 use crate::duration::parse_duration;
 use crate::inventory::Inventory;
-use sample::{rows, short, EndpointRow, Sample};
+use crate::keys::Waited;
+use sample::{rows, EndpointRow, Sample};
 use view::SortBy;
 
 #[derive(Debug, Args)]
@@ -105,6 +108,8 @@ fn print_table(rows: &[EndpointRow]) -> anyhow::Result<()> {
 }
 
 fn interactive(args: &TopArgs) -> anyhow::Result<ExitCode> {
+    // SIGINT, SIGTERM, SIGHUP end the view (the terminal restored).
+    let stop = ipcx::Stop::on_signals()?;
     let mut terminal = ratatui::try_init()?;
     let result = (|| -> anyhow::Result<()> {
         let mut sort = SortBy::default();
@@ -114,20 +119,20 @@ fn interactive(args: &TopArgs) -> anyhow::Result<ExitCode> {
         loop {
             terminal.draw(|f| view::render(f, &shown, sort, args.interval.as_secs_f64()))?;
             let wait = next_sample.saturating_duration_since(Instant::now());
-            if event::poll(wait.min(Duration::from_millis(250)))? {
-                if let Event::Key(key) = event::read()? {
-                    match key.code {
-                        KeyCode::Char('q') | KeyCode::Esc => return Ok(()),
-                        KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-                            return Ok(())
-                        }
-                        KeyCode::Char('s') => {
-                            sort = sort.next();
-                            sort.sort(&mut shown);
-                        }
-                        _ => {}
+            match crate::keys::wait_key(&stop, wait.min(Duration::from_millis(250)))? {
+                Waited::Gone => return Ok(()),
+                Waited::Nothing => {}
+                Waited::Key(key) => match key.code {
+                    KeyCode::Char('q') | KeyCode::Esc => return Ok(()),
+                    KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                        return Ok(())
                     }
-                }
+                    KeyCode::Char('s') => {
+                        sort = sort.next();
+                        sort.sort(&mut shown);
+                    }
+                    _ => {}
+                },
             }
             if Instant::now() >= next_sample {
                 let cur = Sample::take();
