@@ -33,7 +33,7 @@ impl History {
             if self.fill.len() == KEPT {
                 self.fill.pop_front();
             }
-            self.fill.push_back(if c == 0 { 0 } else { q * 1000 / c });
+            self.fill.push_back((q * 1000).checked_div(c).unwrap_or(0));
         }
         let now = Instant::now();
         let ends = look
