@@ -429,3 +429,64 @@ fn the_demo_fills_blocks_resizes_and_drains_in_a_terminal() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// One way of a Unix stream socket, two Python processes: the reader
+/// sleeps, the writer's `sendall` blocks once what it sent reaches its
+/// send buffer; then the reader reads and it drains.
+#[test]
+fn a_unix_socket_whose_reader_sleeps_blocks_its_writer() {
+    let dir = tempdir("unix");
+    let sock = format!("{dir}/s.sock");
+    let mut reader = Running(
+        Command::new("timeout")
+            .args(["-k", "2", "30", "python3", "-c"])
+            .arg(
+                "import os, socket, sys, time\n\
+                 s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen()\n\
+                 print('listening', flush=True)\n\
+                 c, _ = s.accept(); print(os.getpid(), c.fileno(), flush=True)\n\
+                 time.sleep(3)\n\
+                 while c.recv(1 << 16): pass\n\
+                 time.sleep(10)\n",
+            )
+            .arg(&sock)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = std::io::BufReader::new(reader.0.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "listening");
+    let writer = Running(
+        Command::new("python3")
+            .arg("-c")
+            .arg(
+                "import socket, sys\n\
+                 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n\
+                 s.sendall(b'x' * 3_000_000)\n",
+            )
+            .arg(&sock)
+            .spawn()
+            .unwrap(),
+    );
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    let (pid, fd) = line.trim().split_once(' ').unwrap();
+    let target = format!("{pid}:{fd}");
+    let v = until(&target, "the writer blocked on a full socket", |v| {
+        states(v, "writers") == ["blocked-full"] && v["queued"].as_u64() >= v["capacity"].as_u64()
+    });
+    assert_eq!(v["kind"], "unix");
+    assert_eq!(v["writers"][0]["pid"], writer.0.id());
+    assert_eq!(v["readers"][0]["pid"].to_string(), pid);
+    assert!(v["payload"].as_u64().unwrap() > 100_000, "{v:#}");
+    let v = until(&target, "the socket drained", |v| {
+        v["payload"] == 0 && v["writers"].as_array().unwrap().is_empty()
+    });
+    assert!(
+        v["capacity"].is_null(),
+        "no writer: its buffer is gone: {v:#}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -93,7 +93,7 @@ pub(crate) fn resize(pid: i32, fd: i32, bytes: usize) -> std::io::Result<u64> {
 }
 
 /// A copy of `pid`'s `fd` (`pidfd_getfd`: ptrace rights over `pid`).
-fn copy_of(pid: i32, fd: i32) -> std::io::Result<std::os::fd::OwnedFd> {
+pub(crate) fn copy_of(pid: i32, fd: i32) -> std::io::Result<std::os::fd::OwnedFd> {
     let pid = Pid::from_raw(pid).ok_or(std::io::ErrorKind::InvalidInput)?;
     let pidfd = pidfd_open(pid, PidfdFlags::empty())?;
     Ok(pidfd_getfd(&pidfd, fd, PidfdGetfdFlags::empty())?)

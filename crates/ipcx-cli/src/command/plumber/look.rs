@@ -33,6 +33,11 @@ pub(crate) struct Look {
     /// What could not be known, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) note: Option<String>,
+    /// A Unix socket's payload bytes waiting to be read (`queued` is what
+    /// the kernel counts against the writer's `SO_SNDBUF`: the payload and
+    /// each buffer's overhead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) payload: Option<u64>,
     /// The holder's fd the level was read through (for a resize).
     #[serde(skip)]
     pub(crate) through: Option<(i32, i32)>,
@@ -53,6 +58,9 @@ pub(crate) struct End {
 impl Look {
     pub(crate) fn take(target: &Target) -> Result<Look> {
         let table = ProcessTable::scan();
+        if let Target::Socket { inode } = target {
+            return super::socket::look(*inode, &table);
+        }
         let me = std::process::id() as i32;
         // (pid, fd, access) of every fd on the target, ours left out.
         let held: Vec<(i32, i32, Access)> = table
@@ -97,26 +105,13 @@ impl Look {
             // A FIFO nobody has open holds nothing (its bytes go with its last fd).
             (_, None) => (None, Some(0), Some("nobody has the FIFO open".into())),
         };
-        let ends = |wanted: fn(Access) -> bool| {
-            let mut pids: Vec<i32> = held.iter().filter(|h| wanted(h.2)).map(|h| h.0).collect();
-            pids.dedup();
-            pids.into_iter()
-                .map(|pid| {
-                    let fds: Vec<i32> = held
-                        .iter()
-                        .filter(|h| h.0 == pid && wanted(h.2))
-                        .map(|h| h.1)
-                        .collect();
-                    let (state, note) = state::of(pid, &fds);
-                    End {
-                        pid,
-                        command: table.command(pid),
-                        fds,
-                        state,
-                        note,
-                    }
-                })
-                .collect::<Vec<_>>()
+        let side = |wanted: fn(Access) -> bool| {
+            let on: Vec<(i32, i32)> = held
+                .iter()
+                .filter(|h| wanted(h.2))
+                .map(|h| (h.0, h.1))
+                .collect();
+            ends_of(&table, &on)
         };
         Ok(Look {
             target: target.name(),
@@ -128,9 +123,10 @@ impl Look {
             } else {
                 "bytes"
             },
-            writers: ends(|a| matches!(a, Access::W | Access::Rw)),
-            readers: ends(|a| matches!(a, Access::R | Access::Rw)),
+            writers: side(|a| matches!(a, Access::W | Access::Rw)),
+            readers: side(|a| matches!(a, Access::R | Access::Rw)),
             note,
+            payload: None,
             through,
         })
     }
@@ -175,23 +171,48 @@ impl Look {
         out
     }
 
+    /// What the buffer is, in words.
+    pub(crate) fn what(&self) -> &'static str {
+        match self.kind {
+            "fifo" => "FIFO",
+            "mq" => "queue",
+            "unix" => "socket",
+            _ => "pipe",
+        }
+    }
+
     /// What an end's state means, in plain words.
     pub(crate) fn say(&self, end: &End) -> String {
         let level = match (self.queued, self.capacity) {
             (Some(q), Some(c)) => format!("{q} of {c} {}", self.unit),
             _ => "level unknown".into(),
         };
-        let what = match self.kind {
-            "fifo" => "FIFO",
-            "mq" => "queue",
-            _ => "pipe",
-        };
+        let what = self.what();
         match end.state {
             State::BlockedFull => format!("blocked writing: the {what} is full ({level})"),
             State::BlockedEmpty => format!("blocked reading: the {what} is empty"),
             other => other.name().to_owned(),
         }
     }
+}
+
+/// The processes holding `held` (pid, fd), one [`End`] each, with its state.
+pub(crate) fn ends_of(table: &ProcessTable, held: &[(i32, i32)]) -> Vec<End> {
+    let mut pids: Vec<i32> = held.iter().map(|h| h.0).collect();
+    pids.dedup();
+    pids.into_iter()
+        .map(|pid| {
+            let fds: Vec<i32> = held.iter().filter(|h| h.0 == pid).map(|h| h.1).collect();
+            let (state, note) = state::of(pid, &fds);
+            End {
+                pid,
+                command: table.command(pid),
+                fds,
+                state,
+                note,
+            }
+        })
+        .collect()
 }
 
 /// Whether `fd` of `pid`, pointing at `at`, is on the target.

@@ -13,6 +13,7 @@ mod demo;
 mod history;
 mod live;
 mod look;
+mod socket;
 mod state;
 mod target;
 mod view;

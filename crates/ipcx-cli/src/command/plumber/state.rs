@@ -35,9 +35,32 @@ impl State {
     }
 }
 
-/// The system calls that block on a full pipe (writes) or an empty one (reads).
-const WRITES: [i64; 3] = [libc::SYS_write, libc::SYS_writev, libc::SYS_pwrite64];
-const READS: [i64; 3] = [libc::SYS_read, libc::SYS_readv, libc::SYS_pread64];
+/// The system calls that block on a full buffer (writes) or an empty one
+/// (reads): a pipe's, or a socket's.
+const WRITES: [i64; 5] = [
+    libc::SYS_write,
+    libc::SYS_writev,
+    libc::SYS_pwrite64,
+    libc::SYS_sendto,
+    libc::SYS_sendmsg,
+];
+const READS: [i64; 5] = [
+    libc::SYS_read,
+    libc::SYS_readv,
+    libc::SYS_pread64,
+    libc::SYS_recvfrom,
+    libc::SYS_recvmsg,
+];
+
+/// Where a thread sleeps when a Unix socket's writer waits for room
+/// (stream: its send buffer charge; datagram: the peer's queue).
+const SOCKET_FULL: [&str; 2] = ["sock_alloc_send_pskb", "unix_wait_for_peer"];
+/// Where a reader of an empty Unix socket sleeps.
+const SOCKET_EMPTY: [&str; 3] = [
+    "unix_stream_data_wait",
+    "unix_stream_read_generic",
+    "__skb_wait_for_more_packets",
+];
 
 /// What `pid` is doing with the pipe it holds as `fds`; and, when the
 /// blocked states cannot be told, why not.
@@ -79,13 +102,11 @@ fn blocked(syscall: &str, wchan: &str, fds: &[i32]) -> Option<State> {
     // `pipe_write`, or `anon_pipe_write` for anonymous pipes on newer
     // kernels; a queue's send and receive both wait in `wq_sleep`.
     let queue_wait = wchan == "wq_sleep";
-    if (wchan.ends_with("pipe_write") && WRITES.contains(&nr))
-        || (queue_wait && nr == libc::SYS_mq_timedsend)
-    {
+    let full = wchan.ends_with("pipe_write") || SOCKET_FULL.contains(&wchan);
+    let empty = wchan.ends_with("pipe_read") || SOCKET_EMPTY.contains(&wchan);
+    if (full && WRITES.contains(&nr)) || (queue_wait && nr == libc::SYS_mq_timedsend) {
         Some(State::BlockedFull)
-    } else if (wchan.ends_with("pipe_read") && READS.contains(&nr))
-        || (queue_wait && nr == libc::SYS_mq_timedreceive)
-    {
+    } else if (empty && READS.contains(&nr)) || (queue_wait && nr == libc::SYS_mq_timedreceive) {
         Some(State::BlockedEmpty)
     } else {
         None
@@ -142,5 +163,21 @@ mod tests {
             Some(State::BlockedEmpty)
         );
         assert_eq!(blocked("-1 0x7ffd 0x7f00", "0", &[1]), None);
+        let sendto = format!(
+            "{} 0x3 0x7f00 0x989680 0x0 0x0 0x0 0x0 0x0",
+            libc::SYS_sendto
+        );
+        assert_eq!(
+            blocked(&sendto, "sock_alloc_send_pskb", &[3]),
+            Some(State::BlockedFull)
+        );
+        let recv = format!(
+            "{} 0x4 0x7f00 0x1000 0x0 0x0 0x0 0x0 0x0",
+            libc::SYS_recvfrom
+        );
+        assert_eq!(
+            blocked(&recv, "unix_stream_data_wait", &[4]),
+            Some(State::BlockedEmpty)
+        );
     }
 }

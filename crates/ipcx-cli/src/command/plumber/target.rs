@@ -1,6 +1,7 @@
 //! What `ipcx plumber` looks at: an anonymous pipe (by inode, found
 //! through an fd a process holds), a FIFO (by device and inode, so a
-//! renamed one is still found), or a POSIX message queue (by name).
+//! renamed one is still found), a POSIX message queue (by name), or one
+//! way of a connected Unix socket (by inode, found through an fd).
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::PathBuf;
@@ -15,6 +16,8 @@ pub(crate) enum Target {
     Fifo { path: PathBuf, dev: u64, ino: u64 },
     /// A POSIX message queue, by name (`/jobs`).
     Mq { name: String },
+    /// A connected Unix socket (`socket:[INODE]`): what its peer sends it.
+    Socket { inode: u64 },
 }
 
 impl Target {
@@ -54,6 +57,13 @@ impl Target {
         {
             return Ok(Target::Pipe { inode });
         }
+        if let Some(inode) = text
+            .strip_prefix("socket:[")
+            .and_then(|t| t.strip_suffix(']'))
+            .and_then(|t| t.parse().ok())
+        {
+            return Ok(Target::Socket { inode });
+        }
         if crate::inventory::mqueue::is_mqueue_fd(pid as i32, fd as i32) {
             return Target::of_mq(&text);
         }
@@ -66,7 +76,7 @@ impl Target {
             });
         }
         bail!(
-            "fd {fd} of pid {pid} is {text}, not a pipe, FIFO or POSIX queue \
+            "fd {fd} of pid {pid} is {text}, not a pipe, FIFO, POSIX queue or Unix socket \
              (what plumber shows)"
         )
     }
@@ -95,6 +105,7 @@ impl Target {
             Target::Pipe { inode } => format!("pipe:[{inode}]"),
             Target::Fifo { path, .. } => path.display().to_string(),
             Target::Mq { name } => format!("mq:{name}"),
+            Target::Socket { inode } => format!("socket:[{inode}]"),
         }
     }
 
@@ -103,6 +114,7 @@ impl Target {
             Target::Pipe { .. } => "pipe",
             Target::Fifo { .. } => "fifo",
             Target::Mq { .. } => "mq",
+            Target::Socket { .. } => "unix",
         }
     }
 }

@@ -150,11 +150,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, s: &Screen<'_>) {
 
 /// What is happening, in plain words: who is held up and why, or that it flows.
 pub(crate) fn legend(look: &Look) -> String {
-    let what = match look.kind {
-        "fifo" => "FIFO",
-        "mq" => "queue",
-        _ => "pipe",
-    };
+    let what = look.what();
     let level = match (look.queued, look.capacity) {
         (Some(q), Some(c)) => format!("{q} of {c} {}", look.unit),
         _ => "level unknown".into(),
@@ -183,6 +179,12 @@ fn limits(look: &Look) -> String {
             .unwrap_or_else(|_| "?".into())
     };
     match look.kind {
+        "unix" => format!(
+            "the writer's SO_SNDBUF {} bytes (net.core.wmem_default {}); payload waiting {}",
+            look.capacity.map_or("?".into(), |c| c.to_string()),
+            read("/proc/sys/net/core/wmem_default"),
+            look.payload.map_or("?".into(), |p| p.to_string())
+        ),
         "mq" => format!(
             "limits: msg_max {} · msgsize_max {} (/proc/sys/fs/mqueue)",
             read("/proc/sys/fs/mqueue/msg_max"),
@@ -224,6 +226,7 @@ mod tests {
             writers: vec![end(10, State::BlockedFull)],
             readers: vec![end(11, State::Sleeping)],
             note: None,
+            payload: None,
             through: None,
         };
         let mut history = History::default();
