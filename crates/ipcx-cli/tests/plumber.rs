@@ -490,3 +490,100 @@ fn a_unix_socket_whose_reader_sleeps_blocks_its_writer() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn ipcx_cmd() -> Command {
+    Command::new(assert_cmd::cargo::cargo_bin("ipcx"))
+}
+
+/// `--web`: the page, in headless Chromium, shows the bar and it moves
+/// (the levels it showed are kept on the bar's element for this test);
+/// `/look` is the JSON of `--once --json`; a non-loopback address is refused.
+#[test]
+fn the_web_view_moves_in_headless_chromium() {
+    let refused = ipcx_cmd()
+        .args(["plumber", "1:0", "--web", "0.0.0.0:8090"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("loopback only"), "{why}");
+    // A writer of 4 KiB every 10 ms, a reader that takes 64 KiB every
+    // 400 ms: the level climbs and falls.
+    let mut writer = Command::new("python3")
+        .args(["-c", PY_WRITER])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reader = Running(
+        Command::new("python3")
+            .args(["-c", PY_READER])
+            .stdin(writer.stdout.take().unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let _writer = Running(writer);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _web = Running(
+        ipcx_cmd()
+            .args(["plumber", &format!("{}:0", reader.0.id())])
+            .args(["--web", &format!("127.0.0.1:{port}"), "--every", "100ms"])
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let look: Value = loop {
+        let got = Command::new("curl")
+            .args(["-sf", &format!("http://127.0.0.1:{port}/look")])
+            .output()
+            .unwrap();
+        if got.status.success() {
+            break serde_json::from_slice(&got.stdout).unwrap();
+        }
+        assert!(Instant::now() < deadline, "the web view never answered");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(look["kind"], "pipe");
+    assert_eq!(look["capacity"], 65536);
+    let dom = Command::new("timeout")
+        .args([
+            "-k",
+            "5",
+            "60",
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+        ])
+        .arg("--dump-dom")
+        // The page's load waits for 15 looks; then Chromium dumps it.
+        .arg(format!("http://127.0.0.1:{port}/?looks=15"))
+        .stderr(Stdio::null())
+        .output()
+        .expect("chromium (apt-get install chromium)");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let bar = dom
+        .lines()
+        .find(|l| l.contains("id=\"fill\""))
+        .unwrap_or_else(|| panic!("no bar on the page:\n{dom}"));
+    let seen: Vec<&str> = bar
+        .split("data-seen=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert!(seen.len() >= 2, "the bar moved: {bar}");
+    assert!(
+        dom.contains("of 65536 bytes"),
+        "the numbers are shown:\n{bar}"
+    );
+    assert!(dom.contains("python3"), "the ends are listed");
+}
+
+const PY_WRITER: &str =
+    "import os, time\nfor _ in range(3000):\n    os.write(1, b'x' * 4096); time.sleep(0.01)\n";
+const PY_READER: &str = "import os, time\nwhile os.read(0, 65536): time.sleep(0.4)\n";

@@ -17,6 +17,7 @@ mod socket;
 mod state;
 mod target;
 mod view;
+mod web;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -37,6 +38,10 @@ pub(crate) struct PlumberArgs {
     /// steer each side and resize the pipe.
     #[arg(long, conflicts_with_all = ["target", "once"])]
     pub(crate) demo: bool,
+    /// Serve the live view as a web page on this loopback address
+    /// (e.g. 127.0.0.1:8090) instead of the terminal.
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["demo", "once"])]
+    pub(crate) web: Option<String>,
     /// One side of --demo (run by the demo itself).
     #[arg(long, hide = true, requires = "control", value_enum)]
     pub(crate) demo_side: Option<demo::Side>,
@@ -62,7 +67,12 @@ pub(crate) fn run(args: PlumberArgs) -> Result<ExitCode> {
         demo::run(args.every)?;
         return Ok(ExitCode::SUCCESS);
     }
+    let web = args.web.as_deref().map(web::address).transpose()?;
     let target = Target::parse(args.target.as_deref().unwrap_or_default())?;
+    if let Some(at) = web {
+        web::run(&target, at, args.every)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.once {
         let look = Look::take(&target)?;
         if args.json {
