@@ -3,6 +3,7 @@
 //! blocked on an empty one; a FIFO by its path; bad targets and an
 //! unprivileged caller get clear errors.
 
+use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -587,3 +588,129 @@ fn the_web_view_moves_in_headless_chromium() {
 const PY_WRITER: &str =
     "import os, time\nfor _ in range(3000):\n    os.write(1, b'x' * 4096); time.sleep(0.01)\n";
 const PY_READER: &str = "import os, time\nwhile os.read(0, 65536): time.sleep(0.4)\n";
+
+/// A Python peer on a System V queue (ctypes: plain `msgsnd`/`msgrcv`, the
+/// way most programs wait): `send` sends 40 messages of 1000 bytes and
+/// blocks once the queue's 16 KiB are full; `recv` takes 40 and then
+/// blocks on the empty queue.
+const PY_SYSV: &str = r#"
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+qid = libc.msgget(int(sys.argv[1], 16), 0o1600)
+class Msg(ctypes.Structure):
+    _fields_ = [("mtype", ctypes.c_long), ("mtext", ctypes.c_char * 1000)]
+m = Msg(1, b"x" * 1000)
+if sys.argv[2] == "send":
+    for _ in range(40):
+        libc.msgsnd(qid, ctypes.byref(m), 1000, 0)
+else:
+    for _ in range(41):
+        libc.msgrcv(qid, ctypes.byref(m), 1000, 0, 0)
+"#;
+
+#[test]
+fn a_full_sysv_queue_blocks_its_sender_and_an_empty_one_its_receiver() {
+    let key = format!("{:#x}", 0x7100_0000 | (std::process::id() & 0xffff));
+    /// Removes the queue whatever happens (System V objects outlive us).
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = Command::new("ipcrm").args(["-Q", &self.0]).output();
+        }
+    }
+    let _remove = Remove(key.clone());
+    let py = |role: &str| {
+        Running(
+            Command::new("python3")
+                .args(["-c", PY_SYSV, &key, role])
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let sender = py("send");
+    let target = format!("sysvmq:{key}");
+    let v = until(&target, "a full queue, its sender blocked", |v| {
+        states(v, "writers") == ["blocked-full"]
+    });
+    assert_eq!(v["kind"], "sysvmq");
+    assert_eq!(v["unit"], "bytes");
+    assert_eq!(v["writers"][0]["pid"], sender.0.id());
+    let (queued, capacity) = (
+        v["queued"].as_u64().unwrap(),
+        v["capacity"].as_u64().unwrap(),
+    );
+    assert!(queued + 1000 > capacity, "no room for one more: {v:#}");
+    let receiver = py("recv");
+    let v = until(&target, "an empty queue, its receiver blocked", |v| {
+        v["queued"] == 0
+            && v["readers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["state"] == "blocked-empty" && e["pid"] == receiver.0.id())
+    });
+    assert_eq!(v["messages"], 0, "{v:#}");
+}
+
+/// An ipcx ring: its reader stopped (SIGSTOP), the sender fills it and
+/// sleeps for room (`blocked-full`, as the ring itself announces); the
+/// reader resumed drains it and then sleeps for data (`blocked-empty`).
+#[test]
+fn a_full_ring_blocks_its_producer_and_an_empty_one_its_reader() {
+    let name = format!("/ipcx-plumber-ring-{}", std::process::id());
+    let ep = format!("shm:{name}?capacity=4KiB");
+    let reader = Running(
+        ipcx_cmd()
+            .args(["recv", &ep, "--timeout", "30s"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    /// The segment goes even when the test fails (its reader is killed).
+    struct Unlink(String);
+    impl Drop for Unlink {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(format!("/dev/shm{}", self.0));
+        }
+    }
+    let _unlink = Unlink(name.clone());
+    let target = format!("shm:{name}");
+    // The ring is ready once plumber can read it (its header is complete).
+    until(&target, "the ring made", |v| {
+        v["readers"].as_array().is_some_and(|r| r.len() == 1)
+    });
+    let pid = reader.0.id() as i32;
+    // SAFETY: kill(2) with our child's pid and a valid signal.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    let mut sender = Running(
+        ipcx_cmd()
+            .args(["send", &format!("shm:{name}")])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdin = sender.0.stdin.take().unwrap();
+    for i in 0..2000 {
+        writeln!(stdin, "message {i}").unwrap();
+    }
+    stdin.flush().unwrap();
+    let v = until(&target, "a full ring, its producer blocked", |v| {
+        states(v, "writers") == ["blocked-full"]
+    });
+    assert_eq!(v["kind"], "shm");
+    assert_eq!(v["capacity"], 4096);
+    assert!(v["queued"].as_u64().unwrap() > 3000, "{v:#}");
+    assert_eq!(v["readers"][0]["pid"], pid);
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    let v = until(&target, "an empty ring, its reader asleep", |v| {
+        v["queued"] == 0 && states(v, "readers") == ["blocked-empty"]
+    });
+    assert_eq!(
+        states(&v, "writers"),
+        ["sleeping"],
+        "the sender waits on its stdin"
+    );
+    drop(stdin);
+    let _ = sender.0.wait();
+}

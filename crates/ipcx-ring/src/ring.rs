@@ -164,6 +164,7 @@ impl Ring {
     pub fn snapshot(&self) -> Snapshot {
         use crate::primitive::Ordering::Relaxed;
         let p = &self.control().producer;
+        let (space, data) = (&self.control().space_ready, &self.control().data_ready);
         Snapshot {
             tail: p.tail.load(Relaxed),
             producer_state: ProducerState::from_raw(self.control().status.state.load(Relaxed)),
@@ -171,6 +172,8 @@ impl Ring {
                 .filter(|&i| self.slot(i).state.load(Relaxed) == crate::layout::SLOT_ACTIVE)
                 .map(|i| (i, self.slot(i).head.load(Relaxed)))
                 .collect(),
+            producer_sleeping: space.waiters.load(Relaxed) > 0 || space.bells.load(Relaxed) != 0,
+            readers_sleeping: data.waiters.load(Relaxed) + data.bells.load(Relaxed).count_ones(),
         }
     }
 }
@@ -184,6 +187,11 @@ pub struct Snapshot {
     pub producer_state: ProducerState,
     /// (slot, position of the next record it reads) per attached reader.
     pub readers: Vec<(usize, u64)>,
+    /// The producer has announced it sleeps for room (futex or doorbell).
+    pub producer_sleeping: bool,
+    /// Readers that announced they sleep for data (futex sleepers and
+    /// doorbell bits; a count, not which).
+    pub readers_sleeping: u32,
 }
 
 impl fmt::Debug for Ring {

@@ -27,6 +27,10 @@ pub struct ShmSegment {
     pub attached_readers: Vec<(u32, u64)>,
     /// Position after the last committed record (bytes ever written).
     pub written: u64,
+    /// The producer has announced it sleeps, waiting for room.
+    pub producer_sleeping: bool,
+    /// How many readers announced they sleep, waiting for data.
+    pub readers_sleeping: u32,
 }
 
 /// Describes the ipcx segment `name` (as in `shm:NAME`). An object that is
@@ -75,6 +79,40 @@ pub fn shm_segment(name: &str) -> Result<ShmSegment, Error> {
             })
             .collect(),
         written: snapshot.tail,
+        producer_sleeping: snapshot.producer_sleeping,
+        readers_sleeping: snapshot.readers_sleeping,
+    })
+}
+
+/// What `IPC_STAT` says of a System V message queue, for tools.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SysvQueueStat {
+    /// The queue's id (`msqid`).
+    pub id: i32,
+    /// Messages queued (`msg_qnum`).
+    pub messages: u64,
+    /// Bytes queued (`msg_cbytes`).
+    pub bytes: u64,
+    /// Bytes it holds at most (`msg_qbytes`): a `msgsnd` that does not fit waits.
+    pub limit: u64,
+    /// The last process to send (`msg_lspid`).
+    pub last_sender: Option<u32>,
+    /// The last process to receive (`msg_lrpid`).
+    pub last_receiver: Option<u32>,
+}
+
+/// Looks at the System V queue with `key` (`msgget(key, 0)`, then
+/// `IPC_STAT`: needs read permission on it). Takes no message.
+pub fn sysv_queue(key: i32) -> std::io::Result<SysvQueueStat> {
+    let (queue, _) = crate::sys::sysv::get(key, None)?;
+    let stat = queue.stat()?;
+    Ok(SysvQueueStat {
+        id: queue.id,
+        messages: stat.messages as u64,
+        bytes: stat.bytes as u64,
+        limit: stat.limit as u64,
+        last_sender: (stat.last_sender != 0).then_some(stat.last_sender),
+        last_receiver: (stat.last_receiver != 0).then_some(stat.last_receiver),
     })
 }
 

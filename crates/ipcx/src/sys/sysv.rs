@@ -32,6 +32,9 @@ pub(crate) struct QueueStat {
     pub(crate) messages: usize,
     pub(crate) bytes: usize,
     pub(crate) limit: usize,
+    /// The last `msgsnd` and `msgrcv` callers (0: none yet).
+    pub(crate) last_sender: u32,
+    pub(crate) last_receiver: u32,
 }
 
 /// `ftok(path, proj)`: the key a path names.
@@ -161,6 +164,8 @@ impl SysvQueue {
             messages: ds.msg_qnum as usize,
             bytes: ds.__msg_cbytes as usize,
             limit: ds.msg_qbytes as usize,
+            last_sender: ds.msg_lspid as u32,
+            last_receiver: ds.msg_lrpid as u32,
         })
     }
 

@@ -38,6 +38,9 @@ pub(crate) struct Look {
     /// each buffer's overhead).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) payload: Option<u64>,
+    /// A System V queue's messages (its `queued` and `capacity` are bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) messages: Option<u64>,
     /// The holder's fd the level was read through (for a resize).
     #[serde(skip)]
     pub(crate) through: Option<(i32, i32)>,
@@ -58,8 +61,11 @@ pub(crate) struct End {
 impl Look {
     pub(crate) fn take(target: &Target) -> Result<Look> {
         let table = ProcessTable::scan();
-        if let Target::Socket { inode } = target {
-            return super::socket::look(*inode, &table);
+        match target {
+            Target::Socket { inode } => return super::socket::look(*inode, &table),
+            Target::SysvMq { key } => return super::sysv::look(*key, &table),
+            Target::Shm { name } => return super::ring::look(name, &table),
+            _ => {}
         }
         let me = std::process::id() as i32;
         // (pid, fd, access) of every fd on the target, ours left out.
@@ -127,6 +133,7 @@ impl Look {
             readers: side(|a| matches!(a, Access::R | Access::Rw)),
             note,
             payload: None,
+            messages: None,
             through,
         })
     }
@@ -177,6 +184,8 @@ impl Look {
             "fifo" => "FIFO",
             "mq" => "queue",
             "unix" => "socket",
+            "sysvmq" => "queue",
+            "shm" => "ring",
             _ => "pipe",
         }
     }

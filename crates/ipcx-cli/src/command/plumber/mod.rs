@@ -13,8 +13,10 @@ mod demo;
 mod history;
 mod live;
 mod look;
+mod ring;
 mod socket;
 mod state;
+mod sysv;
 mod target;
 mod view;
 mod web;
@@ -31,7 +33,8 @@ use target::Target;
 
 #[derive(Debug, Args)]
 pub(crate) struct PlumberArgs {
-    /// PID:FD (an end of a pipe a process holds), a FIFO's path, fifo:/path, or mq:/name.
+    /// PID:FD (a pipe end or a Unix socket a process holds), a FIFO's path,
+    /// fifo:/path, mq:/name, sysvmq:0xKEY or shm:/name (an ipcx ring).
     #[arg(required_unless_present_any = ["demo", "demo_side"])]
     pub(crate) target: Option<String>,
     /// Start a writer and a reader over a new pipe and watch it; keys

@@ -79,6 +79,7 @@ pub(crate) fn look(inode: u64, table: &ProcessTable) -> Result<Look> {
         readers: ends_of(table, &readers),
         note,
         payload,
+        messages: None,
         through: None,
     })
 }

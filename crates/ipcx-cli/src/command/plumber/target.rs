@@ -18,6 +18,10 @@ pub(crate) enum Target {
     Mq { name: String },
     /// A connected Unix socket (`socket:[INODE]`): what its peer sends it.
     Socket { inode: u64 },
+    /// A System V message queue, by key (`sysvmq:0x2a`).
+    SysvMq { key: i32 },
+    /// An ipcx shared-memory ring (`shm:/frames`).
+    Shm { name: String },
 }
 
 impl Target {
@@ -30,6 +34,25 @@ impl Target {
         }
         if let Some(name) = text.strip_prefix("mq:") {
             return Target::of_mq(name);
+        }
+        if let Some(name) = text.strip_prefix("shm:") {
+            let name = name.split('?').next().unwrap_or(name);
+            if !name.starts_with('/') || name.len() < 2 || name[1..].contains('/') {
+                bail!("`shm:{name}`: a ring is named like shm:/frames (one `/`, then the name)");
+            }
+            return Ok(Target::Shm {
+                name: name.to_owned(),
+            });
+        }
+        if let Some(key) = text.strip_prefix("sysvmq:") {
+            let parsed = match key.strip_prefix("0x") {
+                Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                None => key.parse().ok(),
+            };
+            let Some(key) = parsed.filter(|k| *k != 0) else {
+                bail!("`sysvmq:{key}`: a System V queue's key, like sysvmq:0x2a (`ipcx ls -t sysv-msg` lists them)");
+            };
+            return Ok(Target::SysvMq { key: key as i32 });
         }
         let path = text.strip_prefix("fifo:").unwrap_or(text);
         Target::of_path(PathBuf::from(path))
@@ -106,6 +129,8 @@ impl Target {
             Target::Fifo { path, .. } => path.display().to_string(),
             Target::Mq { name } => format!("mq:{name}"),
             Target::Socket { inode } => format!("socket:[{inode}]"),
+            Target::SysvMq { key } => format!("sysvmq:{key:#x}"),
+            Target::Shm { name } => format!("shm:{name}"),
         }
     }
 
@@ -115,6 +140,8 @@ impl Target {
             Target::Fifo { .. } => "fifo",
             Target::Mq { .. } => "mq",
             Target::Socket { .. } => "unix",
+            Target::SysvMq { .. } => "sysvmq",
+            Target::Shm { .. } => "shm",
         }
     }
 }

@@ -185,6 +185,12 @@ fn limits(look: &Look) -> String {
             read("/proc/sys/net/core/wmem_default"),
             look.payload.map_or("?".into(), |p| p.to_string())
         ),
+        "sysvmq" => format!(
+            "{} messages · limits: msgmnb {} bytes a queue, msgmax {} a message (/proc/sys/kernel)",
+            look.messages.map_or("?".into(), |m| m.to_string()),
+            read("/proc/sys/kernel/msgmnb"),
+            read("/proc/sys/kernel/msgmax")
+        ),
         "mq" => format!(
             "limits: msg_max {} · msgsize_max {} (/proc/sys/fs/mqueue)",
             read("/proc/sys/fs/mqueue/msg_max"),
@@ -227,6 +233,7 @@ mod tests {
             readers: vec![end(11, State::Sleeping)],
             note: None,
             payload: None,
+            messages: None,
             through: None,
         };
         let mut history = History::default();
