@@ -327,6 +327,32 @@ fn read_line(child: &mut std::process::Child) -> String {
     line
 }
 
+/// Python's `websockets` as a receiver of `n` messages from the listening
+/// sender at `at`: refused first as a receiver of another type (checked
+/// here), then subscribed (it has said "ready"); it prints what it got.
+fn python_subscriber(at: &str, n: usize) -> Running {
+    let mut py = Running(
+        Command::new("timeout")
+            .args([
+                "-k",
+                "5",
+                "30",
+                "python3",
+                "-c",
+                PY_SUBSCRIBER,
+                at,
+                &n.to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let refused = read_line(&mut py.0);
+    assert_eq!(refused.trim(), "refused 1008 type mismatch", "{refused}");
+    assert_eq!(read_line(&mut py.0).trim(), "ready");
+    py
+}
+
 const PY_SUBSCRIBER: &str = r#"
 import asyncio, sys, websockets
 url, n = sys.argv[1], int(sys.argv[2])
@@ -367,16 +393,7 @@ fn a_listening_sender_gives_each_receiver_every_message_python_node_and_ipcx() {
             .unwrap(),
     );
     wait_for_port(port);
-    let mut py = Running(
-        Command::new("timeout")
-            .args(["-k", "5", "30", "python3", "-c", PY_SUBSCRIBER, &at, "200"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let refused = read_line(&mut py.0);
-    assert_eq!(refused.trim(), "refused 1008 type mismatch", "{refused}");
-    assert_eq!(read_line(&mut py.0).trim(), "ready");
+    let mut py = python_subscriber(&at, 200);
     let snippet = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/ipcx-ws.mjs");
     let driver = s.path("subscribe.mjs");
     std::fs::write(
@@ -519,15 +536,7 @@ fn the_relay_bridges_unix_and_listening_websockets_both_ways() {
             .unwrap(),
     );
     wait_for_port(port);
-    let mut py = Running(
-        Command::new("timeout")
-            .args(["-k", "5", "30", "python3", "-c", PY_SUBSCRIBER, &at, "50"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    assert!(read_line(&mut py.0).starts_with("refused 1008 type mismatch"));
-    assert_eq!(read_line(&mut py.0).trim(), "ready");
+    let mut py = python_subscriber(&at, 50);
     wait_for_file(&sock);
     let lines: Vec<String> = (0..50).map(|i| format!("line {i}")).collect();
     let mut send = ipcx()

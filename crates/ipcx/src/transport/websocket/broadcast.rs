@@ -23,7 +23,7 @@ use tokio_websockets::{CloseCode, Message};
 
 use super::door::{Peer, Ws};
 use crate::link::bridge::{Ended, Outbox};
-use crate::wire::datagram::{Header, Kind, HEADER};
+use crate::wire::datagram::{Header, Kind};
 
 /// Messages queued for one connection before the sender waits for it.
 const PER_PEER: usize = 64;
@@ -175,17 +175,9 @@ pub(super) async fn run(
             }
             continue;
         }
-        let (items, finishing) = outbox.take_all();
-        let mut bye = finishing && items.is_empty();
-        for item in items {
-            match Header::decode(&item) {
-                Ok(h) if h.kind == Kind::Bye => bye = true,
-                Ok(_) => {
-                    let payload = item.slice(HEADER..);
-                    peers = hand_out(peers, &payload).await;
-                }
-                Err(_) => {}
-            }
+        let (payloads, bye) = super::take_payloads(&outbox);
+        for payload in payloads {
+            peers = hand_out(peers, &payload).await;
         }
         outbox.sent();
         if bye {

@@ -16,7 +16,6 @@ use crate::codec::Identity;
 use crate::endpoint::{Endpoint, WsAddr};
 use crate::error::{Error, ErrorKind};
 use crate::link::bridge::{Ended, Inbox, Outbox};
-use crate::wire::datagram::{Header, Kind, HEADER};
 
 /// Upgrades `stream` and says hello (`verb` and our type); an error says
 /// why the listening end refused.
@@ -88,22 +87,11 @@ fn peer_name(verb: hello::Verb) -> &'static str {
 pub(super) async fn send(ws: Ws, outbox: Arc<Outbox>) {
     let (mut sink, mut stream) = ws.split();
     loop {
-        let (items, finishing) = outbox.take_all();
-        let mut bye = finishing && items.is_empty();
-        for item in items {
-            match Header::decode(&item) {
-                Ok(h) if h.kind == Kind::Bye => bye = true,
-                Ok(_) => {
-                    if sink
-                        .feed(Message::binary(item.slice(HEADER..)))
-                        .await
-                        .is_err()
-                    {
-                        outbox.end(Ended::Gone);
-                        return;
-                    }
-                }
-                Err(_) => {}
+        let (payloads, bye) = super::take_payloads(&outbox);
+        for payload in payloads {
+            if sink.feed(Message::binary(payload)).await.is_err() {
+                outbox.end(Ended::Gone);
+                return;
             }
         }
         if sink.flush().await.is_err() {

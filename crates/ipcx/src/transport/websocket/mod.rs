@@ -110,6 +110,23 @@ fn connecting_receiver(ctx: &Ctx<'_>, addr: &WsAddr) -> Result<Opened<Inbound>, 
     Ok(ctx.datagram_receiver(Carrier::Remote(Bridged::In(inbox)), max, ctx.ep.clone()))
 }
 
+/// What the end has queued, as the payloads to send (each without its
+/// datagram header), and whether the end is done (its bye, or finishing
+/// with nothing left).
+pub(super) fn take_payloads(outbox: &Outbox) -> (Vec<bytes::Bytes>, bool) {
+    let (items, finishing) = outbox.take_all();
+    let mut bye = finishing && items.is_empty();
+    let mut payloads = Vec::with_capacity(items.len());
+    for item in items {
+        match crate::wire::datagram::Header::decode(&item) {
+            Ok(h) if h.kind == crate::wire::datagram::Kind::Bye => bye = true,
+            Ok(_) => payloads.push(item.slice(HEADER..)),
+            Err(_) => {}
+        }
+    }
+    (payloads, bye)
+}
+
 /// Binds the listening socket (TLS on `wss://`) and sets up its door.
 fn listen_at(
     ctx: &Ctx<'_>,
