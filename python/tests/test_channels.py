@@ -1,0 +1,185 @@
+"""ipcx from Python against ipcx in Rust (the `ipcx` CLI), both ways, on
+real kernel objects between real processes; then the paths a user hits:
+idle (timeouts, Ctrl-C), full, disconnect, bad input, a peer killed."""
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import ipcx
+
+IPCX = os.environ.get("IPCX_BIN", "ipcx")
+_names = itertools.count()
+
+
+def unique(tag):
+    return f"ipcxpy-{os.getpid()}-{tag}-{next(_names)}"
+
+
+@pytest.fixture
+def scratch(tmp_path):
+    return tmp_path
+
+
+def endpoints(tmp):
+    n = unique("ep")
+    key = 0x70000000 | (os.getpid() & 0xFFFF) << 8 | (next(_names) & 0xFF)
+    return {
+        "unix": f"unix:{tmp}/{n}.sock",
+        "unix+seqpacket": f"unix+seqpacket:{tmp}/{n}.seq",
+        "tcp": "tcp:127.0.0.1:0",
+        "mq": f"mq:/{n}",
+        "sysvmq": f"sysvmq:{key:#x}",
+        "shm": f"shm:/{n}",
+        "fifo": f"fifo:{tmp}/{n}.fifo",
+    }
+
+
+TRANSPORTS = ["unix", "unix+seqpacket", "tcp", "mq", "sysvmq", "shm", "fifo"]
+
+
+def run_ipcx(*args, **kw):
+    return subprocess.Popen(["timeout", "-k", "2", "30", IPCX, *args], **kw)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_rust_sends_python_receives_in_order(scratch, transport):
+    ep = endpoints(scratch)[transport]
+    messages = [f"message {i}" for i in range(50)] + ["", "x" * 60000]
+    if transport in ("mq", "sysvmq", "fifo"):
+        messages[-1] = "x" * 4000  # queue limits; a FIFO's atomic writes (PIPE_BUF)
+    with ipcx.Receiver(ep) as rx:
+        sender = run_ipcx("send", rx.endpoint, "--wait", "10s", *messages)
+        got = [m.decode() for m in rx] if transport not in ("mq", "sysvmq", "shm") else [
+            rx.recv(timeout=10).decode() for _ in messages
+        ]
+        assert sender.wait(20) == 0
+    assert got == messages
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_python_sends_rust_receives_in_order(scratch, transport):
+    ep = endpoints(scratch)[transport]
+    if transport == "tcp":
+        port = free_port()
+        ep = f"tcp:127.0.0.1:{port}"
+    receiver = run_ipcx("recv", ep, "-n", "100", "--timeout", "20s", stdout=subprocess.PIPE)
+    with ipcx.Sender(ep, timeout=10) as tx:
+        for i in range(100):
+            tx.send(f"line {i}")
+    out, _ = receiver.communicate(timeout=30)
+    assert receiver.returncode == 0
+    assert out.decode().splitlines() == [f"line {i}" for i in range(100)]
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_idle_receiver_times_out_without_spinning(scratch):
+    with ipcx.Receiver(endpoints(scratch)["unix"]) as rx:
+        start, cpu = time.monotonic(), time.process_time()
+        with pytest.raises(TimeoutError):
+            rx.recv(timeout=0.5)
+        assert 0.45 < time.monotonic() - start < 2.0
+        assert time.process_time() - cpu < 0.2, "the wait sleeps"
+        assert rx.try_recv() is None
+
+
+def test_blocking_calls_release_the_gil(scratch):
+    with ipcx.Receiver(endpoints(scratch)["unix"]) as rx:
+        woke = []
+        t = threading.Thread(target=lambda: woke.append(rx.recv(timeout=3)))
+        t.start()
+        count, until = 0, time.monotonic() + 0.5
+        while time.monotonic() < until:
+            count += 1  # Python runs while the other thread waits in recv
+        with ipcx.Sender(rx.endpoint) as tx:
+            tx.send(b"wake")
+        t.join(5)
+        assert woke == [b"wake"] and count > 10000
+
+
+def test_ctrl_c_interrupts_a_blocked_recv(scratch):
+    ep = endpoints(scratch)["unix"]
+    code = f"import ipcx\nrx = ipcx.Receiver({ep!r})\nprint('ready', flush=True)\nrx.recv()\n"
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.readline() == b"ready\n"
+    time.sleep(0.2)
+    start = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=5)
+    assert time.monotonic() - start < 2
+    assert b"KeyboardInterrupt" in err
+
+
+def test_a_full_queue_blocks_then_times_out_and_try_send_says_full(scratch):
+    ep = endpoints(scratch)["mq"] + "?maxmsg=4"
+    with ipcx.Receiver(ep) as rx, ipcx.Sender(ep) as tx:
+        sent = 0
+        while tx.try_send(b"m"):
+            sent += 1
+            assert sent < 100, "a queue of 4 fills"
+        start = time.monotonic()
+        with pytest.raises(TimeoutError):
+            tx.send(b"one more", timeout=0.3)
+        assert time.monotonic() - start >= 0.25
+        assert [rx.recv(timeout=1) for _ in range(sent)] == [b"m"] * sent
+
+
+def test_disconnect_ends_iteration_and_send_raises(scratch):
+    ep = endpoints(scratch)["unix"]
+    rx = ipcx.Receiver(ep)
+    with ipcx.Sender(ep) as tx:
+        tx.send(b"last")
+    assert list(rx) == [b"last"]
+    with pytest.raises(ipcx.Disconnected):
+        rx.recv(timeout=1)
+    tx = ipcx.Sender(ep)
+    rx.close()
+    with pytest.raises(ipcx.Disconnected):
+        for _ in range(1000):
+            tx.send(b"x" * 1000, timeout=1)
+
+
+def test_bad_input_gets_clear_errors(scratch):
+    with pytest.raises(ipcx.InvalidEndpoint, match="nope"):
+        ipcx.Receiver("nope:/x")
+    with pytest.raises(ipcx.NoPeer):
+        ipcx.Sender(f"unix:{scratch}/nobody.sock")
+    with pytest.raises(ValueError):
+        ipcx.Receiver(endpoints(scratch)["unix"]).recv(timeout=-1)
+    with ipcx.Receiver(endpoints(scratch)["unix"]) as rx, ipcx.Sender(rx.endpoint) as tx:
+        with pytest.raises(TypeError, match="bytes, bytearray or str"):
+            tx.send(12)
+        tx.send(bytearray(b"ok"))
+        assert rx.recv(timeout=1) == b"ok"
+    assert issubclass(ipcx.Disconnected, ipcx.Error)
+
+
+def test_a_python_sender_killed_mid_stream_leaves_the_rust_receiver_intact(scratch):
+    ep = endpoints(scratch)["unix"]
+    receiver = run_ipcx("recv", ep, "--timeout", "20s", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    code = (
+        f"import ipcx, itertools\ntx = ipcx.Sender({ep!r}, timeout=10)\n"
+        "for i in itertools.count():\n    tx.send(f'message {i:08}')\n"
+    )
+    p = subprocess.Popen([sys.executable, "-c", code])
+    time.sleep(1.0)
+    p.kill()
+    p.wait(5)
+    out, err = receiver.communicate(timeout=30)
+    lines = out.decode().splitlines()
+    assert receiver.returncode == 0, err
+    assert len(lines) > 100
+    assert lines == [f"message {i:08}" for i in range(len(lines))], "whole messages, in order"
