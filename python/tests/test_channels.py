@@ -22,14 +22,26 @@ def unique(tag):
     return f"ipcxpy-{os.getpid()}-{tag}-{next(_names)}"
 
 
+_made = []
+
+
 @pytest.fixture
 def scratch(tmp_path):
-    return tmp_path
+    """A directory for socket files; the queues and rings a test named are
+    removed after it, whatever happened (System V queues outlive us)."""
+    yield tmp_path
+    while _made:
+        kind, name = _made.pop()
+        if kind == "sysvmq":
+            subprocess.run(["ipcrm", "-Q", name], capture_output=True)
+        else:
+            subprocess.run([IPCX, "rm", "--force", name], capture_output=True)
 
 
 def endpoints(tmp):
     n = unique("ep")
     key = 0x70000000 | (os.getpid() & 0xFFFF) << 8 | (next(_names) & 0xFF)
+    _made.extend([("sysvmq", f"{key:#x}"), ("mq", f"/{n}"), ("shm", f"/{n}")])
     return {
         "unix": f"unix:{tmp}/{n}.sock",
         "unix+seqpacket": f"unix+seqpacket:{tmp}/{n}.seq",

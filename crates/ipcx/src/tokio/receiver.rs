@@ -36,8 +36,9 @@ use crate::{Bytes, Stop};
 /// let ep = format!("shm:/ipcx-doc-async-rx-{}", std::process::id());
 /// let mut rx = ipcx::tokio::Receiver::<String>::open(&ep)?;
 /// let tx = ipcx::Sender::<String>::open(&ep)?; // a blocking sender (any process)
-/// std::thread::spawn(move || tx.send("hi".to_string()));
+/// let sending = std::thread::spawn(move || tx.send("hi".to_string()));
 /// assert_eq!(rx.recv().await?, "hi");
+/// # sending.join().unwrap()?; // the sender is gone before the segment goes
 /// # Ok(()) }
 /// ```
 pub struct Receiver<T> {
