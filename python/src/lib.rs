@@ -10,6 +10,7 @@
 mod errors;
 mod receiver;
 mod sender;
+mod slot;
 
 use pyo3::prelude::*;
 

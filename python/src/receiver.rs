@@ -1,11 +1,10 @@
 //! `ipcx.Receiver`: receives bytes from an endpoint.
 
-use std::sync::RwLock;
-
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::errors::{disconnected, timed_out, to_py};
+use crate::slot::Slot;
 use ipcx::{ByteReceiver, RecvTimeoutError, TryRecvError};
 
 /// Receives messages at `endpoint` (it listens or creates where the Rust
@@ -13,23 +12,15 @@ use ipcx::{ByteReceiver, RecvTimeoutError, TryRecvError};
 /// is gone.
 #[pyclass(module = "ipcx", frozen)]
 pub(crate) struct Receiver {
-    end: RwLock<Option<ByteReceiver>>,
+    end: Slot<ByteReceiver>,
     endpoint: String,
 }
 
 impl Receiver {
-    fn with<R>(&self, f: impl FnOnce(&ByteReceiver) -> PyResult<R>) -> PyResult<R> {
-        let end = self.end.read().unwrap_or_else(|p| p.into_inner());
-        match end.as_ref() {
-            Some(end) => f(end),
-            None => Err(disconnected("this Receiver is closed")),
-        }
-    }
-
     /// The next message, or None once every sender is gone.
     fn next(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Py<PyBytes>>> {
         let deadline = crate::deadline(timeout)?;
-        self.with(|end| loop {
+        self.end.with("Receiver", |end| loop {
             let wait = crate::slice(deadline);
             match py.detach(|| end.recv_bytes_timeout(wait)) {
                 Ok(message) => return Ok(Some(PyBytes::new(py, &message).unbind())),
@@ -55,7 +46,7 @@ impl Receiver {
             .map_err(|e| to_py(&e))?;
         Ok(Receiver {
             endpoint: end.endpoint().to_string(),
-            end: RwLock::new(Some(end)),
+            end: Slot::new(end),
         })
     }
 
@@ -70,7 +61,7 @@ impl Receiver {
 
     /// The next message if one is there now, else None.
     fn try_recv(&self, py: Python<'_>) -> PyResult<Option<Py<PyBytes>>> {
-        self.with(|end| match end.try_recv_bytes() {
+        self.end.with("Receiver", |end| match end.try_recv_bytes() {
             Ok(message) => Ok(Some(PyBytes::new(py, &message).unbind())),
             Err(TryRecvError::Empty) => Ok(None),
             Err(TryRecvError::Disconnected) => Err(disconnected("try_recv: every sender is gone")),
@@ -81,13 +72,12 @@ impl Receiver {
     /// Messages lost on the way, where the transport can lose them
     /// (`overflow=drop-oldest` rings, `udp:`, core NATS); 0 elsewhere.
     fn missed(&self) -> PyResult<u64> {
-        self.with(|end| Ok(end.missed()))
+        self.end.with("Receiver", |end| Ok(end.missed()))
     }
 
     /// Closes the receiver (senders see it go).
     fn close(&self, py: Python<'_>) {
-        let end = self.end.write().unwrap_or_else(|p| p.into_inner()).take();
-        py.detach(|| drop(end));
+        self.end.close(py);
     }
 
     /// The endpoint as opened (with the port the kernel chose, say).

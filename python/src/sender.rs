@@ -1,11 +1,10 @@
 //! `ipcx.Sender`: sends bytes to an endpoint.
 
-use std::sync::RwLock;
-
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyString};
 
 use crate::errors::{disconnected, timed_out, to_py};
+use crate::slot::Slot;
 use ipcx::{ByteSender, SendTimeoutError, TrySendError};
 
 /// Sends messages to `endpoint` (the same strings as the Rust API and the
@@ -15,18 +14,8 @@ use ipcx::{ByteSender, SendTimeoutError, TrySendError};
 /// default 0 fails at once with `NoPeer` when nobody is there).
 #[pyclass(module = "ipcx", frozen)]
 pub(crate) struct Sender {
-    end: RwLock<Option<ByteSender>>,
+    end: Slot<ByteSender>,
     endpoint: String,
-}
-
-impl Sender {
-    fn with<R>(&self, f: impl FnOnce(&ByteSender) -> PyResult<R>) -> PyResult<R> {
-        let end = self.end.read().unwrap_or_else(|p| p.into_inner());
-        match end.as_ref() {
-            Some(end) => f(end),
-            None => Err(disconnected("this Sender is closed")),
-        }
-    }
 }
 
 /// A message as bytes: `bytes` as it is, `bytearray` copied, `str` as UTF-8.
@@ -66,7 +55,7 @@ impl Sender {
                 Ok(end) => {
                     return Ok(Sender {
                         endpoint: end.endpoint().to_string(),
-                        end: RwLock::new(Some(end)),
+                        end: Slot::new(end),
                     })
                 }
                 Err(e)
@@ -89,7 +78,7 @@ impl Sender {
     fn send(&self, py: Python<'_>, data: &Bound<'_, PyAny>, timeout: Option<f64>) -> PyResult<()> {
         let bytes = message(data)?;
         let deadline = crate::deadline(timeout)?;
-        self.with(|end| loop {
+        self.end.with("Sender", |end| loop {
             let wait = crate::slice(deadline);
             match py.detach(|| end.send_bytes_timeout(&bytes[..], wait)) {
                 Ok(()) => return Ok(()),
@@ -110,20 +99,20 @@ impl Sender {
     /// Sends `data` if there is room now: True if sent, False if full.
     fn try_send(&self, data: &Bound<'_, PyAny>) -> PyResult<bool> {
         let bytes = message(data)?;
-        self.with(|end| match end.try_send_bytes(&bytes[..]) {
-            Ok(()) => Ok(true),
-            Err(TrySendError::Full(_)) => Ok(false),
-            Err(TrySendError::Disconnected(_)) => {
-                Err(disconnected("try_send: the receiver is gone"))
-            }
-            Err(TrySendError::Failed(_, e)) => Err(to_py(&e)),
-        })
+        self.end
+            .with("Sender", |end| match end.try_send_bytes(&bytes[..]) {
+                Ok(()) => Ok(true),
+                Err(TrySendError::Full(_)) => Ok(false),
+                Err(TrySendError::Disconnected(_)) => {
+                    Err(disconnected("try_send: the receiver is gone"))
+                }
+                Err(TrySendError::Failed(_, e)) => Err(to_py(&e)),
+            })
     }
 
     /// Closes the sender: the receiver sees it go (after what was sent).
     fn close(&self, py: Python<'_>) {
-        let end = self.end.write().unwrap_or_else(|p| p.into_inner()).take();
-        py.detach(|| drop(end));
+        self.end.close(py);
     }
 
     /// The endpoint as opened.

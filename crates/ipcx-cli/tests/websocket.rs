@@ -301,6 +301,20 @@ fn exits_within(child: &mut std::process::Child, limit: Duration) -> std::proces
     }
 }
 
+/// `ipcx send 'AT?listen=true'` (fed through its stdin), once it listens on `port`.
+fn listening_sender(at: &str, port: u16) -> Running {
+    let send = Running(
+        ipcx()
+            .args(["send", &format!("{at}?listen=true")])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port);
+    send
+}
+
 /// Server-side connections established on `port`, as `ss` sees them.
 fn established(port: u16) -> usize {
     let out = Command::new("ss")
@@ -384,15 +398,7 @@ fn a_listening_sender_gives_each_receiver_every_message_python_node_and_ipcx() {
     let port = free_port("127.0.0.1:0");
     let at = format!("ws://127.0.0.1:{port}/feed");
     let s = Scratch::new("ws-listen");
-    let mut send = Running(
-        ipcx()
-            .args(["send", &format!("{at}?listen=true")])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(port);
+    let mut send = listening_sender(&at, port);
     let mut py = python_subscriber(&at, 200);
     let snippet = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/ipcx-ws.mjs");
     let driver = s.path("subscribe.mjs");
@@ -450,15 +456,7 @@ fn a_stalled_receiver_is_cut_off_and_the_others_go_on() {
     let port = free_port("127.0.0.1:0");
     let s = Scratch::new("ws-stalled");
     let at = format!("ws://127.0.0.1:{port}/feed");
-    let mut send = Running(
-        ipcx()
-            .args(["send", &format!("{at}?listen=true")])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(port);
+    let mut send = listening_sender(&at, port);
     // Says hello over a raw socket, then reads nothing (its buffers fill).
     let mut stalled = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     let _ = stalled.set_read_timeout(Some(Duration::from_secs(5)));
