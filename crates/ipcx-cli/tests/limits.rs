@@ -12,24 +12,10 @@ use ipcx_testkit::cli as common;
 fn out_of_fds_a_listener_waits_and_loses_nothing() {
     let s = Scratch::new("limits-fds");
     let sock = s.path("u.sock");
-    let ipcx_bin = assert_cmd::cargo::cargo_bin("ipcx");
     // 64 fds: about 55 connections fit; 80 senders hold theirs for a second.
     let mut rx = recv_with_fd_limit(64, &sock, &format!("unix:{sock} -n 1000"), Stdio::piped());
     let deadline = Instant::now() + Duration::from_secs(20);
-    let senders: Vec<Running> = (0..80)
-        .map(|i| {
-            Running(
-                Command::new("bash")
-                    .arg("-c")
-                    .arg(format!(
-                        "(echo a{i}; sleep 1; echo b{i}) | timeout -k 2 30 {} send unix:{sock} --wait 20s",
-                        ipcx_bin.display()
-                    ))
-                    .spawn()
-                    .unwrap(),
-            )
-        })
-        .collect();
+    let senders = two_message_senders(&format!("unix:{sock}"), 80);
     for mut s in senders {
         assert!(s.0.wait().unwrap().success(), "every sender was accepted");
     }

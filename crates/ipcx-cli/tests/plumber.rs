@@ -549,6 +549,17 @@ fn the_web_view_moves_in_headless_chromium() {
     };
     assert_eq!(look["kind"], "pipe");
     assert_eq!(look["capacity"], 65536);
+    // Hostile viewers: 16 connections that say nothing hold every place;
+    // the next is told 503 at once; garbage gets 405; the view goes on.
+    let idle: Vec<std::net::TcpStream> = (0..16)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(http(port, "GET /look HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 503"));
+    drop(idle);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(http(port, "BLAH\r\n\r\n").starts_with("HTTP/1.1 405"));
+    assert!(http(port, "GET /nope HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404"));
     let dom = Command::new("timeout")
         .args([
             "-k",
@@ -713,4 +724,15 @@ fn a_full_ring_blocks_its_producer_and_an_empty_one_its_reader() {
     );
     drop(stdin);
     let _ = sender.0.wait();
+}
+
+/// One request to the web view on `port`; the whole answer.
+fn http(port: u16, request: &str) -> String {
+    use std::io::Read;
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    answer
 }

@@ -255,20 +255,7 @@ fn out_of_fds_a_ws_receiver_waits_and_loses_nothing() {
             .unwrap(),
     );
     wait_for_port(port);
-    let senders: Vec<Running> = (0..80)
-        .map(|i| {
-            Running(
-                Command::new("bash")
-                    .arg("-c")
-                    .arg(format!(
-                        "(echo a{i}; sleep 1; echo b{i}) | timeout -k 2 40 {} send {ep} --wait 30s",
-                        ipcx_bin.display()
-                    ))
-                    .spawn()
-                    .unwrap(),
-            )
-        })
-        .collect();
+    let senders = ipcx_testkit::cli::two_message_senders(&ep, 80);
     for mut s in senders {
         assert!(
             s.0.wait().unwrap().success(),

@@ -177,6 +177,27 @@ pub fn recv_with_fd_limit(fds: u32, sock: &str, args: &str, stdout: Stdio) -> Ru
     rx
 }
 
+/// `n` senders to `ep` at once, each sending `a{i}`, then `b{i}` a second
+/// later (so each holds its connection for a second), waiting up to 30 s
+/// for the receiver to take it: what exhausts a listener's fds.
+pub fn two_message_senders(ep: &str, n: usize) -> Vec<Running> {
+    let ipcx_bin = assert_cmd::cargo::cargo_bin("ipcx");
+    (0..n)
+        .map(|i| {
+            Running(
+                Command::new("bash")
+                    .arg("-c")
+                    .arg(format!(
+                        "(echo a{i}; sleep 1; echo b{i}) | timeout -k 2 40 {} send {ep} --wait 30s",
+                        ipcx_bin.display()
+                    ))
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect()
+}
+
 /// CPU time (user + system) process `pid` has used, from /proc.
 pub fn cpu_of(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
