@@ -258,9 +258,11 @@ fn duration_sizes_each_point_to_the_time_given() {
     assert!(t0.elapsed() < std::time::Duration::from_secs(20));
     for p in r["latency"].as_array().unwrap() {
         // 100 ms of round trips of a few µs each (minus the warm-up tenth):
-        // thousands on a quiet machine; a loaded one (a build beside it)
-        // measured 855 once, so the bound only says "sized, not fixed".
-        assert!(p["samples"].as_u64().unwrap() > 200, "{p}");
+        // thousands on a quiet machine, but the count comes from a timed
+        // trial, and a slow moment in it (CI once: a 645 µs mean, so 155
+        // samples) sizes it down to the floor of 100 rounds. How many is
+        // timing; that the floor holds and the run stays short is not.
+        assert!(p["samples"].as_u64().unwrap() >= 90, "{p}");
     }
     for p in r["throughput"].as_array().unwrap() {
         assert!(p["messages"].as_u64().unwrap() > 10_000, "{p}");
