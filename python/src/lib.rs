@@ -3,12 +3,20 @@
 //! the CLI, speak the same wire, and raise exceptions named after
 //! [`ipcx::ErrorKind`] (errors.rs).
 //!
+//! `type=` declares a dataclass as the message type: the identity text of
+//! docs/wire.md (schema.rs) and postcard values (postcard.rs), as a Rust
+//! serde type of that shape. `recv_view` and `send_with` lend ring memory
+//! through the buffer protocol (buffer.rs).
+//!
 //! Every call that can wait releases the GIL, and waits in slices of
 //! 50 ms between which it checks for signals, so Ctrl-C interrupts a
 //! blocked `recv` or `send` as it does `time.sleep`.
 
+mod buffer;
 mod errors;
+mod postcard;
 mod receiver;
+mod schema;
 mod sender;
 mod slot;
 
@@ -38,10 +46,68 @@ pub(crate) fn slice(deadline: Option<std::time::Instant>) -> std::time::Duration
     })
 }
 
+/// The identity an end declares: a Python type's (`type=`), a name alone
+/// (`name=`), or bytes.
+pub(crate) fn identity_options(
+    schema: Option<&schema::Schema>,
+    name: Option<&str>,
+) -> PyResult<ipcx::OpenOptions> {
+    let mut options = ipcx::OpenOptions::new();
+    match (schema, name) {
+        (Some(_), Some(_)) => {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "give type= or name=, not both: a type declares its own name",
+            ))
+        }
+        (Some(schema), None) => {
+            options.identity(schema.identity());
+        }
+        (None, Some(name)) => {
+            options.identity(ipcx::Identity::named(name));
+        }
+        (None, None) => {}
+    }
+    Ok(options)
+}
+
+/// The postcard bytes a typed sender sends for `value` (a `type`).
+#[pyfunction]
+fn encode<'py>(
+    py: Python<'py>,
+    value: &Bound<'py, PyAny>,
+    r#type: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+    let schema = schema::Schema::of(r#type)?;
+    Ok(pyo3::types::PyBytes::new(
+        py,
+        &postcard::encode(&schema, value)?,
+    ))
+}
+
+/// The value of `type` a typed receiver makes of `data` (`ProtocolError`
+/// if the bytes are not one).
+#[pyfunction]
+fn decode(py: Python<'_>, r#type: &Bound<'_, PyAny>, data: &[u8]) -> PyResult<Py<PyAny>> {
+    let schema = schema::Schema::of(r#type)?;
+    postcard::decode(py, &schema, data)
+}
+
+/// The identity text a `type` declares (docs/wire.md), as
+/// `ipcx::Identity::of::<T>().text()` prints it in Rust.
+#[pyfunction]
+fn identity(r#type: &Bound<'_, PyAny>) -> PyResult<String> {
+    Ok(schema::Schema::of(r#type)?.identity().text())
+}
+
 #[pymodule]
 fn _ipcx(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(encode, m)?)?;
+    m.add_function(wrap_pyfunction!(decode, m)?)?;
+    m.add_function(wrap_pyfunction!(identity, m)?)?;
     m.add_class::<sender::Sender>()?;
     m.add_class::<receiver::Receiver>()?;
+    m.add_class::<buffer::Frame>()?;
+    m.add_class::<buffer::Loan>()?;
     errors::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -2,7 +2,6 @@
 real kernel objects between real processes; then the paths a user hits:
 idle (timeouts, Ctrl-C), full, disconnect, bad input, a peer killed."""
 
-import itertools
 import os
 import signal
 import subprocess
@@ -14,58 +13,17 @@ import pytest
 
 import ipcx
 
-IPCX = os.environ.get("IPCX_BIN", "ipcx")
-_names = itertools.count()
+from conftest import endpoints, fixed_port, run_ipcx
 
-
-def unique(tag):
-    return f"ipcxpy-{os.getpid()}-{tag}-{next(_names)}"
-
-
-_made = []
-
-
-@pytest.fixture
-def scratch(tmp_path):
-    """A directory for socket files; the queues and rings a test named are
-    removed after it, whatever happened (System V queues outlive us)."""
-    yield tmp_path
-    while _made:
-        kind, name = _made.pop()
-        if kind == "sysvmq":
-            subprocess.run(["ipcrm", "-Q", name], capture_output=True)
-        else:
-            subprocess.run([IPCX, "rm", "--force", name], capture_output=True)
-
-
-def endpoints(tmp):
-    n = unique("ep")
-    key = 0x70000000 | (os.getpid() & 0xFFFF) << 8 | (next(_names) & 0xFF)
-    _made.extend([("sysvmq", f"{key:#x}"), ("mq", f"/{n}"), ("shm", f"/{n}")])
-    return {
-        "unix": f"unix:{tmp}/{n}.sock",
-        "unix+seqpacket": f"unix+seqpacket:{tmp}/{n}.seq",
-        "tcp": "tcp:127.0.0.1:0",
-        "mq": f"mq:/{n}",
-        "sysvmq": f"sysvmq:{key:#x}",
-        "shm": f"shm:/{n}",
-        "fifo": f"fifo:{tmp}/{n}.fifo",
-    }
-
-
-TRANSPORTS = ["unix", "unix+seqpacket", "tcp", "mq", "sysvmq", "shm", "fifo"]
-
-
-def run_ipcx(*args, **kw):
-    return subprocess.Popen(["timeout", "-k", "2", "30", IPCX, *args], **kw)
+TRANSPORTS = ["unix", "unix+seqpacket", "unix+dgram", "tcp", "udp", "mq", "sysvmq", "shm", "fifo"]
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_rust_sends_python_receives_in_order(scratch, transport):
     ep = endpoints(scratch)[transport]
     messages = [f"message {i}" for i in range(50)] + ["", "x" * 60000]
-    if transport in ("mq", "sysvmq", "fifo"):
-        messages[-1] = "x" * 4000  # queue limits; a FIFO's atomic writes (PIPE_BUF)
+    if transport in ("mq", "sysvmq", "fifo", "udp"):
+        messages[-1] = "x" * 4000  # queue limits; a FIFO's atomic writes; one datagram
     with ipcx.Receiver(ep) as rx:
         sender = run_ipcx("send", rx.endpoint, "--wait", "10s", *messages)
         got = [m.decode() for m in rx] if transport not in ("mq", "sysvmq", "shm") else [
@@ -78,9 +36,8 @@ def test_rust_sends_python_receives_in_order(scratch, transport):
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_python_sends_rust_receives_in_order(scratch, transport):
     ep = endpoints(scratch)[transport]
-    if transport == "tcp":
-        port = free_port()
-        ep = f"tcp:127.0.0.1:{port}"
+    if transport in ("tcp", "udp"):
+        ep = fixed_port(ep)
     receiver = run_ipcx("recv", ep, "-n", "100", "--timeout", "20s", stdout=subprocess.PIPE)
     with ipcx.Sender(ep, timeout=10) as tx:
         for i in range(100):
@@ -88,14 +45,6 @@ def test_python_sends_rust_receives_in_order(scratch, transport):
     out, _ = receiver.communicate(timeout=30)
     assert receiver.returncode == 0
     assert out.decode().splitlines() == [f"line {i}" for i in range(100)]
-
-
-def free_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_an_idle_receiver_times_out_without_spinning(scratch):
@@ -195,3 +144,26 @@ def test_a_python_sender_killed_mid_stream_leaves_the_rust_receiver_intact(scrat
     assert receiver.returncode == 0, err
     assert len(lines) > 100
     assert lines == [f"message {i:08}" for i in range(len(lines))], "whole messages, in order"
+
+
+def test_an_anonymous_pipe_both_ways():
+    """`pipe:N` adopts an inherited fd: here the pipe is made by Python and
+    its other end handed to the Rust CLI."""
+    messages = [f"piped {i}" for i in range(30)]
+    r, w = os.pipe()
+    sender = run_ipcx("send", f"pipe:{w}", *messages, pass_fds=(w,))
+    os.close(w)
+    with ipcx.Receiver(f"pipe:{r}") as rx:
+        got = [m.decode() for m in rx]
+    assert sender.wait(20) == 0
+    assert got == messages
+
+    r, w = os.pipe()
+    receiver = run_ipcx("recv", f"pipe:{r}", pass_fds=(r,), stdout=subprocess.PIPE)
+    os.close(r)
+    with ipcx.Sender(f"pipe:{w}") as tx:
+        for m in messages:
+            tx.send(m)
+    out, _ = receiver.communicate(timeout=30)
+    assert receiver.returncode == 0
+    assert out.decode().splitlines() == messages

@@ -143,8 +143,8 @@ pub mod fuzzing {
 #[doc(hidden)]
 pub use channel::{__select_recv_result, __select_send_result};
 pub use channel::{
-    ByteReceiver, ByteSender, Bytes, Duplex, IntoIter, Iter, Listener, OpenOptions, Pod,
-    ReadyTimeoutError, Receiver, ReceiverGuard, Select, Sender, SenderGuard, TryReadyError,
+    ByteReceiver, ByteSender, Bytes, Duplex, InPlace, IntoIter, Iter, Listener, OpenOptions, Pod,
+    ReadyTimeoutError, Receiver, ReceiverGuard, Select, Sender, SenderGuard, TryReadyError, WaitOn,
 };
 pub use codec::{Identity, Message};
 pub use endpoint::{Endpoint, Scheme, UnixKind};

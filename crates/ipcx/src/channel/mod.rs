@@ -2,6 +2,7 @@
 //! per kind of transport) and every method is one call into it.
 
 mod duplex;
+mod foreign;
 mod guard;
 mod options;
 mod pod;
@@ -12,6 +13,7 @@ mod sender;
 
 pub(crate) use duplex::Peer;
 pub use duplex::{Duplex, Listener};
+pub use foreign::{InPlace, WaitOn};
 pub use guard::{ReceiverGuard, SenderGuard};
 pub use options::OpenOptions;
 pub use pod::Pod;

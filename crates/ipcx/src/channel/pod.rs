@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::{Bytes, Receiver, Sender};
 use crate::codec::{Identity, Message};
-use crate::error::{Error, ErrorKind, RecvError, RecvTimeoutError, SendError};
+use crate::error::{Error, ErrorKind, RecvError, RecvTimeoutError, SendError, SendTimeoutError};
 use crate::sys::Deadline;
 
 /// Marks a channel of plain-old-data values of `T`:
@@ -83,6 +83,19 @@ impl Sender<Bytes> {
     ) -> Result<usize, SendError<()>> {
         self.send_in_place(len, Deadline::NEVER, fill)
             .map_err(|f| SendError::from_fail(f, ()))
+    }
+
+    /// [`Sender::send_with`], waiting at most `timeout` for room (`None`:
+    /// as long as it takes). `fill` runs only once there is room; on a
+    /// timeout it has not run.
+    pub fn send_with_timeout(
+        &self,
+        len: usize,
+        timeout: Option<Duration>,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<usize, SendTimeoutError<()>> {
+        self.send_in_place(len, Deadline::after(timeout), fill)
+            .map_err(|f| SendTimeoutError::from_fail(f, ()))
     }
 }
 

@@ -188,19 +188,17 @@ impl<T> Receiver<T> {
 /// What the async ends (`crate::tokio`) drive a receiver with: its
 /// readiness and its stop.
 impl<T> Receiver<T> {
-    fn lock_link(&self) -> std::sync::MutexGuard<'_, RecvState> {
+    pub(super) fn lock_link(&self) -> std::sync::MutexGuard<'_, RecvState> {
         self.link
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// What a receive would wait on now; undo with [`Receiver::disarm`].
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn arm(&self) -> crate::link::ready::Armed {
         self.lock_link().arm()
     }
 
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn disarm(&self) {
         self.lock_link().disarm();
     }

@@ -82,6 +82,26 @@ impl Identity {
         }
     }
 
+    /// A name and a shape text written by hand, for a peer in another
+    /// language that declares a traced type's identity (docs/wire.md says
+    /// how to write the shape: the format line, then one line per
+    /// definition). The Python package builds these from dataclasses.
+    ///
+    /// ```
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Job { id: u64, tags: Vec<String> }
+    ///
+    /// let by_hand = ipcx::Identity::from_shape("Job", "Job\nstruct Job{id:u64,tags:seq<str>}");
+    /// assert_eq!(by_hand, ipcx::Identity::of::<Job>());
+    /// ```
+    pub fn from_shape(name: &str, shape: &str) -> Identity {
+        Identity {
+            name: name.to_owned(),
+            shape: Some(shape.to_owned()),
+            fingerprint: fnv1a64(format!("{name}\n{shape}").as_bytes()),
+        }
+    }
+
     /// The name this identity declares in the hello.
     pub fn name(&self) -> &str {
         &self.name

@@ -198,6 +198,24 @@ impl Inbound {
         }
     }
 
+    /// The ring segment the last message lies in, where it stays put until
+    /// the next receive (a ring that does not copy its records); `None`
+    /// elsewhere (the bytes are in a buffer the next receive reuses).
+    pub(crate) fn pinned_segment(&self) -> Option<Arc<shm::segment::Segment>> {
+        match self {
+            Inbound::Shm(r) => r.pinned_segment(),
+            _ => None,
+        }
+    }
+
+    /// Gives the last message's room back now, before the next receive
+    /// (a ring; nothing to give back elsewhere).
+    pub(crate) fn release_held(&mut self) {
+        if let Inbound::Shm(r) = self {
+            r.release_held();
+        }
+    }
+
     /// Stops taking new messages (see `Receiver::shutdown`).
     pub(crate) fn stop(&mut self) {
         match self {

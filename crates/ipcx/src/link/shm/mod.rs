@@ -413,6 +413,23 @@ impl ShmReader {
         self.missed
     }
 
+    /// The segment, if a lent message stays where it lies until the next
+    /// receive: every ring but a `drop-oldest` one (whose reader copies
+    /// each record out, since the producer may lap it).
+    pub(crate) fn pinned_segment(&self) -> Option<Arc<Segment>> {
+        (self.segment.ring.geometry().overflow != ipcx_ring::Overflow::DropOldest)
+            .then(|| Arc::clone(&self.segment))
+    }
+
+    /// Gives the lent message's room back to the producer now (unless a
+    /// message was already taken ahead for the next receive: that one
+    /// stays lent).
+    pub(crate) fn release_held(&mut self) {
+        if matches!(self.ahead, ready::Ahead::Nothing) && self.consumer.release() {
+            wake::producer(&self.segment);
+        }
+    }
+
     /// The next message, lent in place until the next call.
     #[inline]
     pub(crate) fn recv(&mut self, deadline: Deadline<'_>) -> Result<&[u8], Fail> {
