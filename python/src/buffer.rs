@@ -123,6 +123,8 @@ pub(crate) struct Loan {
     addr: usize,
     len: usize,
     open: AtomicBool,
+    /// Views of the room not released yet.
+    views: AtomicUsize,
     /// Keeps the ring mapped should a view outlive `fill` (a bug the send
     /// reports; a write through it then lands in the ring, not in freed
     /// memory).
@@ -135,13 +137,16 @@ impl Loan {
             addr: buf.as_mut_ptr() as usize,
             len: buf.len(),
             open: AtomicBool::new(true),
+            views: AtomicUsize::new(0),
             _sender: sender,
         }
     }
 
-    /// After `fill` returned: no new views.
-    pub(crate) fn close(&self) {
+    /// After `fill` returned: no new views. False if a view is still
+    /// held (a numpy array of the room kept past `fill`, say).
+    pub(crate) fn close(&self) -> bool {
         self.open.store(false, Ordering::Relaxed);
+        self.views.load(Ordering::Relaxed) == 0
     }
 }
 
@@ -166,10 +171,14 @@ impl Loan {
         }
         // SAFETY: the reservation is this fill's until it returns, and the
         // sender kept in the loan keeps the mapping alive after that.
-        unsafe { fill(view, slf.as_any(), loan.addr, loan.len, false, flags) }
+        unsafe { fill(view, slf.as_any(), loan.addr, loan.len, false, flags)? };
+        loan.views.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// # Safety
-    /// Called by Python when a view is released; nothing to give back.
-    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
+    /// Called by Python when a view is released.
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {
+        self.views.fetch_sub(1, Ordering::Relaxed);
+    }
 }

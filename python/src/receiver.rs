@@ -12,6 +12,10 @@ use crate::schema::Schema;
 use crate::slot::Slot;
 use ipcx::{ByteReceiver, RecvTimeoutError, TryRecvError};
 
+/// From this size on, `recv` makes its bytes straight from the message
+/// (below it, copying twice costs less than taking the GIL inside the wait).
+const COPY_IN_PLACE: usize = 64 * 1024;
+
 /// Receives messages at `endpoint` (it listens or creates where the Rust
 /// API's receiver does). Iterating yields each message until every sender
 /// is gone.
@@ -43,11 +47,25 @@ impl Receiver {
     /// The next message, or None once every sender is gone.
     fn next(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Py<PyAny>>> {
         let deadline = crate::deadline(timeout)?;
-        let bytes = self.end.with("Receiver", |end| loop {
+        self.end.with("Receiver", |end| loop {
             let wait = crate::slice(deadline);
             self.receives.fetch_add(1, Ordering::Relaxed);
-            match py.detach(|| end.recv_bytes_timeout(wait)) {
-                Ok(message) => return Ok(Some(message)),
+            // A large message becomes bytes where it lies (one copy, at
+            // the price of taking the GIL back inside the wait); others
+            // are copied out and made into bytes or decoded after the
+            // end's lock is let go (a typed value's class may run any
+            // Python code, even this receiver's).
+            let got = py.detach(|| {
+                end.recv_bytes_with(Some(wait), |b| match self.schema {
+                    None if b.len() >= COPY_IN_PLACE => {
+                        Ok(Python::attach(|py| PyBytes::new(py, b).into_any().unbind()))
+                    }
+                    _ => Err(b.to_vec()),
+                })
+            });
+            match got {
+                Ok(Ok(message)) => return Ok(Some(message)),
+                Ok(Err(bytes)) => return self.message(py, &bytes).map(Some),
                 Err(RecvTimeoutError::Timeout) => {
                     py.check_signals()?;
                     if deadline.is_some() && crate::slice(deadline).is_zero() {
@@ -57,8 +75,7 @@ impl Receiver {
                 Err(RecvTimeoutError::Disconnected) => return Ok(None),
                 Err(RecvTimeoutError::Failed(e)) => return Err(to_py(&e)),
             }
-        })?;
-        bytes.map(|b| self.message(py, &b)).transpose()
+        })
     }
 
     /// Gives a frame's room back, unless a receive came after it.

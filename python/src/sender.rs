@@ -256,14 +256,17 @@ fn lend(
         }
         Ok(n)
     });
-    loan.get().close();
-    let kept = view.call_method0("release").map(drop).map_err(|_| {
-        pyo3::exceptions::PyBufferError::new_err(
-            "send_with: the message was sent, but a view of its room outlived fill \
+    // Our view goes; any other (a numpy array made in fill) must be gone too.
+    let released = view.call_method0("release").is_ok();
+    let kept = (loan.get().close() && released)
+        .then_some(())
+        .ok_or_else(|| {
+            pyo3::exceptions::PyBufferError::new_err(
+                "send_with: the message was sent, but a view of its room outlived fill \
              (a numpy array of it?): writing to it now would corrupt later messages; \
              let every view of the room go before fill returns",
-        )
-    });
+            )
+        });
     match wrote {
         Ok(n) => (n, kept),
         Err(e) => (0, Err(e)),
