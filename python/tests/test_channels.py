@@ -167,3 +167,46 @@ def test_an_anonymous_pipe_both_ways():
     out, _ = receiver.communicate(timeout=30)
     assert receiver.returncode == 0
     assert out.decode().splitlines() == messages
+
+
+FULLABLE = ["unix", "unix+seqpacket", "unix+dgram", "tcp", "mq", "sysvmq", "shm", "fifo"]
+
+
+@pytest.mark.parametrize("transport", FULLABLE)
+def test_a_full_channel_blocks_times_out_and_loses_nothing(scratch, transport):
+    """Nobody reads: `try_send` says full (a bounded number of messages
+    fit), `send(timeout=)` waits that long, then every message that was
+    accepted is received, in order. (`udp:` drops instead, as UDP does.)"""
+    ep = endpoints(scratch)[transport]
+    if transport == "shm":
+        ep += "?capacity=64K"
+    size = 1000 if transport in ("mq", "sysvmq", "fifo", "unix+dgram") else 4000
+    with ipcx.Receiver(ep) as rx, ipcx.Sender(rx.endpoint) as tx:
+        sent = 0
+        while tx.try_send(sent.to_bytes(4, "little") * (size // 4)):
+            sent += 1
+            assert sent < 20_000, "a channel nobody reads fills"
+        assert sent > 0
+        # TCP keeps moving bytes from the send buffer to the peer's for a
+        # while after a refusal: a send that waits may still fit a few.
+        for _ in range(1000):
+            start = time.monotonic()
+            try:
+                tx.send(sent.to_bytes(4, "little") * (size // 4), timeout=0.3)
+            except TimeoutError:
+                break
+            sent += 1
+        else:
+            pytest.fail("send(timeout=) never timed out on a full channel")
+        assert time.monotonic() - start >= 0.25
+        # A send the deadline cut part-way through a frame counted as sent;
+        # its tail goes with the next send or the close, so close while
+        # the receiver drains.
+        got = []
+        drain = threading.Thread(
+            target=lambda: got.extend(int.from_bytes(rx.recv(timeout=5)[:4], "little") for _ in range(sent))
+        )
+        drain.start()
+        tx.close()
+        drain.join(30)
+        assert got == list(range(sent))

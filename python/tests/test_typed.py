@@ -113,6 +113,21 @@ def test_a_receiver_of_another_shape_refuses_the_rust_sender(scratch):
         assert b"Job" in err
 
 
+@pytest.mark.parametrize("transport", [t for t in TYPED if t != "shm"])
+def test_a_mismatch_is_a_type_mismatch_on_every_transport(scratch, transport):
+    """The receiver says so (once per sender on connections, per message
+    on datagrams and queues) and goes on; on `shm:` the sender is refused
+    at open (next test)."""
+    with ipcx.Receiver(endpoints(scratch)[transport], OtherJob) as rx:
+        sender = run(JOB_PEER, "send", rx.endpoint, "10000000", stderr=subprocess.PIPE)
+        try:
+            with pytest.raises(ipcx.TypeMismatch, match="Job"):
+                rx.recv(timeout=10)
+        finally:
+            sender.kill()
+            sender.wait(10)
+
+
 def test_a_python_sender_of_another_shape_is_refused_at_open_on_shm(scratch):
     ep = endpoints(scratch)["shm"]
     receiver = run(JOB_PEER, "recv", ep, "1", stdout=subprocess.PIPE)

@@ -163,3 +163,13 @@ def test_an_idle_view_receive_times_out_and_ctrl_c_would_reach_it(scratch):
             rx.recv_view(timeout=0.3)
         assert time.monotonic() - start >= 0.25
         assert time.process_time() - cpu < 0.2
+
+
+def test_the_frames_example_runs(scratch):
+    example = os.path.join(os.path.dirname(__file__), "..", "examples", "frames.py")
+    ep = endpoints(scratch)["shm"] + "?capacity=64M"
+    done = subprocess.run(
+        ["timeout", "-k", "2", "120", sys.executable, example, "10", ep], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "inference sent 10 4K frames" in done.stdout and "encoder got 10 frames" in done.stdout

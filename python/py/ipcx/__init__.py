@@ -1,8 +1,9 @@
 """ipcx from Python: the same endpoints, wire and errors as the Rust API.
 
->>> import ipcx
->>> rx = ipcx.Receiver("unix:/tmp/ipcx-doc.sock")
->>> with ipcx.Sender("unix:/tmp/ipcx-doc.sock") as tx:
+>>> import ipcx, tempfile
+>>> where = tempfile.mkdtemp()
+>>> rx = ipcx.Receiver(f"unix:{where}/app.sock")
+>>> with ipcx.Sender(f"unix:{where}/app.sock") as tx:
 ...     tx.send(b"hello")
 >>> rx.recv(timeout=5)
 b'hello'
@@ -16,13 +17,14 @@ of that shape, so a Python sender and a Rust ``Receiver<Job>`` agree
 ... class Job:
 ...     id: ipcx.u64
 ...     tags: list[str]
->>> jobs = ipcx.Receiver("unix:/tmp/ipcx-doc-jobs.sock", Job)
+>>> jobs = ipcx.Receiver(f"unix:{where}/jobs.sock", Job)
 >>> jobs.identity
 'Job\\nJob\\nstruct Job{id:u64,tags:seq<str>}'
->>> with ipcx.Sender("unix:/tmp/ipcx-doc-jobs.sock", Job) as tx:
+>>> with ipcx.Sender(f"unix:{where}/jobs.sock", Job) as tx:
 ...     tx.send(Job(id=7, tags=["urgent"]))
 >>> jobs.recv(timeout=5)
 Job(id=7, tags=['urgent'])
+>>> rx.close(); jobs.close()
 
 On ``shm:`` rings, ``recv_view`` and ``send_with`` lend the ring's own
 memory (no copy); ``await rx.recv_async()`` and ``async for`` receive in
