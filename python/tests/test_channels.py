@@ -172,41 +172,64 @@ def test_an_anonymous_pipe_both_ways():
 FULLABLE = ["unix", "unix+seqpacket", "unix+dgram", "tcp", "mq", "sysvmq", "shm", "fifo"]
 
 
+def the_ipcx_under(proc):
+    """The `ipcx` process `timeout` runs for `run_ipcx`."""
+    for _ in range(100):
+        with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+            kids = f.read().split()
+        if kids:
+            return int(kids[0])
+        time.sleep(0.01)
+    raise AssertionError("timeout started no ipcx")
+
+
 @pytest.mark.parametrize("transport", FULLABLE)
 def test_a_full_channel_blocks_times_out_and_loses_nothing(scratch, transport):
-    """Nobody reads: `try_send` says full (a bounded number of messages
-    fit), `send(timeout=)` waits that long, then every message that was
-    accepted is received, in order. (`udp:` drops instead, as UDP does.)"""
+    """A Rust receiver stopped (SIGSTOP): the Python sender's `try_send`
+    says full after a bounded number of messages, `send(timeout=)` waits
+    that long; then the receiver goes on and gets every message that was
+    accepted, in order. (`udp:` drops instead, as UDP does.)"""
     ep = endpoints(scratch)[transport]
-    if transport == "shm":
-        ep += "?capacity=64K"
+    if transport == "tcp":
+        ep = fixed_port(ep)
+    if transport == "mq":
+        ep += "?maxmsg=8"
     size = 1000 if transport in ("mq", "sysvmq", "fifo", "unix+dgram") else 4000
-    with ipcx.Receiver(ep) as rx, ipcx.Sender(rx.endpoint) as tx:
-        sent = 0
-        while tx.try_send(sent.to_bytes(4, "little") * (size // 4)):
-            sent += 1
-            assert sent < 20_000, "a channel nobody reads fills"
-        assert sent > 0
-        # TCP keeps moving bytes from the send buffer to the peer's for a
-        # while after a refusal: a send that waits may still fit a few.
-        for _ in range(1000):
-            start = time.monotonic()
-            try:
-                tx.send(sent.to_bytes(4, "little") * (size // 4), timeout=0.3)
-            except TimeoutError:
-                break
-            sent += 1
-        else:
-            pytest.fail("send(timeout=) never timed out on a full channel")
-        assert time.monotonic() - start >= 0.25
-        # A send the deadline cut part-way through a frame counted as sent;
-        # its tail goes with the next send or the close, so close while
-        # the receiver drains.
-        got = []
-        drain = threading.Thread(
-            target=lambda: got.extend(int.from_bytes(rx.recv(timeout=5)[:4], "little") for _ in range(sent))
-        )
-        drain.start()
-        tx.close()
-        drain.join(30)
-        assert got == list(range(sent))
+    receiver = run_ipcx("recv", ep, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Read what it prints from the start: a sender's close may wait for
+    # the receiver, which must not be stuck on a full stdout meanwhile.
+    printed = []
+    reader = threading.Thread(target=lambda: printed.extend(receiver.communicate(timeout=60)))
+    reader.start()
+    try:
+        with ipcx.Sender(ep, timeout=10) as tx:
+            rust = the_ipcx_under(receiver)
+            os.kill(rust, signal.SIGSTOP)
+
+            def message(i):
+                return f"{i:08}".ljust(size, "m")
+
+            sent = 0
+            while tx.try_send(message(sent)):
+                sent += 1
+                assert sent < 20_000, "a channel nobody reads fills"
+            assert sent > 0
+            # TCP keeps moving bytes from the send buffer to the peer's
+            # for a while after a refusal: a send that waits may fit more.
+            for _ in range(1000):
+                start = time.monotonic()
+                try:
+                    tx.send(message(sent), timeout=0.3)
+                except TimeoutError:
+                    break
+                sent += 1
+            else:
+                pytest.fail("send(timeout=) never timed out on a full channel")
+            assert time.monotonic() - start >= 0.25
+            os.kill(rust, signal.SIGCONT)
+        reader.join(60)
+    finally:
+        receiver.kill()
+    out, err = printed
+    assert receiver.returncode == 0, err.decode()
+    assert out.decode().splitlines() == [message(i) for i in range(sent)]

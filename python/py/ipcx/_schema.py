@@ -29,7 +29,7 @@ an ``enum.Enum``                       an enum of unit variants, in order
 
 import dataclasses
 import enum
-import sys
+import types
 import typing
 
 u8 = typing.NewType("u8", int)
@@ -94,15 +94,9 @@ def _format(t, definitions, where):
         _define(t, definitions, struct)
         return ("ref", t.__name__)
     origin, args = typing.get_origin(t), typing.get_args(t)
-    if origin is typing.Union and len(args) == 2 and type(None) in args:
-        inner = args[0] if args[1] is type(None) else args[1]
+    if origin in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
+        inner = args[0] if args[1] is type(None) else args[1]  # Optional[T], T | None
         return ("option", _format(inner, definitions, where))
-    if sys.version_info >= (3, 10):
-        import types
-
-        if isinstance(t, types.UnionType) and len(args) == 2 and type(None) in args:
-            inner = args[0] if args[1] is type(None) else args[1]
-            return ("option", _format(inner, definitions, where))
     if origin in (list, typing.List) and len(args) == 1:
         return ("seq", _format(args[0], definitions, where))
     if origin in (dict, typing.Dict) and len(args) == 2:
