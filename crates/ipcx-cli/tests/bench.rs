@@ -71,6 +71,34 @@ fn quick_json_has_every_mechanism_raw_baselines_and_ordered_percentiles() {
             "{m}: no kernel baseline"
         );
     }
+    // Both waiting policies on every kernel transport with `wait=`: ipcx's
+    // default against raw+poll, ipcx+block against raw.
+    for m in KERNEL
+        .iter()
+        .filter(|m| !matches!(**m, "signal" | "sysvmq"))
+    {
+        for imp in ["raw+poll", "ipcx+block"] {
+            for kind in ["latency", "throughput"] {
+                assert_eq!(
+                    points(&r, kind, m, imp).len(),
+                    points(&r, kind, m, "ipcx").len(),
+                    "{m}: {imp} {kind} at every size"
+                );
+            }
+        }
+    }
+    for m in ["signal", "sysvmq"] {
+        assert!(
+            points(&r, "latency", m, "ipcx+block").is_empty(),
+            "{m}: no wait="
+        );
+    }
+    // CPU time per message (both processes) on every point.
+    for kind in ["latency", "throughput"] {
+        for p in r[kind].as_array().unwrap() {
+            assert!(p["cpu_per_message_ns"].as_f64().unwrap() > 0.0, "{p}");
+        }
+    }
     // Calls on the two-way transports, at every size, latency only.
     for m in [
         "unix",

@@ -2,6 +2,7 @@
 //! channels, or the same mechanism driven by raw syscalls.
 
 use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use ipcx::{Bytes, Receiver, Sender};
@@ -16,6 +17,11 @@ pub(crate) trait Link {
     /// Like `recv`, but `None` after `timeout` without a message (for
     /// lossy mechanisms, where waiting for every message may never end).
     fn recv_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>>;
+    /// Polls, never sleeping, for up to `spin` until a message is there
+    /// (`raw+poll`); true if one is. Links that cannot tell say false.
+    fn poll_for(&mut self, _spin: Duration) -> io::Result<bool> {
+        Ok(false)
+    }
     /// Receives one message and sends it back (the ping-pong peer).
     fn echo(&mut self, buf: &mut [u8]) -> io::Result<()> {
         let n = self.recv(buf)?;
@@ -137,7 +143,7 @@ impl<R: Read, W: Write> StreamLink<R, W> {
     }
 }
 
-impl<R: Read, W: Write> Link for StreamLink<R, W> {
+impl<R: Read + AsFd, W: Write> Link for StreamLink<R, W> {
     fn send(&mut self, msg: &[u8]) -> io::Result<()> {
         self.out.clear();
         self.out
@@ -158,6 +164,10 @@ impl<R: Read, W: Write> Link for StreamLink<R, W> {
 
     fn recv_timeout(&mut self, buf: &mut [u8], _: Duration) -> io::Result<Option<usize>> {
         self.recv(buf).map(Some) // streams lose nothing: no timeout needed
+    }
+
+    fn poll_for(&mut self, spin: Duration) -> io::Result<bool> {
+        super::poll::readable_for(self.r.as_fd(), spin)
     }
 }
 

@@ -118,3 +118,30 @@ pub(crate) fn memcpy_gbps(rounds: usize) -> f64 {
     std::hint::black_box(&dst);
     (rounds * src.len()) as f64 / start.elapsed().as_secs_f64() / 1e9
 }
+
+/// CPU time used so far by this thread and by the peer process, in ns
+/// (their CPU-time clocks: exact even while a thread is running, where
+/// `/proc/…/schedstat` lags up to a scheduler tick); `None` if the peer's
+/// clock cannot be read.
+pub(crate) fn pair_cpu_ns(peer: u32) -> Option<u64> {
+    Some(clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)? + clock_ns(process_clock(peer)?)?)
+}
+
+/// The CPU-time clock of process `pid`.
+#[allow(unsafe_code)]
+fn process_clock(pid: u32) -> Option<libc::clockid_t> {
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: writes only `clock`, which lives on this stack frame.
+    (unsafe { libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) } == 0).then_some(clock)
+}
+
+#[allow(unsafe_code)]
+fn clock_ns(clock: libc::clockid_t) -> Option<u64> {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes only `t`, which lives on this stack frame.
+    (unsafe { libc::clock_gettime(clock, &mut t) } == 0)
+        .then(|| t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64)
+}

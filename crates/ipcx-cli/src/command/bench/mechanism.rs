@@ -82,6 +82,15 @@ impl Mechanism {
         !self.is_shm()
     }
 
+    /// Measured at both waiting policies (ipcx's default against a raw
+    /// loop that polls the same way, `wait=block` against raw blocking
+    /// calls): every kernel transport but signals and System V queues,
+    /// which have no `wait=` (ipcx sleeps in the blocking call at once on
+    /// both, as the raw loop does).
+    pub(crate) fn has_policies(self) -> bool {
+        self.has_raw() && !matches!(self, Mechanism::Signal | Mechanism::SysvMq)
+    }
+
     /// ipcx calls (`ipcx::rpc`) run on it: the two-way transports.
     pub(crate) fn has_calls(self) -> bool {
         matches!(

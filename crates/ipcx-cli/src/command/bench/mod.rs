@@ -16,6 +16,7 @@ pub(crate) mod machine;
 pub(crate) mod mechanism;
 mod pair;
 mod plots;
+mod poll;
 mod raw;
 pub(crate) mod report;
 pub(crate) mod results;
@@ -212,6 +213,10 @@ pub(crate) fn measure(plan: &Plan, progress: bool) -> Result<Results> {
             if m.has_raw() {
                 points.push((m, size, Implementation::Raw));
             }
+            if m.has_policies() {
+                points.push((m, size, Implementation::RawPoll));
+                points.push((m, size, Implementation::IpcxBlock));
+            }
             if m.has_calls() {
                 points.push((m, size, Implementation::Call));
             }
@@ -268,7 +273,7 @@ pub(crate) fn measure(plan: &Plan, progress: bool) -> Result<Results> {
             };
             let load = machine::Load::now();
             if test == "latency" {
-                let mut rtts = latency(&spec).with_context(|| what.clone())?;
+                let (mut rtts, cpu) = latency(&spec).with_context(|| what.clone())?;
                 let round_trip = Percentiles::of(&mut rtts);
                 results.latency.push(LatencyPoint {
                     mechanism: m.name().into(),
@@ -277,11 +282,13 @@ pub(crate) fn measure(plan: &Plan, progress: bool) -> Result<Results> {
                     samples: rtts.len(),
                     round_trip,
                     one_way: round_trip.halved(),
+                    cpu_per_message_ns: cpu,
                     others_load: load.others_since(),
                 });
             } else {
                 let per_stream = (spec.count / STREAMS).max(20);
                 let mut runs = Vec::with_capacity(STREAMS);
+                let mut cpus = Vec::with_capacity(STREAMS);
                 let mut lost = 0;
                 for k in 0..STREAMS {
                     if k > 0 {
@@ -293,11 +300,15 @@ pub(crate) fn measure(plan: &Plan, progress: bool) -> Result<Results> {
                         tag: format!("{}{k}", spec.tag),
                         ..spec.clone()
                     };
-                    let (rate, lost_here) = throughput(&stream).with_context(|| what.clone())?;
+                    let (rate, lost_here, cpu) =
+                        throughput(&stream).with_context(|| what.clone())?;
                     runs.push(rate);
+                    cpus.push((rate, cpu));
                     lost += lost_here;
                 }
                 let rate = median(&runs);
+                // The CPU figure of the stream whose rate is the median.
+                let cpu = cpus.iter().find(|(r, _)| *r == rate).and_then(|(_, c)| *c);
                 results.throughput.push(ThroughputPoint {
                     mechanism: m.name().into(),
                     implementation: imp.into(),
@@ -307,6 +318,7 @@ pub(crate) fn measure(plan: &Plan, progress: bool) -> Result<Results> {
                     messages_per_s: rate,
                     runs,
                     bytes_per_s: rate * size as f64,
+                    cpu_per_message_ns: cpu,
                     others_load: load.others_since(),
                 });
             }
@@ -338,7 +350,7 @@ fn fill(spec: &Spec, d: Duration) -> Result<Spec> {
         ..spec.clone()
     };
     let per_message = if spec.role == Role::Echo {
-        let rtts = latency(&trial)?;
+        let (rtts, _) = latency(&trial)?;
         rtts.iter().sum::<f64>() / rtts.len().max(1) as f64 * 1e-9
     } else {
         1.0 / throughput(&trial)?.0.max(1.0)
@@ -387,31 +399,49 @@ fn median(values: &[f64]) -> f64 {
     }
 }
 
-/// Round trips in ns, warm-up dropped.
-fn latency(spec: &Spec) -> Result<Vec<f64>> {
+/// Round trips in ns, warm-up dropped, and the CPU time of both
+/// processes per round trip after the warm-up.
+fn latency(spec: &Spec) -> Result<(Vec<f64>, Option<f64>)> {
     let (mut link, mut child) = spec.start()?;
     let msg = vec![7u8; spec.size];
     let mut buf = vec![0u8; spec.size.max(8192)];
     let mut rtts = Vec::with_capacity(spec.count);
-    for _ in 0..spec.count {
+    let warm_up = spec.count / 10;
+    let mut cpu_at_start = None;
+    for i in 0..spec.count {
+        if i == warm_up {
+            cpu_at_start = machine::pair_cpu_ns(child.id());
+        }
         let t0 = Instant::now();
         link.send(&msg)?;
         let n = link.recv(&mut buf)?;
         rtts.push(t0.elapsed().as_nanos() as f64);
         anyhow::ensure!(n == spec.size, "the echo came back {n} bytes long");
     }
+    let cpu = per_message(
+        cpu_at_start,
+        machine::pair_cpu_ns(child.id()),
+        spec.count - warm_up,
+    );
     drop(link);
     finish(&mut child)?;
-    Ok(rtts.split_off(spec.count / 10))
+    Ok((rtts.split_off(warm_up), cpu))
 }
 
-/// Messages per second, first to last received, and how many were lost
-/// (UDP drops what its receiver has no room for: it is counted, not waited for).
-fn throughput(spec: &Spec) -> Result<(f64, usize)> {
+/// CPU ns per message between two readings.
+fn per_message(start: Option<u64>, end: Option<u64>, messages: usize) -> Option<f64> {
+    Some(end?.saturating_sub(start?) as f64 / messages.max(1) as f64)
+}
+
+/// Messages per second, first to last received, how many were lost
+/// (UDP drops what its receiver has no room for: it is counted, not waited
+/// for), and the CPU time of both processes per message meanwhile.
+fn throughput(spec: &Spec) -> Result<(f64, usize, Option<f64>)> {
     let (mut link, mut child) = spec.start()?;
     let mut buf = vec![0u8; spec.size.max(8192)];
     let lossy = spec.mechanism == Mechanism::Udp;
     link.recv(&mut buf)?;
+    let cpu_at_start = machine::pair_cpu_ns(child.id());
     let t0 = Instant::now();
     let mut last = t0;
     let mut got = 1;
@@ -430,10 +460,11 @@ fn throughput(spec: &Spec) -> Result<(f64, usize)> {
         last = Instant::now();
     }
     let secs = last.duration_since(t0).as_secs_f64();
+    let cpu = per_message(cpu_at_start, machine::pair_cpu_ns(child.id()), got - 1);
     let _ = link.send(b"done");
     drop(link);
     finish(&mut child)?;
-    Ok(((got - 1) as f64 / secs.max(1e-9), spec.count - got))
+    Ok(((got - 1) as f64 / secs.max(1e-9), spec.count - got, cpu))
 }
 
 /// Waits for the peer to exit; one waiting for a lost "done" is killed.

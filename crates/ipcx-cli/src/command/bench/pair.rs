@@ -16,6 +16,7 @@ use rustix::net::{AddressFamily, SocketAddrUnix, SocketType};
 
 use super::link::{CallLink, IpcxLink, Link, StreamLink};
 use super::mechanism::Mechanism;
+use super::poll::Polling;
 use super::raw::{DgramLink, MqLink, PacketLink, SysvLink};
 use super::signal::{self, IpcxSignalLink, RawSignalLink};
 
@@ -31,31 +32,45 @@ pub(crate) enum Role {
 /// How this side and the peer talk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Implementation {
-    /// ipcx channels, one each way.
+    /// ipcx channels, one each way, with the default `wait=adaptive`
+    /// (poll 20 µs, then sleep).
     Ipcx,
-    /// The same mechanism by plain syscalls.
+    /// ipcx channels with `wait=block` (sleep at once, as raw calls do).
+    IpcxBlock,
+    /// The same mechanism by plain blocking syscalls.
     Raw,
+    /// Plain syscalls that poll for 20 µs before the blocking one, as
+    /// ipcx's default does (`poll.rs`).
+    RawPoll,
     /// ipcx calls (`ipcx::rpc`): the peer serves, this side calls.
     Call,
 }
 
 impl Implementation {
+    const ALL: [Implementation; 5] = [
+        Implementation::Ipcx,
+        Implementation::IpcxBlock,
+        Implementation::Raw,
+        Implementation::RawPoll,
+        Implementation::Call,
+    ];
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             Implementation::Ipcx => "ipcx",
+            Implementation::IpcxBlock => "ipcx+block",
             Implementation::Raw => "raw",
+            Implementation::RawPoll => "raw+poll",
             Implementation::Call => "call",
         }
     }
 
     fn parse(name: &str) -> Option<Implementation> {
-        [
-            Implementation::Ipcx,
-            Implementation::Raw,
-            Implementation::Call,
-        ]
-        .into_iter()
-        .find(|i| i.name() == name)
+        Implementation::ALL.into_iter().find(|i| i.name() == name)
+    }
+
+    fn is_raw(self) -> bool {
+        matches!(self, Implementation::Raw | Implementation::RawPoll)
     }
 }
 
@@ -106,15 +121,30 @@ impl Spec {
     }
 
     fn ep(&self, which: &str) -> String {
-        self.mechanism
-            .endpoint(&self.dir, &self.tag, which, self.size)
+        self.policy(
+            self.mechanism
+                .endpoint(&self.dir, &self.tag, which, self.size),
+        )
+    }
+
+    /// `ep` with this pair's waiting policy (`wait=block` for ipcx+block).
+    fn policy(&self, ep: String) -> String {
+        if self.imp != Implementation::IpcxBlock || ep.contains("wait=") {
+            return ep;
+        }
+        let sep = if ep.contains('?') { '&' } else { '?' };
+        format!("{ep}{sep}wait=block")
     }
 
     /// Starts the peer and joins it: this side's end of the pair.
     pub(crate) fn start(&self) -> Result<(Box<dyn Link>, Child)> {
         match self.imp {
-            Implementation::Ipcx => self.start_ipcx(),
+            Implementation::Ipcx | Implementation::IpcxBlock => self.start_ipcx(),
             Implementation::Raw => self.start_raw(),
+            Implementation::RawPoll => {
+                let (link, child) = self.start_raw()?;
+                Ok((Box::new(Polling(link)), child))
+            }
             Implementation::Call => self.start_call(),
         }
     }
@@ -139,8 +169,8 @@ impl Spec {
             let mut child = self.command(&[]).spawn().context("start the peer")?;
             let to = child.stdin.take().expect("piped").into_raw_fd();
             let from = child.stdout.take().expect("piped").into_raw_fd();
-            let tx = Sender::<Bytes>::open(format!("pipe:{to}"))?;
-            let rx = Receiver::<Bytes>::open(format!("pipe:{from}"))?;
+            let tx = Sender::<Bytes>::open(self.policy(format!("pipe:{to}")))?;
+            let rx = Receiver::<Bytes>::open(self.policy(format!("pipe:{from}")))?;
             return Ok((ipcx_link(self.mechanism, tx, rx), child));
         }
         let rx = Receiver::<Bytes>::open(self.ep("pong"))?;
@@ -150,7 +180,7 @@ impl Spec {
             .spawn()
             .context("start the peer")?;
         let ping = ready_line(&mut child)?;
-        let tx = Sender::<Bytes>::open_timeout(ping, OPEN_WAIT)?;
+        let tx = Sender::<Bytes>::open_timeout(self.policy(ping), OPEN_WAIT)?;
         Ok((ipcx_link(self.mechanism, tx, rx), child))
     }
 
@@ -351,11 +381,10 @@ fn say_ready(info: &str) {
 impl Spec {
     /// The peer's side of the pair.
     fn join(&self) -> Result<Box<dyn Link>> {
-        let dir = &self.dir;
         if self.mechanism == Mechanism::Signal {
             let parent = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get());
             let signal = signal::number()?;
-            let link: Box<dyn Link> = if self.imp == Implementation::Raw {
+            let link: Box<dyn Link> = if self.imp.is_raw() {
                 Box::new(RawSignalLink::new(signal)?.to(parent))
             } else {
                 Box::new(IpcxSignalLink::new(signal)?.to(parent))
@@ -363,17 +392,28 @@ impl Spec {
             say_ready("");
             return Ok(link);
         }
-        if self.imp != Implementation::Raw {
+        if !self.imp.is_raw() {
             if self.mechanism == Mechanism::Pipe {
-                let rx = Receiver::<Bytes>::open("pipe:0")?;
-                let tx = Sender::<Bytes>::open("pipe:1")?;
+                let rx = Receiver::<Bytes>::open(self.policy("pipe:0".into()))?;
+                let tx = Sender::<Bytes>::open(self.policy("pipe:1".into()))?;
                 return Ok(ipcx_link(self.mechanism, tx, rx));
             }
             let rx = Receiver::<Bytes>::open(self.ep("ping"))?;
             say_ready(&rx.endpoint().to_string());
-            let tx = Sender::<Bytes>::open_timeout(env("PONG"), OPEN_WAIT)?;
+            let tx = Sender::<Bytes>::open_timeout(self.policy(env("PONG")), OPEN_WAIT)?;
             return Ok(ipcx_link(self.mechanism, tx, rx));
         }
+        let raw = self.join_raw()?;
+        Ok(if self.imp == Implementation::RawPoll {
+            Box::new(Polling(raw))
+        } else {
+            raw
+        })
+    }
+
+    /// The peer's side of a raw pair.
+    fn join_raw(&self) -> Result<Box<dyn Link>> {
+        let dir = &self.dir;
         Ok(match self.mechanism {
             Mechanism::Pipe => {
                 let r = std::io::stdin();

@@ -5,7 +5,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
 use rustix::net::{RecvFlags, SendFlags};
@@ -31,6 +31,10 @@ impl Link for PacketLink {
             return Ok(None);
         }
         self.recv(buf).map(Some)
+    }
+
+    fn poll_for(&mut self, spin: Duration) -> io::Result<bool> {
+        super::poll::readable_for(self.0.as_fd(), spin)
     }
 }
 
@@ -61,6 +65,10 @@ impl Link for DgramLink {
             return Ok(None);
         }
         self.recv(buf).map(Some)
+    }
+
+    fn poll_for(&mut self, spin: Duration) -> io::Result<bool> {
+        super::poll::readable_for(self.fd.as_fd(), spin)
     }
 }
 
@@ -169,6 +177,13 @@ impl Link for MqLink {
     fn recv_timeout(&mut self, buf: &mut [u8], _: Duration) -> io::Result<Option<usize>> {
         self.recv(buf).map(Some) // queues lose nothing
     }
+
+    fn poll_for(&mut self, spin: Duration) -> io::Result<bool> {
+        // SAFETY: on Linux a message queue descriptor is an fd, open for
+        // as long as this link.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.rx) };
+        super::poll::readable_for(fd, spin)
+    }
 }
 
 impl Drop for MqLink {
@@ -193,6 +208,8 @@ pub(crate) struct SysvLink {
     recv_type: libc::c_long,
     owner: bool,
     buf: Vec<u8>,
+    /// A message `poll_for` took, waiting in `buf` for the next `recv`.
+    pending: Option<usize>,
 }
 
 const LONG: usize = std::mem::size_of::<libc::c_long>();
@@ -210,6 +227,7 @@ impl SysvLink {
             recv_type: 2,
             owner: true,
             buf: Vec::new(),
+            pending: None,
         })
     }
 
@@ -220,6 +238,7 @@ impl SysvLink {
             recv_type: 1,
             owner: false,
             buf: Vec::new(),
+            pending: None,
         }
     }
 
@@ -242,27 +261,60 @@ impl Link for SysvLink {
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.buf.resize(LONG + buf.len(), 0);
-        // SAFETY: self.buf has room for the type and `buf.len()` bytes.
-        let n = unsafe {
-            libc::msgrcv(
-                self.id,
-                self.buf.as_mut_ptr().cast(),
-                buf.len(),
-                self.recv_type,
-                0,
-            )
+        let n = match self.pending.take() {
+            Some(n) => n,
+            None => self.receive(buf.len(), 0)?.unwrap_or(0),
         };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let n = n as usize;
         buf[..n].copy_from_slice(&self.buf[LONG..LONG + n]);
         Ok(n)
     }
 
     fn recv_timeout(&mut self, buf: &mut [u8], _: Duration) -> io::Result<Option<usize>> {
         self.recv(buf).map(Some) // queues lose nothing
+    }
+
+    /// No fd to poll: `msgrcv` with `IPC_NOWAIT` until one is taken.
+    fn poll_for(&mut self, spin: Duration) -> io::Result<bool> {
+        if self.pending.is_some() {
+            return Ok(true);
+        }
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(n) = self.receive(8192, libc::IPC_NOWAIT)? {
+                self.pending = Some(n);
+                return Ok(true);
+            }
+            if start.elapsed() >= spin {
+                return Ok(false);
+            }
+            std::hint::spin_loop();
+        }
+    }
+}
+
+impl SysvLink {
+    /// One `msgrcv` of up to `len` bytes into `buf`; `None` when
+    /// `IPC_NOWAIT` found nothing.
+    fn receive(&mut self, len: usize, flags: libc::c_int) -> io::Result<Option<usize>> {
+        self.buf.resize(LONG + len, 0);
+        // SAFETY: self.buf has room for the type and `len` bytes.
+        let n = unsafe {
+            libc::msgrcv(
+                self.id,
+                self.buf.as_mut_ptr().cast(),
+                len,
+                self.recv_type,
+                flags,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::ENOMSG) if flags & libc::IPC_NOWAIT != 0 => Ok(None),
+                _ => Err(e),
+            };
+        }
+        Ok(Some(n as usize))
     }
 }
 

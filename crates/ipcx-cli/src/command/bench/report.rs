@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::results::{Results, NOISY};
+use super::results::{baseline_of, Results, NOISY};
 
 fn us(ns: f64) -> String {
     if ns >= 1e6 {
@@ -39,13 +39,18 @@ pub(crate) fn size_name(n: usize) -> String {
         + if n < 1024 { " B" } else { "" }
 }
 
-/// The ipcx/raw column: the ratio on ipcx rows (and call rows: a call
-/// against the raw ping-pong) that have a baseline.
-fn ratio_column(implementation: &str, ratio: Option<f64>) -> String {
-    match (implementation, ratio) {
-        ("ipcx" | "call", Some(ratio)) => format!("{ratio:>5.2}"),
-        _ => "     ".into(),
+/// The ipcx/raw column: the ratio on the rows that have a baseline at
+/// the same waiting policy (`results::baseline_of`).
+fn ratio_column(ratio: Option<f64>) -> String {
+    match ratio {
+        Some(ratio) => format!("{ratio:>5.2}"),
+        None => "     ".into(),
     }
+}
+
+/// CPU time per message (or round trip), both processes.
+fn cpu_column(cpu: Option<f64>) -> String {
+    cpu.map_or("          ".into(), |ns| format!("{:>10}", us(ns)))
 }
 
 fn noise_note(others_load: f64) -> &'static str {
@@ -71,18 +76,21 @@ pub(crate) fn print_table(r: &Results) {
     let sizes = r.latency_sizes();
     for &size in &sizes {
         println!(
-            "\none-way latency at {}, ranked (p50  p90  p99  p99.9  max; ipcx/raw at p50;\n  call: an ipcx request/reply, half its round trip):",
+            "\none-way latency at {}, ranked (p50  p90  p99  p99.9  max; CPU per round trip,\n  both processes; ipcx/raw at p50 at the same waiting policy: ipcx against\n  raw+poll, ipcx+block against raw; call: an ipcx request/reply, half its round trip):",
             size_name(size)
         );
         let mut rows: Vec<_> = r.latency.iter().filter(|p| p.size == size).collect();
         rows.sort_by(|a, b| a.one_way.p50.total_cmp(&b.one_way.p50));
         for p in rows {
             let w = p.one_way;
-            let raw = r.latency_of(&p.mechanism, "raw", size);
-            let ratio = ratio_column(&p.implementation, raw.map(|raw| w.p50 / raw.one_way.p50));
+            let raw = baseline_of(&p.implementation)
+                .iter()
+                .find_map(|b| r.latency_of(&p.mechanism, b, size));
+            let ratio = ratio_column(raw.map(|raw| w.p50 / raw.one_way.p50));
+            let cpu = cpu_column(p.cpu_per_message_ns);
             let noisy = noise_note(p.others_load);
-            println!(
-                "  {:<15} {:<5} {:>10} {:>10} {:>10} {:>10} {:>10}  {ratio}{noisy}",
+            let line = format!(
+                "  {:<15} {:<10} {:>10} {:>10} {:>10} {:>10} {:>10} {cpu}  {ratio}{noisy}",
                 p.mechanism,
                 p.implementation,
                 us(w.p50),
@@ -91,32 +99,37 @@ pub(crate) fn print_table(r: &Results) {
                 us(w.p999),
                 us(w.max)
             );
+            println!("{}", line.trim_end());
         }
     }
-    println!("\nthroughput, one way (messages/s, bytes/s; ipcx/raw):");
+    println!(
+        "\nthroughput, one way (messages/s, bytes/s, CPU per message; ipcx/raw at the same\n  waiting policy):"
+    );
     for &size in &sizes {
         println!("  at {}:", size_name(size));
         let mut rows: Vec<_> = r.throughput.iter().filter(|p| p.size == size).collect();
         rows.sort_by(|a, b| b.messages_per_s.total_cmp(&a.messages_per_s));
         for p in rows {
-            let raw = r.throughput_of(&p.mechanism, "raw", size);
-            let ratio = ratio_column(
-                &p.implementation,
-                raw.map(|raw| p.messages_per_s / raw.messages_per_s),
-            );
+            let raw = baseline_of(&p.implementation)
+                .iter()
+                .find_map(|b| r.throughput_of(&p.mechanism, b, size));
+            let ratio = ratio_column(raw.map(|raw| p.messages_per_s / raw.messages_per_s));
+            let cpu = cpu_column(p.cpu_per_message_ns);
             let mut noisy = noise_note(p.others_load).to_owned();
             if p.lost > 0 {
                 noisy += &format!("  ({} of {} lost)", p.lost, p.messages);
             }
-            println!(
-                "    {:<15} {:<5} {:>11} {:>11}  {ratio}{noisy}",
+            let line = format!(
+                "    {:<15} {:<10} {:>11} {:>11} {cpu}  {ratio}{noisy}",
                 p.mechanism,
                 p.implementation,
                 rate(p.messages_per_s),
                 bytes_rate(p.bytes_per_s)
             );
+            println!("{}", line.trim_end());
         }
     }
+    print_polling(r, &sizes);
     for s in &r.skipped {
         println!(
             "not measured: {} at {}: {}",
@@ -135,6 +148,46 @@ pub(crate) fn print_table(r: &Results) {
             "warning: {noisy} points ran while other processes used over {:.0}% of the machine",
             NOISY * 100.0
         );
+    }
+}
+
+/// What polling buys and costs: ipcx's default (`wait=adaptive`) against
+/// `wait=block`, per mechanism and size, latency and throughput with the
+/// CPU time each spends.
+fn print_polling(r: &Results, sizes: &[usize]) {
+    let mut lines = Vec::new();
+    for &size in sizes {
+        for p in r
+            .latency
+            .iter()
+            .filter(|p| p.size == size && p.implementation == "ipcx")
+        {
+            let Some(block) = r.latency_of(&p.mechanism, "ipcx+block", size) else {
+                continue;
+            };
+            let stream = |imp| r.throughput_of(&p.mechanism, imp, size);
+            let (fast, slow) = (stream("ipcx"), stream("ipcx+block"));
+            lines.push(format!(
+                "  {:<15} {:>8}  p50 {:>10} vs {:>10} ({:>4.1}x)  CPU/round {} vs {}  rate {} vs {}",
+                p.mechanism,
+                size_name(size),
+                us(p.one_way.p50),
+                us(block.one_way.p50),
+                block.one_way.p50 / p.one_way.p50,
+                cpu_column(p.cpu_per_message_ns).trim(),
+                cpu_column(block.cpu_per_message_ns).trim(),
+                fast.map_or("-".into(), |t| rate(t.messages_per_s)),
+                slow.map_or("-".into(), |t| rate(t.messages_per_s)),
+            ));
+        }
+    }
+    if !lines.is_empty() {
+        println!(
+            "\nwhat polling buys: ipcx's default (polls 20 µs, then sleeps) vs wait=block\n  (one-way p50, CPU per round trip, messages/s streaming):"
+        );
+        for line in lines {
+            println!("{line}");
+        }
     }
 }
 

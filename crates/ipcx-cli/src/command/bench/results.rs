@@ -69,12 +69,18 @@ impl Percentiles {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct LatencyPoint {
     pub(crate) mechanism: String,
-    /// "ipcx" or "raw".
+    /// "ipcx" (`wait=adaptive`), "ipcx+block" (`wait=block`), "raw"
+    /// (blocking syscalls), "raw+poll" (syscalls that poll 20 µs before
+    /// the blocking one) or "call".
     pub(crate) implementation: String,
     pub(crate) size: usize,
     pub(crate) samples: usize,
     pub(crate) round_trip: Percentiles,
     pub(crate) one_way: Percentiles,
+    /// CPU time per round trip, both processes together (what waiting by
+    /// polling costs shows here); absent in older results.
+    #[serde(default)]
+    pub(crate) cpu_per_message_ns: Option<f64>,
     /// Share of the machine's CPU time used by other processes meanwhile.
     pub(crate) others_load: f64,
 }
@@ -95,6 +101,10 @@ pub(crate) struct ThroughputPoint {
     #[serde(default)]
     pub(crate) runs: Vec<f64>,
     pub(crate) bytes_per_s: f64,
+    /// CPU time per message, both processes together, in the median
+    /// stream; absent in older results.
+    #[serde(default)]
+    pub(crate) cpu_per_message_ns: Option<f64>,
     pub(crate) others_load: f64,
 }
 
@@ -137,5 +147,17 @@ impl Results {
         self.throughput
             .iter()
             .find(|p| p.mechanism == mechanism && p.implementation == imp && p.size == size)
+    }
+}
+
+/// The raw baseline an implementation is compared with: the one at the
+/// same waiting policy (ipcx's default polls, so its baseline polls too).
+pub(crate) fn baseline_of(implementation: &str) -> &'static [&'static str] {
+    match implementation {
+        // Calls wait as ipcx's default does. Older results have no
+        // raw+poll: the blocking raw loop then.
+        "ipcx" | "call" => &["raw+poll", "raw"],
+        "ipcx+block" => &["raw"],
+        _ => &[],
     }
 }
