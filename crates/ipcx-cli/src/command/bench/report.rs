@@ -130,6 +130,9 @@ pub(crate) fn print_table(r: &Results) {
         }
     }
     print_polling(r, &sizes);
+    if let Some(note) = shm_note(r) {
+        println!("\n{note}");
+    }
     for s in &r.skipped {
         println!(
             "not measured: {} at {}: {}",
@@ -149,6 +152,23 @@ pub(crate) fn print_table(r: &Results) {
             NOISY * 100.0
         );
     }
+}
+
+/// How the `shm` rows are measured, and how that differs from
+/// `scripts/bench-shm` (`shm-bench`), so the two figures are not mistaken
+/// for two answers to one question.
+fn shm_note(r: &Results) -> Option<&'static str> {
+    r.throughput
+        .iter()
+        .any(|p| p.mechanism.starts_with("shm"))
+        .then_some(
+            "shm rows: the API most programs use, Sender::send_bytes and\n  \
+         Receiver::recv_bytes_with through &self (a lock per message), every byte read in\n  \
+         place; `shm` and `shm+loan` wait adaptively. scripts/bench-shm's headline ipcx row\n  \
+         holds both ends with lock() (no lock per message) and waits with wait=spin: its\n  \
+         `ipcx &self` row is the one to set beside shm+spin here (its guarded `ipcx` row\n  \
+         has no counterpart in ipcx bench).",
+        )
 }
 
 /// What polling buys and costs: ipcx's default (`wait=adaptive`) against
@@ -269,6 +289,9 @@ fn notes_html(r: &Results) -> String {
             size_name(s.size),
             s.why
         ));
+    }
+    if let Some(note) = shm_note(r) {
+        notes.push(note.replace("\n  ", " "));
     }
     if notes.is_empty() {
         return String::new();
