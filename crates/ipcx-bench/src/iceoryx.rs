@@ -1,5 +1,10 @@
-//! iceoryx2 publish-subscribe over `[u8]` slices, configured to block
-//! (no overflow) like the other two, busy-polling like them.
+//! iceoryx2 (0.10) publish-subscribe over `[u8]` slices, busy-polling
+//! like the other two, in two settings: [`Setting::Lossless`] blocks the
+//! publisher when the subscriber is full (no overflow), as the other two
+//! rings do; [`Setting::OwnBenchmark`] is how iceoryx2's own latency
+//! benchmark (benchmarks/publish-subscribe) sets it up: a buffer of one
+//! sample, safe overflow on (a full buffer's sample is replaced), history
+//! 0. That one may lose messages, so it runs ping-pongs only.
 
 #![allow(unsafe_code)] // iceoryx2's loan API hands out uninitialised memory.
 
@@ -18,9 +23,17 @@ pub struct Sub {
     subscriber: Subscriber<ipc::Service, [u8], ()>,
 }
 
+/// How the service and its publisher are set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    Lossless,
+    OwnBenchmark,
+}
+
 fn service(
     name: &str,
     size: usize,
+    setting: Setting,
 ) -> (
     Node<ipc::Service>,
     iceoryx2::service::port_factory::publish_subscribe::PortFactory<ipc::Service, [u8], ()>,
@@ -28,7 +41,13 @@ fn service(
     let node = NodeBuilder::new()
         .create::<ipc::Service>()
         .expect("iceoryx2 node");
-    let depth = (crate::peers::capacity_for(size) / size.max(64)).clamp(2, 1024);
+    let (depth, overflow) = match setting {
+        Setting::Lossless => (
+            (crate::peers::capacity_for(size) / size.max(64)).clamp(2, 1024),
+            false,
+        ),
+        Setting::OwnBenchmark => (1, true),
+    };
     let service = node
         .service_builder(&name.try_into().expect("service name"))
         .publish_subscribe::<[u8]>()
@@ -36,19 +55,23 @@ fn service(
         .max_subscribers(1)
         .history_size(0)
         .subscriber_max_buffer_size(depth)
-        .enable_safe_overflow(false)
+        .enable_safe_overflow(overflow)
         .open_or_create()
         .expect("iceoryx2 service");
     (node, service)
 }
 
 impl Pub {
-    pub fn open(name: &str, size: usize) -> Pub {
-        let (node, service) = service(name, size);
+    pub fn open(name: &str, size: usize, setting: Setting) -> Pub {
+        let (node, service) = service(name, size, setting);
+        let strategy = match setting {
+            Setting::Lossless => BackpressureStrategy::RetryUntilDelivered,
+            Setting::OwnBenchmark => BackpressureStrategy::DiscardData,
+        };
         let publisher = service
             .publisher_builder()
             .initial_max_slice_len(size.max(1))
-            .unable_to_deliver_strategy(UnableToDeliverStrategy::Block)
+            .backpressure_strategy(strategy)
             .create()
             .expect("iceoryx2 publisher");
         // The subscriber may not be connected yet: wait until it is.
@@ -80,8 +103,8 @@ impl Pub {
 }
 
 impl Sub {
-    pub fn open(name: &str, size: usize) -> Sub {
-        let (node, service) = service(name, size);
+    pub fn open(name: &str, size: usize, setting: Setting) -> Sub {
+        let (node, service) = service(name, size, setting);
         let subscriber = service
             .subscriber_builder()
             .create()

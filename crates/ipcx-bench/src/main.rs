@@ -101,6 +101,7 @@ fn main() {
             Kind::IpcxNoStats,
             Kind::IpcxShared,
             Kind::Iceoryx2,
+            Kind::Iceoryx2Own,
         ]
     } else {
         println!("built without iceoryx2 (scripts/bench-shm builds it in)");
@@ -194,6 +195,7 @@ fn main() {
     println!("\nratios (ipcx / other, this run):");
     ratio("latency p50 64 B", &lat, Kind::Handwritten, false);
     ratio("latency p50 64 B", &lat, Kind::Iceoryx2, false);
+    ratio("latency p50 64 B", &lat, Kind::Iceoryx2Own, false);
     ratio("throughput 64 B", &small, Kind::Handwritten, true);
     ratio_of(
         "throughput 64 B",
@@ -207,6 +209,7 @@ fn main() {
     ratio("throughput 64 B", &small, Kind::IpcxNoStats, true);
     ratio("throughput 1 MiB", &big, Kind::Handwritten, true);
     ratio("latency p50 64 KiB loan", &loan, Kind::Iceoryx2, false);
+    ratio("latency p50 64 KiB loan", &loan, Kind::Iceoryx2Own, false);
 }
 
 /// Each implementation's median over several runs (one run: as is).
@@ -331,7 +334,7 @@ impl Bench {
             unreachable!()
         };
         let mut out = Vec::new();
-        for &kind in &self.kinds {
+        for &kind in self.kinds.iter().filter(|k| k.lossless()) {
             let name = unique("tput");
             let mut rx = peers::receiver(kind, &format!("{name}-ping"), size);
             let mut child = self.spawn(kind, &name, test);

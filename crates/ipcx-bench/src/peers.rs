@@ -17,7 +17,11 @@ pub enum Kind {
     IpcxShared,
     /// As `Ipcx`, with the statistics area off (`ipcx::stats::set_enabled`).
     IpcxNoStats,
+    /// iceoryx2 set up to lose nothing (the publisher waits), as the rings.
     Iceoryx2,
+    /// iceoryx2 as its own latency benchmark sets it up (a buffer of one,
+    /// overflow on): ping-pongs only.
+    Iceoryx2Own,
 }
 
 impl Kind {
@@ -28,7 +32,13 @@ impl Kind {
             Kind::IpcxShared => "ipcx &self",
             Kind::IpcxNoStats => "ipcx no stats",
             Kind::Iceoryx2 => "iceoryx2",
+            Kind::Iceoryx2Own => "iceoryx2 own",
         }
+    }
+
+    /// Whether it may stream (loses nothing when its receiver is behind).
+    pub fn lossless(self) -> bool {
+        self != Kind::Iceoryx2Own
     }
 
     pub fn parse(s: &str) -> Kind {
@@ -38,6 +48,7 @@ impl Kind {
             "ipcx-shared" | "ipcx &self" => Kind::IpcxShared,
             "ipcx-no-stats" | "ipcx no stats" => Kind::IpcxNoStats,
             "iceoryx2" => Kind::Iceoryx2,
+            "iceoryx2-own" | "iceoryx2 own" => Kind::Iceoryx2Own,
             other => panic!("unknown implementation {other}"),
         }
     }
@@ -91,9 +102,11 @@ pub fn receiver(kind: Kind, name: &str, size: usize) -> Rx {
             Rx::IpcxShared(Box::leak(Box::new(rx)))
         }
         #[cfg(feature = "iceoryx2")]
-        Kind::Iceoryx2 => Rx::Iceoryx2(crate::iceoryx::Sub::open(name, size)),
+        Kind::Iceoryx2 | Kind::Iceoryx2Own => {
+            Rx::Iceoryx2(crate::iceoryx::Sub::open(name, size, iceoryx_setting(kind)))
+        }
         #[cfg(not(feature = "iceoryx2"))]
-        Kind::Iceoryx2 => unreachable!("built without iceoryx2"),
+        Kind::Iceoryx2 | Kind::Iceoryx2Own => unreachable!("built without iceoryx2"),
     }
 }
 
@@ -117,9 +130,20 @@ pub fn sender(kind: Kind, name: &str, size: usize) -> Tx {
             Tx::IpcxShared(Box::leak(Box::new(tx)))
         }
         #[cfg(feature = "iceoryx2")]
-        Kind::Iceoryx2 => Tx::Iceoryx2(crate::iceoryx::Pub::open(name, size)),
+        Kind::Iceoryx2 | Kind::Iceoryx2Own => {
+            Tx::Iceoryx2(crate::iceoryx::Pub::open(name, size, iceoryx_setting(kind)))
+        }
         #[cfg(not(feature = "iceoryx2"))]
-        Kind::Iceoryx2 => unreachable!("built without iceoryx2"),
+        Kind::Iceoryx2 | Kind::Iceoryx2Own => unreachable!("built without iceoryx2"),
+    }
+}
+
+#[cfg(feature = "iceoryx2")]
+fn iceoryx_setting(kind: Kind) -> crate::iceoryx::Setting {
+    if kind == Kind::Iceoryx2Own {
+        crate::iceoryx::Setting::OwnBenchmark
+    } else {
+        crate::iceoryx::Setting::Lossless
     }
 }
 
