@@ -293,7 +293,11 @@ fn duration_sizes_each_point_to_the_time_given() {
         assert!(p["samples"].as_u64().unwrap() >= 90, "{p}");
     }
     for p in r["throughput"].as_array().unwrap() {
-        assert!(p["messages"].as_u64().unwrap() > 10_000, "{p}");
+        // Sized, not the default 2 000 000 a 64-byte stream gets without
+        // --duration; how far below is timing (CI once: a raw+poll trial
+        // in a noisy moment sized it to 7 335), the floor is not.
+        let messages = p["messages"].as_u64().unwrap();
+        assert!((99..2_000_000).contains(&messages), "{p}");
     }
 }
 
