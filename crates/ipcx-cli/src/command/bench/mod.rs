@@ -407,10 +407,15 @@ fn latency(spec: &Spec) -> Result<(Vec<f64>, Option<f64>)> {
     let mut buf = vec![0u8; spec.size.max(8192)];
     let mut rtts = Vec::with_capacity(spec.count);
     let warm_up = spec.count / 10;
-    let mut cpu_at_start = None;
+    let last = spec.count - 1;
+    let (mut cpu_at_start, mut cpu_at_end) = (None, None);
     for i in 0..spec.count {
         if i == warm_up {
             cpu_at_start = machine::pair_cpu_ns(child.id());
+        }
+        if i == last {
+            // Before the last round: the peer exits once it has echoed it.
+            cpu_at_end = machine::pair_cpu_ns(child.id());
         }
         let t0 = Instant::now();
         link.send(&msg)?;
@@ -418,11 +423,7 @@ fn latency(spec: &Spec) -> Result<(Vec<f64>, Option<f64>)> {
         rtts.push(t0.elapsed().as_nanos() as f64);
         anyhow::ensure!(n == spec.size, "the echo came back {n} bytes long");
     }
-    let cpu = per_message(
-        cpu_at_start,
-        machine::pair_cpu_ns(child.id()),
-        spec.count - warm_up,
-    );
+    let cpu = per_message(cpu_at_start, cpu_at_end, last.saturating_sub(warm_up));
     drop(link);
     finish(&mut child)?;
     Ok((rtts.split_off(warm_up), cpu))
