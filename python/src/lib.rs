@@ -46,6 +46,21 @@ pub(crate) fn slice(deadline: Option<std::time::Instant>) -> std::time::Duration
     })
 }
 
+/// After a slice of a wait found nothing: looks for signals (Ctrl-C
+/// raises here), then `TimeoutError` saying `what` once the whole
+/// deadline has passed; else the wait goes on with another slice.
+pub(crate) fn slice_ended(
+    py: Python<'_>,
+    deadline: Option<std::time::Instant>,
+    what: &str,
+) -> PyResult<()> {
+    py.check_signals()?;
+    if deadline.is_some() && slice(deadline).is_zero() {
+        return Err(errors::timed_out(what));
+    }
+    Ok(())
+}
+
 /// The identity an end declares: a Python type's (`type=`), a name alone
 /// (`name=`), or bytes.
 pub(crate) fn identity_options(

@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyMemoryView};
 
 use crate::buffer::Frame;
-use crate::errors::{disconnected, timed_out, to_py};
+use crate::errors::{disconnected, to_py};
 use crate::schema::Schema;
 use crate::slot::Slot;
 use ipcx::{ByteReceiver, RecvTimeoutError, TryRecvError};
@@ -67,10 +67,7 @@ impl Receiver {
                 Ok(Ok(message)) => return Ok(Some(message)),
                 Ok(Err(bytes)) => return self.message(py, &bytes).map(Some),
                 Err(RecvTimeoutError::Timeout) => {
-                    py.check_signals()?;
-                    if deadline.is_some() && crate::slice(deadline).is_zero() {
-                        return Err(timed_out("recv: nothing arrived before the timeout"));
-                    }
+                    crate::slice_ended(py, deadline, "recv: nothing arrived before the timeout")?;
                 }
                 Err(RecvTimeoutError::Disconnected) => return Ok(None),
                 Err(RecvTimeoutError::Failed(e)) => return Err(to_py(&e)),
@@ -168,10 +165,11 @@ impl Receiver {
             match py.detach(|| end.recv_in_place(Some(wait))) {
                 Ok(message) => return Ok((message, receive)),
                 Err(RecvTimeoutError::Timeout) => {
-                    py.check_signals()?;
-                    if deadline.is_some() && crate::slice(deadline).is_zero() {
-                        return Err(timed_out("recv_view: nothing arrived before the timeout"));
-                    }
+                    crate::slice_ended(
+                        py,
+                        deadline,
+                        "recv_view: nothing arrived before the timeout",
+                    )?;
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     return Err(disconnected("recv_view: every sender is gone"))

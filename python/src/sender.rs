@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyMemoryView, PyString};
 
 use crate::buffer::Loan;
-use crate::errors::{disconnected, timed_out, to_py};
+use crate::errors::{disconnected, to_py};
 use crate::schema::Schema;
 use crate::slot::Slot;
 use ipcx::{ByteSender, SendTimeoutError, TrySendError};
@@ -114,10 +114,11 @@ impl Sender {
             match py.detach(|| end.send_bytes_timeout(&bytes[..], wait)) {
                 Ok(()) => return Ok(()),
                 Err(SendTimeoutError::Timeout(_)) => {
-                    py.check_signals()?;
-                    if crate::slice(deadline).is_zero() && deadline.is_some() {
-                        return Err(timed_out("send: the channel stayed full until the timeout"));
-                    }
+                    crate::slice_ended(
+                        py,
+                        deadline,
+                        "send: the channel stayed full until the timeout",
+                    )?;
                 }
                 Err(SendTimeoutError::Disconnected(_)) => {
                     return Err(disconnected("send: the receiver is gone"))
@@ -187,12 +188,11 @@ impl Sender {
             match sent {
                 Ok(n) => return outcome.unwrap_or(Ok(())).map(|()| n),
                 Err(SendTimeoutError::Timeout(())) => {
-                    py.check_signals()?;
-                    if crate::slice(deadline).is_zero() && deadline.is_some() {
-                        return Err(timed_out(
-                            "send_with: the channel stayed full until the timeout",
-                        ));
-                    }
+                    crate::slice_ended(
+                        py,
+                        deadline,
+                        "send_with: the channel stayed full until the timeout",
+                    )?;
                 }
                 Err(SendTimeoutError::Disconnected(())) => {
                     return Err(disconnected("send_with: the receiver is gone"))

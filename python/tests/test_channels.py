@@ -233,3 +233,26 @@ def test_a_full_channel_blocks_times_out_and_loses_nothing(scratch, transport):
     out, err = printed
     assert receiver.returncode == 0, err.decode()
     assert out.decode().splitlines() == [message(i) for i in range(sent)]
+
+
+def test_exhausted_resources_are_clear_errors_from_python(scratch):
+    """A ring larger than /dev/shm is refused at open (never SIGBUS later),
+    and out of fds a Python end says so; the process goes on."""
+    ep = endpoints(scratch)["shm"] + "?capacity=512GiB"  # /dev/shm is smaller
+    with pytest.raises(ipcx.Error, match="/dev/shm|space|room"):
+        ipcx.Receiver(ep)
+    code = (
+        "import resource, ipcx, sys\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (16, 16))\n"
+        "held = []\n"
+        "try:\n"
+        "    for i in range(64):\n"
+        f"        held.append(ipcx.Receiver(f'unix:{scratch}/fd-{{i}}.sock'))\n"
+        "except ipcx.Error as e:\n"
+        "    print(type(e).__name__, e)\n"
+        "    sys.exit(0)\n"
+        "sys.exit('never ran out')\n"
+    )
+    done = subprocess.run(["timeout", "-k", "2", "30", sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert "Too many open files" in done.stdout or "fds" in done.stdout, done.stdout
