@@ -107,7 +107,7 @@ impl<T> Receiver<T> {
 #[derive(Debug)]
 pub struct InPlace {
     /// Keeps the ring mapped while the bytes are lent out.
-    _segment: Option<Arc<crate::link::shm::segment::Segment>>,
+    segment: Option<Arc<crate::link::shm::segment::Segment>>,
     /// The bytes when they are not in a ring (or from a ring that copies).
     copy: Vec<u8>,
     /// Where the bytes are (an address, so the type stays `Send`).
@@ -118,7 +118,7 @@ pub struct InPlace {
 impl InPlace {
     /// Where the message's bytes start.
     pub fn as_ptr(&self) -> *const u8 {
-        if self._segment.is_some() {
+        if self.segment.is_some() {
             self.addr as *const u8
         } else {
             self.copy.as_ptr()
@@ -137,7 +137,7 @@ impl InPlace {
 
     /// Whether the bytes are the ring's own (no copy was made).
     pub fn is_in_place(&self) -> bool {
-        self._segment.is_some()
+        self.segment.is_some()
     }
 
     /// The bytes, when they were copied (not [`InPlace::is_in_place`]).
@@ -165,24 +165,27 @@ impl Receiver<Bytes> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn recv_in_place(&self, timeout: Option<Duration>) -> Result<InPlace, RecvTimeoutError> {
-        let segment = self.lock_link().link.pinned_segment();
-        self.with_bytes(Deadline::after(timeout), |bytes| {
-            Ok(match &segment {
-                Some(_) => InPlace {
-                    _segment: segment.clone(),
-                    copy: Vec::new(),
-                    addr: bytes.as_ptr() as usize,
-                    len: bytes.len(),
-                },
-                None => InPlace {
-                    _segment: None,
-                    copy: bytes.to_vec(),
-                    addr: 0,
-                    len: bytes.len(),
-                },
+        // One lock for both: the segment and the message under it.
+        let mut state = self.lock_link();
+        let segment = state.link.pinned_segment();
+        state
+            .with_bytes(Deadline::after(timeout), &self.info, |bytes| {
+                Ok(match &segment {
+                    Some(_) => InPlace {
+                        segment: segment.clone(),
+                        copy: Vec::new(),
+                        addr: bytes.as_ptr() as usize,
+                        len: bytes.len(),
+                    },
+                    None => InPlace {
+                        segment: None,
+                        copy: bytes.to_vec(),
+                        addr: 0,
+                        len: bytes.len(),
+                    },
+                })
             })
-        })
-        .map_err(RecvTimeoutError::from)
+            .map_err(RecvTimeoutError::from)
     }
 
     /// Gives the last message's room back to a ring's producer now, rather
