@@ -301,6 +301,84 @@ fn duration_sizes_each_point_to_the_time_given() {
     }
 }
 
+/// `--scaling-only`: fan-in curves (N sender processes into one receiver)
+/// and broadcast curves (N reader processes of one ring), every message of
+/// every peer counted (a lost one stalls the run, which then fails), each
+/// peer's rate given, nothing left in /dev/shm.
+#[test]
+fn scaling_curves_count_every_peer_and_leave_nothing() {
+    let dir = std::env::temp_dir().join(format!("ipcx-bench-scaling-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("report.html");
+    let r = bench_json(&[
+        "--scaling-only",
+        "--mechanisms",
+        "unix,mq,shm,pipe",
+        "--senders",
+        "1,4",
+        "--readers",
+        "1,3",
+        "--count",
+        "4000",
+        "--report",
+        page.to_str().unwrap(),
+    ]);
+    assert!(r["latency"].as_array().unwrap().is_empty(), "no pairs");
+    let scaling = r["scaling"].as_array().unwrap();
+    let curve = |test: &str, mechanism: &str| -> Vec<&Value> {
+        scaling
+            .iter()
+            .filter(|p| p["test"] == test && p["mechanism"] == mechanism)
+            .collect()
+    };
+    // A pipe has one writer and one reader: it has no curve.
+    assert!(curve("fan-in", "pipe").is_empty());
+    assert!(curve("broadcast", "unix").is_empty());
+    for (test, mechanism, peers) in [
+        ("fan-in", "unix", [1, 4]),
+        ("fan-in", "mq", [1, 4]),
+        ("broadcast", "shm", [1, 3]),
+    ] {
+        let points = curve(test, mechanism);
+        let got: Vec<u64> = points
+            .iter()
+            .map(|p| p["peers"].as_u64().unwrap())
+            .collect();
+        assert_eq!(got, peers, "{test} {mechanism}");
+        for p in points {
+            let per_peer = p["per_peer"].as_array().unwrap();
+            assert_eq!(per_peer.len() as u64, p["peers"].as_u64().unwrap(), "{p}");
+            assert!(per_peer.iter().all(|r| r.as_f64().unwrap() > 0.0), "{p}");
+            assert_eq!(p["messages"], 4000, "{p}");
+            assert_eq!(p["runs"].as_array().unwrap().len(), 3, "{p}");
+            assert!(p["aggregate_per_s"].as_f64().unwrap() > 0.0, "{p}");
+            let d = &p["delay"];
+            let ordered = ["p50", "p90", "p99", "p999", "max"]
+                .windows(2)
+                .all(|w| d[w[0]].as_f64().unwrap() <= d[w[1]].as_f64().unwrap());
+            assert!(ordered, "{p}");
+        }
+    }
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("How cost grows with peers") && html.contains("<svg"));
+    let left: Vec<_> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("-bcast"))
+        .collect();
+    assert!(left.is_empty(), "left in /dev/shm: {left:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    let out = ipcx()
+        .args(["bench", "--readers", "1,65"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("`65` is not a number of peers from 1 to 64")
+    );
+}
+
 /// `ipcx bench --json` with the arguments given.
 fn bench_json(args: &[&str]) -> Value {
     let mut all = vec!["bench", "--json"];

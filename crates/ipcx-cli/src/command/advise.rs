@@ -208,6 +208,9 @@ pub(crate) fn run(a: AdviseArgs) -> Result<ExitCode> {
                     scale: 0.5,
                     count: None,
                     duration: None,
+                    senders: Vec::new(),
+                    readers: Vec::new(),
+                    pairs: true,
                 },
                 false,
             )?

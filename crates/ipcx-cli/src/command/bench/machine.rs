@@ -124,7 +124,12 @@ pub(crate) fn memcpy_gbps(rounds: usize) -> f64 {
 /// `/proc/…/schedstat` lags up to a scheduler tick); `None` if the peer's
 /// clock cannot be read.
 pub(crate) fn pair_cpu_ns(peer: u32) -> Option<u64> {
-    Some(clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)? + clock_ns(process_clock(peer)?)?)
+    Some(clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)? + process_cpu_ns(peer)?)
+}
+
+/// CPU time used so far by process `pid`, in ns.
+pub(crate) fn process_cpu_ns(pid: u32) -> Option<u64> {
+    clock_ns(process_clock(pid)?)
 }
 
 /// The CPU-time clock of process `pid`.
@@ -135,8 +140,9 @@ fn process_clock(pid: u32) -> Option<libc::clockid_t> {
     (unsafe { libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) } == 0).then_some(clock)
 }
 
+/// The now of `clock` in ns.
 #[allow(unsafe_code)]
-fn clock_ns(clock: libc::clockid_t) -> Option<u64> {
+pub(crate) fn clock_ns(clock: libc::clockid_t) -> Option<u64> {
     let mut t = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -20,6 +20,8 @@ mod poll;
 mod raw;
 pub(crate) mod report;
 pub(crate) mod results;
+mod scaling;
+mod scaling_report;
 mod signal;
 
 use std::io::IsTerminal;
@@ -32,7 +34,9 @@ use clap::Args;
 use crate::duration::parse_duration;
 use mechanism::Mechanism;
 use pair::{Implementation, Role, Spec};
-use results::{LatencyPoint, Machine, Percentiles, Results, Skipped, ThroughputPoint};
+use results::{
+    LatencyPoint, Machine, Percentiles, Results, ScalingPoint, Skipped, ThroughputPoint,
+};
 
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
@@ -63,6 +67,22 @@ pub(crate) struct BenchArgs {
     /// first timed on a short run, then its counts are set to fill it.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION", conflicts_with_all = ["scale", "count"])]
     pub(crate) duration: Option<std::time::Duration>,
+    /// Also measure how cost grows with peers, at the smallest size: 1, 2,
+    /// 4, 8 and 16 senders into one receiver (fan-in: fifo, unix,
+    /// unix+seqpacket, unix+dgram, tcp, mq, sysvmq) and 1, 2, 4 and 8
+    /// readers of one ring (broadcast: shm, shm+block).
+    #[arg(long)]
+    pub(crate) scaling: bool,
+    /// Measure only the curves of --scaling, none of the pairs.
+    #[arg(long)]
+    pub(crate) scaling_only: bool,
+    /// The fan-in's numbers of senders, comma-separated (implies --scaling).
+    #[arg(long, value_name = "LIST")]
+    pub(crate) senders: Option<String>,
+    /// The broadcast's numbers of readers, comma-separated, each 1 to 64
+    /// (implies --scaling).
+    #[arg(long, value_name = "LIST")]
+    pub(crate) readers: Option<String>,
 }
 
 pub(crate) use pair::peer_main;
@@ -79,6 +99,31 @@ pub(crate) struct Plan {
     pub(crate) count: Option<usize>,
     /// Sizes the counts of each point to take about this long.
     pub(crate) duration: Option<Duration>,
+    /// Fan-in senders per point (empty: no fan-in curves).
+    pub(crate) senders: Vec<usize>,
+    /// Broadcast readers per point (empty: no broadcast curves).
+    pub(crate) readers: Vec<usize>,
+    /// Measure the pairs (false: the scaling curves only).
+    pub(crate) pairs: bool,
+}
+
+/// A comma-separated list of peer counts, each in `range`.
+fn peer_counts(list: &str, range: std::ops::RangeInclusive<usize>) -> Result<Vec<usize>> {
+    list.split(',')
+        .map(|n| {
+            n.trim()
+                .parse()
+                .ok()
+                .filter(|n| range.contains(n))
+                .with_context(|| {
+                    format!(
+                        "`{n}` is not a number of peers from {} to {}",
+                        range.start(),
+                        range.end()
+                    )
+                })
+        })
+        .collect()
 }
 
 impl Plan {
@@ -108,6 +153,18 @@ impl Plan {
             None if args.quick => vec![64, 64 << 10],
             None => vec![64, 4 << 10, 64 << 10, 1 << 20],
         };
+        let scaling =
+            args.scaling || args.scaling_only || args.senders.is_some() || args.readers.is_some();
+        let senders = match &args.senders {
+            Some(list) => peer_counts(list, 1..=256)?,
+            None if scaling => scaling::SENDERS.to_vec(),
+            None => Vec::new(),
+        };
+        let readers = match &args.readers {
+            Some(list) => peer_counts(list, 1..=64)?,
+            None if scaling => scaling::READERS.to_vec(),
+            None => Vec::new(),
+        };
         Ok(Plan {
             mechanisms,
             sizes,
@@ -115,6 +172,9 @@ impl Plan {
             scale: args.scale.unwrap_or(1.0),
             count: args.count.map(|n| n.max(20)),
             duration: args.duration,
+            senders,
+            readers,
+            pairs: !args.scaling_only,
         })
     }
 
@@ -192,9 +252,10 @@ pub(crate) fn measure(plan: &Plan, progress: bool) -> Result<Results> {
         latency: Vec::new(),
         throughput: Vec::new(),
         skipped: Vec::new(),
+        scaling: Vec::new(),
     };
     let mut points = Vec::new();
-    for &m in &plan.mechanisms {
+    for &m in plan.mechanisms.iter().filter(|_| plan.pairs) {
         // A signal carries one fixed-size value: measured at that size only.
         let sizes = match m.fixed_size() {
             Some(size) => vec![size],
@@ -324,6 +385,7 @@ pub(crate) fn measure(plan: &Plan, progress: bool) -> Result<Results> {
             }
         }
     }
+    results.scaling = measure_scaling(plan, &scratch, pinned, progress, run_started)?;
     if progress {
         eprintln!(
             "\r\x1b[Kdone in {:.1}s",
@@ -331,6 +393,67 @@ pub(crate) fn measure(plan: &Plan, progress: bool) -> Result<Results> {
         );
     }
     Ok(results)
+}
+
+/// The curves of `--scaling`, at the plan's smallest size.
+fn measure_scaling(
+    plan: &Plan,
+    scratch: &Scratch,
+    cpus: Option<(usize, usize)>,
+    progress: bool,
+    run_started: Instant,
+) -> Result<Vec<ScalingPoint>> {
+    let size = plan.sizes.iter().copied().min().unwrap_or(64);
+    let mut curves = Vec::new();
+    for (test, peers) in [
+        (scaling::Test::FanIn, &plan.senders),
+        (scaling::Test::Broadcast, &plan.readers),
+    ] {
+        for &m in plan.mechanisms.iter().filter(|&&m| test.applies_to(m)) {
+            if !peers.is_empty() {
+                curves.push((test, m, peers));
+            }
+        }
+    }
+    let renew = || scratch.renew();
+    let mut points = Vec::new();
+    for (n, (test, m, peers)) in curves.into_iter().enumerate() {
+        let point = |peers, messages| scaling::Point {
+            test,
+            mechanism: m,
+            size,
+            peers,
+            messages,
+            dir: scratch.0.to_string_lossy().into_owned(),
+            tag: format!("ipcx-bench-{}-s{n}-{peers}", std::process::id()),
+            cpus,
+        };
+        let what = |peers| format!("{} of {} with {peers} peer(s)", test.name(), m.name());
+        let messages = match (plan.count, plan.duration) {
+            (Some(count), _) => count,
+            (None, Some(d)) => {
+                let trial = scaling::measure(&point(1, 20_000), renew).with_context(|| what(1))?;
+                (trial.aggregate_per_s * d.as_secs_f64()).clamp(1_000.0, 50e6) as usize
+            }
+            (None, None) => match test {
+                scaling::Test::FanIn => plan.stream_count(size),
+                scaling::Test::Broadcast => plan.stream_count(size) / 4,
+            },
+        };
+        for &peers in peers {
+            if progress {
+                eprint!(
+                    "\r\x1b[K{:>5.1}s  {}",
+                    run_started.elapsed().as_secs_f64(),
+                    what(peers)
+                );
+            }
+            points.push(
+                scaling::measure(&point(peers, messages), renew).with_context(|| what(peers))?,
+            );
+        }
+    }
+    Ok(points)
 }
 
 /// The tests a point runs: calls are measured for latency only.

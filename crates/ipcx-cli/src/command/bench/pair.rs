@@ -312,6 +312,9 @@ fn env(key: &str) -> String {
 
 /// The peer process: joins the pair, then echoes or streams.
 pub(crate) fn peer_main() -> Result<()> {
+    if let Some(role) = super::scaling::peer_role() {
+        return super::scaling::peer_main(&role);
+    }
     let mechanism = Mechanism::parse(&env("MECHANISM")).context("mechanism")?;
     if let Ok(cpu) = env("CPU").parse::<usize>() {
         super::machine::pin(cpu);

@@ -234,3 +234,79 @@ pub(crate) fn throughput_svgs(r: &Results) -> Vec<String> {
         })
         .collect()
 }
+
+/// Colours for the lines of one chart, one per mechanism.
+const SERIES: [RGBColor; 7] = [
+    IPCX,
+    RAW,
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+];
+
+/// A figure against the number of peers (log 2 axis), a line per
+/// mechanism; `y_desc` "µs" draws nanosecond values as microseconds.
+pub(crate) fn peers_svg(
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> String {
+    let all = || series.iter().flat_map(|(_, pts)| pts.iter());
+    let xmax = all().map(|p| p.0).fold(1.0, f64::max);
+    let (ymin, ymax) = (
+        all().map(|p| p.1.max(1.0)).fold(f64::MAX, f64::min),
+        all().map(|p| p.1).fold(1.0, f64::max),
+    );
+    if ymin > ymax {
+        return String::new();
+    }
+    let time = y_desc == "µs";
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (440, 300)).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        let Ok(mut chart) = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(36)
+            .y_label_area_size(52)
+            .build_cartesian_2d(
+                (0.8..xmax * 1.25).log_scale(),
+                (ymin / 2.0..ymax * 2.0).log_scale(),
+            )
+        else {
+            return String::new();
+        };
+        let _ = chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| if time { us_label(*v) } else { rate_label(*v) })
+            .light_line_style(WHITE.mix(0.0))
+            .draw();
+        for (i, (name, pts)) in series.iter().enumerate() {
+            let color = SERIES[i % SERIES.len()];
+            let pts: Vec<(f64, f64)> = pts.iter().map(|&(x, y)| (x, y.max(1.0))).collect();
+            let _ = chart
+                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                .map(|s| {
+                    s.label(name.as_str()).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                    })
+                });
+            let _ = chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())));
+        }
+        let _ = chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw();
+        let _ = root.present();
+    }
+    svg
+}

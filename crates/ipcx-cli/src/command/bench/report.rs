@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use super::results::{baseline_of, Results, NOISY};
 
-fn us(ns: f64) -> String {
+pub(crate) fn us(ns: f64) -> String {
     if ns >= 1e6 {
         format!("{:.1} ms", ns / 1e6)
     } else if ns >= 1e3 {
@@ -16,7 +16,7 @@ fn us(ns: f64) -> String {
     }
 }
 
-fn rate(r: f64) -> String {
+pub(crate) fn rate(r: f64) -> String {
     if r >= 1e6 {
         format!("{:.2} M/s", r / 1e6)
     } else {
@@ -102,9 +102,11 @@ pub(crate) fn print_table(r: &Results) {
             println!("{}", line.trim_end());
         }
     }
-    println!(
-        "\nthroughput, one way (messages/s, bytes/s, CPU per message; ipcx/raw at the same\n  waiting policy):"
-    );
+    if !sizes.is_empty() {
+        println!(
+            "\nthroughput, one way (messages/s, bytes/s, CPU per message; ipcx/raw at the same\n  waiting policy):"
+        );
+    }
     for &size in &sizes {
         println!("  at {}:", size_name(size));
         let mut rows: Vec<_> = r.throughput.iter().filter(|p| p.size == size).collect();
@@ -130,6 +132,7 @@ pub(crate) fn print_table(r: &Results) {
         }
     }
     print_polling(r, &sizes);
+    super::scaling_report::print(r);
     if let Some(note) = shm_note(r) {
         println!("\n{note}");
     }
@@ -245,7 +248,9 @@ pub(crate) fn html(r: &Results) -> String {
     for svg in super::plots::throughput_svgs(r) {
         out.push_str(&svg);
     }
-    out.push_str("</div></body></html>\n");
+    out.push_str("</div>");
+    out.push_str(&super::scaling_report::html(r));
+    out.push_str("</body></html>\n");
     out
 }
 
@@ -310,7 +315,7 @@ fn notes_html(r: &Results) -> String {
 }
 
 /// Text for HTML.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -18,6 +18,9 @@ pub(crate) struct Results {
     pub(crate) throughput: Vec<ThroughputPoint>,
     /// Points not measured, and why (e.g. above a kernel's message size).
     pub(crate) skipped: Vec<Skipped>,
+    /// How cost grows with peers (`--scaling`); absent in older results.
+    #[serde(default)]
+    pub(crate) scaling: Vec<ScalingPoint>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,6 +55,17 @@ impl Percentiles {
             p99: at(0.99),
             p999: at(0.999),
             max: samples[samples.len() - 1],
+        }
+    }
+
+    /// The larger of each percentile.
+    pub(crate) fn worst(self, other: Percentiles) -> Percentiles {
+        Percentiles {
+            p50: self.p50.max(other.p50),
+            p90: self.p90.max(other.p90),
+            p99: self.p99.max(other.p99),
+            p999: self.p999.max(other.p999),
+            max: self.max.max(other.max),
         }
     }
 
@@ -106,6 +120,52 @@ pub(crate) struct ThroughputPoint {
     #[serde(default)]
     pub(crate) cpu_per_message_ns: Option<f64>,
     pub(crate) others_load: f64,
+}
+
+/// One point of a curve of `--scaling`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ScalingPoint {
+    /// "fan-in" (`peers` senders into one receiver) or "broadcast" (one
+    /// sender, `peers` readers of one ring, each reading every message).
+    pub(crate) test: String,
+    pub(crate) mechanism: String,
+    pub(crate) size: usize,
+    pub(crate) peers: usize,
+    /// Messages received in all (fan-in), or by each reader (broadcast).
+    pub(crate) messages: usize,
+    /// Messages/s received: by the one receiver (fan-in), or by all the
+    /// readers together (broadcast).
+    pub(crate) aggregate_per_s: f64,
+    /// Messages/s of each peer: each sender's as received (fan-in), each
+    /// reader's (broadcast).
+    pub(crate) per_peer: Vec<f64>,
+    /// Send-to-receive delay of each message, stamped with the sender's
+    /// clock; the streams are saturated, so this includes time queued.
+    /// Broadcast: the worst reader's percentiles.
+    pub(crate) delay: Percentiles,
+    /// CPU time of every process of the point per message sent.
+    pub(crate) cpu_per_message_ns: Option<f64>,
+    /// The figure (see [`ScalingPoint::figure`]) of each run, in the
+    /// order they ran; the point is the run of the median.
+    pub(crate) runs: Vec<f64>,
+    pub(crate) others_load: f64,
+}
+
+impl ScalingPoint {
+    /// Messages/s per peer, averaged.
+    pub(crate) fn mean_per_peer(&self) -> f64 {
+        self.per_peer.iter().sum::<f64>() / self.per_peer.len().max(1) as f64
+    }
+
+    /// What the curve is about: the one receiver's rate (fan-in), or a
+    /// reader's, averaged over the readers (broadcast).
+    pub(crate) fn figure(&self) -> f64 {
+        if self.test == "fan-in" {
+            self.aggregate_per_s
+        } else {
+            self.mean_per_peer()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
