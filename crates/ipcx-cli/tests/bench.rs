@@ -146,8 +146,8 @@ fn quick_json_has_every_mechanism_raw_baselines_and_ordered_percentiles() {
     assert!(skipped
         .iter()
         .any(|s| s["mechanism"] == "mq" && s["why"].as_str().unwrap().contains("msgsize_max")));
-    // One latency chart per size, one throughput chart per mechanism
-    // (ipcx and raw in each), and the notes in the page.
+    // One latency chart per size, one throughput and one p99 chart per
+    // mechanism (ipcx and raw in each), and the notes in the page.
     let html = std::fs::read_to_string(&report).unwrap();
     let sizes = r["latency"]
         .as_array()
@@ -161,7 +161,10 @@ fn quick_json_has_every_mechanism_raw_baselines_and_ordered_percentiles() {
         .iter()
         .map(|p| p["mechanism"].as_str().unwrap().to_owned())
         .collect::<std::collections::BTreeSet<_>>();
-    assert_eq!(html.matches("<svg").count(), sizes.len() + mechanisms.len());
+    assert_eq!(
+        html.matches("<svg").count(),
+        sizes.len() + 2 * mechanisms.len()
+    );
     for size in &sizes {
         let label = if *size < 1024 {
             format!("{size} B")

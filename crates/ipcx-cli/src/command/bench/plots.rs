@@ -4,10 +4,11 @@
 //! - per payload size, one-way latency as horizontal bars, ipcx and raw
 //!   side by side for each mechanism (p50 bar, p99 whisker), on a labelled
 //!   log axis;
-//! - throughput against payload size as small multiples, one chart per
-//!   mechanism, all on the same log-log axes: ipcx a solid line with
-//!   circles, raw a thin line with triangles. Fourteen lines in one chart
-//!   cannot be told apart; one chart per mechanism can.
+//! - throughput and one-way p99 against payload size as small multiples,
+//!   one chart per mechanism, all on the same log-log axes: ipcx a solid
+//!   line with circles, raw a thin line with triangles. Fourteen lines in
+//!   one chart cannot be told apart; one chart per mechanism can;
+//! - `--scaling`'s figures against the number of peers, a line per mechanism.
 
 use plotters::prelude::*;
 
@@ -144,27 +145,79 @@ pub(crate) fn latency_svg(r: &Results, size: usize) -> String {
     svg
 }
 
-/// Messages/s against payload size, one small chart per mechanism, all on
-/// the same axes.
-pub(crate) fn throughput_svgs(r: &Results) -> Vec<String> {
-    let mut mechs: Vec<&str> = r.throughput.iter().map(|p| p.mechanism.as_str()).collect();
+/// What a chart against payload size shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BySize {
+    /// Messages/s streaming.
+    Throughput,
+    /// One-way latency p99 of a ping-pong.
+    LatencyP99,
+}
+
+impl BySize {
+    /// (mechanism, implementation, size, value) of every point.
+    fn points(self, r: &Results) -> Vec<(&str, &str, f64, f64)> {
+        match self {
+            BySize::Throughput => r
+                .throughput
+                .iter()
+                .map(|p| {
+                    let v = p.messages_per_s.max(1.0);
+                    (
+                        p.mechanism.as_str(),
+                        p.implementation.as_str(),
+                        p.size as f64,
+                        v,
+                    )
+                })
+                .collect(),
+            BySize::LatencyP99 => r
+                .latency
+                .iter()
+                .map(|p| {
+                    let v = p.one_way.p99.max(1.0);
+                    (
+                        p.mechanism.as_str(),
+                        p.implementation.as_str(),
+                        p.size as f64,
+                        v,
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A figure against payload size, one small chart per mechanism, all on
+/// the same axes: messages/s, or the one-way p99.
+pub(crate) fn by_size_svgs(r: &Results, what: BySize) -> Vec<String> {
+    let all = what.points(r);
+    let mut mechs: Vec<&str> = all.iter().map(|p| p.0).collect();
     mechs.sort_unstable();
     mechs.dedup();
-    let sizes = || r.throughput.iter().map(|p| p.size as f64);
-    let rates = || r.throughput.iter().map(|p| p.messages_per_s.max(1.0));
+    let sizes = || all.iter().map(|p| p.2);
+    let values = || all.iter().map(|p| p.3);
     let (smin, smax) = (
         sizes().fold(f64::MAX, f64::min),
         sizes().fold(1.0, f64::max),
     );
-    let (rmin, rmax) = (
-        rates().fold(f64::MAX, f64::min),
-        rates().fold(1.0, f64::max),
+    let (vmin, vmax) = (
+        values().fold(f64::MAX, f64::min),
+        values().fold(1.0, f64::max),
     );
     if smin > smax {
         return Vec::new();
     }
     let x_range = (smin / 1.5)..(smax * 1.5);
-    let y_range = (rmin / 2.0)..(rmax * 2.0);
+    let y_range = (vmin / 2.0)..(vmax * 2.0);
+    let y_desc = match what {
+        BySize::Throughput => "messages/s",
+        BySize::LatencyP99 => "one-way p99, µs",
+    };
+    let legend_at = || match what {
+        BySize::Throughput => SeriesLabelPosition::UpperRight,
+        BySize::LatencyP99 => SeriesLabelPosition::UpperLeft,
+    };
     mechs
         .into_iter()
         .map(|mech| {
@@ -184,19 +237,21 @@ pub(crate) fn throughput_svgs(r: &Results) -> Vec<String> {
                 let _ = chart
                     .configure_mesh()
                     .x_desc("payload size")
-                    .y_desc("messages/s")
+                    .y_desc(y_desc)
                     .x_label_formatter(&|v| bytes_label(*v))
-                    .y_label_formatter(&|v| rate_label(*v))
+                    .y_label_formatter(&|v| match what {
+                        BySize::Throughput => rate_label(*v),
+                        BySize::LatencyP99 => us_label(*v),
+                    })
                     .light_line_style(WHITE.mix(0.0))
                     .draw();
                 for (imp, color, width, label) in
                     [("ipcx", IPCX, 2, "ipcx"), ("raw", RAW, 1, "raw syscalls")]
                 {
-                    let mut pts: Vec<(f64, f64)> = r
-                        .throughput
+                    let mut pts: Vec<(f64, f64)> = all
                         .iter()
-                        .filter(|p| p.mechanism == mech && p.implementation == imp)
-                        .map(|p| (p.size as f64, p.messages_per_s.max(1.0)))
+                        .filter(|p| p.0 == mech && p.1 == imp)
+                        .map(|p| (p.2, p.3))
                         .collect();
                     if pts.is_empty() {
                         continue;
@@ -224,7 +279,7 @@ pub(crate) fn throughput_svgs(r: &Results) -> Vec<String> {
                 }
                 let _ = chart
                     .configure_series_labels()
-                    .position(SeriesLabelPosition::UpperRight)
+                    .position(legend_at())
                     .background_style(WHITE.mix(0.9))
                     .border_style(BLACK)
                     .draw();

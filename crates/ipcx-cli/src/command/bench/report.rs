@@ -245,7 +245,14 @@ pub(crate) fn html(r: &Results) -> String {
          per mechanism on the same axes: ipcx (circles) and the same mechanism \
          driven by raw syscalls (triangles).</p><div class=\"grid\">",
     );
-    for svg in super::plots::throughput_svgs(r) {
+    for svg in super::plots::by_size_svgs(r, super::plots::BySize::Throughput) {
+        out.push_str(&svg);
+    }
+    out.push_str(
+        "</div><h2>Tail latency</h2><p>One-way p99 of the ping-pong against payload size, \
+         one chart per mechanism on the same axes.</p><div class=\"grid\">",
+    );
+    for svg in super::plots::by_size_svgs(r, super::plots::BySize::LatencyP99) {
         out.push_str(&svg);
     }
     out.push_str("</div>");
