@@ -26,46 +26,7 @@ fn round8(n: usize) -> usize {
 impl Ring {
     /// Creates (`create`) or opens the ring `name` with `cap` bytes of records.
     pub fn open(name: &str, cap: usize, create: bool) -> Ring {
-        use rustix::fs::{Mode, OFlags};
-        let path = format!("/dev/shm/{name}");
-        let fd = if create {
-            // Sized under a temporary name, then renamed into place: the
-            // peer never maps a file shorter than the ring.
-            let tmp = format!("{path}.tmp");
-            let fd = rustix::fs::open(
-                &tmp,
-                OFlags::CREATE | OFlags::RDWR,
-                Mode::from_raw_mode(0o600),
-            )
-            .expect("create ring");
-            rustix::fs::ftruncate(&fd, (CTL + cap) as u64).expect("truncate");
-            std::fs::rename(&tmp, &path).expect("rename");
-            fd
-        } else {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            loop {
-                match rustix::fs::open(&path, OFlags::RDWR, Mode::empty()) {
-                    Ok(fd) => break fd,
-                    Err(_) if std::time::Instant::now() < deadline => {
-                        std::thread::sleep(std::time::Duration::from_millis(1))
-                    }
-                    Err(e) => panic!("open {path}: {e}"),
-                }
-            }
-        };
-        // SAFETY: a fresh shared mapping, never unmapped (the process exits).
-        let base = unsafe {
-            rustix::mm::mmap(
-                std::ptr::null_mut(),
-                CTL + cap,
-                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
-                rustix::mm::MapFlags::SHARED,
-                &fd,
-                0,
-            )
-            .expect("mmap")
-            .cast::<u8>()
-        };
+        let base = crate::mapping::map(name, CTL + cap, create, |_| {});
         Ring {
             base,
             cap,

@@ -13,9 +13,11 @@
 #![deny(unsafe_code)]
 
 mod affinity;
+mod bare_ring;
 mod handwritten;
 #[cfg(feature = "iceoryx2")]
 mod iceoryx;
+mod mapping;
 mod peers;
 
 use std::process::Command;
@@ -97,6 +99,7 @@ fn main() {
     let kinds: Vec<Kind> = if cfg!(feature = "iceoryx2") {
         vec![
             Kind::Handwritten,
+            Kind::Bare,
             Kind::Ipcx,
             Kind::IpcxNoStats,
             Kind::IpcxShared,
@@ -107,6 +110,7 @@ fn main() {
         println!("built without iceoryx2 (scripts/bench-shm builds it in)");
         vec![
             Kind::Handwritten,
+            Kind::Bare,
             Kind::Ipcx,
             Kind::IpcxNoStats,
             Kind::IpcxShared,
@@ -203,6 +207,8 @@ fn main() {
         Kind::IpcxShared,
         Kind::Handwritten,
     );
+    ratio_of("throughput 64 B", &small, Kind::Bare, Kind::Handwritten);
+    ratio("throughput 64 B", &small, Kind::Bare, true);
     ratio("throughput 64 B", &small, Kind::Iceoryx2, true);
     // The statistics area's cost: ipcx with it (the default) over without.
     ratio("latency p50 64 B", &lat, Kind::IpcxNoStats, false);
@@ -272,14 +278,16 @@ struct Bench {
 
 impl Bench {
     fn spawn(&self, kind: Kind, name: &str, test: Test) -> std::process::Child {
-        Command::new(std::env::current_exe().unwrap())
+        let child = Command::new(std::env::current_exe().unwrap())
             .arg("child")
             .arg(kind.name().replace(" &self", "-shared").replace(' ', "-"))
             .arg(name)
             .arg(self.cpu.to_string())
             .args(test.args())
             .spawn()
-            .expect("spawn the peer")
+            .expect("spawn the peer");
+        watch(&child, kind);
+        child
     }
 
     /// p50 one-way latency (ns) per implementation.
@@ -361,6 +369,32 @@ impl Bench {
     }
 }
 
+/// Ends the run if the peer fails: this side would otherwise spin forever
+/// on a ring nobody writes (the hand-written and bare rings never give
+/// up). A thread waits for the peer's exit without reaping it (`WNOWAIT`,
+/// so the run's own `wait` still gets the status); a peer gone already
+/// (reaped) is `ECHILD`, and the thread just ends.
+fn watch(child: &std::process::Child, kind: Kind) {
+    use rustix::process::{waitid, Pid, WaitId, WaitIdOptions};
+    let pid = Pid::from_child(child);
+    std::thread::spawn(move || {
+        let exited = waitid(
+            WaitId::Pid(pid),
+            WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
+        );
+        if let Ok(Some(status)) = exited {
+            if status.exit_status() != Some(0) {
+                eprintln!(
+                    "shm-bench: the {} peer failed ({status:?}); stopping",
+                    kind.name()
+                );
+                remove_rings_of_this_run();
+                std::process::exit(1);
+            }
+        }
+    });
+}
+
 /// The peer process: pinned, answers pings or streams.
 fn child(kind: Kind, name: &str, cpu: usize, test: Test) {
     affinity::pin(cpu);
@@ -398,6 +432,20 @@ fn unique(what: &str) -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// Removes every ring this run made in /dev/shm (names from `unique`).
+fn remove_rings_of_this_run() {
+    let ours = format!("ipcx-bench-{}-", std::process::id());
+    for entry in std::fs::read_dir("/dev/shm")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if entry.file_name().to_string_lossy().starts_with(&ours) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Removes the hand-written rings' files (ipcx removes its own).

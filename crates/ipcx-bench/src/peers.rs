@@ -1,16 +1,18 @@
-//! One interface over the three rings measured: ipcx's `shm:` channel, the
-//! hand-written ring, and iceoryx2 (with `--features iceoryx2`).
+//! One interface over the rings measured: ipcx's `shm:` channel, its ring
+//! protocol alone, the hand-written ring, and iceoryx2 (with `--features iceoryx2`).
 
 use std::time::Duration;
 
 use ipcx::{Bytes, Receiver, ReceiverGuard, Sender, SenderGuard};
 
-use crate::handwritten;
+use crate::{bare_ring, handwritten};
 
 /// Which implementation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Handwritten,
+    /// ipcx's ring protocol without the channel (`bare_ring`).
+    Bare,
     /// ipcx through `Sender::lock` / `Receiver::lock` guards.
     Ipcx,
     /// ipcx through `&self` calls (a lock per message; shareable ends).
@@ -28,6 +30,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Handwritten => "hand-written",
+            Kind::Bare => "ipcx-ring bare",
             Kind::Ipcx => "ipcx",
             Kind::IpcxShared => "ipcx &self",
             Kind::IpcxNoStats => "ipcx no stats",
@@ -44,6 +47,7 @@ impl Kind {
     pub fn parse(s: &str) -> Kind {
         match s {
             "hand-written" => Kind::Handwritten,
+            "ipcx-ring" | "ipcx-ring bare" | "ipcx-ring-bare" => Kind::Bare,
             "ipcx" => Kind::Ipcx,
             "ipcx-shared" | "ipcx &self" => Kind::IpcxShared,
             "ipcx-no-stats" | "ipcx no stats" => Kind::IpcxNoStats,
@@ -57,6 +61,7 @@ impl Kind {
 /// The sending end of one direction.
 pub enum Tx {
     Handwritten(handwritten::Ring),
+    Bare(bare_ring::Tx),
     /// Held by this thread for the whole run (`Sender::lock`), as a
     /// single-threaded producer would; the end is leaked with it.
     Ipcx(SenderGuard<'static, Bytes>),
@@ -68,6 +73,7 @@ pub enum Tx {
 /// The receiving end of one direction.
 pub enum Rx {
     Handwritten(handwritten::Ring),
+    Bare(bare_ring::Rx),
     Ipcx(ReceiverGuard<'static, Bytes>),
     IpcxShared(&'static Receiver<Bytes>),
     #[cfg(feature = "iceoryx2")]
@@ -90,6 +96,7 @@ pub fn receiver(kind: Kind, name: &str, size: usize) -> Rx {
         Kind::Handwritten => {
             Rx::Handwritten(handwritten::Ring::open(name, capacity_for(size), true))
         }
+        Kind::Bare => Rx::Bare(bare_ring::Rx::create(name, capacity_for(size))),
         Kind::Ipcx | Kind::IpcxNoStats => {
             ipcx::stats::set_enabled(kind == Kind::Ipcx);
             let rx: Receiver<Bytes> =
@@ -116,6 +123,7 @@ pub fn sender(kind: Kind, name: &str, size: usize) -> Tx {
         Kind::Handwritten => {
             Tx::Handwritten(handwritten::Ring::open(name, capacity_for(size), false))
         }
+        Kind::Bare => Tx::Bare(bare_ring::Tx::open(name, capacity_for(size))),
         Kind::Ipcx | Kind::IpcxNoStats => {
             ipcx::stats::set_enabled(kind == Kind::Ipcx);
             let tx: Sender<Bytes> =
@@ -152,6 +160,7 @@ impl Tx {
     pub fn send(&mut self, msg: &[u8]) {
         match self {
             Tx::Handwritten(r) => r.send(msg),
+            Tx::Bare(r) => r.send(msg),
             Tx::Ipcx(s) => s.send_bytes(msg).expect("send"),
             Tx::IpcxShared(s) => s.send_bytes(msg).expect("send"),
             #[cfg(feature = "iceoryx2")]
@@ -163,6 +172,7 @@ impl Tx {
     pub fn send_loan(&mut self, len: usize, byte: u8) {
         match self {
             Tx::Handwritten(r) => r.send(&vec![byte; len]),
+            Tx::Bare(r) => r.send(&vec![byte; len]),
             Tx::Ipcx(s) => {
                 s.send_with(len, |buf| {
                     buf.fill(byte);
@@ -188,6 +198,7 @@ impl Rx {
     pub fn recv(&mut self, f: &mut dyn FnMut(&[u8])) {
         match self {
             Rx::Handwritten(r) => r.recv(f),
+            Rx::Bare(r) => r.recv(f),
             Rx::Ipcx(r) => r.recv_bytes_with(None, f).expect("recv"),
             Rx::IpcxShared(r) => r.recv_bytes_with(None, f).expect("recv"),
             #[cfg(feature = "iceoryx2")]
