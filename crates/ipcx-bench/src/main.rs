@@ -122,7 +122,7 @@ fn main() {
         None => kinds,
     };
     let scale = if quick { 10 } else { 1 };
-    // `--test NAME`: one figure (latency64, stream64, stream1m, loan64k).
+    // `--test NAME`: one figure (latency64, stream64, cost64, stream1m, loan64k).
     let only = args
         .iter()
         .position(|a| a == "--test")
@@ -168,6 +168,15 @@ fn main() {
                 })
                 .collect(),
         );
+    }
+    if run("cost64") {
+        println!(
+            "\none thread, both ends: 256 64-byte messages sent, then received, 40 000 times\n  \
+             (no cache line crosses cores: what each end's code costs per message):"
+        );
+        for &kind in bench.kinds.iter().filter(|k| !k.is_iceoryx2()) {
+            cost(kind, 64, 256, 40_000 / scale);
+        }
     }
     if run("stream1m") {
         println!("\nstreaming 1 MiB messages, one way:");
@@ -367,6 +376,40 @@ impl Bench {
         }
         out
     }
+}
+
+/// Each end's cost per message with no other core involved: one thread
+/// sends `batch` messages, then receives them, `rounds` times; the two
+/// phases are timed apart.
+fn cost(kind: Kind, size: usize, batch: usize, rounds: usize) {
+    let name = unique("cost");
+    let mut rx = peers::receiver(kind, &name, size);
+    let mut tx = peers::sender(kind, &name, size);
+    let msg = vec![7u8; size];
+    let mut buf = vec![0u8; size];
+    let (mut sending, mut receiving) = (0u128, 0u128);
+    for _ in 0..rounds {
+        let t0 = Instant::now();
+        for _ in 0..batch {
+            tx.send(&msg);
+        }
+        let t1 = Instant::now();
+        for _ in 0..batch {
+            rx.recv(&mut |b| buf.copy_from_slice(b));
+        }
+        receiving += t1.elapsed().as_nanos();
+        sending += (t1 - t0).as_nanos();
+    }
+    drop(tx);
+    drop(rx);
+    let _ = std::fs::remove_file(format!("/dev/shm/{name}"));
+    let per = |ns: u128| ns as f64 / (batch * rounds) as f64;
+    println!(
+        "  {:<14} send {:>6.1} ns   receive {:>6.1} ns",
+        kind.name(),
+        per(sending),
+        per(receiving)
+    );
 }
 
 /// Ends the run if the peer fails: this side would otherwise spin forever

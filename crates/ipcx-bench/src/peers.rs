@@ -39,6 +39,10 @@ impl Kind {
         }
     }
 
+    pub fn is_iceoryx2(self) -> bool {
+        matches!(self, Kind::Iceoryx2 | Kind::Iceoryx2Own)
+    }
+
     /// Whether it may stream (loses nothing when its receiver is behind).
     pub fn lossless(self) -> bool {
         self != Kind::Iceoryx2Own
