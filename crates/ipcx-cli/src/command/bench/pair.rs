@@ -88,6 +88,34 @@ pub(crate) struct Spec {
 }
 
 const OPEN_WAIT: Duration = Duration::from_secs(20);
+/// What a message may carry besides its payload (a call's header).
+const MESSAGE_HEADROOM: usize = 64 << 10;
+
+/// The peer process of a pair, killed if this side gives up on the point
+/// (an error mid-point would otherwise leave it waiting forever).
+pub(crate) struct Peer(pub(crate) Child);
+
+impl std::ops::Deref for Peer {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Peer {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
 
 impl Spec {
     fn command(&self, extra: &[(&str, String)]) -> Command {
@@ -127,17 +155,33 @@ impl Spec {
         )
     }
 
-    /// `ep` with this pair's waiting policy (`wait=block` for ipcx+block).
+    /// `ep` with this pair's options: its waiting policy (`wait=block`
+    /// for ipcx+block), and room for its messages when they need more
+    /// than the default `max_msg` (a call's frame adds a header to the
+    /// payload: a 16 MiB call is a little over 16 MiB).
     fn policy(&self, ep: String) -> String {
-        if self.imp != Implementation::IpcxBlock || ep.contains("wait=") {
+        let mut options = Vec::new();
+        if self.imp == Implementation::IpcxBlock && !ep.contains("wait=") {
+            options.push("wait=block".to_owned());
+        }
+        let room = self.size + MESSAGE_HEADROOM;
+        if room > ipcx::endpoint::DEFAULT_MAX_MSG as usize && !ep.contains("max_msg=") {
+            options.push(format!("max_msg={room}"));
+        }
+        if options.is_empty() {
             return ep;
         }
         let sep = if ep.contains('?') { '&' } else { '?' };
-        format!("{ep}{sep}wait=block")
+        format!("{ep}{sep}{}", options.join("&"))
     }
 
     /// Starts the peer and joins it: this side's end of the pair.
-    pub(crate) fn start(&self) -> Result<(Box<dyn Link>, Child)> {
+    pub(crate) fn start(&self) -> Result<(Box<dyn Link>, Peer)> {
+        let (link, child) = self.start_child()?;
+        Ok((link, Peer(child)))
+    }
+
+    fn start_child(&self) -> Result<(Box<dyn Link>, Child)> {
         match self.imp {
             Implementation::Ipcx | Implementation::IpcxBlock => self.start_ipcx(),
             Implementation::Raw => self.start_raw(),

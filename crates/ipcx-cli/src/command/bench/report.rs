@@ -19,8 +19,10 @@ pub(crate) fn us(ns: f64) -> String {
 pub(crate) fn rate(r: f64) -> String {
     if r >= 1e6 {
         format!("{:.2} M/s", r / 1e6)
-    } else {
+    } else if r >= 1e3 {
         format!("{:.1} k/s", r / 1e3)
+    } else {
+        format!("{r:.1} /s")
     }
 }
 
