@@ -175,13 +175,13 @@ impl Spec {
         format!("{ep}{sep}{}", options.join("&"))
     }
 
-    /// Starts the peer and joins it: this side's end of the pair.
-    pub(crate) fn start(&self) -> Result<(Box<dyn Link>, Peer)> {
-        let (link, child) = self.start_child()?;
-        Ok((link, Peer(child)))
+    /// Starts the peer process (killed if the pair is not set up).
+    fn spawn(&self, extra: &[(&str, String)]) -> Result<Peer> {
+        Ok(Peer(self.command(extra).spawn().context("start the peer")?))
     }
 
-    fn start_child(&self) -> Result<(Box<dyn Link>, Child)> {
+    /// Starts the peer and joins it: this side's end of the pair.
+    pub(crate) fn start(&self) -> Result<(Box<dyn Link>, Peer)> {
         match self.imp {
             Implementation::Ipcx | Implementation::IpcxBlock => self.start_ipcx(),
             Implementation::Raw => self.start_raw(),
@@ -194,23 +194,23 @@ impl Spec {
     }
 
     /// The peer serves calls (`serve_calls`); this side is a client.
-    fn start_call(&self) -> Result<(Box<dyn Link>, Child)> {
-        let mut child = self.command(&[]).spawn().context("start the peer")?;
+    fn start_call(&self) -> Result<(Box<dyn Link>, Peer)> {
+        let mut child = self.spawn(&[])?;
         let ep = ready_line(&mut child)?;
         let client = Client::<Bytes, Bytes>::connect_timeout(ep, OPEN_WAIT)?;
         Ok((Box::new(CallLink::new(client)), child))
     }
 
-    fn start_ipcx(&self) -> Result<(Box<dyn Link>, Child)> {
+    fn start_ipcx(&self) -> Result<(Box<dyn Link>, Peer)> {
         if self.mechanism == Mechanism::Signal {
             // Blocked here before the peer exists, so nothing it sends is lost.
             let link = IpcxSignalLink::new(signal::number()?)?;
-            let mut child = self.command(&[]).spawn().context("start the peer")?;
+            let mut child = self.spawn(&[])?;
             ready_line(&mut child)?;
             return Ok((Box::new(link.to(child.id() as i32)), child));
         }
         if self.mechanism == Mechanism::Pipe {
-            let mut child = self.command(&[]).spawn().context("start the peer")?;
+            let mut child = self.spawn(&[])?;
             let to = child.stdin.take().expect("piped").into_raw_fd();
             let from = child.stdout.take().expect("piped").into_raw_fd();
             let tx = Sender::<Bytes>::open(self.policy(format!("pipe:{to}")))?;
@@ -219,20 +219,17 @@ impl Spec {
         }
         let rx = Receiver::<Bytes>::open(self.ep("pong"))?;
         let pong = rx.endpoint().to_string();
-        let mut child = self
-            .command(&[("PONG", pong)])
-            .spawn()
-            .context("start the peer")?;
+        let mut child = self.spawn(&[("PONG", pong)])?;
         let ping = ready_line(&mut child)?;
         let tx = Sender::<Bytes>::open_timeout(self.policy(ping), OPEN_WAIT)?;
         Ok((ipcx_link(self.mechanism, tx, rx), child))
     }
 
-    fn start_raw(&self) -> Result<(Box<dyn Link>, Child)> {
+    fn start_raw(&self) -> Result<(Box<dyn Link>, Peer)> {
         let dir = &self.dir;
         Ok(match self.mechanism {
             Mechanism::Pipe => {
-                let mut child = self.command(&[]).spawn()?;
+                let mut child = self.spawn(&[])?;
                 let w = child.stdin.take().expect("piped");
                 let r = child.stdout.take().expect("piped");
                 (Box::new(StreamLink::new(r, w)), child)
@@ -248,7 +245,7 @@ impl Spec {
                         0,
                     )?;
                 }
-                let mut child = self.command(&[]).spawn()?;
+                let mut child = self.spawn(&[])?;
                 // Same order on both sides: ping first, so neither blocks forever.
                 let w = std::fs::OpenOptions::new().write(true).open(&ping)?;
                 let r = std::fs::File::open(&pong)?;
@@ -258,7 +255,7 @@ impl Spec {
             Mechanism::Unix => {
                 let path = format!("{dir}/raw.sock");
                 let listener = UnixListener::bind(&path)?;
-                let mut child = self.command(&[]).spawn()?;
+                let mut child = self.spawn(&[])?;
                 let (s, _) = listener.accept()?;
                 ready_line(&mut child)?;
                 (Box::new(StreamLink::new(s.try_clone()?, s)), child)
@@ -266,7 +263,7 @@ impl Spec {
             Mechanism::Tcp => {
                 let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
                 let port = listener.local_addr()?.port().to_string();
-                let mut child = self.command(&[("PORT", port)]).spawn()?;
+                let mut child = self.spawn(&[("PORT", port)])?;
                 let (s, _) = listener.accept()?;
                 s.set_nodelay(true)?;
                 ready_line(&mut child)?;
@@ -277,7 +274,7 @@ impl Spec {
                 let fd = rustix::net::socket(AddressFamily::UNIX, SocketType::SEQPACKET, None)?;
                 rustix::net::bind(&fd, &SocketAddrUnix::new(path.as_str())?)?;
                 rustix::net::listen(&fd, 1)?;
-                let mut child = self.command(&[]).spawn()?;
+                let mut child = self.spawn(&[])?;
                 let conn = rustix::net::accept(&fd)?;
                 ready_line(&mut child)?;
                 (Box::new(PacketLink(conn)), child)
@@ -288,7 +285,7 @@ impl Spec {
                     format!("{dir}/raw-pong.sock"),
                 );
                 let s = UnixDatagram::bind(&pong)?;
-                let mut child = self.command(&[]).spawn()?;
+                let mut child = self.spawn(&[])?;
                 ready_line(&mut child)?; // the peer has bound `ping`
                 let link = DgramLink {
                     fd: OwnedFd::from(s),
@@ -299,26 +296,26 @@ impl Spec {
             Mechanism::Udp => {
                 let s = std::net::UdpSocket::bind("127.0.0.1:0")?;
                 let port = s.local_addr()?.port().to_string();
-                let mut child = self.command(&[("PORT", port)]).spawn()?;
+                let mut child = self.spawn(&[("PORT", port)])?;
                 let peer: std::net::SocketAddr = ready_line(&mut child)?.parse()?;
                 s.connect(peer)?;
                 (Box::new(PacketLink(OwnedFd::from(s))), child)
             }
             Mechanism::Mq => {
                 let link = MqLink::create(&self.tag)?;
-                let mut child = self.command(&[]).spawn()?;
+                let mut child = self.spawn(&[])?;
                 ready_line(&mut child)?;
                 (Box::new(link), child)
             }
             Mechanism::SysvMq => {
                 let link = SysvLink::create()?;
-                let mut child = self.command(&[("ID", link.id().to_string())]).spawn()?;
+                let mut child = self.spawn(&[("ID", link.id().to_string())])?;
                 ready_line(&mut child)?;
                 (Box::new(link), child)
             }
             Mechanism::Signal => {
                 let link = RawSignalLink::new(signal::number()?)?;
-                let mut child = self.command(&[]).spawn()?;
+                let mut child = self.spawn(&[])?;
                 ready_line(&mut child)?;
                 (Box::new(link.to(child.id() as i32)), child)
             }
