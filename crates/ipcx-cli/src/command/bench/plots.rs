@@ -28,6 +28,16 @@ fn us_label(ns: f64) -> String {
     }
 }
 
+/// A time for a log axis spanning µs to seconds: 20µs, 3ms, 1s.
+fn time_label(ns: f64) -> String {
+    match ns {
+        ns if ns >= 1e9 => format!("{:.0}s", ns / 1e9),
+        ns if ns >= 1e6 => format!("{:.0}ms", ns / 1e6),
+        ns if ns >= 1e3 => format!("{:.0}µs", ns / 1e3),
+        ns => format!("{ns:.0}ns"),
+    }
+}
+
 /// 64B, 4KiB, 1MiB for an axis label.
 fn bytes_label(v: f64) -> String {
     match v {
@@ -301,8 +311,8 @@ const SERIES: [RGBColor; 7] = [
     RGBColor(227, 119, 194),
 ];
 
-/// A figure against the number of peers (log 2 axis), a line per
-/// mechanism; `y_desc` "µs" draws nanosecond values as microseconds.
+/// A figure against the number of peers (log axis), a line per
+/// mechanism; `y_desc` "time" draws nanosecond values as times.
 pub(crate) fn peers_svg(
     title: &str,
     x_desc: &str,
@@ -318,7 +328,7 @@ pub(crate) fn peers_svg(
     if ymin > ymax {
         return String::new();
     }
-    let time = y_desc == "µs";
+    let time = y_desc == "time";
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (440, 300)).into_drawing_area();
@@ -328,8 +338,9 @@ pub(crate) fn peers_svg(
             .margin(8)
             .x_label_area_size(36)
             .y_label_area_size(52)
+            // Room on the right (log axis) for the legend.
             .build_cartesian_2d(
-                (0.8..xmax * 1.25).log_scale(),
+                (0.8..xmax * 8.0).log_scale(),
                 (ymin / 2.0..ymax * 2.0).log_scale(),
             )
         else {
@@ -340,7 +351,7 @@ pub(crate) fn peers_svg(
             .x_desc(x_desc)
             .y_desc(y_desc)
             .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_label_formatter(&|v| if time { us_label(*v) } else { rate_label(*v) })
+            .y_label_formatter(&|v| if time { time_label(*v) } else { rate_label(*v) })
             .light_line_style(WHITE.mix(0.0))
             .draw();
         for (i, (name, pts)) in series.iter().enumerate() {
@@ -357,7 +368,7 @@ pub(crate) fn peers_svg(
         }
         let _ = chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
+            .position(SeriesLabelPosition::MiddleRight)
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK)
             .draw();

@@ -204,7 +204,7 @@ pub(crate) fn html(r: &Results) -> String {
         out.push_str(&super::plots::peers_svg(
             &format!("{test}: delay p99"),
             peers,
-            "µs",
+            "time",
             &delays,
         ));
     }
