@@ -510,6 +510,30 @@ impl ShmReader {
         Ok(bytes)
     }
 
+    /// The busy path of [`ShmReader::recv`]: the next message if one is
+    /// committed now. `None` when there is none yet, or when something
+    /// needs more than lending it (a message taken ahead, a corrupt ring,
+    /// one over `max_msg`): `recv` then does the rest.
+    #[inline]
+    pub(crate) fn recv_ready(&mut self) -> Option<&[u8]> {
+        if self.corrupt || !matches!(self.ahead, ready::Ahead::Nothing) {
+            return None;
+        }
+        match self.take_one() {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(fail) => {
+                self.ahead = ready::Ahead::Failed(fail);
+                return None;
+            }
+        }
+        if self.consumer.held_bytes().len() > self.max_msg {
+            self.ahead = ready::Ahead::Message; // `recv` reports it
+            return None;
+        }
+        Some(self.consumer.held_bytes())
+    }
+
     /// Takes the next message if one is committed (`held_bytes` lends it).
     #[inline]
     fn take_one(&mut self) -> Result<bool, Fail> {
