@@ -421,11 +421,9 @@ impl RecvState {
             (false, stop) => deadline.with_stop(stop.map(Stop::core)),
         };
         let RecvState { link, stats, .. } = self;
-        // A ring's busy path: a message is there (see ShmReader::recv_ready).
-        if let Inbound::Shm(ring) = link {
-            if let Some(bytes) = ring.recv_ready() {
-                return finish(stats, bytes, info, f);
-            }
+        // The busy path: a message is there (see Inbound::recv_ready).
+        if let Some(bytes) = link.recv_ready() {
+            return finish(stats, bytes, info, f);
         }
         // Lent bytes cannot outlive a second receive: `f` runs in the arm.
         let fail = match link.recv(deadline) {

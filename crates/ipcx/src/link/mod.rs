@@ -271,6 +271,19 @@ impl Inbound {
         }
     }
 
+    /// The next message if one is there now and lending it is all there
+    /// is to do; `None` sends the caller to [`Inbound::recv`]. Only a ring
+    /// has such a busy path (`ShmReader::recv_ready`: a committed record
+    /// lent with no syscall); the kernel transports' receive is a syscall
+    /// either way.
+    #[inline]
+    pub(crate) fn recv_ready(&mut self) -> Option<&[u8]> {
+        match self {
+            Inbound::Shm(r) => r.recv_ready(),
+            _ => None,
+        }
+    }
+
     pub(crate) fn recv(&mut self, deadline: Deadline<'_>) -> Result<&[u8], Fail> {
         match self {
             Inbound::Stream(r) => r.recv(deadline),
